@@ -1,0 +1,12 @@
+/**
+ * The library's own migrations, in order. Append only: an applied migration is never edited
+ * (the runner refuses a changed checksum), so fixes are new migrations.
+ */
+import * as m0001 from './0001_canonical_schema';
+
+export interface Migration {
+  readonly id: string;
+  readonly sql: string;
+}
+
+export const LIBRARY_MIGRATIONS: readonly Migration[] = [m0001];
