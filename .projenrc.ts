@@ -19,6 +19,22 @@ const HANDLER_DEPS = [
   '@aws-lambda-powertools/metrics@^2.36.0',
   '@aws-lambda-powertools/parameters@^2.35.0',
   '@aws-sdk/client-secrets-manager@^3.1000.0',
+  '@aws-sdk/client-s3@^3.1000.0',
+  '@aws-sdk/client-eventbridge@^3.1000.0',
+  '@aws-sdk/client-dynamodb@^3.1000.0',
+  '@aws-sdk/lib-dynamodb@^3.1000.0',
+  '@aws-lambda-powertools/batch@^2.35.0',
+  '@aws-lambda-powertools/idempotency@^2.35.0',
+  'csv-parse@^7.0.0',
+  'ajv@^8.20.0',
+  'ajv-formats@^3.0.1',
+  'stream-json@^3.8.0',
+];
+
+/** Local stand-ins the tests (and later the sandbox) talk to over the real wire protocols. */
+const LOCAL_SERVICE_DEPS = [
+  's3rver@^3.7.1',
+  'dynalite@^4.0.0',
 ];
 
 const project = new awscdk.AwsCdkConstructLibrary({
@@ -58,6 +74,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
 
   devDeps: [
     ...HANDLER_DEPS,
+    ...LOCAL_SERVICE_DEPS,
     '@types/pg@^8.23.0',
     '@types/pg-copy-streams@^1.2.5',
     '@types/aws-lambda@^8.10.0',
