@@ -93,6 +93,13 @@ const project = new awscdk.AwsCdkConstructLibrary({
     compilerOptions: {},
   },
   typecheckTests: true,
+  // Lint with the one dev tsconfig that covers every folder (not the per-folder project service).
+  eslintOptions: {
+    dirs: ['src'],
+    devdirs: ['test', 'lambda', 'examples', 'bench', 'projenrc'],
+    tsconfigPath: './tsconfig.dev.json',
+    projectService: false,
+  },
 
   jestOptions: {
     updateSnapshot: javascript.UpdateSnapshot.NEVER,
@@ -108,14 +115,6 @@ const project = new awscdk.AwsCdkConstructLibrary({
   gitignore: ['/assets/', 'cdk.out/', '/.tmp/'],
 });
 
-// ----- type-check everything (src, lambda, test, examples) with tsconfig.dev.json -----
-project.eslint?.addLintPattern('lambda');
-project.eslint?.addLintPattern('examples');
-project.eslint?.addLintPattern('bench');
-project.eslint?.allowDevDeps('lambda/**');
-project.eslint?.allowDevDeps('examples/**');
-project.eslint?.allowDevDeps('bench/**');
-project.eslint?.allowDevDeps('test/**');
 
 // ----- Lambda handler bundles: lambda/<fn>/index.ts -> assets/<fn>/index.js -----
 const lambdaDir = path.join(__dirname, 'lambda');

@@ -1,7 +1,7 @@
 import { Pool, PoolClient } from 'pg';
-import { bumpDataGeneration, CanonicalEntity, upsertEntities, UpsertOptions } from '../lambda/shared/canonical-upsert';
-import { GroupRole } from '../lambda/migrate/runner';
 import { CanonicalTestDatabase, createCanonicalDatabase } from './support/canonical-db';
+import { GroupRole } from '../lambda/migrate/runner';
+import { bumpDataGeneration, CanonicalEntity, upsertEntities, UpsertOptions } from '../lambda/shared/canonical-upsert';
 
 const customer = (id: string, attributes: Record<string, unknown>, extra: Partial<CanonicalEntity> = {}): CanonicalEntity => ({
   entityType: 'customer', sourceSystem: 'crm', sourceId: id, canonicalKey: `${id}@example.com`, attributes, ...extra,
@@ -43,8 +43,15 @@ describe('canonical upsert path on real PostgreSQL', () => {
     });
     expect(result).toEqual({ inserted: 1, updated: 0, unchanged: 0, stale: 0, duplicates: 0, rejected: [] });
     const r = await row('c1');
-    expect(r).toMatchObject({ version: 1, canonical_key: 'c1@example.com', attributes: { name: 'Acme', lifetime_value: 100 },
-      source_bucket: 'raw', source_key: 'crm-data/a.json', source_version_id: 'v1', last_run_id: '11111111-1111-4111-8111-111111111111' });
+    expect(r).toMatchObject({
+      version: 1,
+      canonical_key: 'c1@example.com',
+      attributes: { name: 'Acme', lifetime_value: 100 },
+      source_bucket: 'raw',
+      source_key: 'crm-data/a.json',
+      source_version_id: 'v1',
+      last_run_id: '11111111-1111-4111-8111-111111111111',
+    });
     expect(r.created_at).toEqual(r.updated_at);
     expect(await history(r.id)).toHaveLength(0);
   });
@@ -65,14 +72,14 @@ describe('canonical upsert path on real PostgreSQL', () => {
 
   test('unchanged content writes nothing: same version, same updated_at, no history row', async () => {
     const before = await row('c1');
-    const xminBefore = (await db.pool.query("SELECT xmin::text FROM canonical.entities WHERE id = $1", [before.id])).rows[0].xmin;
+    const xminBefore = (await db.pool.query('SELECT xmin::text FROM canonical.entities WHERE id = $1', [before.id])).rows[0].xmin;
     // Key order differs: the content hash is over canonical JSON.
     const result = await upsert([customer('c1', { lifetime_value: 150, name: 'Acme Corp' })]);
     expect(result).toMatchObject({ inserted: 0, updated: 0, unchanged: 1 });
     const after = await row('c1');
     expect(after.version).toBe(before.version);
     expect(after.updated_at).toEqual(before.updated_at);
-    expect((await db.pool.query("SELECT xmin::text FROM canonical.entities WHERE id = $1", [before.id])).rows[0].xmin).toBe(xminBefore);
+    expect((await db.pool.query('SELECT xmin::text FROM canonical.entities WHERE id = $1', [before.id])).rows[0].xmin).toBe(xminBefore);
     expect(await history(after.id)).toHaveLength(1);
   });
 
@@ -90,7 +97,10 @@ describe('canonical upsert path on real PostgreSQL', () => {
 
   test('10,000 rows in one call, then a re-run with 10% changed', async () => {
     const make = (i: number, changed = false) => ({
-      entityType: 'customer', sourceSystem: 'bulk', sourceId: `b${i}`, canonicalKey: `b${i}@example.com`,
+      entityType: 'customer',
+      sourceSystem: 'bulk',
+      sourceId: `b${i}`,
+      canonicalKey: `b${i}@example.com`,
       attributes: { name: `Customer ${i}`, segment: i % 3 === 0 ? 'enterprise' : 'smb', lifetime_value: changed ? i + 1 : i },
     });
     const rows = Array.from({ length: 10_000 }, (_, i) => make(i));
@@ -128,7 +138,10 @@ describe('canonical upsert path on real PostgreSQL', () => {
 
   test('relationships are stored by source identifiers (child before parent) and follow the current version', async () => {
     const order = (customerId: string): CanonicalEntity => ({
-      entityType: 'order', sourceSystem: 'erp', sourceId: 'o1', attributes: { customer_id: customerId, amount: 10 },
+      entityType: 'order',
+      sourceSystem: 'erp',
+      sourceId: 'o1',
+      attributes: { customer_id: customerId, amount: 10 },
       relationships: [{ type: 'placed_by', targetEntityType: 'customer', targetSourceSystem: 'crm', targetSourceId: customerId }],
     });
     await upsert([order('not-yet-loaded')]);
@@ -191,7 +204,7 @@ describe('access levels', () => {
     await analytics.query('SELECT count(*) FROM canonical.entities');
     await analytics.query('SELECT count(*) FROM canonical.customers');
     await analytics.query('SELECT count(*) FROM canonical.ingestion_runs');
-    await expect(analytics.query("UPDATE canonical.data_generation SET generation = 0")).rejects.toThrow(denied);
+    await expect(analytics.query('UPDATE canonical.data_generation SET generation = 0')).rejects.toThrow(denied);
     await expect(analytics.query('BEGIN READ WRITE; INSERT INTO canonical.relationships VALUES (1,2,3,4,5,6,7)')).rejects.toThrow(denied);
     expect((await analytics.query('SHOW statement_timeout')).rows[0].statement_timeout).toBe('25s');
   });

@@ -24,7 +24,11 @@ describe('migrate handler (custom resource onEvent)', () => {
     arns.reader = sm.put('reader', { username: 'pipeline_sql_reader', password: 'r-secret-1' });
     Object.assign(process.env, fakeAwsEnvironment(), {
       AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.endpoint,
-      DB_HOST: url.hostname, DB_PORT: url.port, DB_NAME: db.name, DB_SECRET_ARN: arns.owner, DB_TLS: 'disable',
+      DB_HOST: url.hostname,
+      DB_PORT: url.port,
+      DB_NAME: db.name,
+      DB_SECRET_ARN: arns.owner,
+      DB_TLS: 'disable',
     });
     // Loaded after the environment is set, as the Lambda runtime would.
     // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -4,9 +4,9 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
-import { connectClient, readDbSecret } from '../shared/db';
 import { LIBRARY_MIGRATIONS, Migration } from './migrations';
 import { GroupRole, LoginUser, migrate } from './runner';
+import { connectClient, readDbSecret } from '../shared/db';
 
 const logger = new Logger();
 const PHYSICAL_ID = 'canonical-store-migrations';

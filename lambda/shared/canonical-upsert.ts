@@ -7,8 +7,8 @@
  * and bumps it); an unchanged hash writes nothing at all. Must run inside the caller's
  * transaction, so the run record and the data commit together.
  */
-import { pipeline } from 'stream/promises';
 import { Readable } from 'stream';
+import { pipeline } from 'stream/promises';
 import type { ClientBase } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { sha256Hex, stableStringify } from './content-hash';

@@ -8,10 +8,10 @@ import type { AddressInfo } from 'net';
 
 export interface LocalSecretsManager {
   readonly endpoint: string;
-  /** Adds or replaces a secret; returns its ARN. */
-  put(name: string, value: unknown): string;
   /** GetSecretValue calls received, by secret id. */
   readonly reads: string[];
+  /** Adds or replaces a secret; returns its ARN. */
+  put(name: string, value: unknown): string;
   close(): Promise<void>;
 }
 
@@ -35,8 +35,12 @@ export async function startLocalSecretsManager(region = 'us-east-1', account = '
       if (target.endsWith('.GetSecretValue')) {
         reads.push(SecretId);
         return reply(200, {
-          ARN: secret.arn, Name: secret.name, SecretString: secret.value,
-          VersionId: `v${secret.version}`, VersionStages: ['AWSCURRENT'], CreatedDate: Date.now() / 1000,
+          ARN: secret.arn,
+          Name: secret.name,
+          SecretString: secret.value,
+          VersionId: `v${secret.version}`,
+          VersionStages: ['AWSCURRENT'],
+          CreatedDate: Date.now() / 1000,
         });
       }
       if (target.endsWith('.DescribeSecret')) return reply(200, { ARN: secret.arn, Name: secret.name });
