@@ -1,5 +1,4 @@
-export class Hello {
-  public sayHello() {
-    return 'hello, world!';
-  }
-}
+// Public API only: the internal helpers of src/common stay out of it.
+export type { LambdaTuning } from './common/lambda-tuning';
+export { PipelineAwsService } from './common/vpc-endpoints';
+export * from './canonical-store';

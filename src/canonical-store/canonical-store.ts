@@ -1,0 +1,409 @@
+import { ArnFormat, CustomResource, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as rds from 'aws-cdk-lib/aws-rds';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as cr from 'aws-cdk-lib/custom-resources';
+import { Construct } from 'constructs';
+import {
+  AccessLevel, CanonicalStoreAttributes, CanonicalStoreProps, ICanonicalStore, StoreEngine,
+} from './canonical-store-props';
+import { createDatabase, StoreDatabase } from './database';
+import { addSingleUserRotation, createUserSecret } from './identities';
+import { createStoreVpc } from './network';
+import { connectionEnvironment, grantConnect, grantSecretRead, ImportedCanonicalStore } from './store-access';
+import { validateProps } from './validate-props';
+import { assetFingerprint } from '../common/assets';
+import { createPipelineFunction, DEFAULT_LOG_RETENTION } from '../common/lambda-tuning';
+import { acknowledgeNagFinding } from '../common/nag';
+import { ensureVpcEndpoint, PipelineAwsService } from '../common/vpc-endpoints';
+
+/** Logical id CDK gives its stack-wide log-retention function. */
+const LOG_RETENTION_FUNCTION_ID = 'LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a';
+
+/**
+ * The canonical store: PostgreSQL (RDS or Aurora Serverless v2) in isolated subnets, encrypted,
+ * TLS-only, with one login user per `AccessLevel` (each with its own rotated secret) and the
+ * schema migrated on every deploy by a custom resource.
+ */
+export class CanonicalStore extends Construct implements ICanonicalStore {
+  /**
+   * Imports a canonical store defined elsewhere (e.g. in another stack) to grant access to it.
+   */
+  public static fromCanonicalStoreAttributes(scope: Construct, id: string, attrs: CanonicalStoreAttributes): ICanonicalStore {
+    return new ImportedCanonicalStore(scope, id, attrs);
+  }
+
+  /** Hostname handlers connect to: the proxy endpoint when there is a proxy, else the database endpoint. */
+  public readonly endpoint: string;
+
+  /** Hostname of the DB instance, or of the Aurora cluster's writer endpoint (used by the migrator). */
+  public readonly databaseEndpoint: string;
+
+  /** Port of the database and the proxy. */
+  public readonly port: number;
+
+  /** Name of the database that holds the canonical schema. */
+  public readonly databaseName: string;
+
+  /** The PostgreSQL service in use. */
+  public readonly engine: StoreEngine;
+
+  /** VPC of the database. */
+  public readonly vpc: ec2.IVpc;
+
+  /** Subnets of the database; also for Lambda functions that connect to it. */
+  public readonly vpcSubnets: ec2.SubnetSelection;
+
+  /** Security group of the database and its proxy. */
+  public readonly securityGroup: ec2.ISecurityGroup;
+
+  /** Security group of the four secret rotation functions. */
+  public readonly rotationSecurityGroup: ec2.ISecurityGroup;
+
+  /** The RDS DB instance, with `StoreEngine.RDS_POSTGRES`. */
+  public readonly instance?: rds.DatabaseInstance;
+
+  /** The Aurora cluster, with `StoreEngine.AURORA_POSTGRES_SERVERLESS_V2`. */
+  public readonly cluster?: rds.DatabaseCluster;
+
+  /** The RDS Proxy, when `proxy` is true. */
+  public readonly proxy?: rds.DatabaseProxy;
+
+  /** Secret of the owner (master user `pipeline_admin`). Only the migrator reads it. */
+  public readonly ownerSecret: secretsmanager.ISecret;
+
+  /** Secret of `pipeline_writer` (ingestion). */
+  public readonly writerSecret: secretsmanager.ISecret;
+
+  /** Secret of `pipeline_analytics` (built-in analytics, read-only). */
+  public readonly analyticsSecret: secretsmanager.ISecret;
+
+  /** Secret of `pipeline_sql_reader` (user SQL on the typed views, read-only). */
+  public readonly sqlReaderSecret: secretsmanager.ISecret;
+
+  /** The function that applies the schema migrations. */
+  public readonly migrationFunction: lambda.IFunction;
+
+  /** The custom resource provider that runs `migrationFunction`. */
+  public readonly migrationsProvider: cr.Provider;
+
+  /** The custom resource that migrates the schema; depend on it to run after the schema exists. */
+  public readonly migrations: CustomResource;
+
+  /** Comma-separated ids of the migrations applied by the last deploy that ran them. */
+  public readonly appliedMigrations: string;
+
+  private readonly database: StoreDatabase;
+
+  constructor(scope: Construct, id: string, props: CanonicalStoreProps = {}) {
+    super(scope, id);
+    validateProps(props);
+    if (props.permissionsBoundary) {
+      iam.PermissionsBoundary.of(this).apply(props.permissionsBoundary);
+    }
+
+    this.engine = props.engine ?? StoreEngine.RDS_POSTGRES;
+    this.port = props.port ?? 5432;
+    this.databaseName = props.databaseName ?? 'pipeline';
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.SNAPSHOT;
+    const destroy = removalPolicy === RemovalPolicy.DESTROY;
+    // Logs are kept with the data; only an explicit DESTROY deletes them.
+    const logRemovalPolicy = destroy ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+    const logRetention = props.logRetention ?? DEFAULT_LOG_RETENTION;
+    const createVpcEndpoints = props.createVpcEndpoints ?? true;
+
+    // ----- network -----
+    this.vpc = props.vpc ?? createStoreVpc(this, {
+      maxAzs: props.maxAzs ?? 2,
+      natGateways: props.natGateways ?? 0,
+      logRetention,
+      removalPolicy: logRemovalPolicy,
+    });
+    if (!props.vpcSubnets && this.vpc.isolatedSubnets.length === 0) {
+      throw new Error('vpc has no isolated subnets: pass `vpcSubnets` to choose the subnets of the database');
+    }
+    this.vpcSubnets = props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
+    this.securityGroup = props.securityGroup ?? new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: this.vpc,
+      description: 'Canonical store database: no inbound access unless granted',
+      allowAllOutbound: false,
+    });
+
+    // ----- database -----
+    const ownerSecret = createUserSecret(this, AccessLevel.OWNER, this.databaseName, props.encryptionKey);
+    // Used only if this stack has no log-retention function yet (it is a stack-wide singleton).
+    const logRetentionRole = Stack.of(this).node.tryFindChild(LOG_RETENTION_FUNCTION_ID) ? undefined : this.createLogRetentionRole();
+    this.database = createDatabase(this, {
+      aurora: this.engine === StoreEngine.AURORA_POSTGRES_SERVERLESS_V2,
+      postgresVersion: props.postgresVersion ?? rds.PostgresEngineVersion.VER_16_6,
+      auroraPostgresVersion: props.auroraPostgresVersion ?? rds.AuroraPostgresEngineVersion.VER_16_6,
+      instanceType: props.instanceType ?? ec2.InstanceType.of(ec2.InstanceClass.BURSTABLE4_GRAVITON, ec2.InstanceSize.SMALL),
+      allocatedStorage: props.allocatedStorage ?? 20,
+      maxAllocatedStorage: props.maxAllocatedStorage ?? 100,
+      multiAz: props.multiAz ?? false,
+      minCapacity: props.serverlessV2MinCapacity ?? 0.5,
+      maxCapacity: props.serverlessV2MaxCapacity ?? 4,
+      vpc: this.vpc,
+      vpcSubnets: this.vpcSubnets,
+      securityGroup: this.securityGroup,
+      port: this.port,
+      databaseName: this.databaseName,
+      ownerSecret,
+      encryptionKey: props.encryptionKey,
+      backupRetention: props.backupRetention ?? Duration.days(7),
+      removalPolicy,
+      deletionProtection: props.deletionProtection ?? !destroy,
+      performanceInsights: props.enablePerformanceInsights ?? false,
+      logRetention,
+      logRetentionRole,
+    });
+    this.instance = this.database.instance;
+    this.cluster = this.database.cluster;
+    this.databaseEndpoint = this.database.hostname;
+
+    // ----- identities -----
+    this.ownerSecret = this.database.ownerSecret;
+    const attach = (level: AccessLevel) =>
+      createUserSecret(this, level, this.databaseName, props.encryptionKey).attach(this.database.secretAttachmentTarget);
+    this.writerSecret = attach(AccessLevel.WRITER);
+    this.analyticsSecret = attach(AccessLevel.ANALYTICS_READER);
+    this.sqlReaderSecret = attach(AccessLevel.RESTRICTED_READER);
+    const secrets = [this.ownerSecret, this.writerSecret, this.analyticsSecret, this.sqlReaderSecret];
+
+    if (props.proxy) {
+      this.proxy = new rds.DatabaseProxy(this, 'Proxy', {
+        proxyTarget: this.database.proxyTarget,
+        secrets,
+        vpc: this.vpc,
+        vpcSubnets: this.vpcSubnets,
+        // The proxy shares the database's security group: one grant opens both.
+        securityGroups: [this.securityGroup],
+        requireTLS: true,
+        iamAuth: false,
+      });
+      this.securityGroup.connections.allowInternally(ec2.Port.tcp(this.port), 'RDS Proxy to the database');
+    }
+    this.endpoint = this.proxy ? this.proxy.endpoint : this.databaseEndpoint;
+
+    // The migrator and the rotation functions call Secrets Manager from subnets without internet access.
+    const secretsManagerEndpoint = createVpcEndpoints ? this.ensureVpcEndpoint(PipelineAwsService.SECRETS_MANAGER) : undefined;
+
+    // ----- schema migrations -----
+    const migrator = createPipelineFunction(this, 'MigrationFunction', {
+      assetName: 'migrate',
+      description: 'Applies the canonical store schema migrations (custom resource)',
+      serviceName: 'canonical-store-migrator',
+      vpc: this.vpc,
+      vpcSubnets: this.vpcSubnets,
+      defaults: { memorySize: 512, timeout: Duration.minutes(10) },
+      tuning: props.lambda,
+      tuningProp: 'lambda',
+      // Directly to the database, never through the proxy: DDL and session-level locks.
+      environment: connectionEnvironment(this.databaseEndpoint, this.port, this.databaseName, this.ownerSecret),
+      callsServices: [PipelineAwsService.SECRETS_MANAGER],
+      createVpcEndpoints,
+      logRemovalPolicy,
+    });
+    this.migrationFunction = migrator.fn;
+    this.grantConnect(migrator.fn, AccessLevel.OWNER);
+    // It creates the other users with their current passwords.
+    [this.writerSecret, this.analyticsSecret, this.sqlReaderSecret].forEach((s) => grantSecretRead(s, migrator.fn));
+
+    this.migrationsProvider = this.createMigrationsProvider(migrator.fn, logRetention, logRemovalPolicy);
+    this.migrations = new CustomResource(this, 'Migrations', {
+      serviceToken: this.migrationsProvider.serviceToken,
+      resourceType: 'Custom::CanonicalStoreMigrations',
+      // Everything the migrator depends on is a property, so that any change runs it again.
+      properties: {
+        UserMigrations: (props.migrations ?? []).map((m) => ({ id: m.id, sql: m.sql })),
+        WriterSecretArn: this.writerSecret.secretArn,
+        AnalyticsSecretArn: this.analyticsSecret.secretArn,
+        SqlReaderSecretArn: this.sqlReaderSecret.secretArn,
+        MigratorFingerprint: assetFingerprint('migrate'),
+      },
+    });
+    // The database (with its cluster instances), the ingress rules and the endpoint must exist first.
+    this.migrations.node.addDependency(this.database.resource, this.securityGroup);
+    if (secretsManagerEndpoint) this.migrations.node.addDependency(secretsManagerEndpoint);
+    this.appliedMigrations = this.migrations.getAttString('AppliedMigrations');
+
+    // ----- rotation -----
+    this.rotationSecurityGroup = new ec2.SecurityGroup(this, 'RotationSecurityGroup', {
+      vpc: this.vpc,
+      description: 'Secret rotation functions of the canonical store',
+    });
+    this.securityGroup.connections.allowFrom(this.rotationSecurityGroup, ec2.Port.tcp(this.port), 'Secret rotation functions');
+    for (const secret of secrets) {
+      const schedule = addSingleUserRotation(secret, {
+        vpc: this.vpc,
+        vpcSubnets: this.vpcSubnets,
+        securityGroup: this.rotationSecurityGroup,
+        interval: props.rotationInterval ?? Duration.days(30),
+      });
+      // Rotation starts right away: the users must exist with their current passwords first.
+      schedule.node.addDependency(this.migrations);
+    }
+
+    this.acknowledgeNagFindings(props, migrator.fn, logRetentionRole);
+  }
+
+  /** The secret of an access level. */
+  public secretFor(level: AccessLevel): secretsmanager.ISecret {
+    switch (level) {
+      case AccessLevel.OWNER: return this.ownerSecret;
+      case AccessLevel.WRITER: return this.writerSecret;
+      case AccessLevel.ANALYTICS_READER: return this.analyticsSecret;
+      case AccessLevel.RESTRICTED_READER: return this.sqlReaderSecret;
+      default: throw new Error(`Unknown access level ${level}`);
+    }
+  }
+
+  /**
+   * Lets `grantee` connect as `level`: the database port (and proxy) in the security group, and
+   * read access to that level's secret only (plus kms:Decrypt through Secrets Manager with a CMK).
+   */
+  public grantConnect(grantee: ec2.IConnectable & iam.IGrantable, level: AccessLevel): iam.Grant {
+    return grantConnect(this, grantee, level);
+  }
+
+  /**
+   * The handler contract for `level`: `DB_HOST` (the proxy when there is one), `DB_PORT`,
+   * `DB_NAME`, `DB_SECRET_ARN` and `DB_TLS` (`verify-full`). No secret values.
+   */
+  public connectionEnvironment(level: AccessLevel): { [key: string]: string } {
+    return connectionEnvironment(this.endpoint, this.port, this.databaseName, this.secretFor(level));
+  }
+
+  /**
+   * The VPC endpoint of `service` in the store's VPC, created in this stack the first time it is
+   * asked for (in the store's subnets), even when `createVpcEndpoints` is false.
+   */
+  public ensureVpcEndpoint(service: PipelineAwsService): ec2.IVpcEndpoint {
+    return ensureVpcEndpoint(this, this.vpc, service, this.vpcSubnets);
+  }
+
+  /**
+   * A metric of the database in the AWS/RDS namespace (per instance with RDS, per cluster with Aurora).
+   *
+   * @param metricName e.g. `CPUUtilization`
+   * @param props options of the metric
+   */
+  public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: 'AWS/RDS',
+      metricName,
+      dimensionsMap: this.database.metricDimensions,
+      statistic: 'Average',
+      ...props,
+    });
+  }
+
+  /** CPU utilization, in percent (average over 5 minutes by default). */
+  public metricCPUUtilization(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('CPUUtilization', { unit: cloudwatch.Unit.PERCENT, ...props });
+  }
+
+  /** Open database connections (average over 5 minutes by default). */
+  public metricDatabaseConnections(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('DatabaseConnections', { unit: cloudwatch.Unit.COUNT, ...props });
+  }
+
+  /** Free memory, in bytes (average over 5 minutes by default). */
+  public metricFreeableMemory(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('FreeableMemory', { unit: cloudwatch.Unit.BYTES, ...props });
+  }
+
+  /**
+   * Free storage space, in bytes, with `StoreEngine.RDS_POSTGRES` (Aurora storage grows by itself).
+   */
+  public metricFreeStorageSpace(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    if (this.cluster) {
+      throw new Error('metricFreeStorageSpace applies to StoreEngine.RDS_POSTGRES only: Aurora storage grows automatically');
+    }
+    return this.metric('FreeStorageSpace', { unit: cloudwatch.Unit.BYTES, ...props });
+  }
+
+  /**
+   * Capacity in ACUs with `StoreEngine.AURORA_POSTGRES_SERVERLESS_V2`.
+   */
+  public metricServerlessDatabaseCapacity(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    if (!this.cluster) {
+      throw new Error('metricServerlessDatabaseCapacity applies to StoreEngine.AURORA_POSTGRES_SERVERLESS_V2 only');
+    }
+    return this.metric('ServerlessDatabaseCapacity', { unit: cloudwatch.Unit.COUNT, ...props });
+  }
+
+  /**
+   * Role of CDK's stack-wide function that sets the retention of the exported PostgreSQL log,
+   * created here so that the permissions boundary applies to it.
+   */
+  private createLogRetentionRole(): iam.Role {
+    const stack = Stack.of(this);
+    const role = new iam.Role(this, 'LogRetentionRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'Sets the retention of the canonical store database log group',
+    });
+    role.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents'],
+      // The function's name is generated at deploy time (from the stack name): any Lambda log group.
+      resources: [stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: '/aws/lambda/*:*', arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+    }));
+    return role;
+  }
+
+  private createMigrationsProvider(onEvent: lambda.IFunction, logRetention: logs.RetentionDays, removalPolicy: RemovalPolicy): cr.Provider {
+    const logGroup = new logs.LogGroup(this, 'MigrationsProviderLogGroup', { retention: logRetention, removalPolicy });
+    // Our own role instead of AWSLambdaBasicExecutionRole: this log group only (+ invoking the migrator).
+    const role = new iam.Role(this, 'MigrationsProviderRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'Custom resource provider framework of the canonical store migrations',
+    });
+    logGroup.grantWrite(role);
+    return new cr.Provider(this, 'MigrationsProvider', { onEventHandler: onEvent, logGroup, role });
+  }
+
+  /** cdk-nag findings accepted by design, each on one resource, with the reason. */
+  private acknowledgeNagFindings(props: CanonicalStoreProps, migrator: lambda.Function, logRetentionRole?: iam.Role): void {
+    const database = this.instance ?? this.cluster!;
+    if (this.instance && !props.multiAz) {
+      acknowledgeNagFinding(database, 'AwsSolutions-RDS3',
+        'Multi-AZ is opt-in (prop multiAz) so that a default deployment stays low-cost; automated backups and snapshot-on-delete protect the data');
+    }
+    // cdk-nag flags the default port on RDS instances (not on provisioned-mode Aurora clusters).
+    if (this.instance && this.port === 5432) {
+      acknowledgeNagFinding(database, 'AwsSolutions-RDS11',
+        'The default PostgreSQL port is kept for client compatibility: the database sits in isolated subnets, reachable only from granted security groups, TLS and passwords required (prop port changes it)');
+    }
+    if (this.cluster) {
+      acknowledgeNagFinding(database, 'AwsSolutions-RDS6',
+        'Users authenticate with passwords kept in Secrets Manager and rotated automatically; IAM database authentication is not used');
+    }
+
+    // CDK's Provider grants invoke on the function and its versions/aliases (<arn>:*).
+    const migratorLogicalId = Stack.of(this).resolve((migrator.node.defaultChild as lambda.CfnFunction).logicalId);
+    const providerRole = this.node.findChild('MigrationsProviderRole');
+    acknowledgeNagFinding(providerRole.node.findChild('DefaultPolicy'), 'AwsSolutions-IAM5',
+      'The custom resource provider may invoke the migrator function only; the :* suffix covers its versions and aliases (CDK Provider grant)',
+      [`Resource::<${migratorLogicalId}.Arn>:*`]);
+    // CDK picks the provider framework's runtime: the latest Node.js it knows for the region.
+    const framework = this.migrationsProvider.node.findChild('framework-onEvent') as lambda.Function;
+    if (Token.isUnresolved(framework.runtime.name)) {
+      acknowledgeNagFinding(framework, 'CdkNagValidationFailure',
+        'The runtime of the CDK provider framework function is a region map lookup (env-agnostic stack) that cdk-nag cannot resolve',
+        ['AwsSolutions-L1']);
+    } else if (framework.runtime.name !== lambda.Runtime.NODEJS_22_X.name) {
+      acknowledgeNagFinding(framework, 'AwsSolutions-L1',
+        `The runtime of the CDK provider framework function (${framework.runtime.name}) is chosen by aws-cdk-lib, not by this library`);
+    }
+
+    if (logRetentionRole) {
+      acknowledgeNagFinding(logRetentionRole.node.findChild('DefaultPolicy'), 'AwsSolutions-IAM5',
+        'CDK log-retention function: sets retention on the RDS log group, whose name is only known at deploy time, and writes its own generated-name log group',
+        ['Resource::*', { regex: '/^Resource::arn:<AWS::Partition>:logs:.+:log-group:\\/aws\\/lambda\\/\\*:\\*$/' }]);
+    }
+  }
+}

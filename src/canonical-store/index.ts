@@ -1,0 +1,3 @@
+export * from './canonical-store-props';
+export * from './canonical-store';
+export { Migrations } from './migrations';

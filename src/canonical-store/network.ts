@@ -1,0 +1,41 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+export interface StoreVpcOptions {
+  readonly maxAzs: number;
+  readonly natGateways: number;
+  readonly logRetention: logs.RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+}
+
+/**
+ * The VPC created when none is given: isolated subnets for the database and functions, no route
+ * to the internet unless NAT gateways are asked for, and flow logs.
+ */
+export function createStoreVpc(scope: Construct, options: StoreVpcOptions): ec2.Vpc {
+  const subnetConfiguration: ec2.SubnetConfiguration[] = [
+    { name: 'Isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 },
+  ];
+  if (options.natGateways > 0) {
+    subnetConfiguration.push(
+      { name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
+      { name: 'Private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 24 },
+    );
+  }
+  const vpc = new ec2.Vpc(scope, 'Vpc', {
+    maxAzs: options.maxAzs,
+    natGateways: options.natGateways,
+    subnetConfiguration,
+  });
+  const flowLogGroup = new logs.LogGroup(scope, 'VpcFlowLogGroup', {
+    retention: options.logRetention,
+    removalPolicy: options.removalPolicy,
+  });
+  vpc.addFlowLog('FlowLog', {
+    destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup),
+    trafficType: ec2.FlowLogTrafficType.ALL,
+  });
+  return vpc;
+}

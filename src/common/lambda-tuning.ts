@@ -1,0 +1,197 @@
+/**
+ * Every Lambda function of the library is built here, the same way: Node.js 22 on ARM64,
+ * bundled asset code, X-Ray tracing, its own log group with retention, a role scoped to that
+ * log group, and VPC endpoints for the AWS services it calls when it runs in a VPC.
+ */
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { assetPath } from './assets';
+import { acknowledgeNagFinding } from './nag';
+import { ensureVpcEndpoints, PipelineAwsService } from './vpc-endpoints';
+
+/**
+ * Settings of one of the library's Lambda functions that users may tune.
+ */
+export interface LambdaTuning {
+  /**
+   * Memory of the function, in MiB (128-10240). More memory also means more CPU.
+   *
+   * @default - chosen per function by the construct (documented on the construct's prop)
+   */
+  readonly memorySize?: number;
+
+  /**
+   * Maximum run time of one invocation (at most 15 minutes).
+   *
+   * @default - chosen per function by the construct (documented on the construct's prop)
+   */
+  readonly timeout?: Duration;
+
+  /**
+   * How long the function's CloudWatch logs are kept.
+   *
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * Extra environment variables, e.g. `POWERTOOLS_LOG_LEVEL`. They cannot replace the
+   * variables the construct sets for the handler (such as `DB_HOST`); never put secrets here.
+   *
+   * @default - none
+   */
+  readonly environment?: { [key: string]: string };
+
+  /**
+   * Concurrent executions reserved for (and limiting) the function.
+   *
+   * @default - no reservation: the function uses the account's unreserved concurrency
+   */
+  readonly reservedConcurrentExecutions?: number;
+}
+
+/** Default log retention of the library's functions. */
+export const DEFAULT_LOG_RETENTION = logs.RetentionDays.THREE_MONTHS;
+
+/** CloudWatch namespace of the metrics the handlers emit through Powertools. */
+export const METRICS_NAMESPACE = 'ServerlessDataPipeline';
+
+/** Defaults a construct picks for one of its functions. */
+export interface FunctionDefaults {
+  readonly memorySize: number;
+  readonly timeout: Duration;
+}
+
+/** Options of `createPipelineFunction`. */
+export interface PipelineFunctionOptions {
+  /** Folder under `assets/` with the bundled handler (`index.js`, exporting `handler`). */
+  readonly assetName: string;
+  readonly description: string;
+  /** `POWERTOOLS_SERVICE_NAME`, also the database `application_name`. */
+  readonly serviceName: string;
+  /** When set, the function runs in this VPC. */
+  readonly vpc?: ec2.IVpc;
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /** @default - a new security group with all outbound traffic allowed */
+  readonly securityGroups?: ec2.ISecurityGroup[];
+  readonly defaults: FunctionDefaults;
+  /** The user's tuning, and the name of the prop it came from (for error messages). */
+  readonly tuning?: LambdaTuning;
+  readonly tuningProp: string;
+  /** The handler's own variables (its contract). */
+  readonly environment: { [key: string]: string };
+  /** AWS services the handler calls: each gets a VPC endpoint when the function runs in a VPC. */
+  readonly callsServices: PipelineAwsService[];
+  /** @default true */
+  readonly createVpcEndpoints?: boolean;
+  /** @default RemovalPolicy.RETAIN */
+  readonly logRemovalPolicy?: RemovalPolicy;
+}
+
+/** What `createPipelineFunction` built. */
+export interface PipelineFunction {
+  readonly fn: lambda.Function;
+  readonly logGroup: logs.LogGroup;
+  readonly role: iam.Role;
+  /** Endpoints the function needs (empty outside a VPC or with createVpcEndpoints false). */
+  readonly vpcEndpoints: ec2.IVpcEndpoint[];
+}
+
+/** What a function built by `createPipelineFunction` calls, and from which VPC (tests check the endpoints). */
+export interface CalledServices {
+  readonly services: PipelineAwsService[];
+  readonly vpc?: ec2.IVpc;
+}
+
+const calledServices = new WeakMap<lambda.IFunction, CalledServices>();
+
+/** The AWS services a function built by `createPipelineFunction` declared it calls. */
+export function servicesCalledBy(fn: lambda.IFunction): CalledServices | undefined {
+  return calledServices.get(fn);
+}
+
+function validateTuning(tuning: LambdaTuning | undefined, prop: string, ownEnvironment: { [key: string]: string }): void {
+  if (!tuning) return;
+  const { memorySize, timeout, reservedConcurrentExecutions, environment } = tuning;
+  if (memorySize !== undefined && (!Number.isInteger(memorySize) || memorySize < 128 || memorySize > 10240)) {
+    throw new Error(`${prop}.memorySize must be an integer between 128 and 10240 MiB, got ${memorySize}`);
+  }
+  if (timeout !== undefined && (timeout.toSeconds() < 1 || timeout.toSeconds() > 900)) {
+    throw new Error(`${prop}.timeout must be between 1 second and 15 minutes, got ${timeout.toHumanString()}`);
+  }
+  if (reservedConcurrentExecutions !== undefined && (!Number.isInteger(reservedConcurrentExecutions) || reservedConcurrentExecutions < 0)) {
+    throw new Error(`${prop}.reservedConcurrentExecutions must be a non-negative integer, got ${reservedConcurrentExecutions}`);
+  }
+  const clashes = Object.keys(environment ?? {}).filter((k) => k in ownEnvironment);
+  if (clashes.length > 0) {
+    throw new Error(`${prop}.environment cannot set ${clashes.join(', ')}: the construct sets them for the handler`);
+  }
+}
+
+/**
+ * Builds one of the library's Lambda functions. Ids: `<id>`, `<id>Role`, `<id>LogGroup`.
+ */
+export function createPipelineFunction(scope: Construct, id: string, options: PipelineFunctionOptions): PipelineFunction {
+  const { tuning, defaults } = options;
+  validateTuning(tuning, options.tuningProp, options.environment);
+
+  const logGroup = new logs.LogGroup(scope, `${id}LogGroup`, {
+    retention: tuning?.logRetention ?? DEFAULT_LOG_RETENTION,
+    removalPolicy: options.logRemovalPolicy ?? RemovalPolicy.RETAIN,
+  });
+
+  // Our own role instead of AWSLambdaBasicExecutionRole: it may write to this log group only.
+  const role = new iam.Role(scope, `${id}Role`, {
+    assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+    description: `Execution role of ${options.description}`,
+  });
+  logGroup.grantWrite(role);
+  if (options.vpc) {
+    // What AWSLambdaVPCAccessExecutionRole grants: Lambda manages the function's network interfaces.
+    role.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: [
+        'ec2:CreateNetworkInterface', 'ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets',
+        'ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses',
+      ],
+      resources: ['*'],
+    }));
+  }
+
+  const fn = new lambda.Function(scope, id, {
+    description: options.description,
+    runtime: lambda.Runtime.NODEJS_22_X,
+    architecture: lambda.Architecture.ARM_64,
+    code: lambda.Code.fromAsset(assetPath(options.assetName)),
+    handler: 'index.handler',
+    role,
+    memorySize: tuning?.memorySize ?? defaults.memorySize,
+    timeout: tuning?.timeout ?? defaults.timeout,
+    reservedConcurrentExecutions: tuning?.reservedConcurrentExecutions,
+    tracing: lambda.Tracing.ACTIVE,
+    logGroup,
+    vpc: options.vpc,
+    vpcSubnets: options.vpc ? options.vpcSubnets : undefined,
+    securityGroups: options.securityGroups,
+    environment: {
+      NODE_OPTIONS: '--enable-source-maps',
+      POWERTOOLS_SERVICE_NAME: options.serviceName,
+      POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+      ...tuning?.environment,
+      ...options.environment,
+    },
+  });
+
+  acknowledgeNagFinding(role.node.findChild('DefaultPolicy'), 'AwsSolutions-IAM5',
+    'X-Ray PutTraceSegments/PutTelemetryRecords and the Lambda VPC network-interface actions support no resource-level permissions',
+    ['Resource::*']);
+
+  calledServices.set(fn, { services: [...options.callsServices], vpc: options.vpc });
+  const vpcEndpoints = options.vpc && options.createVpcEndpoints !== false
+    ? ensureVpcEndpoints(scope, options.vpc, options.callsServices, options.vpcSubnets)
+    : [];
+  return { fn, logGroup, role, vpcEndpoints };
+}

@@ -1,0 +1,690 @@
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import {
+  AccessLevel, CanonicalStore, CanonicalStoreProps, Migrations, PipelineAwsService, StoreEngine,
+} from '../src';
+import { createTestApp, createTestStack, removeTestAppDirs } from './construct-support/app';
+import { formatNagFindings, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
+import { missingVpcEndpoints } from './construct-support/vpc-endpoints';
+import { ensureVpcEndpoint } from '../src/common/vpc-endpoints';
+
+afterAll(removeTestAppDirs);
+
+function storeStack(props: CanonicalStoreProps = {}): { stack: Stack; store: CanonicalStore; template: Template } {
+  const stack = createTestStack();
+  const store = new CanonicalStore(stack, 'Store', props);
+  return { stack, store, template: Template.fromStack(stack) };
+}
+
+/** Logical id of a construct's CloudFormation resource. */
+function logicalId(construct: { node: { defaultChild?: unknown } } | object): string {
+  const element = ((construct as any).node?.defaultChild ?? construct) as any;
+  return Stack.of(element).resolve(element.logicalId);
+}
+
+/** The logical ids referenced by `{ Ref }` in any IAM policy that grants secretsmanager:GetSecretValue. */
+function secretReadersByPolicy(template: Template): Map<string, string[]> {
+  const result = new Map<string, string[]>();
+  for (const [id, policy] of Object.entries(template.findResources('AWS::IAM::Policy'))) {
+    const refs = (policy.Properties.PolicyDocument.Statement as any[])
+      .filter((s) => [].concat(s.Action).includes('secretsmanager:GetSecretValue' as never))
+      .flatMap((s) => [].concat(s.Resource))
+      .map((r: any) => r.Ref)
+      .filter(Boolean);
+    result.set(id, refs);
+  }
+  return result;
+}
+
+const MIGRATE_BUNDLE = path.join(__dirname, '..', 'assets', 'migrate', 'index.js');
+
+describe('CanonicalStore defaults (RDS for PostgreSQL)', () => {
+  const { stack, store, template } = storeStack();
+
+  test('PostgreSQL 16 on an encrypted, private, TLS-only RDS instance', () => {
+    template.resourceCountIs('AWS::RDS::DBInstance', 1);
+    template.hasResourceProperties('AWS::RDS::DBInstance', {
+      Engine: 'postgres',
+      EngineVersion: Match.stringLikeRegexp('^16\\.'),
+      DBInstanceClass: 'db.t4g.small',
+      StorageEncrypted: true,
+      StorageType: 'gp3',
+      PubliclyAccessible: false,
+      MultiAZ: false,
+      BackupRetentionPeriod: 7,
+      EnableCloudwatchLogsExports: ['postgresql'],
+      DBName: 'pipeline',
+    });
+    template.hasResourceProperties('AWS::RDS::DBParameterGroup', {
+      Family: 'postgres16',
+      Parameters: { 'rds.force_ssl': '1' },
+    });
+  });
+
+  test('snapshot on removal and deletion protection by default', () => {
+    template.hasResource('AWS::RDS::DBInstance', {
+      DeletionPolicy: 'Snapshot',
+      UpdateReplacePolicy: 'Snapshot',
+      Properties: Match.objectLike({ DeletionProtection: true }),
+    });
+  });
+
+  test('the created VPC has isolated subnets only: no NAT gateway, no internet gateway, no routes out', () => {
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    template.resourceCountIs('AWS::EC2::InternetGateway', 0);
+    template.resourceCountIs('AWS::EC2::Route', 0);
+    template.resourceCountIs('AWS::EC2::Subnet', 2);
+    template.allResourcesProperties('AWS::EC2::Subnet', { MapPublicIpOnLaunch: false });
+    const isolated = store.vpc.isolatedSubnets.map((s) => ({ Ref: logicalId(s) }));
+    template.hasResourceProperties('AWS::RDS::DBSubnetGroup', { SubnetIds: isolated });
+  });
+
+  test('the created VPC has flow logs', () => {
+    template.hasResourceProperties('AWS::EC2::FlowLog', {
+      ResourceType: 'VPC',
+      TrafficType: 'ALL',
+      LogDestinationType: 'cloud-watch-logs',
+    });
+  });
+
+  test('a Secrets Manager interface endpoint with private DNS in the isolated subnets', () => {
+    template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+      VpcEndpointType: 'Interface',
+      PrivateDnsEnabled: true,
+      ServiceName: { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, '.secretsmanager']] },
+      SubnetIds: store.vpc.isolatedSubnets.map((s) => ({ Ref: logicalId(s) })),
+    });
+  });
+
+  test('every AWS service a VPC Lambda of ours calls has an endpoint in its VPC', () => {
+    expect(missingVpcEndpoints(stack)).toEqual([]);
+  });
+
+  test('four login users, each with its own secret holding the database name', () => {
+    template.resourceCountIs('AWS::SecretsManager::Secret', 4);
+    for (const username of ['pipeline_admin', 'pipeline_writer', 'pipeline_analytics', 'pipeline_sql_reader']) {
+      template.hasResourceProperties('AWS::SecretsManager::Secret', {
+        GenerateSecretString: Match.objectLike({
+          SecretStringTemplate: JSON.stringify({ username, dbname: 'pipeline' }),
+          GenerateStringKey: 'password',
+        }),
+      });
+    }
+    template.resourceCountIs('AWS::SecretsManager::SecretTargetAttachment', 4);
+    template.allResourcesProperties('AWS::SecretsManager::SecretTargetAttachment', {
+      TargetType: 'AWS::RDS::DBInstance',
+      TargetId: { Ref: logicalId(store.instance!) },
+    });
+  });
+
+  test('each secret is rotated every 30 days by a hosted single-user rotation function in the VPC', () => {
+    const schedules = template.findResources('AWS::SecretsManager::RotationSchedule');
+    expect(Object.keys(schedules)).toHaveLength(4);
+    const rotated = Object.values(schedules).map((s) => s.Properties.SecretId.Ref).sort();
+    const secrets = [store.ownerSecret, store.writerSecret, store.analyticsSecret, store.sqlReaderSecret].map(logicalId).sort();
+    expect(rotated).toEqual(secrets);
+    for (const schedule of Object.values(schedules)) {
+      expect(schedule.Properties.RotationRules).toEqual({ ScheduleExpression: 'rate(30 days)' });
+      expect(schedule.Properties.HostedRotationLambda).toMatchObject({
+        RotationType: 'PostgreSQLSingleUser',
+        VpcSecurityGroupIds: { 'Fn::GetAtt': [logicalId(store.rotationSecurityGroup), 'GroupId'] },
+      });
+      // Rotation starts right away: only after the migrator created the users.
+      expect(schedule.DependsOn).toContain(logicalId(store.migrations));
+    }
+    expect(template.toJSON().Transform).toContain('AWS::SecretsManager-2020-07-23');
+  });
+
+  test('the rotation functions and the migrator may connect to the database port', () => {
+    for (const source of [store.rotationSecurityGroup, store.migrationFunction.connections.securityGroups[0]]) {
+      template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+        IpProtocol: 'tcp',
+        FromPort: 5432,
+        ToPort: 5432,
+        GroupId: { 'Fn::GetAtt': [logicalId(store.securityGroup), 'GroupId'] },
+        SourceSecurityGroupId: { 'Fn::GetAtt': [logicalId(source), 'GroupId'] },
+      });
+    }
+  });
+
+  test('the migrations custom resource carries everything the migrator depends on', () => {
+    const fingerprint = crypto.createHash('sha256').update(fs.readFileSync(MIGRATE_BUNDLE)).digest('hex');
+    template.hasResource('Custom::CanonicalStoreMigrations', {
+      Properties: {
+        ServiceToken: Match.anyValue(),
+        UserMigrations: [],
+        WriterSecretArn: { Ref: logicalId(store.writerSecret) },
+        AnalyticsSecretArn: { Ref: logicalId(store.analyticsSecret) },
+        SqlReaderSecretArn: { Ref: logicalId(store.sqlReaderSecret) },
+        MigratorFingerprint: fingerprint,
+      },
+      DependsOn: Match.arrayWith([logicalId(store.instance!), logicalId(store.securityGroup)]),
+    });
+    expect(store.appliedMigrations).toBeDefined();
+  });
+
+  test('the migrator runs after the Secrets Manager endpoint exists', () => {
+    const [endpointId] = Object.keys(template.findResources('AWS::EC2::VPCEndpoint'));
+    const resource = Object.values(template.findResources('Custom::CanonicalStoreMigrations'))[0];
+    expect(resource.DependsOn).toContain(endpointId);
+  });
+
+  test('the migrator: Node.js 22 on ARM64 in the isolated subnets, traced, with the handler contract', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      TracingConfig: { Mode: 'Active' },
+      MemorySize: 512,
+      Timeout: 600,
+      VpcConfig: Match.objectLike({ SubnetIds: store.vpc.isolatedSubnets.map((s) => ({ Ref: logicalId(s) })) }),
+      LoggingConfig: { LogGroup: Match.anyValue() },
+      Environment: {
+        Variables: {
+          NODE_OPTIONS: '--enable-source-maps',
+          POWERTOOLS_SERVICE_NAME: 'canonical-store-migrator',
+          POWERTOOLS_METRICS_NAMESPACE: 'ServerlessDataPipeline',
+          // Directly to the instance, as the owner.
+          DB_HOST: { 'Fn::GetAtt': [logicalId(store.instance!), 'Endpoint.Address'] },
+          DB_PORT: '5432',
+          DB_NAME: 'pipeline',
+          DB_SECRET_ARN: { Ref: logicalId(store.ownerSecret) },
+          DB_TLS: 'verify-full',
+        },
+      },
+    });
+  });
+
+  test('every Lambda log group of ours has a retention', () => {
+    const groups = Object.values(template.findResources('AWS::Logs::LogGroup'));
+    expect(groups.length).toBeGreaterThanOrEqual(3);
+    for (const group of groups) expect(group.Properties.RetentionInDays).toBe(90);
+  });
+
+  test('only the migrator can read the owner secret; it reads all four', () => {
+    const readers = secretReadersByPolicy(template);
+    const migratorPolicy = logicalId(store.migrationFunction.role!.node.findChild('DefaultPolicy'));
+    const secrets = [store.ownerSecret, store.writerSecret, store.analyticsSecret, store.sqlReaderSecret].map(logicalId);
+    expect(readers.get(migratorPolicy)!.sort()).toEqual([...secrets].sort());
+    const ownerReaders = [...readers].filter(([, refs]) => refs.includes(logicalId(store.ownerSecret))).map(([id]) => id);
+    expect(ownerReaders).toEqual([migratorPolicy]);
+  });
+
+  test('no AWS managed policies on the roles of our functions', () => {
+    for (const role of Object.values(template.findResources('AWS::IAM::Role'))) {
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    }
+  });
+
+  test('connectionEnvironment is the handler contract, with the level\'s secret and no secret values', () => {
+    const env = stack.resolve(store.connectionEnvironment(AccessLevel.WRITER));
+    expect(env).toEqual({
+      DB_HOST: { 'Fn::GetAtt': [logicalId(store.instance!), 'Endpoint.Address'] },
+      DB_PORT: '5432',
+      DB_NAME: 'pipeline',
+      DB_SECRET_ARN: { Ref: logicalId(store.writerSecret) },
+      DB_TLS: 'verify-full',
+    });
+    expect(store.secretFor(AccessLevel.RESTRICTED_READER)).toBe(store.sqlReaderSecret);
+    expect(store.secretFor(AccessLevel.ANALYTICS_READER)).toBe(store.analyticsSecret);
+    expect(store.secretFor(AccessLevel.OWNER)).toBe(store.ownerSecret);
+  });
+
+  test('metrics of the instance', () => {
+    const cpu = store.metricCPUUtilization();
+    expect(cpu.namespace).toBe('AWS/RDS');
+    expect(cpu.metricName).toBe('CPUUtilization');
+    expect(stack.resolve(cpu.dimensions)).toEqual({ DBInstanceIdentifier: { Ref: logicalId(store.instance!) } });
+    expect(store.metricFreeStorageSpace().metricName).toBe('FreeStorageSpace');
+    expect(store.metricDatabaseConnections({ period: Duration.minutes(1) }).period.toMinutes()).toBe(1);
+    expect(() => store.metricServerlessDatabaseCapacity()).toThrow(/AURORA_POSTGRES_SERVERLESS_V2 only/);
+  });
+
+  test('snapshot', () => {
+    expect(template.toJSON()).toMatchSnapshot();
+  });
+});
+
+describe('CanonicalStore options', () => {
+  test('RemovalPolicy.DESTROY deletes the database and turns deletion protection off', () => {
+    const { template } = storeStack({ removalPolicy: RemovalPolicy.DESTROY });
+    template.hasResource('AWS::RDS::DBInstance', {
+      DeletionPolicy: 'Delete',
+      UpdateReplacePolicy: 'Delete',
+      Properties: Match.objectLike({ DeletionProtection: false }),
+    });
+    template.allResources('AWS::Logs::LogGroup', { DeletionPolicy: 'Delete' });
+  });
+
+  test('deletionProtection can be set independently', () => {
+    const { template } = storeStack({ removalPolicy: RemovalPolicy.DESTROY, deletionProtection: true });
+    template.hasResourceProperties('AWS::RDS::DBInstance', { DeletionProtection: true });
+  });
+
+  test('instance size, storage, Multi-AZ, backups, port, database name and rotation interval', () => {
+    const { template } = storeStack({
+      instanceType: ec2.InstanceType.of(ec2.InstanceClass.R7G, ec2.InstanceSize.LARGE),
+      allocatedStorage: 100,
+      maxAllocatedStorage: 500,
+      multiAz: true,
+      backupRetention: Duration.days(14),
+      port: 6543,
+      databaseName: 'customers',
+      rotationInterval: Duration.days(7),
+      postgresVersion: undefined,
+    });
+    template.hasResourceProperties('AWS::RDS::DBInstance', {
+      DBInstanceClass: 'db.r7g.large',
+      AllocatedStorage: '100',
+      MaxAllocatedStorage: 500,
+      MultiAZ: true,
+      BackupRetentionPeriod: 14,
+      Port: '6543',
+      DBName: 'customers',
+    });
+    template.allResourcesProperties('AWS::SecretsManager::RotationSchedule', { RotationRules: { ScheduleExpression: 'rate(7 days)' } });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ DB_PORT: '6543', DB_NAME: 'customers' }) },
+    });
+  });
+
+  test('a customer-managed key encrypts the storage and the secrets, and the rotation functions get it', () => {
+    const stack = createTestStack();
+    const key = new kms.Key(stack, 'Key');
+    new CanonicalStore(stack, 'Store', { encryptionKey: key });
+    const template = Template.fromStack(stack);
+    const keyArn = { 'Fn::GetAtt': [logicalId(key), 'Arn'] };
+    template.hasResourceProperties('AWS::RDS::DBInstance', { StorageEncrypted: true, KmsKeyId: keyArn });
+    template.allResourcesProperties('AWS::SecretsManager::Secret', { KmsKeyId: keyArn });
+    template.allResourcesProperties('AWS::SecretsManager::RotationSchedule', {
+      HostedRotationLambda: Match.objectLike({ KmsKeyArn: keyArn }),
+    });
+  });
+
+  test('the migrator can be tuned', () => {
+    const { template } = storeStack({
+      lambda: { memorySize: 1024, timeout: Duration.minutes(15), environment: { POWERTOOLS_LOG_LEVEL: 'DEBUG' }, reservedConcurrentExecutions: 1 },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      MemorySize: 1024,
+      Timeout: 900,
+      ReservedConcurrentExecutions: 1,
+      Environment: { Variables: Match.objectLike({ POWERTOOLS_LOG_LEVEL: 'DEBUG', DB_NAME: 'pipeline' }) },
+    });
+  });
+
+  test('user migrations are passed in order to the custom resource', () => {
+    const migrations = [{ id: '0001_views', sql: 'CREATE VIEW a AS SELECT 1;' }, { id: '0002.more-views', sql: 'SELECT 2;' }];
+    const { template } = storeStack({ migrations });
+    template.hasResourceProperties('Custom::CanonicalStoreMigrations', { UserMigrations: migrations });
+  });
+
+  test('Migrations.fromDirectory reads *.sql sorted by name', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'migrations-'));
+    try {
+      fs.writeFileSync(path.join(dir, '0002_second.sql'), 'SELECT 2;');
+      fs.writeFileSync(path.join(dir, '0001_first.sql'), 'SELECT 1;');
+      fs.writeFileSync(path.join(dir, 'README.md'), 'not a migration');
+      expect(Migrations.fromDirectory(dir)).toEqual([
+        { id: '0001_first', sql: 'SELECT 1;' },
+        { id: '0002_second', sql: 'SELECT 2;' },
+      ]);
+      expect(() => Migrations.fromDirectory(path.join(dir, 'missing'))).toThrow(/is not a directory/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('NAT gateways add public and private subnets; the database stays isolated', () => {
+    const { store, template } = storeStack({ natGateways: 1 });
+    template.resourceCountIs('AWS::EC2::NatGateway', 1);
+    template.resourceCountIs('AWS::EC2::Subnet', 6);
+    template.hasResourceProperties('AWS::RDS::DBSubnetGroup', {
+      SubnetIds: store.vpc.isolatedSubnets.map((s) => ({ Ref: logicalId(s) })),
+    });
+  });
+
+  test('the permissions boundary is applied to every role', () => {
+    const stack = createTestStack();
+    const boundary = new iam.ManagedPolicy(stack, 'Boundary', { statements: [new iam.PolicyStatement({ actions: ['*'], resources: ['*'] })] });
+    new CanonicalStore(stack, 'Store', { permissionsBoundary: boundary, proxy: true });
+    const template = Template.fromStack(stack);
+    const roles = Object.values(template.findResources('AWS::IAM::Role'));
+    expect(roles.length).toBeGreaterThanOrEqual(5);
+    for (const role of roles) expect(role.Properties.PermissionsBoundary).toEqual({ Ref: logicalId(boundary) });
+  });
+});
+
+describe('CanonicalStore with Aurora PostgreSQL Serverless v2', () => {
+  const stack = createTestStack();
+  const store = new CanonicalStore(stack, 'Store', {
+    engine: StoreEngine.AURORA_POSTGRES_SERVERLESS_V2,
+    serverlessV2MinCapacity: 0.5,
+    serverlessV2MaxCapacity: 8,
+    multiAz: true,
+  });
+  const template = Template.fromStack(stack);
+
+  test('an encrypted, TLS-only Serverless v2 cluster with a writer and a reader that scales with it', () => {
+    template.hasResourceProperties('AWS::RDS::DBCluster', {
+      Engine: 'aurora-postgresql',
+      EngineVersion: Match.stringLikeRegexp('^16\\.'),
+      StorageEncrypted: true,
+      ServerlessV2ScalingConfiguration: { MinCapacity: 0.5, MaxCapacity: 8 },
+      BackupRetentionPeriod: 7,
+      DeletionProtection: true,
+      EnableCloudwatchLogsExports: ['postgresql'],
+      DatabaseName: 'pipeline',
+    });
+    template.hasResource('AWS::RDS::DBCluster', { DeletionPolicy: 'Snapshot', UpdateReplacePolicy: 'Snapshot' });
+    template.hasResourceProperties('AWS::RDS::DBClusterParameterGroup', { Parameters: { 'rds.force_ssl': '1' } });
+    template.resourceCountIs('AWS::RDS::DBInstance', 2);
+    template.allResourcesProperties('AWS::RDS::DBInstance', { DBInstanceClass: 'db.serverless', PubliclyAccessible: false });
+    template.hasResourceProperties('AWS::RDS::DBInstance', { PromotionTier: 1 });
+  });
+
+  test('secrets are attached to the cluster; the migrator waits for the writer instance', () => {
+    template.allResourcesProperties('AWS::SecretsManager::SecretTargetAttachment', {
+      TargetType: 'AWS::RDS::DBCluster',
+      TargetId: { Ref: logicalId(store.cluster!) },
+    });
+    const writer = logicalId(store.cluster!.node.findChild('Writer'));
+    template.hasResource('Custom::CanonicalStoreMigrations', { DependsOn: Match.arrayWith([logicalId(store.cluster!), writer]) });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ DB_HOST: { 'Fn::GetAtt': [logicalId(store.cluster!), 'Endpoint.Address'] } }) },
+    });
+  });
+
+  test('ACU and memory metrics; no storage metric', () => {
+    expect(stack.resolve(store.metricServerlessDatabaseCapacity().dimensions)).toEqual({ DBClusterIdentifier: { Ref: logicalId(store.cluster!) } });
+    expect(store.metricFreeableMemory().metricName).toBe('FreeableMemory');
+    expect(() => store.metricFreeStorageSpace()).toThrow(/RDS_POSTGRES only/);
+  });
+});
+
+describe('CanonicalStore with RDS Proxy', () => {
+  const stack = createTestStack();
+  const store = new CanonicalStore(stack, 'Store', { proxy: true });
+  const template = Template.fromStack(stack);
+
+  test('a TLS-only proxy with the four users, in the database security group', () => {
+    template.hasResourceProperties('AWS::RDS::DBProxy', {
+      EngineFamily: 'POSTGRESQL',
+      RequireTLS: true,
+      Auth: Match.arrayEquals(
+        [store.ownerSecret, store.writerSecret, store.analyticsSecret, store.sqlReaderSecret].map((s) =>
+          Match.objectLike({ SecretArn: { Ref: logicalId(s) } })),
+      ),
+      VpcSecurityGroupIds: [{ 'Fn::GetAtt': [logicalId(store.securityGroup), 'GroupId'] }],
+    });
+    // The proxy reaches the database inside the shared security group.
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      FromPort: 5432,
+      GroupId: { 'Fn::GetAtt': [logicalId(store.securityGroup), 'GroupId'] },
+      SourceSecurityGroupId: { 'Fn::GetAtt': [logicalId(store.securityGroup), 'GroupId'] },
+    });
+  });
+
+  test('handlers connect through the proxy; the migrator connects to the instance', () => {
+    expect(stack.resolve(store.connectionEnvironment(AccessLevel.ANALYTICS_READER).DB_HOST))
+      .toEqual({ 'Fn::GetAtt': [logicalId(store.proxy!), 'Endpoint'] });
+    expect(stack.resolve(store.endpoint)).toEqual({ 'Fn::GetAtt': [logicalId(store.proxy!), 'Endpoint'] });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ DB_HOST: { 'Fn::GetAtt': [logicalId(store.instance!), 'Endpoint.Address'] } }) },
+    });
+  });
+});
+
+describe('bring your own VPC and VPC endpoints', () => {
+  test('BYO VPC and security group with createVpcEndpoints: false creates no VPC and no endpoint', () => {
+    const stack = createTestStack();
+    const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Vpc', {
+      vpcId: 'vpc-12345',
+      availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+      isolatedSubnetIds: ['subnet-a', 'subnet-b'],
+      vpcCidrBlock: '10.1.0.0/16',
+    });
+    const securityGroup = ec2.SecurityGroup.fromSecurityGroupId(stack, 'Sg', 'sg-12345');
+    const store = new CanonicalStore(stack, 'Store', { vpc, securityGroup, createVpcEndpoints: false });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::EC2::VPC', 0);
+    template.resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+    template.hasResourceProperties('AWS::RDS::DBSubnetGroup', { SubnetIds: ['subnet-a', 'subnet-b'] });
+    template.hasResourceProperties('AWS::RDS::DBInstance', { VPCSecurityGroups: ['sg-12345'] });
+    expect(store.securityGroup).toBe(securityGroup);
+  });
+
+  test('BYO VPC gets the Secrets Manager endpoint by default, in the database subnets', () => {
+    const stack = createTestStack();
+    const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 1 });
+    new CanonicalStore(stack, 'Store', { vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::EC2::VPCEndpoint', 1);
+    template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+      SubnetIds: vpc.privateSubnets.map((s) => ({ Ref: logicalId(s) })),
+    });
+    expect(missingVpcEndpoints(stack)).toEqual([]);
+  });
+
+  test('an endpoint is created once per VPC per stack, however often it is asked for', () => {
+    const stack = createTestStack();
+    const store = new CanonicalStore(stack, 'Store');
+    const second = new CanonicalStore(stack, 'Second', { vpc: store.vpc });
+    const first = store.ensureVpcEndpoint(PipelineAwsService.SQS);
+    expect(store.ensureVpcEndpoint(PipelineAwsService.SQS)).toBe(first);
+    expect(second.ensureVpcEndpoint(PipelineAwsService.SQS)).toBe(first);
+    expect(ensureVpcEndpoint(store, store.vpc, PipelineAwsService.SECRETS_MANAGER))
+      .toBe(ensureVpcEndpoint(second, store.vpc, PipelineAwsService.SECRETS_MANAGER));
+    store.ensureVpcEndpoint(PipelineAwsService.S3);
+    const template = Template.fromStack(stack);
+    // Secrets Manager + SQS (interface) + S3 (gateway), for the two stores.
+    template.resourceCountIs('AWS::EC2::VPCEndpoint', 3);
+    template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+      VpcEndpointType: 'Gateway',
+      ServiceName: { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, '.s3']] },
+    });
+  });
+
+  test('every service has an endpoint type', () => {
+    const stack = createTestStack();
+    const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'Isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+    for (const service of Object.values(PipelineAwsService)) ensureVpcEndpoint(stack, vpc, service);
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::EC2::VPCEndpoint', Object.values(PipelineAwsService).length);
+  });
+});
+
+describe('grants and imports', () => {
+  test('grantConnect opens the port and one secret to the grantee', () => {
+    const stack = createTestStack();
+    const key = new kms.Key(stack, 'Key');
+    const store = new CanonicalStore(stack, 'Store', { encryptionKey: key });
+    const fn = new lambda.Function(stack, 'Fn', {
+      runtime: lambda.Runtime.NODEJS_22_X,
+      code: lambda.Code.fromInline('exports.handler = async () => {}'),
+      handler: 'index.handler',
+      vpc: store.vpc,
+      vpcSubnets: store.vpcSubnets,
+    });
+    store.grantConnect(fn, AccessLevel.ANALYTICS_READER);
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      FromPort: 5432,
+      GroupId: { 'Fn::GetAtt': [logicalId(store.securityGroup), 'GroupId'] },
+      SourceSecurityGroupId: { 'Fn::GetAtt': [logicalId(fn.connections.securityGroups[0]), 'GroupId'] },
+    });
+    const fnPolicy = logicalId(fn.role!.node.findChild('DefaultPolicy'));
+    expect(secretReadersByPolicy(template).get(fnPolicy)).toEqual([logicalId(store.analyticsSecret)]);
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({
+          Action: 'kms:Decrypt',
+          Resource: { 'Fn::GetAtt': [logicalId(key), 'Arn'] },
+          Condition: { StringEquals: { 'kms:ViaService': Match.anyValue() } },
+        })]),
+      },
+      Roles: [{ Ref: logicalId(fn.role!) }],
+    });
+    // Nothing in the key policy: a grantee in another stack must not make the store's stack depend on it.
+    expect(JSON.stringify(template.findResources('AWS::KMS::Key'))).not.toContain(logicalId(fn.role!));
+  });
+
+  test('fromCanonicalStoreAttributes shares a store with another stack', () => {
+    const app = createTestApp();
+    const storeStackA = new Stack(app, 'StoreStack');
+    const store = new CanonicalStore(storeStackA, 'Store');
+    const consumer = new Stack(app, 'Consumer');
+    const imported = CanonicalStore.fromCanonicalStoreAttributes(consumer, 'Imported', {
+      endpoint: store.endpoint,
+      port: store.port,
+      databaseName: store.databaseName,
+      vpc: store.vpc,
+      securityGroup: store.securityGroup,
+      writerSecret: store.writerSecret,
+    });
+    const fn = new lambda.Function(consumer, 'Fn', {
+      runtime: lambda.Runtime.NODEJS_22_X,
+      code: lambda.Code.fromInline('exports.handler = async () => {}'),
+      handler: 'index.handler',
+      vpc: imported.vpc,
+      vpcSubnets: imported.vpcSubnets,
+      environment: imported.connectionEnvironment(AccessLevel.WRITER),
+    });
+    imported.grantConnect(fn, AccessLevel.WRITER);
+    const template = Template.fromStack(consumer);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ DB_NAME: 'pipeline', DB_PORT: '5432', DB_TLS: 'verify-full', DB_HOST: { 'Fn::ImportValue': Match.anyValue() } }) },
+    });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'] })]) },
+    });
+    // The ingress rule lives in the consumer stack so the store stack does not depend on it.
+    template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 1);
+    expect(imported.vpcSubnets).toEqual({ subnetType: ec2.SubnetType.PRIVATE_ISOLATED });
+    expect(() => imported.secretFor(AccessLevel.OWNER)).toThrow(/pass `ownerSecret`/);
+    const endpoint = imported.ensureVpcEndpoint(PipelineAwsService.SQS);
+    expect(Stack.of(endpoint)).toBe(consumer);
+  });
+
+  test('a grantee in another stack with a customer-managed key: no dependency cycle', () => {
+    const app = createTestApp();
+    const storeStackA = new Stack(app, 'StoreStack');
+    const key = new kms.Key(storeStackA, 'Key', { enableKeyRotation: true });
+    const store = new CanonicalStore(storeStackA, 'Store', { encryptionKey: key });
+    const consumer = new Stack(app, 'Consumer');
+    const fn = new lambda.Function(consumer, 'Fn', {
+      runtime: lambda.Runtime.NODEJS_22_X,
+      code: lambda.Code.fromInline('exports.handler = async () => {}'),
+      handler: 'index.handler',
+      vpc: store.vpc,
+      environment: store.connectionEnvironment(AccessLevel.WRITER),
+    });
+    store.grantConnect(fn, AccessLevel.WRITER);
+    expect(() => app.synth()).not.toThrow();
+    expect(consumer.dependencies).toContain(storeStackA);
+    expect(storeStackA.dependencies).not.toContain(consumer);
+  });
+
+  test('imported secrets are used as given', () => {
+    const stack = createTestStack();
+    const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Vpc', { vpcId: 'vpc-1', availabilityZones: ['a', 'b'], isolatedSubnetIds: ['s-1', 's-2'] });
+    const secret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'S', 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:reader-AbCdEf');
+    const imported = CanonicalStore.fromCanonicalStoreAttributes(stack, 'Imported', {
+      endpoint: 'db.example.internal',
+      databaseName: 'pipeline',
+      vpc,
+      securityGroup: ec2.SecurityGroup.fromSecurityGroupId(stack, 'Sg', 'sg-1'),
+      sqlReaderSecret: secret,
+    });
+    expect(imported.connectionEnvironment(AccessLevel.RESTRICTED_READER)).toEqual({
+      DB_HOST: 'db.example.internal',
+      DB_PORT: '5432',
+      DB_NAME: 'pipeline',
+      DB_SECRET_ARN: secret.secretArn,
+      DB_TLS: 'verify-full',
+    });
+    expect(() => imported.secretFor(AccessLevel.WRITER)).toThrow(/writerSecret/);
+  });
+});
+
+describe('validation', () => {
+  const invalid: Array<[string, CanonicalStoreProps, RegExp]> = [
+    ['duplicate migration ids', { migrations: [{ id: 'a', sql: 'SELECT 1' }, { id: 'a', sql: 'SELECT 2' }] }, /migrations: duplicate id "a"/],
+    ['a migration id with a slash', { migrations: [{ id: '../a', sql: 'SELECT 1' }] }, /migrations\[0\]\.id "\.\.\/a" is invalid/],
+    ['an empty migration id', { migrations: [{ id: '', sql: 'SELECT 1' }] }, /migrations\[0\]\.id "" is invalid/],
+    ['an empty migration', { migrations: [{ id: 'a', sql: '  ' }] }, /migrations: "a" has no SQL/],
+    ['min ACU above max ACU', { engine: StoreEngine.AURORA_POSTGRES_SERVERLESS_V2, serverlessV2MinCapacity: 8, serverlessV2MaxCapacity: 4 }, /serverlessV2MinCapacity \(8\) must not be greater than serverlessV2MaxCapacity \(4\)/],
+    ['ACUs off the 0.5 steps', { engine: StoreEngine.AURORA_POSTGRES_SERVERLESS_V2, serverlessV2MaxCapacity: 4.2 }, /serverlessV2MaxCapacity must be between 1 and 256 ACUs in steps of 0.5/],
+    ['an Aurora prop with RDS', { serverlessV2MaxCapacity: 4 }, /serverlessV2MaxCapacity does not apply to engine RDS_POSTGRES/],
+    ['an RDS prop with Aurora', { engine: StoreEngine.AURORA_POSTGRES_SERVERLESS_V2, allocatedStorage: 50 }, /allocatedStorage does not apply to engine AURORA_POSTGRES_SERVERLESS_V2/],
+    ['too little storage', { allocatedStorage: 10 }, /allocatedStorage must be a whole number of GiB between 20 and 65536/],
+    ['max storage below storage', { allocatedStorage: 50, maxAllocatedStorage: 40 }, /maxAllocatedStorage \(40\) must not be smaller than allocatedStorage \(50\)/],
+    ['one AZ', { maxAzs: 1 }, /maxAzs must be at least 2/],
+    ['negative NAT gateways', { natGateways: -1 }, /natGateways must be a non-negative integer/],
+    ['backups kept too long', { backupRetention: Duration.days(40) }, /backupRetention must be between 1 day and 35 days/],
+    ['rotation too often', { rotationInterval: Duration.hours(1) }, /rotationInterval must be between 4 hours and 1000 days/],
+    ['a reserved database name', { databaseName: 'postgres' }, /databaseName "postgres" is invalid/],
+    ['a port RDS refuses', { port: 80 }, /port must be between 1150 and 65535/],
+    ['too little memory for the migrator', { lambda: { memorySize: 64 } }, /lambda\.memorySize must be an integer between 128 and 10240/],
+    ['a migrator timeout over 15 minutes', { lambda: { timeout: Duration.minutes(20) } }, /lambda\.timeout must be between 1 second and 15 minutes/],
+    ['overriding the handler contract', { lambda: { environment: { DB_HOST: 'elsewhere' } } }, /lambda\.environment cannot set DB_HOST/],
+  ];
+
+  test.each(invalid)('rejects %s', (_name, props, message) => {
+    expect(() => new CanonicalStore(createTestStack(), 'Store', props)).toThrow(message);
+  });
+
+  test('a BYO VPC without isolated subnets needs vpcSubnets', () => {
+    const stack = createTestStack();
+    expect(() => new CanonicalStore(stack, 'Store', { vpc: new ec2.Vpc(stack, 'Vpc') })).toThrow(/vpc has no isolated subnets: pass `vpcSubnets`/);
+  });
+
+  test('natGateways and maxAzs only apply to the created VPC', () => {
+    const stack = createTestStack();
+    const vpc = new ec2.Vpc(stack, 'Vpc');
+    expect(() => new CanonicalStore(stack, 'A', { vpc, natGateways: 1 })).toThrow(/natGateways applies to the VPC the construct creates/);
+    expect(() => new CanonicalStore(stack, 'B', { vpc, maxAzs: 3 })).toThrow(/maxAzs applies to the VPC the construct creates/);
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  const variants: Array<[string, (stack: Stack) => CanonicalStoreProps]> = [
+    ['defaults', () => ({})],
+    ['Aurora Serverless v2, Multi-AZ, proxy', () => ({ engine: StoreEngine.AURORA_POSTGRES_SERVERLESS_V2, multiAz: true, proxy: true })],
+    ['RDS Multi-AZ, proxy, CMK, other port, NAT gateway', (stack) => ({
+      multiAz: true, proxy: true, encryptionKey: new kms.Key(stack, 'Key', { enableKeyRotation: true }), port: 6543, natGateways: 1,
+    })],
+    ['BYO VPC without endpoints, permissions boundary', (stack) => ({
+      vpc: new ec2.Vpc(stack, 'Vpc', { flowLogs: { FlowLog: {} } }),
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      createVpcEndpoints: false,
+      permissionsBoundary: iam.ManagedPolicy.fromManagedPolicyName(stack, 'Boundary', 'boundary'),
+    })],
+  ];
+
+  variants.push(['imported VPC with a known CIDR, in an account and region', (stack) => ({
+    vpc: ec2.Vpc.fromVpcAttributes(stack, 'Vpc', {
+      vpcId: 'vpc-1', vpcCidrBlock: '10.1.0.0/16', availabilityZones: ['eu-west-1a', 'eu-west-1b'], isolatedSubnetIds: ['subnet-1', 'subnet-2'],
+    }),
+  })]);
+
+  test.each(variants)('%s: no unacknowledged errors or warnings', (name, props) => {
+    const stack = createTestStack('TestStack', name.includes('account') ? { env: { account: '111111111111', region: 'eu-west-1' } } : {});
+    const store = new CanonicalStore(stack, 'Store', props(stack));
+    store.grantConnect(store.migrationFunction, AccessLevel.WRITER);
+    const report = runNagChecks(stack);
+    expect(formatNagFindings(report.errors)).toBe('');
+    expect(formatNagFindings(report.warnings)).toBe('');
+    // Every acknowledgement is needed: none hides a finding that does not occur.
+    expect(unusedNagAcknowledgements(stack, report)).toEqual([]);
+  });
+});
