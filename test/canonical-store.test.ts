@@ -538,6 +538,19 @@ describe('grants and imports', () => {
     expect(JSON.stringify(template.findResources('AWS::KMS::Key'))).not.toContain(logicalId(fn.role!));
   });
 
+  test('grantConnect takes the network side separately for a grantee without security groups', () => {
+    const stack = createTestStack();
+    const store = new CanonicalStore(stack, 'Store');
+    const role = new iam.Role(stack, 'TaskRole', { assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com') });
+    expect(() => store.grantConnect(role, AccessLevel.WRITER)).toThrow(/has no security groups; pass `connectable`/);
+    const sg = new ec2.SecurityGroup(stack, 'TaskSg', { vpc: store.vpc });
+    store.grantConnect(role, AccessLevel.WRITER, sg);
+    Template.fromStack(stack).hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      FromPort: 5432,
+      SourceSecurityGroupId: { 'Fn::GetAtt': [logicalId(sg), 'GroupId'] },
+    });
+  });
+
   test('fromCanonicalStoreAttributes shares a store with another stack', () => {
     const app = createTestApp();
     const storeStackA = new Stack(app, 'StoreStack');

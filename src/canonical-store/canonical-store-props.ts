@@ -76,8 +76,13 @@ export interface ICanonicalStore extends IConstruct {
    * Lets `grantee` connect as `level`: network access to the store's port, and read access to
    * that level's secret only (with kms:Decrypt on its key through Secrets Manager when it has
    * one), all in the grantee's own policy.
+   *
+   * @param grantee the principal that reads the secret (e.g. a Lambda function)
+   * @param level the database identity it connects as
+   * @param connectable what opens network connections to the store
+   * @default connectable - the grantee itself, when it has security groups (a function in a VPC)
    */
-  grantConnect(grantee: ec2.IConnectable & iam.IGrantable, level: AccessLevel): iam.Grant;
+  grantConnect(grantee: iam.IGrantable, level: AccessLevel, connectable?: ec2.IConnectable): iam.Grant;
 
   /**
    * Environment variables a handler needs to connect as `level`: `DB_HOST`, `DB_PORT`, `DB_NAME`,

@@ -266,8 +266,8 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
    * Lets `grantee` connect as `level`: the database port (and proxy) in the security group, and
    * read access to that level's secret only (plus kms:Decrypt through Secrets Manager with a CMK).
    */
-  public grantConnect(grantee: ec2.IConnectable & iam.IGrantable, level: AccessLevel): iam.Grant {
-    return grantConnect(this, grantee, level);
+  public grantConnect(grantee: iam.IGrantable, level: AccessLevel, connectable?: ec2.IConnectable): iam.Grant {
+    return grantConnect(this, grantee, level, connectable);
   }
 
   /**

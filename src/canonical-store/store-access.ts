@@ -47,8 +47,13 @@ export function grantSecretRead(secret: secretsmanager.ISecret, grantee: iam.IGr
 }
 
 /** Network access to the store's port and read access to the level's secret. */
-export function grantConnect(store: ICanonicalStore, grantee: ec2.IConnectable & iam.IGrantable, level: AccessLevel): iam.Grant {
-  grantee.connections.allowTo(store.securityGroup, ec2.Port.tcp(store.port), `Canonical store access as ${level}`);
+export function grantConnect(store: ICanonicalStore, grantee: iam.IGrantable, level: AccessLevel, connectable?: ec2.IConnectable): iam.Grant {
+  // jsii has no intersection types: the grantee is usually connectable itself (a Lambda function).
+  const network = connectable ?? ((grantee as Partial<ec2.IConnectable>).connections ? grantee as unknown as ec2.IConnectable : undefined);
+  if (!network) {
+    throw new Error(`grantConnect: ${grantee.constructor?.name ?? 'the grantee'} has no security groups; pass \`connectable\` (e.g. the function or task that connects)`);
+  }
+  network.connections.allowTo(store.securityGroup, ec2.Port.tcp(store.port), `Canonical store access as ${level}`);
   return grantSecretRead(store.secretFor(level), grantee);
 }
 
@@ -87,8 +92,8 @@ export class ImportedCanonicalStore extends Construct implements ICanonicalStore
     return secret;
   }
 
-  public grantConnect(grantee: ec2.IConnectable & iam.IGrantable, level: AccessLevel): iam.Grant {
-    return grantConnect(this, grantee, level);
+  public grantConnect(grantee: iam.IGrantable, level: AccessLevel, connectable?: ec2.IConnectable): iam.Grant {
+    return grantConnect(this, grantee, level, connectable);
   }
 
   public connectionEnvironment(level: AccessLevel): { [key: string]: string } {
