@@ -1,5 +1,3 @@
-import * as fs from 'fs';
-import * as path from 'path';
 import { awscdk, javascript } from 'projen';
 
 /**
@@ -32,12 +30,18 @@ const HANDLER_DEPS = [
   'ajv@^8.20.0',
   'ajv-formats@^3.0.1',
   'stream-json@^3.8.0',
+  'pg-cursor@^2.22.0',
+  'libpg-query@^18.1.5',
+  '@aws-sdk/client-sns@^3.1000.0',
+  '@aws-sdk/client-sesv2@^3.1000.0',
+  '@aws-sdk/client-bedrock-runtime@^3.1000.0',
 ];
 
 /** Local stand-ins the tests (and later the sandbox) talk to over the real wire protocols. */
 const LOCAL_SERVICE_DEPS = [
   's3rver@^3.7.1',
   'dynalite@^4.0.0',
+  'aws-local-stepfunctions@^3.0.0',
 ];
 
 const project = new awscdk.AwsCdkConstructLibrary({
@@ -80,6 +84,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     ...LOCAL_SERVICE_DEPS,
     '@types/pg@^8.23.0',
     '@types/pg-copy-streams@^1.2.5',
+    '@types/pg-cursor@^2.7.2',
     '@types/aws-lambda@^8.10.0',
     '@types/node@^22',
     'cdk-nag@~2.37.55',
@@ -116,24 +121,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
 });
 
 
-// ----- Lambda handler bundles: lambda/<fn>/index.ts -> assets/<fn>/index.js -----
-const lambdaDir = path.join(__dirname, 'lambda');
-const functions = fs.existsSync(lambdaDir)
-  ? fs.readdirSync(lambdaDir).filter((d) => d !== 'shared' && fs.existsSync(path.join(lambdaDir, d, 'index.ts'))).sort()
-  : [];
-for (const fn of functions) {
-  const task = project.addTask(`bundle:${fn}`, {
-    description: `Bundle the ${fn} Lambda handler into assets/${fn}`,
-    exec: [
-      'esbuild', `lambda/${fn}/index.ts`, '--bundle', '--platform=node', '--target=node22', '--format=cjs',
-      '--minify', '--sourcemap', '--legal-comments=none', '--log-level=warning',
-      `--outfile=assets/${fn}/index.js`,
-    ].join(' '),
-  });
-  project.bundler.bundleTask.spawn(task);
-}
-// Budgets from the foundation issue: 1 MB per JavaScript bundle, 5 MB per asset folder.
-project.bundler.bundleTask.exec('ts-node --project projenrc/tsconfig.json projenrc/check-asset-sizes.ts');
+// ----- Lambda handler bundles: lambda/<fn>/index.ts -> assets/<fn>/index.js (see projenrc/bundle-lambdas.ts) -----
+// Spawned from projen's bundle task, which runs in pre-compile and ships assets/ in the npm package.
+project.bundler.bundleTask.exec('ts-node --project projenrc/tsconfig.json projenrc/bundle-lambdas.ts', { receiveArgs: true });
 
 // A fresh checkout has no assets/: the tests synthesize stacks, so bundle first.
 const testTask = project.tasks.tryFind('test')!;

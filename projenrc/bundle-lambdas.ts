@@ -1,0 +1,79 @@
+/**
+ * Bundles every Lambda handler `lambda/<fn>/index.ts` into `assets/<fn>/index.js` with esbuild
+ * (minified, source map, Node.js 22, CommonJS, AWS SDK v3 from the runtime), copies the files a bundle loads at runtime next
+ * to it, then enforces the size budgets: 1 MB per JavaScript bundle, 5 MB per asset folder.
+ *
+ * Functions are discovered when this runs (not when projen synthesizes), so a new handler folder
+ * needs no change here. `npx projen bundle [fn ...]` bundles only the named functions.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { build } from 'esbuild';
+
+const root = path.join(__dirname, '..');
+const lambdaDir = path.join(root, 'lambda');
+const assetsDir = path.join(root, 'assets');
+const MAX_BUNDLE_BYTES = 1024 * 1024;
+const MAX_FOLDER_BYTES = 5 * 1024 * 1024;
+
+/** Files a bundle loads at runtime from its own folder (esbuild cannot inline them). */
+const RUNTIME_FILES: Record<string, string[]> = {
+  analytics: ['node_modules/libpg-query/wasm/libpg-query.wasm'], // the real PostgreSQL parser (WASM)
+};
+
+function folderBytes(dir: string): number {
+  return fs.readdirSync(dir, { withFileTypes: true }).reduce((sum, entry) => {
+    const p = path.join(dir, entry.name);
+    return sum + (entry.isDirectory() ? folderBytes(p) : fs.statSync(p).size);
+  }, 0);
+}
+
+async function bundle(fn: string): Promise<string[]> {
+  const outdir = path.join(assetsDir, fn);
+  fs.rmSync(outdir, { recursive: true, force: true });
+  await build({
+    entryPoints: [path.join(lambdaDir, fn, 'index.ts')],
+    outfile: path.join(outdir, 'index.js'),
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'cjs',
+    minify: true,
+    sourcemap: true,
+    sourcesContent: false,
+    // The Node.js 22 runtime ships AWS SDK v3: using it keeps bundles small and cold starts short
+    // (as NodejsFunction does by default). Locally, the repository's node_modules provides it.
+    external: ['@aws-sdk/*'],
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+  for (const file of RUNTIME_FILES[fn] ?? []) {
+    fs.copyFileSync(path.join(root, file), path.join(outdir, path.basename(file)));
+  }
+  const bundleBytes = fs.statSync(path.join(outdir, 'index.js')).size;
+  const folder = folderBytes(outdir);
+  console.log(`asset ${fn}: bundle ${(bundleBytes / 1024).toFixed(0)} KB, folder ${(folder / 1024).toFixed(0)} KB`);
+  const failures: string[] = [];
+  if (bundleBytes > MAX_BUNDLE_BYTES) failures.push(`${fn}: index.js is ${bundleBytes} bytes (budget ${MAX_BUNDLE_BYTES})`);
+  if (folder > MAX_FOLDER_BYTES) failures.push(`${fn}: asset folder is ${folder} bytes (budget ${MAX_FOLDER_BYTES})`);
+  return failures;
+}
+
+async function main(): Promise<void> {
+  const all = fs.readdirSync(lambdaDir)
+    .filter((d) => d !== 'shared' && fs.existsSync(path.join(lambdaDir, d, 'index.ts')))
+    .sort();
+  const requested = process.argv.slice(2);
+  const unknown = requested.filter((fn) => !all.includes(fn));
+  if (unknown.length > 0) throw new Error(`No handler lambda/<fn>/index.ts for: ${unknown.join(', ')}`);
+  const failures = (await Promise.all((requested.length > 0 ? requested : all).map(bundle))).flat();
+  if (failures.length > 0) {
+    console.error(`Lambda asset size budget exceeded:\n  ${failures.join('\n  ')}`);
+    process.exit(1);
+  }
+}
+
+main().catch((error) => {
+  console.error(error.message ?? error);
+  process.exit(1);
+});
