@@ -17,11 +17,12 @@ describe('migrate handler (custom resource onEvent)', () => {
     db = await createTestDatabase('migrate_handler');
     sm = await startLocalSecretsManager();
     const url = new URL(db.url);
-    // The owner secret is the admin login; the others are created by the handler.
+    // The owner secret is the admin login; the others are created by the handler. Roles are
+    // cluster-wide, so these names are this file's own (other files create pipeline_* users).
     arns.owner = sm.put('owner', { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password), engine: 'postgres' });
-    arns.writer = sm.put('writer', { username: 'pipeline_writer', password: 'w-secret-1' });
-    arns.analytics = sm.put('analytics', { username: 'pipeline_analytics', password: 'a-secret-1' });
-    arns.reader = sm.put('reader', { username: 'pipeline_sql_reader', password: 'r-secret-1' });
+    arns.writer = sm.put('writer', { username: 'mh_writer', password: 'w-secret-1' });
+    arns.analytics = sm.put('analytics', { username: 'mh_analytics', password: 'a-secret-1' });
+    arns.reader = sm.put('reader', { username: 'mh_sql_reader', password: 'r-secret-1' });
     Object.assign(process.env, fakeAwsEnvironment(), {
       AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.endpoint,
       DB_HOST: url.hostname,
@@ -64,7 +65,7 @@ describe('migrate handler (custom resource onEvent)', () => {
     expect((result as any).Data.AppliedMigrations).toBe('library/0001_canonical_schema,user/0001_vip');
     expect(sm.reads).toEqual(expect.arrayContaining([arns.owner, arns.writer, arns.analytics, arns.reader]));
 
-    const writer = new Client({ connectionString: db.urlFor('pipeline_writer', 'w-secret-1') });
+    const writer = new Client({ connectionString: db.urlFor('mh_writer', 'w-secret-1') });
     await writer.connect();
     await writer.query('SELECT count(*) FROM canonical.entities');
     await writer.end();
