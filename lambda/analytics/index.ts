@@ -1,0 +1,169 @@
+/**
+ * The analytics API function (API Gateway REST API, proxy integration):
+ *
+ *   GET  /health            the API is up and the database answers (with its latency); 503 otherwise
+ *   GET  /analytics?operation=NAME&…params      run an operation synchronously
+ *   POST /analytics  {"operation", "parameters", "cache"?}
+ *   GET  /download/{key}    302 to a short-lived presigned URL of a large result; 404 when unknown
+ *
+ * Other routes can be added with `registerRoute` (the async job workflow adds `/analytics/jobs`), and
+ * long-running operations can be handed to it with `registerLongRunningDelegate`.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { withDatabase } from './database';
+import { ApiError, ErrorCode, toApiError } from './errors';
+import { baseUrlOf, callFromBody, callFromQuery, envelope, errorResponse, jsonResponse } from './http';
+import { isResultId, presignedDownloadUrl, resultExists } from './large-results';
+import { AccessLevel } from './operations/types';
+import { executeOperation, lookupCache, OperationResult, prepareOperation, PreparedOperation } from './runner';
+
+export * from './runner';
+export { ApiError, ErrorCode } from './errors';
+export { BUILT_IN_OPERATIONS, getOperation, listOperations, loadUserOperations } from './operations';
+
+export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'analytics-api' });
+export const metrics = new Metrics({
+  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'CdkServerlessDataPipeline',
+  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'analytics-api',
+});
+
+export type RouteHandler = (event: APIGatewayProxyEvent, context?: Context) => Promise<APIGatewayProxyResult>;
+
+const routes = new Map<string, RouteHandler>();
+
+/** Adds (or replaces) a route: `registerRoute('POST', '/analytics/jobs', handler)`. */
+export function registerRoute(method: string, resource: string, route: RouteHandler): void {
+  routes.set(`${method.toUpperCase()} ${resource}`, route);
+}
+
+/** Receives a validated call of a long-running operation that missed the cache (e.g. to start a job and answer 202). */
+export type LongRunningDelegate = (prepared: PreparedOperation, event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
+let longRunningDelegate: LongRunningDelegate | undefined;
+
+export function registerLongRunningDelegate(delegate: LongRunningDelegate | undefined): void {
+  longRunningDelegate = delegate;
+}
+
+/** The envelope of an operation result (inline data, or the large-result pointer). */
+export function resultResponse(event: APIGatewayProxyEvent, result: OperationResult): APIGatewayProxyResult {
+  const meta: Record<string, unknown> = {
+    operation: result.operation,
+    rowCount: result.rowCount,
+    durationMs: result.durationMs,
+    cache: result.cache,
+    dataGeneration: result.dataGeneration,
+    computedAt: new Date(result.computedAt).toISOString(),
+  };
+  if (result.truncated) meta.truncated = true;
+  if (result.columns) meta.columns = result.columns;
+  if (result.largeResult) {
+    const large = result.largeResult;
+    meta.largeResult = true;
+    const data = {
+      largeResult: true,
+      downloadUrl: `${baseUrlOf(event)}/download/${large.key}`,
+      key: large.key,
+      rowCount: large.rowCount,
+      bytes: large.bytes,
+      expiresAt: large.expiresAt,
+      format: large.format,
+      contentEncoding: large.contentEncoding,
+    };
+    return envelope(event, 200, JSON.stringify(data), meta);
+  }
+  return envelope(event, 200, result.dataJson ?? 'null', meta);
+}
+
+async function analytics(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
+  const call = event.httpMethod === 'GET' ? callFromQuery(event) : callFromBody(event);
+  const prepared = await prepareOperation(call.operation, call.parameters, { coerce: call.coerce });
+  const log = (message: string, details: Record<string, unknown>) => logger.warn(message, details);
+  if (prepared.operation.longRunning && longRunningDelegate) {
+    const hit = call.useCache ? await lookupCache(prepared, { log }).catch((e) => { throw toApiError(e); }) : undefined;
+    if (hit) return resultResponse(event, hit);
+    return longRunningDelegate(prepared, event);
+  }
+  const result = await executeOperation(prepared, { useCache: call.useCache, log });
+  metrics.addMetric(result.cache === 'hit' ? 'CacheHit' : 'CacheMiss', MetricUnit.Count, 1);
+  metrics.addMetric('OperationDuration', MetricUnit.Milliseconds, result.durationMs);
+  if (result.largeResult) metrics.addMetric('LargeResult', MetricUnit.Count, 1);
+  logger.info('Operation completed', {
+    operation: result.operation, cache: result.cache, rowCount: result.rowCount, durationMs: result.durationMs, large: Boolean(result.largeResult),
+  });
+  return resultResponse(event, result);
+}
+
+async function health(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
+  const started = Date.now();
+  try {
+    const generation = await Promise.race([
+      withDatabase(AccessLevel.ANALYTICS, async (client) => {
+        const { rows } = await client.query('SELECT generation FROM canonical.data_generation');
+        return Number(rows[0]?.generation ?? 0);
+      }),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new ApiError(ErrorCode.DATABASE_UNAVAILABLE, 'The database did not answer within 5 s')), 5000).unref()),
+    ]);
+    const latencyMs = Date.now() - started;
+    return envelope(event, 200, JSON.stringify({ status: 'ok', database: { status: 'ok', latencyMs }, dataGeneration: generation }), { operation: 'health', durationMs: latencyMs });
+  } catch (error) {
+    const apiError = toApiError(error);
+    const reason = apiError.status === 500 ? 'the database check failed' : apiError.message;
+    logger.warn('Health check failed', { error: (error as Error)?.message });
+    return jsonResponse(event, 503, JSON.stringify({
+      error: { code: ErrorCode.DATABASE_UNAVAILABLE, message: `Unhealthy: ${reason}`, details: { database: { status: 'unavailable', reason, latencyMs: Date.now() - started } } },
+      requestId: event.requestContext?.requestId ?? 'unknown',
+    }), { 'retry-after': '5' });
+  }
+}
+
+async function download(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
+  const key = event.pathParameters?.key ?? event.path?.split('/').pop();
+  const notFound = new ApiError(ErrorCode.NOT_FOUND, 'No result with that key (it may have expired)');
+  if (!isResultId(key)) throw notFound;
+  if (!(await resultExists(key))) throw notFound;
+  const { url, expiresInSeconds } = await presignedDownloadUrl(key);
+  return jsonResponse(event, 302, JSON.stringify({ data: { downloadUrl: url, expiresInSeconds }, meta: { operation: 'download', requestId: event.requestContext?.requestId } }), { location: url });
+}
+
+registerRoute('GET', '/health', health);
+registerRoute('GET', '/analytics', analytics);
+registerRoute('POST', '/analytics', analytics);
+registerRoute('GET', '/download/{key}', download);
+
+function resourceOf(event: APIGatewayProxyEvent): string {
+  if (event.resource && event.resource !== '/{proxy+}') return event.resource;
+  const path = (event.path ?? '/').replace(/\/+$/, '') || '/';
+  return path.startsWith('/download/') ? '/download/{key}' : path;
+}
+
+export async function handler(event: APIGatewayProxyEvent, context?: Context): Promise<APIGatewayProxyResult> {
+  if (context) logger.addContext(context);
+  logger.appendKeys({ requestId: event.requestContext?.requestId });
+  try {
+    const method = (event.httpMethod ?? 'GET').toUpperCase();
+    const resource = resourceOf(event);
+    const route = routes.get(`${method} ${resource}`);
+    if (!route) {
+      if (method === 'OPTIONS') return jsonResponse(event, 204, '');
+      const known = [...routes.keys()].filter((k) => k.endsWith(` ${resource}`));
+      throw known.length > 0
+        ? new ApiError(ErrorCode.METHOD_NOT_ALLOWED, `${method} is not allowed on ${resource}; use ${known.map((k) => k.split(' ')[0]).join(' or ')}`)
+        : new ApiError(ErrorCode.NOT_FOUND, `No route ${method} ${resource.slice(0, 200)}`);
+    }
+    return await route(event, context);
+  } catch (error) {
+    const apiError = toApiError(error);
+    if (apiError.status >= 500) {
+      // Our own bugs (500) are errors; an unavailable database or a timeout is an operational warning.
+      const log = apiError.status === 500 ? logger.error.bind(logger) : logger.warn.bind(logger);
+      log('Request failed', { code: apiError.code, error: (error as Error)?.message, stack: apiError.status === 500 ? (error as Error)?.stack : undefined });
+      metrics.addMetric(apiError.code === ErrorCode.QUERY_TIMEOUT ? 'QueryTimeout' : apiError.code === ErrorCode.DATABASE_UNAVAILABLE ? 'DatabaseUnavailable' : 'InternalError', MetricUnit.Count, 1);
+    }
+    return errorResponse(event, apiError);
+  } finally {
+    logger.removeKeys(['requestId']);
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * One connection pool per database login (per secret ARN) and Lambda execution environment.
+ *
+ * `db.ts` gives a function one pool for its own DB_SECRET_ARN; a function that works at two access
+ * levels (the analytics API: the analytics reader for built-in operations, the restricted reader for
+ * users' SQL) needs one pool per login instead: each pool logs in as its own user, so no connection
+ * ever changes identity (no SET ROLE on a shared connection).
+ */
+import { Pool, PoolClient, PoolConfig } from 'pg';
+import { connectionConfig, isAuthFailure } from './db';
+
+export interface RegisteredPool {
+  readonly pool: Pool;
+  /** Forces the next connection to re-read the secret (after a rotation). */
+  refresh(): void;
+}
+
+export interface PoolOptions {
+  /** Maximum connections of this pool (default DB_POOL_MAX or 2). */
+  readonly max?: number;
+  /** Extra pg settings (e.g. `types`), merged over the connection settings. */
+  readonly extra?: Partial<PoolConfig>;
+}
+
+const pools = new Map<string, Promise<RegisteredPool>>();
+
+/** The pool that logs in with the credentials of `secretArn`, created on first use. */
+export function poolForSecret(secretArn: string, options: PoolOptions = {}): Promise<RegisteredPool> {
+  let entry = pools.get(secretArn);
+  if (!entry) {
+    entry = connectionConfig(secretArn).then((config) => {
+      const pool = new Pool({
+        ...config,
+        max: options.max ?? Number(process.env.DB_POOL_MAX ?? 2),
+        idleTimeoutMillis: 60_000,
+        ...options.extra,
+      });
+      // An idle connection dropped by the server must not crash the process.
+      pool.on('error', () => undefined);
+      return { pool, refresh: config.refresh };
+    });
+    // A failed start (secret unreadable) is not cached: the next request tries again.
+    entry.catch(() => pools.delete(secretArn));
+    pools.set(secretArn, entry);
+  }
+  return entry;
+}
+
+/** Runs fn on a client of the secret's pool; a login refused after a rotation is retried once with a fresh secret. */
+export async function withSecretClient<T>(secretArn: string, fn: (client: PoolClient) => Promise<T>, options?: PoolOptions): Promise<T> {
+  const { pool, refresh } = await poolForSecret(secretArn, options);
+  let client: PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (error) {
+    if (!isAuthFailure(error)) throw error;
+    refresh();
+    client = await pool.connect();
+  }
+  let broken: Error | undefined;
+  try {
+    return await fn(client);
+  } catch (error) {
+    // A connection that failed mid-transaction (timeout, reset) is discarded rather than reused.
+    if (isConnectionLevelFailure(error)) broken = error as Error;
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** Closes every pool (tests, benchmarks). */
+export async function closeAllPools(): Promise<void> {
+  const all = [...pools.values()];
+  pools.clear();
+  await Promise.all(all.map(async (p) => (await p.catch(() => undefined))?.pool.end()));
+}
+
+function isConnectionLevelFailure(error: unknown): boolean {
+  const code = (error as { code?: string })?.code ?? '';
+  return code.startsWith('08') || code.startsWith('57P') || /Connection terminated|ECONNRESET|EPIPE/.test(String((error as Error)?.message));
+}
