@@ -3,10 +3,11 @@
  * (the runner refuses a changed checksum), so fixes are new migrations.
  */
 import * as m0001 from './0001_canonical_schema';
+import * as m0002 from './0002_ingestion_runs_idempotency';
 
 export interface Migration {
   readonly id: string;
   readonly sql: string;
 }
 
-export const LIBRARY_MIGRATIONS: readonly Migration[] = [m0001];
+export const LIBRARY_MIGRATIONS: readonly Migration[] = [m0001, m0002];

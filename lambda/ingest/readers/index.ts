@@ -1,0 +1,33 @@
+/** Format readers: text chunks in, SourceRecords out, one record in memory at a time. */
+import type { InputFormat } from '../config';
+import { readCsv } from './csv';
+import type { DecodeProgress } from './decode';
+import { readJson } from './json';
+import { readNdjson } from './ndjson';
+import type { SourceRecord } from './source-record';
+
+export { decodeUtf8 } from './decode';
+export type { DecodeProgress } from './decode';
+export { FileReadError, ORIGINAL_LIMIT } from './source-record';
+export type { SourceRecord } from './source-record';
+
+export interface ReaderOptions {
+  readonly format: InputFormat;
+  readonly recordsPath?: string;
+  readonly csvDelimiter?: string;
+  readonly maxRecordLength: number;
+  readonly progress: DecodeProgress;
+}
+
+export function readRecords(text: AsyncIterable<string>, options: ReaderOptions): AsyncGenerator<SourceRecord> {
+  switch (options.format) {
+    case 'ndjson':
+      return readNdjson(text, { maxLineLength: options.maxRecordLength });
+    case 'csv':
+      return readCsv(text, { delimiter: options.csvDelimiter, maxRecordLength: options.maxRecordLength, progress: options.progress });
+    case 'json_array':
+      return readJson(text, { progress: options.progress });
+    case 'json_object':
+      return readJson(text, { recordsPath: options.recordsPath, progress: options.progress });
+  }
+}

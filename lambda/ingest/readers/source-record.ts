@@ -1,0 +1,31 @@
+import * as stream from 'stream';
+import type { Duplex } from 'stream';
+import type { FileErrorCode, RejectionReason } from '../../shared/ingestion-contract';
+
+/** One record as read from the file, before validation. */
+export interface SourceRecord {
+  /** 1-based position among the records of the file. */
+  readonly recordNumber: number;
+  /** 1-based line where the record starts (NDJSON, CSV); null for JSON documents. */
+  readonly line: number | null;
+  /** The parsed record; absent when the reader already rejected it. */
+  readonly value?: unknown;
+  /** The record's original text (computed only when needed). */
+  readonly original: () => string;
+  /** Reasons the reader rejected the record (bad JSON line, wrong column count, …). */
+  readonly reasons?: RejectionReason[];
+}
+
+/** The file cannot be read on: the run is set aside as a whole. */
+export class FileReadError extends Error {
+  constructor(readonly code: FileErrorCode, message: string, readonly line?: number) {
+    super(message);
+    this.name = 'FileReadError';
+  }
+}
+
+/** Longest excerpt of a record kept in rejected/ output. */
+export const ORIGINAL_LIMIT = 64 * 1024;
+
+/** stream.compose (Node ≥ 16.9; missing from @types/node): one stream whose errors come from any stage. */
+export const composeStreams = (stream as unknown as { compose(...streams: unknown[]): Duplex }).compose;

@@ -1,0 +1,573 @@
+/**
+ * One S3 object → one ingestion run, exactly once.
+ *
+ * The run row is claimed, every batch is upserted and the run is completed in ONE transaction,
+ * so a crash anywhere rolls back everything and a retry starts clean; a redelivered event finds
+ * the committed run and only re-sends its manifest/event if those had not gone out. Outputs are
+ * multipart uploads completed just before the commit (aborted otherwise). Trade-off: a very
+ * large file holds its transaction (and the row locks of the entities it changed) for the whole
+ * file; the Lambda timeout bounds it, and lock_timeout is set so a blocked run fails before it.
+ */
+import { createHash } from 'crypto';
+import type { Readable } from 'stream';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { ClientBase, PoolClient } from 'pg';
+import { safeOriginal, structuralReasons } from './checks';
+import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECORD_LENGTH, formatFor, InputFormat, loadConfig, SourceConfig, sourceForKey } from './config';
+import { publishFailed, publishSucceeded } from './events';
+import { hooks } from './hooks';
+import {
+  claimRun, CONTENT_ONCE_INDEX, currentGeneration, findContentDuplicate, findRun, finishRun, firstSightings, markNotified,
+  prepareSeenIds, recordRun, RunIdentity, RunOutcome,
+} from './ledger';
+import { mapRecord } from './mapping';
+import { recordRunMetrics } from './metrics';
+import { Compression, NdjsonUpload } from './outputs';
+import { decodeUtf8, DecodeProgress, FileReadError, ORIGINAL_LIMIT, readRecords, SourceRecord } from './readers';
+import { runIdFor } from './run-id';
+import { validatorFor } from './validation';
+import { bumpDataGeneration, CanonicalEntity, upsertEntities } from '../shared/canonical-upsert';
+import { getPool, isAuthFailure } from '../shared/db';
+import {
+  FileError, IngestionCounts, IngestionManifest, INGESTION_SCHEMA_VERSION, ProcessedRecord, RejectedRecord, RejectionReason, RunStatus,
+} from '../shared/ingestion-contract';
+
+/** One S3 object from an event notification (key already URL-decoded). */
+export interface ObjectEvent {
+  readonly bucket: string;
+  readonly key: string;
+  readonly versionId?: string;
+  readonly eventTime?: string;
+}
+
+export interface AttemptInfo {
+  /** The queue will not retry after this attempt (send the failure event now). */
+  readonly finalAttempt: boolean;
+  /** Time left before the Lambda timeout, to bound lock waits. */
+  readonly remainingMs: number;
+}
+
+export type IngestResult =
+  | { readonly outcome: 'succeeded' | 'rejected' | 'skipped'; readonly runId: string; readonly manifestKey: string }
+  | { readonly outcome: 'duplicate_delivery'; readonly runId: string }
+  | { readonly outcome: 'ignored'; readonly reason: string };
+
+export const FORCE_METADATA_KEY = 'reingest';
+const BATCH_SIZE = Number(process.env.INGEST_BATCH_SIZE ?? 2000);
+const REJECTED_FLUSH = 500;
+
+const s3 = new S3Client({ forcePathStyle: process.env.S3_FORCE_PATH_STYLE === 'true' });
+
+function compression(): Compression {
+  return process.env.OUTPUT_COMPRESSION === 'gzip' ? 'gzip' : 'none';
+}
+
+function datePath(iso: string): string {
+  const d = new Date(iso);
+  const valid = Number.isNaN(d.getTime()) ? new Date() : d;
+  return valid.toISOString().slice(0, 10).replace(/-/g, '/');
+}
+
+function zeroCounts(): { -readonly [K in keyof IngestionCounts]: number } {
+  return { received: 0, inserted: 0, updated: 0, unchanged: 0, stale: 0, notLoaded: 0, rejected: 0, duplicates: 0 };
+}
+
+async function connect(): Promise<PoolClient> {
+  const { pool, refresh } = await getPool();
+  try {
+    return await pool.connect();
+  } catch (error) {
+    if (!isAuthFailure(error)) throw error;
+    refresh();
+    return pool.connect();
+  }
+}
+
+async function inTransaction<T>(client: ClientBase, fn: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
+  try {
+    const result = await fn();
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Processes one object; throws only for failures worth a retry (the SQS message returns to the queue). */
+export async function ingestObject(event: ObjectEvent, attempt: AttemptInfo): Promise<IngestResult> {
+  const startedAt = new Date();
+  const config = loadConfig();
+  const source = sourceForKey(config, event.key);
+  if (!source) {
+    await publishFailed({
+      schemaVersion: INGESTION_SCHEMA_VERSION,
+      runId: null,
+      sourceName: null,
+      sourceSystem: null,
+      entityType: null,
+      bucket: event.bucket,
+      objectKey: event.key,
+      objectVersionId: event.versionId ?? null,
+      manifestKey: null,
+      counts: null,
+      final: true,
+      error: { code: 'unknown_source', message: `No source definition has a prefix matching "${event.key}".` },
+    });
+    return { outcome: 'ignored', reason: 'unknown_source' };
+  }
+
+  let head;
+  try {
+    head = await s3.send(new HeadObjectCommand({ Bucket: event.bucket, Key: event.key, VersionId: event.versionId }));
+  } catch (error) {
+    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status !== 404 && status !== 403 && (error as Error).name !== 'NotFound') throw error;
+    await publishFailed({
+      schemaVersion: INGESTION_SCHEMA_VERSION,
+      runId: null,
+      sourceName: source.name,
+      sourceSystem: source.sourceSystem,
+      entityType: source.entityType,
+      bucket: event.bucket,
+      objectKey: event.key,
+      objectVersionId: event.versionId ?? null,
+      manifestKey: null,
+      counts: null,
+      final: true,
+      error: { code: 'object_not_found', message: 'The object is gone (deleted or overwritten in an unversioned bucket) before it could be read.' },
+    });
+    return { outcome: 'ignored', reason: 'object_not_found' };
+  }
+
+  const forceToken = head.Metadata?.[FORCE_METADATA_KEY];
+  const versionId = head.VersionId && head.VersionId !== 'null' ? head.VersionId : null;
+  const etag = head.ETag ?? null;
+  const identity: RunIdentity = {
+    runId: runIdFor(event.bucket, event.key, versionId, etag, forceToken),
+    sourceName: source.name,
+    sourceSystem: source.sourceSystem,
+    entityType: source.entityType,
+    bucket: event.bucket,
+    key: event.key,
+    versionId,
+    etag,
+    size: head.ContentLength ?? null,
+    forced: Boolean(forceToken),
+  };
+  const run = new Run(source, identity, event, startedAt, head.LastModified?.toISOString() ?? null);
+  return run.execute(attempt);
+}
+
+interface OutcomeParts {
+  readonly processedKey: string | null;
+  readonly rejectedKey: string | null;
+  readonly generation: number | null;
+  readonly error?: FileError;
+  readonly duplicateOf?: string | null;
+}
+
+class Run {
+  private readonly counts = zeroCounts();
+  private readonly reasons: Record<string, number> = {};
+  private readonly processed: NdjsonUpload;
+  private readonly rejected: NdjsonUpload;
+  private readonly manifestKey: string;
+  private readonly format: InputFormat | undefined;
+  private pendingRejected: RejectedRecord[] = [];
+  private batch: Array<{ entity: CanonicalEntity; record: SourceRecord }> = [];
+  private batches = 0;
+  private sha256: string | null = null;
+  private client?: PoolClient;
+  private clientBroken = false;
+
+  constructor(
+    private readonly source: SourceConfig,
+    private readonly id: RunIdentity,
+    private readonly event: ObjectEvent,
+    private readonly startedAt: Date,
+    private readonly lastModified: string | null,
+  ) {
+    const day = datePath(event.eventTime ?? startedAt.toISOString());
+    const ext = compression() === 'gzip' ? '.ndjson.gz' : '.ndjson';
+    const tail = `${source.name}/${day}/${id.runId}`;
+    this.processed = new NdjsonUpload(s3, id.bucket, `processed/${tail}${ext}`, compression());
+    this.rejected = new NdjsonUpload(s3, id.bucket, `rejected/${tail}${ext}`, compression());
+    this.manifestKey = `manifests/${tail}.json`;
+    this.format = formatFor(source, id.key);
+  }
+
+  async execute(attempt: AttemptInfo): Promise<IngestResult> {
+    this.client = await connect();
+    try {
+      return await this.executeWith(this.client, attempt);
+    } catch (error) {
+      if (attempt.finalAttempt) await this.publishAttemptFailure(error).catch(() => undefined);
+      throw error;
+    } finally {
+      this.client.release(this.clientBroken ? true : undefined);
+    }
+  }
+
+  private async executeWith(client: PoolClient, attempt: AttemptInfo): Promise<IngestResult> {
+    await client.query('BEGIN');
+    let committed = false;
+    try {
+      // A concurrent attempt at the same run holds its row: wait for it, but not past our own timeout.
+      const lockMs = Math.max(1000, attempt.remainingMs - 60_000);
+      await client.query(`SET LOCAL lock_timeout = ${Math.floor(lockMs)}`);
+      if (!(await claimRun(client, this.id))) {
+        await client.query('ROLLBACK');
+        committed = true;
+        return await this.redelivered(client);
+      }
+      await prepareSeenIds(client);
+      const fileError = await this.readAll(client);
+      if (fileError) {
+        await client.query('ROLLBACK');
+        committed = true;
+        return await this.setAside(client, fileError);
+      }
+      if (!this.id.forced) {
+        const duplicateOf = await findContentDuplicate(client, this.id, this.sha256!);
+        if (duplicateOf) {
+          await client.query('ROLLBACK');
+          committed = true;
+          return await this.skip(client, duplicateOf);
+        }
+      }
+      const processedKey = await this.processed.complete();
+      const rejectedKey = await this.rejected.complete();
+      const changed = this.counts.inserted + this.counts.updated > 0;
+      const generation = changed ? await bumpDataGeneration(client) : this.source.loadToStore ? await currentGeneration(client) : null;
+      const outcome = this.outcome('succeeded', { processedKey, rejectedKey, generation });
+      try {
+        await finishRun(client, this.id.runId, outcome);
+        await client.query('COMMIT');
+        committed = true;
+      } catch (error) {
+        if ((error as { constraint?: string }).constraint !== CONTENT_ONCE_INDEX) throw error;
+        // The same content committed meanwhile by another version's run.
+        await client.query('ROLLBACK');
+        committed = true;
+        const other = await findContentDuplicate(client, this.id, this.sha256!);
+        return await this.skip(client, other ?? null);
+      }
+      await this.publish(client, outcome);
+      return { outcome: 'succeeded', runId: this.id.runId, manifestKey: this.manifestKey };
+    } catch (error) {
+      if (!committed) {
+        await client.query('ROLLBACK').catch(() => {
+          this.clientBroken = true;
+        });
+      }
+      await Promise.all([this.processed.abort(), this.rejected.abort()]);
+      throw error;
+    }
+  }
+
+  /** Streams the object through decode → parse → check → validate → map → batches. */
+  private async readAll(client: ClientBase): Promise<FileError | undefined> {
+    if (!this.format) {
+      return { code: 'invalid_format', message: `Cannot tell the format of "${this.id.key}" from its extension; set the source's format.` };
+    }
+    const object = await s3.send(new GetObjectCommand({
+      Bucket: this.id.bucket, Key: this.id.key, ...(this.id.versionId ? { VersionId: this.id.versionId } : { IfMatch: this.id.etag ?? undefined }),
+    }));
+    const body = object.Body as Readable;
+    const hash = createHash('sha256');
+    const progress: DecodeProgress = { bytes: 0, ended: false };
+    const validate = validatorFor(this.source, this.format === 'csv');
+    const checkOptions = { maxDepth: this.source.maxDepth ?? DEFAULT_MAX_DEPTH, rejectFormulaCells: this.source.rejectFormulaCells ?? true };
+    const records = readRecords(decodeUtf8(body, hash, progress), {
+      format: this.format,
+      recordsPath: this.source.recordsPath,
+      csvDelimiter: this.source.csvDelimiter,
+      maxRecordLength: this.source.maxRecordLength ?? DEFAULT_MAX_RECORD_LENGTH,
+      progress,
+    });
+    try {
+      for await (const record of records) {
+        this.counts.received++;
+        if (record.reasons) {
+          this.reject(record, record.reasons);
+          continue;
+        }
+        let reasons = structuralReasons(record.value, checkOptions);
+        if (reasons.length === 0) reasons = validate(record.value);
+        // CSV coercion can turn "Infinity" into a number: check the coerced values once more.
+        if (reasons.length === 0 && this.format === 'csv') reasons = structuralReasons(record.value, checkOptions);
+        if (reasons.length > 0) {
+          this.reject(record, reasons);
+          continue;
+        }
+        const mapped = mapRecord(record.value, this.source);
+        if ('reasons' in mapped) {
+          this.reject(record, mapped.reasons);
+          continue;
+        }
+        this.batch.push({ entity: mapped.entity, record });
+        if (this.batch.length >= BATCH_SIZE) await this.flush(client);
+        if (this.pendingRejected.length >= REJECTED_FLUSH) await this.flushRejected();
+      }
+    } catch (error) {
+      body.destroy();
+      if (!(error instanceof FileReadError)) throw error;
+      return { code: error.code, message: error.message, ...(error.line ? { line: error.line } : {}) };
+    }
+    await this.flush(client);
+    await this.flushRejected();
+    this.sha256 = hash.digest('hex');
+    return undefined;
+  }
+
+  private reject(record: SourceRecord, reasons: RejectionReason[], disposition: 'rejected' | 'duplicate' = 'rejected'): void {
+    if (disposition === 'duplicate') this.counts.duplicates++;
+    else this.counts.rejected++;
+    for (const r of reasons) {
+      const key = `${r.code}: ${r.message}`;
+      this.reasons[key] = (this.reasons[key] ?? 0) + 1;
+    }
+    const original = safeOriginal(record.original);
+    this.pendingRejected.push({
+      recordNumber: record.recordNumber,
+      line: record.line,
+      disposition,
+      reasons,
+      original: original.slice(0, ORIGINAL_LIMIT),
+      originalTruncated: original.length > ORIGINAL_LIMIT,
+    });
+  }
+
+  private async flushRejected(): Promise<void> {
+    const lines = this.pendingRejected;
+    this.pendingRejected = [];
+    await this.rejected.write(lines);
+  }
+
+  /** Drops ids met earlier in the file (first occurrence wins), loads the rest in one set-based upsert. */
+  private async flush(client: ClientBase): Promise<void> {
+    if (this.batch.length === 0) return;
+    const batch = this.batch;
+    this.batch = [];
+    const firstInBatch = new Map<string, number>();
+    batch.forEach((item, i) => {
+      if (!firstInBatch.has(item.entity.sourceId)) firstInBatch.set(item.entity.sourceId, i);
+    });
+    const fresh = await firstSightings(client, [...firstInBatch.keys()]);
+    const kept: typeof batch = [];
+    batch.forEach((item, i) => {
+      const id = item.entity.sourceId;
+      if (firstInBatch.get(id) === i && fresh.has(id)) {kept.push(item);} else {
+        this.reject(item.record, [{ code: 'duplicate_in_file', message: 'source id already appeared earlier in this file; the first occurrence is kept' }], 'duplicate');
+      }
+    });
+
+    const refused = new Set<number>();
+    if (this.source.loadToStore && kept.length > 0) {
+      const result = await upsertEntities(client, kept.map((k) => k.entity), {
+        runId: this.id.runId, source: { bucket: this.id.bucket, key: this.id.key, versionId: this.id.versionId ?? undefined },
+      });
+      this.counts.inserted += result.inserted;
+      this.counts.updated += result.updated;
+      this.counts.unchanged += result.unchanged;
+      this.counts.stale += result.stale;
+      for (const r of result.rejected) {
+        refused.add(r.index);
+        this.reject(kept[r.index].record, [{ code: 'not_storable', message: r.reason }]);
+      }
+    } else {
+      this.counts.notLoaded += kept.length;
+    }
+    const lines: ProcessedRecord[] = [];
+    kept.forEach(({ entity, record }, i) => {
+      if (refused.has(i)) return;
+      lines.push({
+        entityType: entity.entityType,
+        sourceSystem: entity.sourceSystem,
+        sourceId: entity.sourceId,
+        canonicalKey: entity.canonicalKey ?? null,
+        attributes: entity.attributes,
+        relationships: [...(entity.relationships ?? [])],
+        sourceUpdatedAt: (entity.sourceUpdatedAt as string | null) ?? null,
+        recordNumber: record.recordNumber,
+      });
+    });
+    await this.processed.write(lines);
+    this.batches++;
+    await hooks.afterBatch?.(this.batches, client);
+  }
+
+  private outcome(status: RunStatus, o: OutcomeParts): RunOutcome {
+    const finishedAt = new Date();
+    const eventTime = this.event.eventTime ? new Date(this.event.eventTime).getTime() : NaN;
+    const manifest: IngestionManifest = {
+      schemaVersion: INGESTION_SCHEMA_VERSION,
+      runId: this.id.runId,
+      status,
+      forced: this.id.forced,
+      source: {
+        name: this.source.name,
+        sourceSystem: this.source.sourceSystem,
+        entityType: this.source.entityType,
+        format: this.format ?? 'unknown',
+        loadToStore: this.source.loadToStore,
+        personalDataFields: [...(this.source.personalDataFields ?? [])],
+      },
+      object: {
+        bucket: this.id.bucket,
+        key: this.id.key,
+        versionId: this.id.versionId,
+        etag: this.id.etag,
+        size: this.id.size,
+        lastModified: this.lastModified,
+        sha256: this.sha256,
+      },
+      counts: { ...this.counts },
+      rejectionReasons: { ...this.reasons },
+      outputs: { processedKey: o.processedKey, rejectedKey: o.rejectedKey, compression: compression() },
+      dataGeneration: o.generation,
+      duplicateOf: o.duplicateOf ?? null,
+      error: o.error ?? null,
+      timings: {
+        startedAt: this.startedAt.toISOString(),
+        finishedAt: finishedAt.toISOString(),
+        durationMs: finishedAt.getTime() - this.startedAt.getTime(),
+        latencyMs: Number.isNaN(eventTime) ? null : Math.max(0, finishedAt.getTime() - eventTime),
+      },
+    };
+    return {
+      status,
+      sha256: this.sha256,
+      counts: manifest.counts,
+      rejectionReasons: manifest.rejectionReasons,
+      manifest,
+      manifestKey: this.manifestKey,
+      error: o.error ? `${o.error.code}: ${o.error.message}` : null,
+      dataGeneration: o.generation,
+      duplicateOf: o.duplicateOf ?? null,
+    };
+  }
+
+  /**
+   * The file cannot be read: nothing of it is loaded; every record read so far counts as rejected
+   * (the raw object keeps them; replay with a forced re-ingest after fixing the file or the source).
+   */
+  private async setAside(client: ClientBase, error: FileError): Promise<IngestResult> {
+    await this.processed.abort();
+    const notYetRejected = this.counts.received - this.counts.rejected;
+    if (notYetRejected > 0) {
+      const key = `file_error: ${error.code}`;
+      this.reasons[key] = (this.reasons[key] ?? 0) + notYetRejected;
+    }
+    Object.assign(this.counts, { ...zeroCounts(), received: this.counts.received, rejected: this.counts.received });
+    this.pendingRejected.push({
+      recordNumber: null,
+      line: error.line ?? null,
+      disposition: 'file_error',
+      reasons: [error],
+      original: '',
+      originalTruncated: false,
+    });
+    await this.flushRejected();
+    const rejectedKey = await this.rejected.complete();
+    const outcome = this.outcome('rejected', { processedKey: null, rejectedKey, generation: null, error });
+    await inTransaction(client, () => recordRun(client, this.id, outcome));
+    await this.publish(client, outcome);
+    return { outcome: 'rejected', runId: this.id.runId, manifestKey: this.manifestKey };
+  }
+
+  /** Same content already loaded for this source (not forced): record the skip, load nothing, send no event. */
+  private async skip(client: ClientBase, duplicateOf: string | null): Promise<IngestResult> {
+    await Promise.all([this.processed.abort(), this.rejected.abort()]);
+    const counts = this.counts;
+    Object.assign(counts, { ...zeroCounts() });
+    for (const k of Object.keys(this.reasons)) delete this.reasons[k];
+    const outcome = this.outcome('skipped', { processedKey: null, rejectedKey: null, generation: null, duplicateOf });
+    await inTransaction(client, () => recordRun(client, this.id, outcome));
+    await this.putManifest(outcome.manifest);
+    await markNotified(client, this.id.runId);
+    recordRunMetrics(this.source.name, null, 'skipped', outcome.manifest.timings.durationMs, outcome.manifest.timings.latencyMs);
+    return { outcome: 'skipped', runId: this.id.runId, manifestKey: this.manifestKey };
+  }
+
+  /** A run already committed: re-send what did not go out (a crash between commit and publish). */
+  private async redelivered(client: ClientBase): Promise<IngestResult> {
+    const stored = await findRun(client, this.id.runId);
+    if (stored?.manifest && !stored.notifiedAt) {
+      if (stored.status === 'skipped') {
+        await this.putManifest(stored.manifest);
+        await markNotified(client, this.id.runId);
+      } else {
+        await this.publish(client, { manifest: stored.manifest, manifestKey: stored.manifestKey ?? this.manifestKey } as RunOutcome, false);
+      }
+    }
+    return { outcome: 'duplicate_delivery', runId: this.id.runId };
+  }
+
+  private async putManifest(manifest: IngestionManifest): Promise<void> {
+    await s3.send(new PutObjectCommand({
+      Bucket: this.id.bucket, Key: this.manifestKey, Body: JSON.stringify(manifest, null, 2), ContentType: 'application/json',
+    }));
+  }
+
+  /** Manifest object, then the event, then notified_at: each step is repeated on redelivery until the last one lands. */
+  private async publish(client: ClientBase, outcome: Pick<RunOutcome, 'manifest' | 'manifestKey'>, metricsToo = true): Promise<void> {
+    const m = outcome.manifest;
+    await this.putManifest(m);
+    const ids = {
+      schemaVersion: INGESTION_SCHEMA_VERSION,
+      runId: m.runId,
+      sourceName: m.source.name,
+      sourceSystem: m.source.sourceSystem,
+      entityType: m.source.entityType,
+      bucket: m.object.bucket,
+      objectKey: m.object.key,
+      objectVersionId: m.object.versionId,
+      manifestKey: outcome.manifestKey,
+    };
+    if (m.status === 'succeeded') {
+      await publishSucceeded({
+        ...ids,
+        manifestKey: outcome.manifestKey,
+        runId: m.runId,
+        sourceName: m.source.name,
+        sourceSystem: m.source.sourceSystem,
+        entityType: m.source.entityType,
+        processedKey: m.outputs.processedKey,
+        rejectedKey: m.outputs.rejectedKey,
+        sha256: m.object.sha256!,
+        forced: m.forced,
+        loadToStore: m.source.loadToStore,
+        counts: m.counts,
+        dataGeneration: m.dataGeneration,
+        personalDataFields: m.source.personalDataFields,
+      });
+    } else {
+      await publishFailed({ ...ids, error: m.error!, counts: m.counts, final: true });
+    }
+    await markNotified(client, m.runId);
+    if (metricsToo) {
+      recordRunMetrics(m.source.name, m.counts, m.status, m.timings.durationMs, m.timings.latencyMs);
+    }
+  }
+
+  private async publishAttemptFailure(error: unknown): Promise<void> {
+    recordRunMetrics(this.source.name, null, 'failed', Date.now() - this.startedAt.getTime(), null);
+    await publishFailed({
+      schemaVersion: INGESTION_SCHEMA_VERSION,
+      runId: this.id.runId,
+      sourceName: this.source.name,
+      sourceSystem: this.source.sourceSystem,
+      entityType: this.source.entityType,
+      bucket: this.id.bucket,
+      objectKey: this.id.key,
+      objectVersionId: this.id.versionId,
+      manifestKey: null,
+      counts: null,
+      final: true,
+      error: { code: 'processing_error', message: `Last attempt failed; the message goes to the dead-letter queue: ${(error as Error)?.message ?? error}` },
+    });
+  }
+}

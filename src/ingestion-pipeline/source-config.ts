@@ -1,0 +1,125 @@
+/**
+ * Validation of source definitions at synth (errors name the prop) and their rendering into
+ * the processor's sources.json (the shape of lambda/ingest/config.ts).
+ */
+import { Token } from 'aws-cdk-lib';
+import { FieldTransform, InputFormat, SourceDefinition, TransformType } from './source-definition';
+
+const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const ATTRIBUTE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+const FORBIDDEN_ATTRIBUTES = new Set(['__proto__', 'constructor', 'prototype']);
+const DATE_FORMAT = /^(iso|epoch_s|epoch_ms|[^\n]*(yyyy)[^\n]*)$/;
+/** Prefixes the pipeline writes to: sources must not read there (their events would loop). */
+export const OUTPUT_PREFIXES = ['processed/', 'rejected/', 'manifests/'];
+
+function fail(prop: string, message: string): never {
+  throw new Error(`${prop} ${message}`);
+}
+
+function literal(prop: string, value: unknown): void {
+  if (typeof value === 'string' && Token.isUnresolved(value)) fail(prop, 'must be a literal string (tokens cannot be written to sources.json)');
+}
+
+function checkTransform(prop: string, t: FieldTransform): void {
+  if (!Object.values(TransformType).includes(t.type)) fail(`${prop}.type`, `must be a TransformType, got ${JSON.stringify(t.type)}`);
+  if ((t.type === TransformType.DATE || t.type === TransformType.DATETIME) && t.format !== undefined && !DATE_FORMAT.test(t.format)) {
+    fail(`${prop}.format`, `must be iso, epoch_s, epoch_ms or a pattern with yyyy (e.g. dd/MM/yyyy), got ${JSON.stringify(t.format)}`);
+  }
+  if (t.type === TransformType.DEFAULT && t.value === undefined) fail(`${prop}.value`, 'is required for a DEFAULT transform');
+}
+
+/** Throws a clear error naming the prop (e.g. `sources[2].fields[0].target`) for the first problem found. */
+export function validateSources(sources: SourceDefinition[], propName = 'sources'): void {
+  if (!Array.isArray(sources) || sources.length === 0) fail(propName, 'must list at least one source');
+  const names = new Set<string>();
+  sources.forEach((s, i) => {
+    const p = `${propName}[${i}]`;
+    for (const key of ['name', 'prefix', 'sourceSystem', 'entityType', 'sourceIdField'] as const) {
+      if (typeof s[key] !== 'string' || s[key].trim() === '') fail(`${p}.${key}`, 'is required');
+      literal(`${p}.${key}`, s[key]);
+    }
+    if (!NAME.test(s.name)) fail(`${p}.name`, `must be 1-64 letters, digits, - or _, got ${JSON.stringify(s.name)}`);
+    if (names.has(s.name)) fail(`${p}.name`, `"${s.name}" is used by another source`);
+    names.add(s.name);
+    if (!s.prefix.endsWith('/') || s.prefix.startsWith('/')) fail(`${p}.prefix`, `must be a key prefix ending with "/" (no leading "/"), got ${JSON.stringify(s.prefix)}`);
+    const output = OUTPUT_PREFIXES.find((o) => s.prefix.startsWith(o) || o.startsWith(s.prefix));
+    if (output) fail(`${p}.prefix`, `must not overlap the pipeline's output prefix "${output}"`);
+    sources.slice(0, i).forEach((other, j) => {
+      if (s.prefix.startsWith(other.prefix) || other.prefix.startsWith(s.prefix)) {
+        fail(`${p}.prefix`, `"${s.prefix}" overlaps ${propName}[${j}].prefix "${other.prefix}" (S3 notifications cannot overlap)`);
+      }
+    });
+    if (s.format !== undefined && !Object.values(InputFormat).includes(s.format)) fail(`${p}.format`, `must be an InputFormat, got ${JSON.stringify(s.format)}`);
+    if (s.format === InputFormat.JSON_OBJECT && !s.recordsPath) fail(`${p}.recordsPath`, 'is required when format is JSON_OBJECT');
+    if (!Array.isArray(s.fields) || s.fields.length === 0) fail(`${p}.fields`, 'must map at least one field');
+    const targets = new Set<string>();
+    s.fields.forEach((f, k) => {
+      const fp = `${p}.fields[${k}]`;
+      if (typeof f.source !== 'string' || f.source === '') fail(`${fp}.source`, 'is required');
+      literal(`${fp}.source`, f.source);
+      if (!ATTRIBUTE.test(f.target ?? '') || FORBIDDEN_ATTRIBUTES.has(f.target)) fail(`${fp}.target`, `must be an attribute name (letters, digits, _), got ${JSON.stringify(f.target)}`);
+      if (targets.has(f.target)) fail(`${fp}.target`, `"${f.target}" is mapped twice`);
+      targets.add(f.target);
+      (f.transforms ?? []).forEach((t, m) => checkTransform(`${fp}.transforms[${m}]`, t));
+    });
+    const attribute = (prop: string, value: string) => {
+      if (!targets.has(value)) fail(prop, `must be one of the mapped attributes (${[...targets].join(', ')}), got ${JSON.stringify(value)}`);
+    };
+    if (s.canonicalKeyField !== undefined) attribute(`${p}.canonicalKeyField`, s.canonicalKeyField);
+    (s.relationships ?? []).forEach((r, k) => {
+      attribute(`${p}.relationships[${k}].attribute`, r.attribute);
+      for (const key of ['type', 'targetEntityType', 'targetSourceSystem'] as const) {
+        if (typeof r[key] !== 'string' || r[key] === '') fail(`${p}.relationships[${k}].${key}`, 'is required');
+      }
+    });
+    (s.personalDataFields ?? []).forEach((f, k) => attribute(`${p}.personalDataFields[${k}]`, f));
+    if (s.schema !== undefined) {
+      if (s.schema === null || typeof s.schema !== 'object' || Array.isArray(s.schema)) fail(`${p}.schema`, 'must be a JSON Schema object');
+      let text: string;
+      try {
+        text = JSON.stringify(s.schema);
+      } catch (e) {
+        fail(`${p}.schema`, `must be plain JSON: ${(e as Error).message}`);
+      }
+      if (Token.isUnresolved(text)) fail(`${p}.schema`, 'must not contain tokens');
+      if (s.schema.type !== undefined && s.schema.type !== 'object') fail(`${p}.schema.type`, 'must be "object" (a schema for one record)');
+    }
+    if (s.csvDelimiter !== undefined && s.csvDelimiter.length !== 1) fail(`${p}.csvDelimiter`, `must be one character, got ${JSON.stringify(s.csvDelimiter)}`);
+    if (s.maxRecordLength !== undefined && (!Number.isInteger(s.maxRecordLength) || s.maxRecordLength < 1024)) {
+      fail(`${p}.maxRecordLength`, `must be an integer of at least 1024, got ${s.maxRecordLength}`);
+    }
+    if (s.maxDepth !== undefined && (!Number.isInteger(s.maxDepth) || s.maxDepth < 1 || s.maxDepth > 1000)) {
+      fail(`${p}.maxDepth`, `must be an integer between 1 and 1000, got ${s.maxDepth}`);
+    }
+  });
+}
+
+/** The processor's sources.json content. */
+export function renderSourcesConfig(sources: SourceDefinition[]): { sources: Array<Record<string, unknown>> } {
+  return {
+    sources: sources.map((s) => ({
+      name: s.name,
+      prefix: s.prefix,
+      sourceSystem: s.sourceSystem,
+      entityType: s.entityType,
+      format: s.format,
+      recordsPath: s.recordsPath,
+      sourceIdField: s.sourceIdField,
+      canonicalKeyField: s.canonicalKeyField,
+      sourceTimestampField: s.sourceTimestampField,
+      fields: s.fields.map((f) => ({
+        source: f.source,
+        target: f.target,
+        transforms: (f.transforms ?? []).map((t) => ({ type: t.type, format: t.format, value: t.value })),
+      })),
+      relationships: s.relationships ?? [],
+      personalDataFields: s.personalDataFields ?? [],
+      loadToStore: s.loadToStore ?? true,
+      schema: s.schema,
+      csvDelimiter: s.csvDelimiter,
+      maxRecordLength: s.maxRecordLength,
+      maxDepth: s.maxDepth,
+      rejectFormulaCells: s.rejectFormulaCells,
+    })),
+  };
+}
