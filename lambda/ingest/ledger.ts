@@ -97,6 +97,12 @@ export async function recordRun(client: ClientBase, run: RunIdentity, outcome: R
   return rowCount === 1;
 }
 
+/** Locks the run row (inside a transaction); true when its manifest and event have not gone out yet. */
+export async function lockUnnotified(client: ClientBase, runId: string): Promise<boolean> {
+  const { rows } = await client.query('SELECT notified_at FROM canonical.ingestion_runs WHERE run_id = $1 FOR UPDATE', [runId]);
+  return rows.length === 1 && rows[0].notified_at === null;
+}
+
 export async function markNotified(client: ClientBase, runId: string): Promise<void> {
   await client.query('UPDATE canonical.ingestion_runs SET notified_at = now() WHERE run_id = $1', [runId]);
 }

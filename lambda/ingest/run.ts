@@ -17,7 +17,7 @@ import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECORD_LENGTH, formatFor, InputFormat, l
 import { publishFailed, publishSucceeded } from './events';
 import { hooks } from './hooks';
 import {
-  claimRun, CONTENT_ONCE_INDEX, currentGeneration, findContentDuplicate, findRun, finishRun, firstSightings, markNotified,
+  claimRun, CONTENT_ONCE_INDEX, currentGeneration, findContentDuplicate, findRun, finishRun, firstSightings, lockUnnotified, markNotified,
   prepareSeenIds, recordRun, RunIdentity, RunOutcome,
 } from './ledger';
 import { mapRecord } from './mapping';
@@ -200,12 +200,18 @@ class Run {
 
   async execute(attempt: AttemptInfo): Promise<IngestResult> {
     this.client = await connect();
+    // A connection lost while checked out (failover, crash) must not become an unhandled 'error' event.
+    const onError = () => {
+      this.clientBroken = true;
+    };
+    this.client.on('error', onError);
     try {
       return await this.executeWith(this.client, attempt);
     } catch (error) {
       if (attempt.finalAttempt) await this.publishAttemptFailure(error).catch(() => undefined);
       throw error;
     } finally {
+      this.client.off('error', onError);
       this.client.release(this.clientBroken ? true : undefined);
     }
   }
@@ -486,8 +492,7 @@ class Run {
     for (const k of Object.keys(this.reasons)) delete this.reasons[k];
     const outcome = this.outcome('skipped', { processedKey: null, rejectedKey: null, generation: null, duplicateOf });
     await inTransaction(client, () => recordRun(client, this.id, outcome));
-    await this.putManifest(outcome.manifest);
-    await markNotified(client, this.id.runId);
+    await this.publish(client, outcome, false);
     recordRunMetrics(this.source.name, null, 'skipped', outcome.manifest.timings.durationMs, outcome.manifest.timings.latencyMs);
     return { outcome: 'skipped', runId: this.id.runId, manifestKey: this.manifestKey };
   }
@@ -496,12 +501,7 @@ class Run {
   private async redelivered(client: ClientBase): Promise<IngestResult> {
     const stored = await findRun(client, this.id.runId);
     if (stored?.manifest && !stored.notifiedAt) {
-      if (stored.status === 'skipped') {
-        await this.putManifest(stored.manifest);
-        await markNotified(client, this.id.runId);
-      } else {
-        await this.publish(client, { manifest: stored.manifest, manifestKey: stored.manifestKey ?? this.manifestKey } as RunOutcome, false);
-      }
+      await this.publish(client, { manifest: stored.manifest, manifestKey: stored.manifestKey ?? this.manifestKey }, false);
     }
     return { outcome: 'duplicate_delivery', runId: this.id.runId };
   }
@@ -512,8 +512,18 @@ class Run {
     }));
   }
 
-  /** Manifest object, then the event, then notified_at: each step is repeated on redelivery until the last one lands. */
+  /**
+   * Manifest object, then the event, then notified_at, under the run row's lock: a concurrent
+   * redelivery waits and then finds notified_at set, so the event goes out once; after a crash
+   * before notified_at, the redelivery sends them.
+   */
   private async publish(client: ClientBase, outcome: Pick<RunOutcome, 'manifest' | 'manifestKey'>, metricsToo = true): Promise<void> {
+    await inTransaction(client, async () => {
+      if (await lockUnnotified(client, outcome.manifest.runId)) await this.sendNotifications(client, outcome, metricsToo);
+    });
+  }
+
+  private async sendNotifications(client: ClientBase, outcome: Pick<RunOutcome, 'manifest' | 'manifestKey'>, metricsToo: boolean): Promise<void> {
     const m = outcome.manifest;
     await this.putManifest(m);
     const ids = {
@@ -527,7 +537,9 @@ class Run {
       objectVersionId: m.object.versionId,
       manifestKey: outcome.manifestKey,
     };
-    if (m.status === 'succeeded') {
+    if (m.status === 'skipped') {
+      // Nothing changed: the manifest says why; no event.
+    } else if (m.status === 'succeeded') {
       await publishSucceeded({
         ...ids,
         manifestKey: outcome.manifestKey,
