@@ -48,7 +48,7 @@ export async function findRun(client: ClientBase, runId: string): Promise<Stored
 export async function findContentDuplicate(client: ClientBase, run: RunIdentity, sha256: string): Promise<string | undefined> {
   const { rows } = await client.query(
     `SELECT run_id FROM canonical.ingestion_runs
-     WHERE source_system = $1 AND entity_type = $2 AND sha256 = $3 AND status = 'succeeded' AND NOT forced AND run_id <> $4
+     WHERE source_system = $1 AND entity_type = $2 AND sha256 = $3 AND status = 'succeeded' AND NOT forced AND received > 0 AND run_id <> $4
      LIMIT 1`,
     [run.sourceSystem, run.entityType, sha256, run.runId]);
   return rows[0]?.run_id;

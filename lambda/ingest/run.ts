@@ -235,7 +235,7 @@ class Run {
         committed = true;
         return await this.setAside(client, fileError);
       }
-      if (!this.id.forced) {
+      if (!this.id.forced && this.counts.received > 0) {
         const duplicateOf = await findContentDuplicate(client, this.id, this.sha256!);
         if (duplicateOf) {
           await client.query('ROLLBACK');

@@ -8,8 +8,15 @@ import { FileReadError } from './source-record';
 
 export interface DecodeProgress {
   bytes: number;
-  /** Set once the byte source ended (distinguishes a truncated document from a bad one). */
+  /** Set once the byte source ended. */
   ended: boolean;
+  /** Last non-blank character seen: a JSON document that does not end in ] or } was cut off. */
+  lastChar?: string;
+}
+
+function noteLastChar(text: string, progress: DecodeProgress): void {
+  const trimmed = text.trimEnd();
+  if (trimmed) progress.lastChar = trimmed[trimmed.length - 1];
 }
 
 export async function* decodeUtf8(body: AsyncIterable<Uint8Array>, hash: Hash, progress: DecodeProgress): AsyncGenerator<string> {
@@ -23,7 +30,10 @@ export async function* decodeUtf8(body: AsyncIterable<Uint8Array>, hash: Hash, p
       throw new FileReadError('not_utf8', `The file is not valid UTF-8 (invalid byte sequence within bytes ${progress.bytes}–${progress.bytes + chunk.length}); re-export it as UTF-8.`);
     }
     progress.bytes += chunk.length;
-    if (text) yield text;
+    if (text) {
+      noteLastChar(text, progress);
+      yield text;
+    }
   }
   let tail: string;
   try {
@@ -32,5 +42,8 @@ export async function* decodeUtf8(body: AsyncIterable<Uint8Array>, hash: Hash, p
     throw new FileReadError('truncated', 'The file ends in the middle of a UTF-8 character (truncated upload?).');
   }
   progress.ended = true;
-  if (tail) yield tail;
+  if (tail) {
+    noteLastChar(tail, progress);
+    yield tail;
+  }
 }

@@ -35,6 +35,8 @@ export async function* readJson(text: AsyncIterable<string>, options: JsonOption
       yield { recordNumber: key + 1, line: null, value, original: () => JSON.stringify(value) };
     }
   } catch (error) {
+    // A zero-byte file is an empty delivery, in every format: no records, nothing wrong.
+    if (options.progress.ended && options.progress.bytes === 0) return;
     throw asFileError(error, options.progress, count);
   }
   if (options.recordsPath && picked === 0 && options.progress.bytes > 0) {
@@ -49,7 +51,7 @@ function asFileError(error: unknown, progress: DecodeProgress, records: number):
   if (/should be an array/i.test(message)) {
     return new FileReadError('invalid_format', 'The JSON document is not an array of records (the source expects a top-level array).');
   }
-  if (progress.ended && /expected|has expected/i.test(message)) {
+  if (progress.ended && progress.lastChar !== ']' && progress.lastChar !== '}') {
     return new FileReadError('truncated', `The JSON document ends early ${after} (truncated upload?): ${message}.`);
   }
   return new FileReadError('invalid_format', `Not a valid JSON document ${after}: ${message}.`);

@@ -1,0 +1,233 @@
+/**
+ * The bad-input corpus (test/fixtures/ingest/bad, plus the huge cases generated here): for each
+ * file the handler neither crashes nor loops, the counts add up, valid records are loaded, and
+ * invalid ones are in rejected/ with a reason a person understands.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { IngestHarness, startIngestHarness } from './support/ingest-harness';
+import { countsImbalance, IngestionManifest } from '../lambda/shared/ingestion-contract';
+import { BuiltInSources } from '../src/ingestion-pipeline/built-in-sources';
+import { InputFormat } from '../src/ingestion-pipeline/source-definition';
+
+const corpus = (name: string) => fs.readFileSync(path.join(__dirname, 'fixtures', 'ingest', 'bad', name));
+
+interface Outcome {
+  readonly type: 'Ingestion Succeeded' | 'Ingestion Failed';
+  readonly detail: any;
+  readonly manifest: IngestionManifest;
+  readonly processed: any[];
+  readonly rejected: any[];
+  /** `line or record number → reason codes` of the rejected output. */
+  readonly reasons: string[];
+}
+
+describe('ingest handler: the bad-input corpus', () => {
+  let h: IngestHarness;
+  let n = 0;
+
+  beforeAll(async () => {
+    h = await startIngestHarness([
+      BuiltInSources.crmCustomers(),
+      BuiltInSources.crmCustomers({ name: 'crm-csv', prefix: 'crm-csv/' }),
+      { ...BuiltInSources.crmCustomers({ name: 'crm-wrapped', prefix: 'crm-wrapped/' }), format: InputFormat.JSON_OBJECT, recordsPath: 'data.customers' },
+    ]);
+  });
+  afterAll(async () => h.close());
+
+  async function ingest(prefix: string, name: string, body: Buffer | string = corpus(name)): Promise<Outcome> {
+    const key = `${prefix}${++n}-${name}`;
+    await h.put(key, body);
+    const response = await h.deliver(key);
+    expect(response.batchItemFailures).toEqual([]);
+    const events = h.eventBridge.events.filter((e) => e.detail.objectKey === key);
+    expect(events).toHaveLength(1);
+    const { detailType, detail } = events[0];
+    const manifest: IngestionManifest = JSON.parse(await h.getText(detail.manifestKey));
+    expect(countsImbalance(manifest.counts)).toBe(0);
+    expect(manifest.counts).toEqual(detail.counts);
+    const processed = manifest.outputs.processedKey ? await h.getJsonLines(manifest.outputs.processedKey) : [];
+    const rejected = manifest.outputs.rejectedKey ? await h.getJsonLines(manifest.outputs.rejectedKey) : [];
+    if (manifest.status === 'succeeded') {
+      expect(processed).toHaveLength(manifest.counts.inserted + manifest.counts.updated + manifest.counts.unchanged + manifest.counts.stale + manifest.counts.notLoaded);
+      expect(rejected).toHaveLength(manifest.counts.rejected + manifest.counts.duplicates);
+    }
+    for (const r of rejected) for (const reason of r.reasons) expect(reason.message.length).toBeGreaterThan(10);
+    return {
+      type: detailType as Outcome['type'],
+      detail,
+      manifest,
+      processed,
+      rejected,
+      reasons: rejected.map((r) => `${r.line ?? r.recordNumber}: ${r.reasons.map((x: any) => x.code).join(',')}`),
+    };
+  }
+
+  const loadedIds = (o: Outcome) => o.processed.map((p) => p.sourceId);
+
+  test('invalid JSON in a JSON array stops the file: a rejected run, nothing loaded', async () => {
+    const o = await ingest('crm-data/', 'invalid.json');
+    expect(o.type).toBe('Ingestion Failed');
+    expect(o.manifest).toMatchObject({ status: 'rejected', error: { code: 'invalid_format' } });
+    expect(o.manifest.error!.message).toMatch(/^Not a valid JSON document after \d+ records?: Parser cannot parse input/);
+    expect((await h.db.pool.query("SELECT count(*)::int AS n FROM canonical.entities WHERE source_id = 'K1'")).rows[0].n).toBe(0);
+  });
+
+  test('invalid NDJSON lines are rejected one by one; the others load', async () => {
+    const o = await ingest('crm-data/', 'invalid-lines.ndjson');
+    expect(loadedIds(o)).toEqual(['K1', 'K3', 'K4']);
+    expect(o.reasons).toEqual(['2: invalid_json', '4: invalid_json']);
+    expect(o.rejected[0].reasons[0].message).toMatch(/^not valid JSON \(Unexpected token/);
+    expect(o.rejected[1].original).toBe('not json at all');
+  });
+
+  test('a truncated NDJSON file loses only its cut line; a truncated CSV quote stops the file', async () => {
+    const ndjson = await ingest('crm-data/', 'truncated.ndjson');
+    expect(loadedIds(ndjson)).toEqual(['K1', 'K2']);
+    expect(ndjson.reasons).toEqual(['3: invalid_json']);
+    const csv = await ingest('crm-csv/', 'truncated.csv');
+    expect(csv.manifest).toMatchObject({ status: 'rejected', error: { code: 'truncated' } });
+    expect(csv.manifest.error!.message).toMatch(/quoted CSV field is never closed/);
+  });
+
+  test('a UTF-8 BOM is valid input (JSON and CSV)', async () => {
+    expect(loadedIds(await ingest('crm-data/', 'bom.json'))).toEqual(['K1', 'K2']);
+    const csv = await ingest('crm-csv/', 'bom.csv');
+    expect(csv.processed).toEqual([expect.objectContaining({ sourceId: 'K1', attributes: expect.objectContaining({ name: 'One' }) })]);
+  });
+
+  test('Latin-1 bytes: the file is not UTF-8 and is set aside with that reason', async () => {
+    const o = await ingest('crm-csv/', 'latin1.csv');
+    expect(o.type).toBe('Ingestion Failed');
+    expect(o.manifest.error).toMatchObject({ code: 'not_utf8' });
+    expect(o.manifest.error!.message).toMatch(/not valid UTF-8.*re-export it as UTF-8/);
+  });
+
+  test('an empty file is an empty run in every format', async () => {
+    for (const [prefix, name] of [['crm-data/', 'empty.json'], ['crm-csv/', 'empty.csv']]) {
+      const o = await ingest(prefix, name);
+      expect(o.type).toBe('Ingestion Succeeded');
+      expect(o.manifest.counts.received).toBe(0);
+      expect(o.manifest.outputs).toEqual({ processedKey: null, rejectedKey: null, compression: 'none' });
+    }
+  });
+
+  test('CSV rows with missing or extra columns are rejected; quoted newlines and quotes are valid', async () => {
+    const columns = await ingest('crm-csv/', 'columns.csv');
+    expect(loadedIds(columns)).toEqual(['K1', 'K4']);
+    expect(columns.rejected.map((r) => [r.line, r.reasons[0].message])).toEqual([
+      [3, 'row has fewer columns than the header (4)'],
+      [4, 'row has more columns than the header (4)'],
+    ]);
+    const quoted = await ingest('crm-csv/', 'quoted-newlines.csv');
+    expect(quoted.processed.map((p) => [p.sourceId, p.attributes.name, p.attributes.industry])).toEqual([
+      ['K1', 'Line one\nline two, with comma', 'he said "hi"'],
+      ['K2', 'Plain', 'retail'],
+    ]);
+    expect(quoted.processed[1].recordNumber).toBe(2);
+  });
+
+  test('formula-injection cells are rejected; phone numbers and plain negatives are not', async () => {
+    const o = await ingest('crm-csv/', 'formula.csv');
+    expect(loadedIds(o)).toEqual(['K3', 'K5']);
+    expect(o.rejected.map((r) => [r.line, r.reasons.map((x: any) => x.message)])).toEqual([
+      [2, ['name starts like a spreadsheet formula (=, +, -, @)']],
+      [3, ['name starts like a spreadsheet formula (=, +, -, @)']],
+      [5, ['name starts like a spreadsheet formula (=, +, -, @)']],
+    ]);
+  });
+
+  test('__proto__ keys are rejected and pollute nothing; a "constructor" key is harmless data', async () => {
+    const o = await ingest('crm-data/', 'proto.ndjson');
+    expect(loadedIds(o)).toEqual(['P2']);
+    expect(o.rejected.map((r) => r.reasons[0].message)).toEqual(['__proto__ is not an allowed field name', 'meta.__proto__ is not an allowed field name']);
+    expect(({} as any).polluted).toBeUndefined();
+    expect(Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted')).toBe(false);
+  });
+
+  test('NaN and Infinity: invalid JSON, a non-finite number, or out of range after CSV coercion', async () => {
+    const json = await ingest('crm-data/', 'nan-infinity.ndjson');
+    expect(loadedIds(json)).toEqual(['N4']);
+    expect(json.reasons).toEqual(['1: invalid_json', '2: invalid_json', '3: non_finite_number']);
+    const csv = await ingest('crm-csv/', 'nan-infinity.csv');
+    expect(loadedIds(csv)).toEqual(['N4']);
+    expect(csv.rejected.map((r) => r.reasons[0].message)).toEqual([
+      'lifetime_value must be of type number,null', 'lifetime_value must be <= 1000000000000',
+      // "-Infinity" is text starting with "-" that is not a number: what a spreadsheet would evaluate.
+      'lifetime_value starts like a spreadsheet formula (=, +, -, @)',
+    ]);
+    expect(csv.processed[0].attributes.lifetime_value).toBe(1000);
+  });
+
+  test('integers beyond 2^53 are rejected rather than silently rounded', async () => {
+    const o = await ingest('crm-data/', 'big-numbers.ndjson');
+    expect(loadedIds(o)).toEqual(['9007199254740991']);
+    expect(o.rejected.map((r) => r.reasons[0])).toEqual([
+      { code: 'unsafe_integer', field: 'customer_id', message: 'customer_id is an integer beyond 2^53 that cannot be kept exactly; send it as a string' },
+      { code: 'unsafe_integer', field: 'lifetime_value', message: 'lifetime_value is an integer beyond 2^53 that cannot be kept exactly; send it as a string' },
+    ]);
+  });
+
+  test('dates in wrong formats or impossible dates are rejected; a leap day is fine', async () => {
+    const o = await ingest('crm-data/', 'dates.ndjson');
+    expect(loadedIds(o)).toEqual(['K5']);
+    expect(o.rejected.map((r) => r.reasons.map((x: any) => x.message).join('; '))).toEqual([
+      'signup_date must be a valid date', 'signup_date must be a valid date', 'signup_date must be a valid date', 'updated_at must be a valid date-time',
+    ]);
+    expect(o.processed[0].attributes.signup_date).toBe('2024-02-29');
+  });
+
+  test('duplicate ids within a file: the first occurrence is kept, later ones are counted and set aside', async () => {
+    const o = await ingest('crm-data/', 'duplicates.ndjson');
+    expect(o.manifest.counts).toMatchObject({ received: 5, duplicates: 2, rejected: 0 });
+    expect(o.processed.map((p) => [p.sourceId, p.attributes.name])).toEqual([['K1', 'Customer 1'], ['K2', 'Customer 2'], ['K3', 'Customer 3']]);
+    expect(o.rejected.map((r) => [r.line, r.disposition, r.reasons[0].code])).toEqual([[3, 'duplicate', 'duplicate_in_file'], [5, 'duplicate', 'duplicate_in_file']]);
+  });
+
+  test('text PostgreSQL would refuse (NUL, lone surrogates) and non-objects are rejected alone; the batch loads', async () => {
+    const o = await ingest('crm-data/', 'unstorable.ndjson');
+    expect(loadedIds(o)).toEqual(['U3']);
+    expect(o.reasons).toEqual(['1: not_storable', '2: not_storable', '4: not_an_object', '5: not_an_object']);
+    const { rows } = await h.db.pool.query("SELECT attributes->>'name' AS name FROM canonical.entities WHERE source_id = 'U3'");
+    expect(rows[0].name).toBe('fine \u{1F600} emoji');
+  });
+
+  test('CRLF line ends and blank lines in NDJSON', async () => {
+    const o = await ingest('crm-data/', 'crlf.ndjson');
+    expect(loadedIds(o)).toEqual(['K1', 'K2']);
+    expect(o.manifest.counts.received).toBe(2);
+  });
+
+  test('a JSON object with the records under a path; the path missing or a non-array document stops the file', async () => {
+    expect(loadedIds(await ingest('crm-wrapped/', 'wrapped.json'))).toEqual(['K1', 'K2']);
+    const missing = await ingest('crm-wrapped/', 'wrapped-missing.json');
+    expect(missing.manifest.error).toEqual({ code: 'invalid_format', message: 'The JSON document has no array of records at "data.customers".' });
+    const notArray = await ingest('crm-data/', 'not-an-array.json');
+    expect(notArray.manifest.error).toMatchObject({ code: 'invalid_format', message: expect.stringMatching(/not an array of records/) });
+  });
+
+  test('an extension the source cannot read is set aside', async () => {
+    const o = await ingest('crm-data/', 'unknown.txt');
+    expect(o.manifest.error).toMatchObject({ code: 'invalid_format', message: expect.stringMatching(/Cannot tell the format/) });
+  });
+
+  test('a single 50 MB line is rejected without being held, the lines around it load', async () => {
+    const big = `{"customer_id": "HUGE", "name": "${'x'.repeat(50 * 1024 * 1024)}"}`;
+    const body = Buffer.from(`{"customer_id": "A", "name": "Before"}\n${big}\n{"customer_id": "B", "name": "After"}\n`);
+    const o = await ingest('crm-data/', 'fifty-mb-line.ndjson', body);
+    expect(loadedIds(o)).toEqual(['A', 'B']);
+    expect(o.rejected).toHaveLength(1);
+    expect(o.rejected[0]).toMatchObject({ line: 2, originalTruncated: false, reasons: [{ code: 'line_too_long', message: 'line is longer than the limit of 1048576 characters' }] });
+    expect(o.rejected[0].original.length).toBe(64 * 1024);
+  });
+
+  test('deeply nested JSON is rejected per record, in NDJSON and inside a JSON array', async () => {
+    const deep = (d: number) => `{"customer_id": "DEEP", "name": "n", "x": ${'['.repeat(d)}${']'.repeat(d)}}`;
+    const ndjson = await ingest('crm-data/', 'deep.ndjson', `${deep(100_000)}\n{"customer_id": "SHALLOW", "name": "ok", "x": ${'['.repeat(10)}${']'.repeat(10)}}\n`);
+    expect(loadedIds(ndjson)).toEqual(['SHALLOW']);
+    expect(ndjson.rejected[0].reasons).toEqual([{ code: 'too_deep', message: 'record is nested deeper than 32 levels' }]);
+    const array = await ingest('crm-data/', 'deep.json', `[{"customer_id": "OK", "name": "fine"}, ${deep(5_000)}]`);
+    expect(loadedIds(array)).toEqual(['OK']);
+    expect(array.reasons).toEqual(['2: too_deep']);
+  });
+});
