@@ -49,7 +49,8 @@ describe('ingest handler: the bad-input corpus', () => {
     const processed = manifest.outputs.processedKey ? await h.getJsonLines(manifest.outputs.processedKey) : [];
     const rejected = manifest.outputs.rejectedKey ? await h.getJsonLines(manifest.outputs.rejectedKey) : [];
     if (manifest.status === 'succeeded') {
-      expect(processed).toHaveLength(manifest.counts.inserted + manifest.counts.updated + manifest.counts.unchanged + manifest.counts.stale + manifest.counts.notLoaded);
+      const c = manifest.counts;
+      expect(processed).toHaveLength(c.inserted + c.updated + c.unchanged + c.stale + c.notLoaded);
       expect(rejected).toHaveLength(manifest.counts.rejected + manifest.counts.duplicates);
     }
     for (const r of rejected) for (const reason of r.reasons) expect(reason.message.length).toBeGreaterThan(10);
