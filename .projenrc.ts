@@ -132,7 +132,7 @@ testTask.prependSpawn(project.bundler.bundleTask);
 // .NET packaging needs the dotnet SDK: skip with a clear message where it is missing.
 const dotnetTask = project.tasks.tryFind('package:dotnet');
 if (dotnetTask) {
-  dotnetTask.reset('if command -v dotnet >/dev/null 2>&1; then jsii-pacmak -v --target dotnet; else echo "package:dotnet skipped: no .NET SDK (dotnet) on this machine; install the .NET 8 SDK to build the NuGet package."; fi');
+  dotnetTask.reset('ts-node --project projenrc/tsconfig.json projenrc/package-dotnet.ts');
 }
 
 // Examples: synthesize the example app (the README's main job until the sandbox exists).
