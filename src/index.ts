@@ -2,3 +2,4 @@
 export type { LambdaTuning } from './common/lambda-tuning';
 export { PipelineAwsService } from './common/vpc-endpoints';
 export * from './canonical-store';
+export * from './ingestion-pipeline';

@@ -5,7 +5,8 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { IngestionCounts } from '../shared/ingestion-contract';
 
-export const METRICS_NAMESPACE = 'CdkServerlessDataPipeline/Ingestion';
+/** Same namespace as the construct's metric*() methods (POWERTOOLS_METRICS_NAMESPACE, set by the construct). */
+export const METRICS_NAMESPACE = 'ServerlessDataPipeline';
 
 export const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? METRICS_NAMESPACE });
 

@@ -1,0 +1,4 @@
+export * from './source-definition';
+export * from './built-in-sources';
+export * from './ingestion-pipeline-props';
+export * from './ingestion-pipeline';
