@@ -1,15 +1,17 @@
 /**
- * Example app: `npx ts-node --project tsconfig.dev.json examples/app.ts` (or `npx projen
- * example:synth`) synthesizes it into examples/cdk.out. Environment-agnostic: deploy it with
- * `cdk deploy --app examples/cdk.out` into the account and region of your credentials.
+ * The example app: the complete data pipeline system, and (with `-c pipeline=true`) its CI/CD
+ * pipeline. Synthesizes without AWS credentials:
+ *
+ *   npx cdk synth                     (cdk.json at the repository root; cdk.out/)
+ *   npm run example:synth             (bundles the handlers first; examples/cdk.out/)
+ *
+ * Context settings: see example-app.ts. Deploy with `npx cdk deploy ServerlessDataPipelineExample`
+ * into the account and region of your credentials (the stacks are environment-agnostic).
  */
 import * as path from 'path';
 import { App } from 'aws-cdk-lib';
-import { DataPipelineStack } from './data-pipeline-stack';
+import { buildExampleApp } from './example-app';
 
 const app = new App({ outdir: process.env.CDK_OUTDIR ?? path.join(__dirname, 'cdk.out') });
-new DataPipelineStack(app, 'ServerlessDataPipelineExample', {
-  description: 'cdk-serverless-data-pipeline example',
-  destroyData: app.node.tryGetContext('destroyData') === 'true',
-});
+buildExampleApp(app);
 app.synth();

@@ -1,29 +1,203 @@
 /**
- * The example system: for now the canonical store; the ingestion pipeline, analytics API,
- * async jobs, AI analyzer and report notifier join it as they are built.
+ * The example system in one stack: the operations topic first, then the canonical store and the
+ * constructs that build on it, all wired together, monitored by one dashboard, and held to the
+ * cdk-nag AwsSolutions and HIPAA Security rules (health data is part of the demo).
  */
-import { RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
-import { Construct } from 'constructs';
-import { CanonicalStore } from '../src';
+import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import * as backup from 'aws-cdk-lib/aws-backup';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { NagSuppressions } from 'cdk-nag';
+import { Construct, IConstruct } from 'constructs';
+import { CanonicalStore, PipelineMonitoring } from '../src';
 
 /** Settings of the example stack. */
 export interface DataPipelineStackProps extends StackProps {
   /**
-   * Delete the database with the stack (a sandbox). Keep false for real data.
+   * A sandbox: delete the database, buckets, tables and log groups with the stack (context
+   * `destroyData=true`). Keep false for real data: they are then retained or snapshotted.
    *
    * @default false
    */
   readonly destroyData?: boolean;
+
+  /**
+   * E-mail address subscribed to the operations topic (alarms and system errors); it must
+   * confirm the subscription (context `alertEmail`).
+   *
+   * @default - no subscription: subscribe to the topic yourself
+   */
+  readonly alertEmail?: string;
+
+  /**
+   * Multi-AZ database: a standby in a second Availability Zone (context `multiAz=false` for a
+   * cheaper single-AZ sandbox). HIPAA's availability rules expect it.
+   *
+   * @default true
+   */
+  readonly multiAz?: boolean;
 }
 
 /** One stack with the whole example system. */
 export class DataPipelineStack extends Stack {
+  /** Operations topic: alarms and system errors of every construct. */
+  public readonly opsTopic: sns.Topic;
+  /** Key of the data at rest: database storage, its secrets, buckets and tables. */
+  public readonly dataKey: kms.Key;
+  /** Key of every CloudWatch Logs log group of the stack. */
+  public readonly logsKey: kms.Key;
   public readonly store: CanonicalStore;
+  public readonly backupPlan: backup.BackupPlan;
+  public readonly monitoring: PipelineMonitoring;
 
   constructor(scope: Construct, id: string, props: DataPipelineStackProps = {}) {
     super(scope, id, props);
-    this.store = new CanonicalStore(this, 'Store', {
-      removalPolicy: props.destroyData ? RemovalPolicy.DESTROY : RemovalPolicy.SNAPSHOT,
+    const destroy = props.destroyData ?? false;
+    const removalPolicy = destroy ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+
+    // ----- keys and the operations topic, created first and handed to every construct -----
+    this.dataKey = new kms.Key(this, 'DataKey', {
+      description: 'Example data pipeline: data at rest (database, secrets, buckets, tables)',
+      enableKeyRotation: true,
+      removalPolicy,
+      pendingWindow: Duration.days(7),
     });
+    this.logsKey = createLogsKey(this, removalPolicy);
+    this.opsTopic = createOpsTopic(this, removalPolicy);
+    if (props.alertEmail) this.opsTopic.addSubscription(new subscriptions.EmailSubscription(props.alertEmail));
+
+    // ----- the canonical store -----
+    this.store = new CanonicalStore(this, 'Store', {
+      removalPolicy: destroy ? RemovalPolicy.DESTROY : RemovalPolicy.SNAPSHOT,
+      encryptionKey: this.dataKey,
+      multiAz: props.multiAz ?? true,
+    });
+
+    // ----- backups (AWS Backup, besides RDS's own automated backups and PITR) -----
+    this.backupPlan = createBackupPlan(this);
+    this.backupPlan.addSelection('Store', {
+      resources: [backup.BackupResource.fromRdsDatabaseInstance(this.store.instance!)],
+      allowRestores: true,
+    });
+
+    // ----- monitoring -----
+    this.monitoring = new PipelineMonitoring(this, 'Monitoring', {
+      alarmTopic: this.opsTopic,
+      store: this.store,
+    });
+
+    // ----- outputs -----
+    new CfnOutput(this, 'OpsTopicArn', { value: this.opsTopic.topicArn, description: 'Operations topic (alarms, system errors): subscribe to it' });
+    new CfnOutput(this, 'DatabaseEndpoint', { value: this.store.endpoint, description: 'PostgreSQL endpoint (isolated subnets: reachable from the VPC only)' });
+    new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName, description: 'CloudWatch dashboard of the whole system' });
+
+    // Every log group of the stack (the library's included) is encrypted with the logs key.
+    encryptLogGroups(this, this.logsKey);
+    this.acknowledgeNagFindings();
+  }
+
+  /** cdk-nag findings on the example's own resources, accepted by design (one resource, one rule). */
+  private acknowledgeNagFindings(): void {
+    const selectionRole = this.backupPlan.node.findChild('Store').node.findChild('Role');
+    NagSuppressions.addResourceSuppressions(selectionRole, [{
+      id: 'AwsSolutions-IAM4',
+      reason: 'AWS Backup\'s service role policies (AWSBackupServiceRolePolicyForBackup/ForRestores) are the documented, AWS-maintained permissions for backing up and restoring RDS',
+      appliesTo: [
+        'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup',
+        'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores',
+      ],
+    }]);
+  }
+}
+
+/** A customer-managed key that CloudWatch Logs may use for this stack's log groups. */
+function createLogsKey(scope: Stack, removalPolicy: RemovalPolicy): kms.Key {
+  const key = new kms.Key(scope, 'LogsKey', {
+    description: 'Example data pipeline: CloudWatch Logs log groups',
+    enableKeyRotation: true,
+    removalPolicy,
+    pendingWindow: Duration.days(7),
+  });
+  key.addToResourcePolicy(new iam.PolicyStatement({
+    principals: [new iam.ServicePrincipal(`logs.${scope.region}.amazonaws.com`)],
+    actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+    resources: ['*'],
+    conditions: {
+      ArnLike: {
+        'kms:EncryptionContext:aws:logs:arn': scope.formatArn({ service: 'logs', resource: 'log-group', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+      },
+    },
+  }));
+  return key;
+}
+
+/**
+ * The operations topic, encrypted with its own key. Principals of the account may use the key
+ * through SNS only (as with the AWS managed key), so any construct granted `sns:Publish` can
+ * publish; CloudWatch alarms and EventBridge rules publish as services and are allowed explicitly.
+ */
+function createOpsTopic(scope: Stack, removalPolicy: RemovalPolicy): sns.Topic {
+  const key = new kms.Key(scope, 'OpsTopicKey', {
+    description: 'Example data pipeline: operations topic',
+    enableKeyRotation: true,
+    removalPolicy,
+    pendingWindow: Duration.days(7),
+  });
+  key.addToResourcePolicy(new iam.PolicyStatement({
+    principals: [new iam.AnyPrincipal()],
+    actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+    resources: ['*'],
+    conditions: {
+      StringEquals: { 'kms:CallerAccount': scope.account, 'kms:ViaService': `sns.${scope.region}.amazonaws.com` },
+    },
+  }));
+  key.addToResourcePolicy(new iam.PolicyStatement({
+    principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com'), new iam.ServicePrincipal('events.amazonaws.com')],
+    actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+    resources: ['*'],
+    conditions: { StringEquals: { 'aws:SourceAccount': scope.account } },
+  }));
+  const topic = new sns.Topic(scope, 'OpsTopic', {
+    displayName: 'Data pipeline operations',
+    masterKey: key,
+  });
+  // SSL only (the topic's `enforceSSL` adds this statement only once some other statement exists).
+  topic.addToResourcePolicy(new iam.PolicyStatement({
+    sid: 'AllowPublishThroughSSLOnly',
+    effect: iam.Effect.DENY,
+    principals: [new iam.AnyPrincipal()],
+    actions: ['sns:Publish'],
+    resources: [topic.topicArn],
+    conditions: { Bool: { 'aws:SecureTransport': 'false' } },
+  }));
+  topic.applyRemovalPolicy(removalPolicy);
+  return topic;
+}
+
+/** Daily backups kept 35 days, in a vault encrypted with its own key. */
+function createBackupPlan(scope: Stack): backup.BackupPlan {
+  // The vault and its key hold the recovery points: both are kept when the stack is deleted,
+  // even a sandbox's (AWS Backup refuses to delete a vault that has recovery points).
+  const key = new kms.Key(scope, 'BackupKey', {
+    description: 'Example data pipeline: AWS Backup vault',
+    enableKeyRotation: true,
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+  const vault = new backup.BackupVault(scope, 'BackupVault', { encryptionKey: key, removalPolicy: RemovalPolicy.RETAIN });
+  const plan = new backup.BackupPlan(scope, 'BackupPlan', { backupVault: vault });
+  // Warm storage only: RDS snapshots do not move to cold storage.
+  plan.addRule(backup.BackupPlanRule.daily());
+  return plan;
+}
+
+/** Sets the key of every CloudWatch Logs log group under `scope` that has none. */
+function encryptLogGroups(scope: IConstruct, key: kms.IKey): void {
+  for (const child of scope.node.findAll()) {
+    if (child instanceof logs.CfnLogGroup && child.kmsKeyId === undefined) {
+      child.kmsKeyId = key.keyArn;
+    }
   }
 }

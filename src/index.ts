@@ -3,3 +3,4 @@ export type { LambdaTuning } from './common/lambda-tuning';
 export { PipelineAwsService } from './common/vpc-endpoints';
 export * from './canonical-store';
 export * from './ingestion-pipeline';
+export * from './monitoring';

@@ -1,21 +1,232 @@
-import { Template } from 'aws-cdk-lib/assertions';
+/**
+ * The example app (examples/): the system's wiring, its outputs, its dashboard and alarms, the
+ * context settings, and the optional CI/CD pipeline stack. Each app is synthesized once per
+ * describe block and shared by its tests.
+ */
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { DataPipelineStack } from '../examples/data-pipeline-stack';
+import { buildExampleApp, EXAMPLE_STACK_NAME, ExampleApp, PIPELINE_STACK_NAME } from '../examples/example-app';
 import { createTestApp, removeTestAppDirs } from './construct-support/app';
 
 afterAll(removeTestAppDirs);
 
-test('the example app synthesizes a stack with the canonical store', () => {
-  const app = createTestApp();
-  const stack = new DataPipelineStack(app, 'Example');
-  const assembly = app.synth();
-  expect(assembly.getStackByName('Example').template).toBeDefined();
-  const template = Template.fromStack(stack);
-  template.resourceCountIs('AWS::RDS::DBInstance', 1);
-  template.resourceCountIs('Custom::CanonicalStoreMigrations', 1);
-  template.hasResource('AWS::RDS::DBInstance', { DeletionPolicy: 'Snapshot' });
+const PIPELINE_CONTEXT = {
+  pipeline: 'true',
+  connectionArn: 'arn:aws:codeconnections:eu-west-1:123456789012:connection/00000000-0000-0000-0000-000000000000',
+  repo: 'example/cdk-serverless-data-pipeline',
+};
+
+/** The logical id of a construct's CloudFormation resource. */
+function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }): string {
+  return stack.getLogicalId(construct.node.defaultChild as any);
+}
+
+function ref(stack: Stack, construct: { node: { defaultChild?: unknown } }): { Ref: string } {
+  return { Ref: logicalId(stack, construct) };
+}
+
+describe('the system stack (default context)', () => {
+  let app: App;
+  let example: ExampleApp;
+  let stack: DataPipelineStack;
+  let template: Template;
+
+  beforeAll(() => {
+    app = createTestApp();
+    example = buildExampleApp(app);
+    stack = example.dataPipeline;
+    template = Template.fromStack(stack);
+  });
+
+  test('the app has the system stack only, named as the README says', () => {
+    expect(example.pipeline).toBeUndefined();
+    expect(app.node.children.filter(Stack.isStack).map((s) => s.stackName)).toEqual([EXAMPLE_STACK_NAME]);
+    const assembly = app.synth();
+    expect(assembly.getStackByName(EXAMPLE_STACK_NAME).template.Resources).toBeDefined();
+  });
+
+  test('the operations topic is KMS-encrypted, SSL-only, and usable by CloudWatch and EventBridge', () => {
+    template.hasResourceProperties('AWS::SNS::Topic', {
+      KmsMasterKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^OpsTopicKey'), 'Arn'] },
+    });
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+    template.hasResourceProperties('AWS::KMS::Key', {
+      Description: 'Example data pipeline: operations topic',
+      KeyPolicy: {
+        Statement: Match.arrayWith([Match.objectLike({
+          Principal: { Service: ['cloudwatch.amazonaws.com', 'events.amazonaws.com'] },
+          Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        })]),
+      },
+    });
+  });
+
+  test('the store is Multi-AZ, encrypted with the data key, snapshotted on delete', () => {
+    template.hasResource('AWS::RDS::DBInstance', {
+      DeletionPolicy: 'Snapshot',
+      Properties: Match.objectLike({
+        MultiAZ: true,
+        StorageEncrypted: true,
+        KmsKeyId: { 'Fn::GetAtt': [logicalId(stack, stack.dataKey), 'Arn'] },
+      }),
+    });
+    // The four database secrets too.
+    const secrets = Object.values(template.findResources('AWS::SecretsManager::Secret'));
+    expect(secrets).toHaveLength(4);
+    for (const secret of secrets) expect(secret.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [logicalId(stack, stack.dataKey), 'Arn'] });
+  });
+
+  test('AWS Backup covers the database, in a vault with its own retained key', () => {
+    template.hasResourceProperties('AWS::Backup::BackupSelection', {
+      BackupSelection: Match.objectLike({
+        Resources: Match.arrayWith([Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([ref(stack, stack.store.instance!)])]) })]),
+      }),
+    });
+    template.hasResource('AWS::Backup::BackupVault', { DeletionPolicy: 'Retain' });
+    template.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Retain', Properties: Match.objectLike({ Description: 'Example data pipeline: AWS Backup vault' }) });
+  });
+
+  test('every log group is encrypted with the logs key, which CloudWatch Logs may use', () => {
+    const groups = Object.entries(template.findResources('AWS::Logs::LogGroup'));
+    expect(groups.length).toBeGreaterThan(0);
+    for (const [, group] of groups) {
+      expect(group.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [logicalId(stack, stack.logsKey), 'Arn'] });
+    }
+    template.hasResourceProperties('AWS::KMS::Key', {
+      Description: 'Example data pipeline: CloudWatch Logs log groups',
+      EnableKeyRotation: true,
+      KeyPolicy: {
+        Statement: Match.arrayWith([Match.objectLike({
+          Principal: { Service: { 'Fn::Join': ['', ['logs.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } },
+          Condition: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': Match.anyValue() } },
+        })]),
+      },
+    });
+  });
+
+  test('every alarm of the stack notifies the operations topic', () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms.length).toBeGreaterThanOrEqual(3);
+    for (const alarm of alarms) {
+      expect(alarm.Properties.AlarmActions).toEqual([ref(stack, stack.opsTopic)]);
+    }
+  });
+
+  test('the dashboard shows the database', () => {
+    const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+    expect(dashboards).toHaveLength(1);
+    const body = JSON.stringify(dashboards[0].Properties.DashboardBody);
+    for (const title of ['Canonical store (PostgreSQL)', 'Database CPU (%)', 'Database connections', 'Free storage and memory (bytes)', 'Alarms']) {
+      expect(body).toContain(title);
+    }
+  });
+
+  test('outputs: the operations topic, the database endpoint and the dashboard', () => {
+    template.hasOutput('OpsTopicArn', { Value: ref(stack, stack.opsTopic) });
+    template.hasOutput('DatabaseEndpoint', { Value: Match.anyValue() });
+    template.hasOutput('DashboardName', { Value: ref(stack, stack.monitoring.dashboard) });
+  });
 });
 
-test('the sandbox variant deletes its data with the stack', () => {
-  const stack = new DataPipelineStack(createTestApp(), 'Sandbox', { destroyData: true });
-  Template.fromStack(stack).hasResource('AWS::RDS::DBInstance', { DeletionPolicy: 'Delete' });
+describe('context settings', () => {
+  test('destroyData=true: the database and the keys are deleted with the stack, the backup vault stays', () => {
+    const { dataPipeline } = buildExampleApp(createTestApp({ context: { destroyData: 'true', multiAz: 'false' } }));
+    const template = Template.fromStack(dataPipeline);
+    template.hasResource('AWS::RDS::DBInstance', { DeletionPolicy: 'Delete', Properties: Match.objectLike({ DeletionProtection: false, MultiAZ: false }) });
+    template.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Delete', Properties: Match.objectLike({ Description: Match.stringLikeRegexp('data at rest') }) });
+    template.hasResource('AWS::SNS::Topic', { DeletionPolicy: 'Delete' });
+    template.hasResource('AWS::Backup::BackupVault', { DeletionPolicy: 'Retain' });
+  });
+
+  test('alertEmail subscribes an address to the operations topic', () => {
+    const { dataPipeline } = buildExampleApp(createTestApp({ context: { alertEmail: 'ops@example.com' } }));
+    Template.fromStack(dataPipeline).hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email', Endpoint: 'ops@example.com', TopicArn: ref(dataPipeline, dataPipeline.opsTopic),
+    });
+  });
+
+  test('flags must be true or false', () => {
+    expect(() => buildExampleApp(createTestApp({ context: { destroyData: 'yes' } }))).toThrow(/destroyData must be true or false/);
+  });
+
+  test('the pipeline needs its connection and repository', () => {
+    expect(() => buildExampleApp(createTestApp({ context: { pipeline: 'true' } }))).toThrow(/connectionArn=.*repo=/);
+    expect(() => buildExampleApp(createTestApp({ context: { ...PIPELINE_CONTEXT, repo: 'not a repo' } }))).toThrow(/owner\/name/);
+  });
+});
+
+describe('the CI/CD pipeline stack (-c pipeline=true)', () => {
+  let example: ExampleApp;
+  let template: Template;
+  let projects: Array<{ [key: string]: any }>;
+
+  beforeAll(() => {
+    example = buildExampleApp(createTestApp({ context: { ...PIPELINE_CONTEXT, alertEmail: 'ops@example.com' } }));
+    template = Template.fromStack(example.pipeline!);
+    projects = Object.values(template.findResources('AWS::CodeBuild::Project'));
+  });
+
+  /** The buildspec of the CodeBuild project whose build spec contains `text`. */
+  function buildSpecWith(text: string): string | undefined {
+    return projects.map((p) => String(p.Properties.Source.BuildSpec)).find((spec) => spec.includes(text));
+  }
+
+  test('is a separate stack next to the system stack', () => {
+    expect(example.pipeline!.stackName).toBe(PIPELINE_STACK_NAME);
+    expect(example.dataPipeline.stackName).toBe(EXAMPLE_STACK_NAME);
+  });
+
+  test('takes the source from the CodeStar connection', () => {
+    template.hasResourceProperties('AWS::CodePipeline::Pipeline', {
+      Stages: Match.arrayWith([Match.objectLike({
+        Name: 'Source',
+        Actions: [Match.objectLike({
+          ActionTypeId: Match.objectLike({ Provider: 'CodeStarSourceConnection' }),
+          Configuration: Match.objectLike({
+            ConnectionArn: PIPELINE_CONTEXT.connectionArn,
+            FullRepositoryId: PIPELINE_CONTEXT.repo,
+            BranchName: 'main',
+          }),
+        })],
+      })]),
+    });
+  });
+
+  test('synthesizes the same app, with the same context, so that it can update itself', () => {
+    const synth = buildSpecWith('cdk synth');
+    expect(synth).toBeDefined();
+    expect(synth).toContain('npm ci');
+    expect(synth).toContain(`npx cdk synth -c pipeline=true -c connectionArn=${PIPELINE_CONTEXT.connectionArn} -c repo=${PIPELINE_CONTEXT.repo} -c branch=main -c alertEmail=ops@example.com`);
+    // Self-mutation: a project that deploys the pipeline stack itself.
+    expect(buildSpecWith(`cdk -a . deploy ${PIPELINE_STACK_NAME}`)).toBeDefined();
+  });
+
+  test('runs the tests, then deploys the data pipeline stage', () => {
+    expect(buildSpecWith('npm test')).toBeDefined();
+    const pipeline = Object.values(template.findResources('AWS::CodePipeline::Pipeline'))[0];
+    type Action = { Name: string; RunOrder: number; ActionTypeId: { Provider: string } };
+    const stages: Array<{ Name: string; Actions: Action[] }> = pipeline.Properties.Stages;
+    expect(stages.map((s) => s.Name)).toEqual(['Source', 'Build', 'UpdatePipeline', 'Assets', 'Deploy']);
+    const deploy = stages.find((s) => s.Name === 'Deploy')!;
+    const test = deploy.Actions.find((a) => a.Name === 'Test')!;
+    const prepare = deploy.Actions.find((a) => a.Name === 'DataPipeline.Prepare')!;
+    expect(test.ActionTypeId.Provider).toBe('CodeBuild');
+    expect(prepare.ActionTypeId.Provider).toBe('CloudFormation');
+    expect(test.RunOrder).toBeLessThan(prepare.RunOrder);
+    // The stage's stack is the example system, with the same settings.
+    expect(example.pipeline!.stage.stack).toBeInstanceOf(DataPipelineStack);
+    Template.fromStack(example.pipeline!.stage.stack).hasResourceProperties('AWS::SNS::Subscription', { Endpoint: 'ops@example.com' });
+  });
+
+  test('keeps its artifacts in a versioned, KMS-encrypted, access-logged bucket', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      BucketEncryption: { ServerSideEncryptionConfiguration: [Match.objectLike({ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: Match.anyValue() } })] },
+      LoggingConfiguration: Match.objectLike({ DestinationBucketName: Match.anyValue() }),
+    });
+    template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+  });
 });

@@ -1,0 +1,2 @@
+export * from './pipeline-monitoring-props';
+export * from './pipeline-monitoring';

@@ -1,0 +1,217 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { Construct } from 'constructs';
+import { PipelineMonitoringProps } from './pipeline-monitoring-props';
+import { StoreEngine } from '../canonical-store/canonical-store-props';
+
+/** Dashboard width in grid units. */
+const FULL = 24;
+const THIRD = 8;
+const HEIGHT = 6;
+/** CloudWatch metric math accepts at most 10 metrics in an alarm. */
+const MAX_ALARM_METRICS = 10;
+const GIB = 1024 * 1024 * 1024;
+
+/** A Lambda function on the dashboard, with the label it is shown under. */
+interface MonitoredFunction {
+  readonly label: string;
+  readonly fn: lambda.IFunction;
+  /** Whether this construct alarms on its errors (false when its own construct already does). */
+  readonly alarmOnErrors: boolean;
+}
+
+/**
+ * One CloudWatch dashboard for the whole data pipeline, and alarms on what needs a person,
+ * routed to the operations topic.
+ *
+ * It reads the constructs through their public `metric*()` methods and resources, so it works
+ * with whichever of them an app has. Alarms that a construct already raises itself (when given
+ * the same topic) are shown on the dashboard's alarm widget but not created twice.
+ */
+export class PipelineMonitoring extends Construct {
+  /** The dashboard. */
+  public readonly dashboard: cloudwatch.Dashboard;
+
+  /** The alarms this construct created (each notifies `alarmTopic` when given). */
+  public readonly alarms: cloudwatch.Alarm[] = [];
+
+  private readonly props: PipelineMonitoringProps;
+  private readonly period: Duration;
+  private readonly functions: MonitoredFunction[] = [];
+  /** Alarms of the other constructs, shown in the alarm status widget. */
+  private readonly constructAlarms: cloudwatch.IAlarm[] = [];
+
+  constructor(scope: Construct, id: string, props: PipelineMonitoringProps = {}) {
+    super(scope, id);
+    this.props = props;
+    this.period = props.period ?? Duration.minutes(5);
+    validate(props);
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: props.dashboardName,
+      defaultInterval: Duration.hours(6),
+    });
+
+    const sections: cloudwatch.IWidget[][] = [];
+    if (props.store) sections.push(this.storeSection());
+
+    for (const fn of props.functions ?? []) {
+      this.functions.push({ label: fn.node.id, fn, alarmOnErrors: true });
+    }
+    if (this.functions.length > 0) sections.push(this.lambdaSection());
+
+    this.dashboard.addWidgets(new cloudwatch.TextWidget({
+      markdown: '# Serverless data pipeline\nIngestion, analytics API, jobs, AI analysis, reports and the canonical store. Alarms notify the operations topic.',
+      width: FULL,
+      height: 2,
+    }));
+    const allAlarms = [...this.alarms, ...this.constructAlarms];
+    if (allAlarms.length > 0) {
+      this.dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({
+        title: 'Alarms',
+        alarms: allAlarms,
+        width: FULL,
+        height: Math.min(8, 2 + Math.ceil(allAlarms.length / 4)),
+      }));
+    }
+    for (const widgets of sections) this.dashboard.addWidgets(...widgets);
+  }
+
+  // ----- sections -----
+
+  private storeSection(): cloudwatch.IWidget[] {
+    const store = this.props.store!;
+    const rds = store.engine === StoreEngine.RDS_POSTGRES;
+    const cpu = store.metricCPUUtilization({ period: this.period, statistic: 'Average' });
+    const connections = store.metricDatabaseConnections({ period: this.period, statistic: 'Maximum' });
+    const widgets: cloudwatch.IWidget[] = [
+      header('Canonical store (PostgreSQL)'),
+      graph('Database CPU (%)', [cpu], THIRD, { min: 0, max: 100 }),
+      graph('Database connections', [connections], THIRD),
+    ];
+    if (rds) {
+      widgets.push(graph('Free storage and memory (bytes)', [
+        store.metricFreeStorageSpace({ period: this.period, statistic: 'Minimum', label: 'Free storage' }),
+        store.metricFreeableMemory({ period: this.period, statistic: 'Minimum', label: 'Freeable memory' }),
+      ], THIRD));
+    } else {
+      widgets.push(graph('Capacity (ACUs) and freeable memory', [
+        store.metricServerlessDatabaseCapacity({ period: this.period, statistic: 'Maximum', label: 'Capacity (ACU)' }),
+      ], THIRD, undefined, [store.metricFreeableMemory({ period: this.period, statistic: 'Minimum', label: 'Freeable memory' })]));
+    }
+
+    this.addAlarm('DatabaseCpuAlarm', {
+      alarmDescription: 'Canonical store: database CPU has been high for 15 minutes (slow queries, ingestion load, or an undersized instance)',
+      metric: cpu,
+      threshold: this.props.databaseCpuThresholdPercent ?? 80,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 3,
+      treatMissingData: cloudwatch.TreatMissingData.MISSING,
+    });
+    if (rds) {
+      this.addAlarm('DatabaseFreeStorageAlarm', {
+        alarmDescription: 'Canonical store: the database is running out of storage (raise maxAllocatedStorage or clean up)',
+        metric: store.metricFreeStorageSpace({ period: this.period, statistic: 'Minimum' }),
+        threshold: (this.props.databaseFreeStorageThresholdGiB ?? 2) * GIB,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.MISSING,
+      });
+    }
+    if (this.props.databaseConnectionsThreshold !== undefined) {
+      this.addAlarm('DatabaseConnectionsAlarm', {
+        alarmDescription: 'Canonical store: more database connections than expected (check ingestion concurrency and API load)',
+        metric: connections,
+        threshold: this.props.databaseConnectionsThreshold,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 2,
+        treatMissingData: cloudwatch.TreatMissingData.MISSING,
+      });
+    }
+    this.functions.push({ label: 'Store migrator', fn: store.migrationFunction, alarmOnErrors: false });
+    return widgets;
+  }
+
+  /** Errors, throttles and durations of every function; alarms on errors and on any throttling. */
+  private lambdaSection(): cloudwatch.IWidget[] {
+    const opts = (label: string, statistic: string): cloudwatch.MetricOptions => ({ period: this.period, statistic, label });
+    const widgets: cloudwatch.IWidget[] = [
+      header('Lambda functions'),
+      graph('Errors', this.functions.map((f) => f.fn.metricErrors(opts(f.label, 'Sum'))), THIRD),
+      graph('Throttles', this.functions.map((f) => f.fn.metricThrottles(opts(f.label, 'Sum'))), THIRD),
+      graph('Duration p90 (ms)', this.functions.map((f) => f.fn.metricDuration(opts(f.label, 'p90'))), THIRD),
+    ];
+
+    for (const f of this.functions.filter((m) => m.alarmOnErrors)) {
+      this.addAlarm(`${alarmIdOf(f.label)}ErrorsAlarm`, {
+        alarmDescription: `${f.label}: the function failed (see its log group)`,
+        metric: f.fn.metricErrors({ period: this.period, statistic: 'Sum' }),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    }
+    // Throttling of any function: one alarm per group of at most 10 functions (metric math limit).
+    for (let start = 0; start < this.functions.length; start += MAX_ALARM_METRICS) {
+      const group = this.functions.slice(start, start + MAX_ALARM_METRICS);
+      const usingMetrics: { [id: string]: cloudwatch.IMetric } = {};
+      group.forEach((f, i) => { usingMetrics[`t${i}`] = f.fn.metricThrottles({ period: this.period, statistic: 'Sum' }); });
+      this.addAlarm(start === 0 ? 'ThrottlesAlarm' : `ThrottlesAlarm${start / MAX_ALARM_METRICS + 1}`, {
+        alarmDescription: `Lambda throttling (${group.map((f) => f.label).join(', ')}): raise the account's concurrency or lower the sources' concurrency`,
+        metric: new cloudwatch.MathExpression({
+          expression: `SUM([${Object.keys(usingMetrics).map((k) => `FILL(${k}, 0)`).join(', ')}])`,
+          usingMetrics,
+          period: this.period,
+          label: 'Throttles',
+        }),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    }
+    return widgets;
+  }
+
+  private addAlarm(id: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(this, id, props);
+    if (this.props.alarmTopic) alarm.addAlarmAction(new cwActions.SnsAction(this.props.alarmTopic));
+    this.alarms.push(alarm);
+    return alarm;
+  }
+}
+
+function validate(props: PipelineMonitoringProps): void {
+  const { databaseCpuThresholdPercent: cpu, databaseFreeStorageThresholdGiB: storage, databaseConnectionsThreshold: connections } = props;
+  if (cpu !== undefined && !(cpu > 0 && cpu <= 100)) {
+    throw new Error(`databaseCpuThresholdPercent must be between 0 (exclusive) and 100, got ${cpu}`);
+  }
+  if (storage !== undefined && !(storage > 0)) {
+    throw new Error(`databaseFreeStorageThresholdGiB must be positive, got ${storage}`);
+  }
+  if (connections !== undefined && !(Number.isInteger(connections) && connections > 0)) {
+    throw new Error(`databaseConnectionsThreshold must be a positive integer, got ${connections}`);
+  }
+  if (props.period && (props.period.toSeconds() < 60 || props.period.toSeconds() % 60 !== 0)) {
+    throw new Error(`period must be a whole number of minutes, got ${props.period.toHumanString()}`);
+  }
+}
+
+function header(title: string): cloudwatch.TextWidget {
+  return new cloudwatch.TextWidget({ markdown: `## ${title}`, width: FULL, height: 1 });
+}
+
+function graph(
+  title: string, left: cloudwatch.IMetric[], width: number,
+  leftYAxis?: cloudwatch.YAxisProps, right?: cloudwatch.IMetric[],
+): cloudwatch.GraphWidget {
+  return new cloudwatch.GraphWidget({ title, left, right, width, height: HEIGHT, leftYAxis: leftYAxis ?? { min: 0 } });
+}
+
+/** A construct id from a label: `Store migrator` -> `StoreMigrator`. */
+function alarmIdOf(label: string): string {
+  return label.split(/[^A-Za-z0-9]+/).filter(Boolean).map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
+}
