@@ -89,7 +89,7 @@ describe('IngestionPipeline defaults', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('^IngestionPipeline processor'),
       Runtime: 'nodejs22.x',
-      MemorySize: 1024,
+      MemorySize: 1769,
       Timeout: 900,
       VpcConfig: Match.objectLike({ SubnetIds: Match.anyValue() }),
       Environment: {

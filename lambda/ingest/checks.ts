@@ -15,8 +15,8 @@ export interface CheckOptions {
 const FORMULA = /^(?:[=@\t\r]|[+-](?![\d\s().,/-]*$))/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-function fieldName(path: Array<string | number>): string {
-  return path.length === 0 ? '(record)' : path.join('.');
+function child(path: string, key: string | number): string {
+  return path === '' ? String(key) : `${path}.${key}`;
 }
 
 export function structuralReasons(value: unknown, options: CheckOptions): RejectionReason[] {
@@ -32,11 +32,11 @@ export function structuralReasons(value: unknown, options: CheckOptions): Reject
       reasons.push(reason);
     }
   };
-  const stack: Array<{ value: unknown; path: Array<string | number> }> = [{ value, path: [] }];
+  const stack: Array<{ value: unknown; path: string; depth: number }> = [{ value, path: '', depth: 0 }];
   while (stack.length > 0) {
-    const { value: v, path } = stack.pop()!;
+    const { value: v, path, depth } = stack.pop()!;
     if (typeof v === 'string') {
-      const field = fieldName(path);
+      const field = path;
       if (v.includes('\u0000') || LONE_SURROGATE.test(v)) {
         add({ code: 'not_storable', message: `${field} contains a NUL character or broken Unicode that PostgreSQL cannot store`, field });
       }
@@ -44,24 +44,24 @@ export function structuralReasons(value: unknown, options: CheckOptions): Reject
         add({ code: 'formula_injection', message: `${field} starts like a spreadsheet formula (=, +, -, @)`, field });
       }
     } else if (typeof v === 'number') {
-      const field = fieldName(path);
+      const field = path;
       if (!Number.isFinite(v)) {add({ code: 'non_finite_number', message: `${field} is not a finite number`, field });} else if (Number.isInteger(v) && !Number.isSafeInteger(v)) {
         add({ code: 'unsafe_integer', message: `${field} is an integer beyond 2^53 that cannot be kept exactly; send it as a string`, field });
       }
     } else if (v !== null && typeof v === 'object') {
-      if (path.length >= options.maxDepth) {
+      if (depth >= options.maxDepth) {
         add({ code: 'too_deep', message: `record is nested deeper than ${options.maxDepth} levels` });
         continue;
       }
       if (Array.isArray(v)) {
-        for (let i = v.length - 1; i >= 0; i--) stack.push({ value: v[i], path: [...path, i] });
+        for (let i = v.length - 1; i >= 0; i--) stack.push({ value: v[i], path: child(path, i), depth: depth + 1 });
       } else {
         for (const key of Object.keys(v)) {
           if (key === '__proto__') {
-            add({ code: 'forbidden_key', message: `${fieldName([...path, key])} is not an allowed field name`, field: fieldName([...path, key]) });
+            add({ code: 'forbidden_key', message: `${child(path, key)} is not an allowed field name`, field: child(path, key) });
             continue;
           }
-          stack.push({ value: (v as Record<string, unknown>)[key], path: [...path, key] });
+          stack.push({ value: (v as Record<string, unknown>)[key], path: child(path, key), depth: depth + 1 });
         }
       }
     }

@@ -16,7 +16,7 @@ const TOKENS: Record<string, string> = {
   SSS: '(\\d{3})',
 };
 const TOKEN = /yyyy|SSS|MM|dd|HH|mm|ss|M|d|H/g;
-const ISO = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
 
 interface CompiledPattern {
   readonly regex: RegExp;
@@ -52,11 +52,7 @@ export function parseDate(value: unknown, format: string): Date | undefined {
   }
   if (typeof value !== 'string') return undefined;
   const text = value.trim();
-  if (format === 'iso') {
-    if (!ISO.test(text)) return undefined;
-    const date = new Date(/[zZ]|[+-]\d{2}:?\d{2}$/.test(text) || text.length === 10 ? text : `${text}Z`);
-    return Number.isNaN(date.getTime()) || !sameCalendarDay(text, date) ? undefined : date;
-  }
+  if (format === 'iso') return parseIso(text);
   const { regex, fields } = compile(format);
   const m = regex.exec(text);
   if (!m) return undefined;
@@ -68,8 +64,28 @@ export function parseDate(value: unknown, format: string): Date | undefined {
   return valid ? date : undefined;
 }
 
-// new Date('2024-02-30') is Invalid in V8, but '2024-02-30T10:00Z' rolls over: compare the day.
-function sameCalendarDay(text: string, date: Date): boolean {
-  if (!/[zZ]$|^\d{4}-\d{2}-\d{2}$/.test(text) && /[+-]\d{2}:?\d{2}$/.test(text)) return true;
-  return date.toISOString().slice(0, 10) === text.slice(0, 10);
+function daysIn(year: number, month: number): number {
+  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+/** ISO 8601 date or date-time; components are range-checked (V8 would roll 2024-02-30T10:00Z over to March). */
+function parseIso(text: string): Date | undefined {
+  const m = ISO.exec(text);
+  if (!m) return undefined;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month)) return undefined;
+  if (m[4] === undefined) return new Date(Date.UTC(year, month - 1, day));
+  const [hour, minute, second] = [Number(m[4]), Number(m[5]), Number(m[6] ?? 0)];
+  if (hour > 23 || minute > 59 || second > 59) return undefined;
+  const millis = m[7] ? Number(m[7].slice(0, 3).padEnd(3, '0')) : 0;
+  let time = Date.UTC(year, month - 1, day, hour, minute, second, millis);
+  const zone = m[8];
+  if (zone && zone.toUpperCase() !== 'Z') {
+    const sign = zone[0] === '-' ? -1 : 1;
+    const digits = zone.slice(1).replace(':', '');
+    const offsetMinutes = Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4));
+    if (offsetMinutes > 18 * 60) return undefined;
+    time -= sign * offsetMinutes * 60_000;
+  }
+  return new Date(time);
 }

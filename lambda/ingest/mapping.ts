@@ -10,9 +10,16 @@ import type { RejectionReason } from '../shared/ingestion-contract';
 
 const NUMBER = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
 
+const splitPaths = new Map<string, string[]>();
+
 export function getPath(record: unknown, path: string): unknown {
+  let segments = splitPaths.get(path);
+  if (!segments) {
+    segments = path.split('.');
+    splitPaths.set(path, segments);
+  }
   let current: unknown = record;
-  for (const segment of path.split('.')) {
+  for (const segment of segments) {
     if (current === null || typeof current !== 'object' || !Object.prototype.hasOwnProperty.call(current, segment)) return undefined;
     current = (current as Record<string, unknown>)[segment];
   }

@@ -178,6 +178,7 @@ class Run {
   private pendingRejected: RejectedRecord[] = [];
   private batch: Array<{ entity: CanonicalEntity; record: SourceRecord }> = [];
   private batches = 0;
+  private inFlight: Promise<void> = Promise.resolve();
   private sha256: string | null = null;
   private client?: PoolClient;
   private clientBroken = false;
@@ -314,18 +315,34 @@ class Run {
           continue;
         }
         this.batch.push({ entity: mapped.entity, record });
-        if (this.batch.length >= BATCH_SIZE) await this.flush(client);
+        if (this.batch.length >= BATCH_SIZE) await this.startFlush(client);
         if (this.pendingRejected.length >= REJECTED_FLUSH) await this.flushRejected();
       }
     } catch (error) {
       body.destroy();
+      await this.inFlight;
       if (!(error instanceof FileReadError)) throw error;
       return { code: error.code, message: error.message, ...(error.line ? { line: error.line } : {}) };
     }
-    await this.flush(client);
+    await this.startFlush(client);
+    await this.inFlight;
     await this.flushRejected();
     this.sha256 = hash.digest('hex');
     return undefined;
+  }
+
+  /**
+   * Hands the full batch to the database and returns at once, so the next batch is read, checked
+   * and mapped while PostgreSQL merges this one (one connection: batches still load in order).
+   */
+  private async startFlush(client: ClientBase): Promise<void> {
+    await this.inFlight;
+    if (this.batch.length === 0) return;
+    const batch = this.batch;
+    this.batch = [];
+    const flushing = this.flush(client, batch);
+    flushing.catch(() => undefined); // surfaced by the next await of inFlight
+    this.inFlight = flushing;
   }
 
   private reject(record: SourceRecord, reasons: RejectionReason[], disposition: 'rejected' | 'duplicate' = 'rejected'): void {
@@ -353,10 +370,7 @@ class Run {
   }
 
   /** Drops ids met earlier in the file (first occurrence wins), loads the rest in one set-based upsert. */
-  private async flush(client: ClientBase): Promise<void> {
-    if (this.batch.length === 0) return;
-    const batch = this.batch;
-    this.batch = [];
+  private async flush(client: ClientBase, batch: Array<{ entity: CanonicalEntity; record: SourceRecord }>): Promise<void> {
     const firstInBatch = new Map<string, number>();
     batch.forEach((item, i) => {
       if (!firstInBatch.has(item.entity.sourceId)) firstInBatch.set(item.entity.sourceId, i);

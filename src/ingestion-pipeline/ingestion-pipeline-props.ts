@@ -108,7 +108,7 @@ export interface IngestionPipelineProps {
   /**
    * Tuning of the processor function.
    *
-   * @default - 1024 MiB, 15 minutes
+   * @default - 1769 MiB (one full vCPU: the processor is CPU-bound), 15 minutes
    */
   readonly lambda?: LambdaTuning;
 

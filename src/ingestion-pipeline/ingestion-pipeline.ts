@@ -99,7 +99,8 @@ export class IngestionPipeline extends Construct {
       serviceName: this.serviceName,
       vpc: store.vpc,
       vpcSubnets: store.vpcSubnets,
-      defaults: { memorySize: 1024, timeout: DEFAULT_TIMEOUT },
+      // 1769 MiB is one full vCPU: parsing, validating and hashing records is CPU-bound.
+      defaults: { memorySize: 1769, timeout: DEFAULT_TIMEOUT },
       tuning: props.lambda,
       tuningProp: 'lambda',
       environment: {
