@@ -4,3 +4,5 @@ export { PipelineAwsService } from './common/vpc-endpoints';
 export * from './canonical-store';
 export * from './ingestion-pipeline';
 export * from './monitoring';
+export * from './ai-analyzer';
+export * from './report-notifier';

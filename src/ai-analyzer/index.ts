@@ -1,0 +1,3 @@
+export * from './ai-analyzer-props';
+export { AiAnalyzer, AnomalyThresholds } from './ai-analyzer';
+export { BedrockModel } from './bedrock-model';

@@ -1,0 +1,2 @@
+export * from './report-notifier-props';
+export * from './report-notifier';
