@@ -1,0 +1,222 @@
+#!/usr/bin/env node
+/**
+ * cdp-sandbox: run an app built with cdk-serverless-data-pipeline on this machine, offline.
+ *
+ *   cdp-sandbox [start] [--app "<command>"] [--cdk-out <dir>] [--port 3000] [--s3-port 4569]
+ *               [--state-dir .sandbox] [--db-tls auto|require|disable] [--real-bedrock] [--verbose]
+ *               [-c key=value]
+ *   cdp-sandbox upload <file> <prefix> [--bucket <name>] [--no-wait]
+ *   cdp-sandbox trigger <rule or schedule name>
+ *   cdp-sandbox info
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { SandboxInfo, startSandbox } from './sandbox';
+
+interface Args {
+  readonly positional: string[];
+  readonly flags: Record<string, string | true>;
+  readonly context: Record<string, string>;
+}
+
+function parseArgs(argv: string[]): Args {
+  const positional: string[] = [];
+  const flags: Record<string, string | true> = {};
+  const context: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '-c' || a === '--context') {
+      const [k, ...v] = (argv[++i] ?? '').split('=');
+      context[k] = v.join('=');
+    } else if (a.startsWith('--')) {
+      const [k, v] = a.slice(2).split('=', 2);
+      if (v !== undefined) flags[k] = v;
+      else if (['real-bedrock', 'verbose', 'no-wait', 'help'].includes(k)) flags[k] = true;
+      else flags[k] = argv[++i] ?? '';
+    } else if (a === '-h') {
+      flags.help = true;
+    } else {
+      positional.push(a);
+    }
+  }
+  return { positional, flags, context };
+}
+
+const USAGE = `Usage:
+  cdp-sandbox [start] [options]     synthesize the app and run it locally (Ctrl-C stops everything)
+      --app "<command>"            the CDK app command (default: cdk.json's "app", else examples/app.ts)
+      --cdk-out <dir>              run an already synthesized cloud assembly instead
+      --port <n>                   port of the API (default 3000)
+      --s3-port <n>                port of the S3 endpoint (default 4569)
+      --state-dir <dir>            outbox, logs and data (default .sandbox)
+      --db-tls auto|require|disable   TLS to the local PostgreSQL (default auto: TLS when openssl exists)
+      --real-bedrock               send the analyzer's Bedrock calls to real Bedrock (your AWS credentials)
+      --verbose                    also print the functions' log lines
+      -c key=value                 context for the app
+  cdp-sandbox upload <file> <prefix> [--bucket <name>] [--no-wait]
+                                   upload into the raw-data bucket under <prefix> and wait for the rows
+  cdp-sandbox trigger <name>       run a scheduled rule or schedule now
+  cdp-sandbox info                 print the running sandbox's endpoints (JSON)`;
+
+function stateFile(flags: Args['flags']): string {
+  return path.resolve(String(flags['state-dir'] ?? '.sandbox'), 'sandbox.json');
+}
+
+function readInfo(flags: Args['flags']): SandboxInfo {
+  const file = stateFile(flags);
+  if (!fs.existsSync(file)) throw new Error(`No sandbox is running here (no ${path.relative(process.cwd(), file)}): start one with \`npm run sandbox\``);
+  return JSON.parse(fs.readFileSync(file, 'utf8'));
+}
+
+function summary(info: SandboxInfo, cwd: string): string {
+  const rel = (p: string) => `${path.relative(cwd, p) || '.'}/`;
+  const lines = [
+    '',
+    `Sandbox ready in ${(info.startupMs / 1000).toFixed(1)} s — no AWS account, nothing leaves this machine.`,
+    '',
+  ];
+  for (const a of info.apis) {
+    lines.push(`  API             ${a.url}   (also under /${a.stage})`);
+    for (const k of a.apiKeys) lines.push(`  API key         x-api-key: ${k.value}   (${k.name})`);
+  }
+  for (const bucket of info.s3.notifiedBuckets) {
+    const prefixes = info.s3.notifications.filter((n) => n.bucket === bucket).map((n) => `${n.prefix || '*'}${n.suffix ? `…${n.suffix}` : ''} → ${n.target}`);
+    lines.push(`  Raw bucket      s3://${bucket}`);
+    lines.push(`                  processed on upload: ${[...new Set(prefixes)].join('; ')}`);
+  }
+  const others = Object.values(info.s3.buckets).filter((b) => !info.s3.notifiedBuckets.includes(b));
+  if (others.length) lines.push(`  Other buckets   ${others.join(', ')}`);
+  lines.push(`  S3 endpoint     ${info.s3.endpoint}   credentials S3RVER / S3RVER, path-style addressing, checksums WHEN_REQUIRED`);
+  if (info.s3.notifiedBuckets[0]) {
+    lines.push('  Upload          npm run sandbox -- upload <file> <prefix>/     (or any S3 client, e.g.:)');
+    lines.push('                  AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REQUEST_CHECKSUM_CALCULATION=when_required \\');
+    lines.push(`                    aws --endpoint-url ${info.s3.endpoint} s3 cp <file> s3://${info.s3.notifiedBuckets[0]}/<prefix>/`);
+  }
+  if (info.database) lines.push(`  PostgreSQL      ${info.database.adminUrl.replace(/\/postgres$/, `/${info.database.databases[0] ?? 'postgres'}`)}   (TLS ${info.database.tls ? 'required' : 'off'})`);
+  lines.push(`  DynamoDB        ${info.dynamodb.endpoint}   ${info.dynamodb.tables.length} table(s)`);
+  if (info.stateMachines.length) lines.push(`  Step Functions  ${info.stateMachines.join(', ')}`);
+  lines.push(`  Bedrock         ${info.bedrock.mode === 'real' ? 'real Bedrock (your credentials)' : 'local stand-in: deterministic answers from the statistics, labelled as such'}`);
+  lines.push(`  Outbox          ${rel(info.outbox)}   (SES e-mails as .eml/.html, SNS messages as .json)`);
+  lines.push(`  Logs            ${rel(info.logs)}   (one file per function; events.log)`);
+  if (info.warnings.length) {
+    lines.push('', '  Notes:');
+    for (const w of [...new Set(info.warnings)].slice(0, 15)) lines.push(`   - ${w}`);
+  }
+  lines.push('', 'Ctrl-C stops everything.', '');
+  return lines.join('\n');
+}
+
+async function start(args: Args): Promise<void> {
+  const f = args.flags;
+  const num = (v: string | true | undefined) => (v === undefined || v === true ? undefined : Number(v));
+  const sandbox = await startSandbox({
+    app: typeof f.app === 'string' ? f.app : undefined,
+    cloudAssembly: typeof f['cdk-out'] === 'string' ? f['cdk-out'] : undefined,
+    apiPort: num(f.port),
+    s3Port: num(f['s3-port']),
+    servicesPort: num(f['services-port']),
+    stateDir: typeof f['state-dir'] === 'string' ? f['state-dir'] : undefined,
+    databaseTls: typeof f['db-tls'] === 'string' ? f['db-tls'] as 'auto' | 'require' | 'disable' : undefined,
+    realBedrock: f['real-bedrock'] === true,
+    verbose: f.verbose === true,
+    region: typeof f.region === 'string' ? f.region : undefined,
+    context: Object.keys(args.context).length ? args.context : undefined,
+  });
+  console.log(summary(sandbox.info, process.cwd()));
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping the sandbox…`);
+    const t0 = Date.now();
+    await sandbox.stop();
+    console.log(`Stopped everything in ${((Date.now() - t0) / 1000).toFixed(1)} s.`);
+    process.exit(0);
+  };
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, () => void stop(s));
+  process.on('uncaughtException', (e) => {
+    console.error(e);
+    void stop('error');
+  });
+}
+
+async function upload(args: Args): Promise<void> {
+  const [file, prefix] = args.positional.slice(1);
+  if (!file || prefix === undefined) throw new Error('Usage: cdp-sandbox upload <file> <prefix>');
+  const info = readInfo(args.flags);
+  const bucket = typeof args.flags.bucket === 'string' ? args.flags.bucket : info.s3.notifiedBuckets[0] ?? Object.values(info.s3.buckets)[0];
+  if (!bucket) throw new Error('The app has no bucket');
+  const key = prefix.endsWith('/') || prefix === '' ? `${prefix}${path.basename(file)}` : `${prefix}/${path.basename(file)}`;
+  const { S3Client } = await import('@aws-sdk/client-s3');
+  const { Upload } = await import('@aws-sdk/lib-storage');
+  const client = new S3Client({
+    endpoint: info.s3.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  const t0 = Date.now();
+  const size = fs.statSync(file).size;
+  await new Upload({ client, params: { Bucket: bucket, Key: key, Body: fs.createReadStream(file) } }).done();
+  client.destroy();
+  console.log(`Uploaded ${file} (${size} bytes) to s3://${bucket}/${key} in ${Date.now() - t0} ms`);
+  if (args.flags['no-wait'] === true) return;
+  const deadline = Date.now() + 120_000;
+  let unknownSince = Date.now();
+  for (;;) {
+    const r = await fetch(`${info.services}/_sandbox/objects?bucket=${encodeURIComponent(bucket)}&key=${encodeURIComponent(key)}`);
+    const p = await r.json() as any;
+    if (p.status === 'processed' || p.status === 'failed') {
+      const run = p.run;
+      if (p.status === 'failed') console.log(`✘ ${p.functionName}: ${p.error}`);
+      else if (run) console.log(`✔ ${run.source_system}/${run.entity_type} run ${run.status}: ${run.received} received, ${run.inserted} inserted, ${run.updated} updated, ${run.unchanged} unchanged, ${run.not_loaded} not loaded, ${run.rejected} rejected`);
+      else console.log(`✔ processed by ${p.functionName}`);
+      console.log(`Upload → rows in the store: ${(p.ms / 1000).toFixed(2)} s`);
+      process.exitCode = p.status === 'failed' ? 1 : 0;
+      return;
+    }
+    if (p.status !== 'unknown') unknownSince = Date.now();
+    if (Date.now() - unknownSince > 5000) {
+      console.log(`No notification of the app matches s3://${bucket}/${key}: nothing processes it (see the prefixes in the sandbox's summary)`);
+      return;
+    }
+    if (Date.now() > deadline) throw new Error(`s3://${bucket}/${key} was not processed within 2 minutes`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.flags.help) {
+    console.log(USAGE);
+    return;
+  }
+  const command = args.positional[0] ?? 'start';
+  switch (command) {
+    case 'start':
+      return start(args);
+    case 'upload':
+      return upload(args);
+    case 'trigger': {
+      const info = readInfo(args.flags);
+      const r = await fetch(`${info.services}/_sandbox/trigger/${encodeURIComponent(args.positional[1] ?? '')}`, { method: 'POST' });
+      console.log(await r.text());
+      process.exitCode = r.ok ? 0 : 1;
+      return;
+    }
+    case 'info':
+    case 'status':
+      console.log(JSON.stringify(readInfo(args.flags), null, 2));
+      return;
+    default:
+      console.log(USAGE);
+      process.exitCode = 2;
+  }
+}
+
+main().catch((error: Error) => {
+  console.error(`cdp-sandbox: ${error.message}`);
+  process.exit(1);
+});

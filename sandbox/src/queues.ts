@@ -1,0 +1,236 @@
+/**
+ * SQS with Lambda event source mappings, locally: each queue of the template holds its messages in
+ * memory with the semantics the handlers rely on — visibility timeout, receive count,
+ * redrive to the dead-letter queue after maxReceiveCount — and each event source mapping polls
+ * its queue and invokes the function with an SQS event (batch size, batching window, maximum
+ * concurrency, ReportBatchItemFailures), as in the cloud.
+ */
+import { createHash, randomUUID } from 'crypto';
+
+export interface QueueSpec {
+  readonly arn: string;
+  readonly name: string;
+  readonly url: string;
+  readonly visibilityTimeoutSeconds: number;
+  readonly deadLetter?: { arn: string; maxReceiveCount: number };
+}
+
+interface Message {
+  readonly id: string;
+  readonly body: string;
+  readonly sent: number;
+  receiveCount: number;
+  visibleAt: number;
+  firstReceive?: number;
+  receipt?: string;
+  readonly attributes: Record<string, unknown>;
+  /** When the message came from an S3 notification: bucket/key, for upload timing. */
+  readonly origin?: string;
+}
+
+export interface MappingSpec {
+  readonly id: string;
+  readonly queueArn: string;
+  readonly functionName: string;
+  readonly batchSize: number;
+  readonly batchingWindowSeconds: number;
+  readonly maximumConcurrency: number;
+  readonly reportBatchItemFailures: boolean;
+  readonly enabled: boolean;
+}
+
+export type Invoker = (functionName: string, event: unknown) => Promise<{ payload?: unknown; error?: { errorType: string; errorMessage: string } }>;
+
+export interface BatchOutcome {
+  readonly queue: string;
+  readonly functionName: string;
+  readonly messages: number;
+  readonly failed: number;
+  readonly error?: string;
+  readonly origins: string[];
+  readonly durationMs: number;
+}
+
+export class LocalQueue {
+  readonly messages: Message[] = [];
+  private readonly waiters: Array<() => void> = [];
+  /** Messages moved to the dead-letter queue from this one. */
+  redriven = 0;
+
+  constructor(readonly spec: QueueSpec, private readonly queues: LocalQueues) {}
+
+  send(body: string, origin?: string, attributes: Record<string, unknown> = {}): string {
+    const id = randomUUID();
+    this.messages.push({ id, body, sent: Date.now(), receiveCount: 0, visibleAt: 0, attributes, origin });
+    this.wake();
+    return id;
+  }
+
+  wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Waits until a message may be visible (or the timeout). */
+  waitForMessages(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.waiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  /** Receives up to n visible messages, redriving those past maxReceiveCount first. */
+  receive(n: number): Message[] {
+    const now = Date.now();
+    const out: Message[] = [];
+    for (const m of [...this.messages]) {
+      if (out.length >= n) break;
+      if (m.visibleAt > now) continue;
+      const dlq = this.spec.deadLetter;
+      if (dlq && m.receiveCount >= dlq.maxReceiveCount) {
+        this.remove(m);
+        this.redriven++;
+        this.queues.byArn(dlq.arn)?.send(m.body, m.origin, { ...m.attributes, DeadLetterQueueSourceArn: this.spec.arn });
+        continue;
+      }
+      m.receiveCount++;
+      m.firstReceive ??= now;
+      m.visibleAt = now + this.spec.visibilityTimeoutSeconds * 1000;
+      m.receipt = randomUUID();
+      out.push(m);
+    }
+    return out;
+  }
+
+  remove(m: Message): void {
+    const i = this.messages.indexOf(m);
+    if (i >= 0) this.messages.splice(i, 1);
+  }
+
+  /** When the next invisible message becomes visible (ms from now), if any. */
+  nextVisibleIn(): number | undefined {
+    const now = Date.now();
+    const times = this.messages.map((m) => m.visibleAt - now).filter((t) => t > 0);
+    return times.length ? Math.min(...times) : undefined;
+  }
+
+  get depth(): number {
+    return this.messages.length;
+  }
+
+  sqsRecord(m: Message): Record<string, unknown> {
+    return {
+      messageId: m.id,
+      receiptHandle: m.receipt,
+      body: m.body,
+      attributes: {
+        ApproximateReceiveCount: String(m.receiveCount),
+        SentTimestamp: String(m.sent),
+        SenderId: 'AIDAIENQZJOLO23YVJ4VO',
+        ApproximateFirstReceiveTimestamp: String(m.firstReceive ?? Date.now()),
+      },
+      messageAttributes: {},
+      md5OfBody: createHash('md5').update(m.body).digest('hex'),
+      eventSource: 'aws:sqs',
+      eventSourceARN: this.spec.arn,
+      awsRegion: this.spec.arn.split(':')[3],
+    };
+  }
+}
+
+export class LocalQueues {
+  private readonly queues = new Map<string, LocalQueue>();
+  private readonly pollers: Array<{ stop: () => void; done: Promise<void> }> = [];
+  private readonly listeners: Array<(o: BatchOutcome) => void> = [];
+  private stopped = false;
+
+  add(spec: QueueSpec): LocalQueue {
+    const q = new LocalQueue(spec, this);
+    this.queues.set(spec.arn, q);
+    return q;
+  }
+
+  byArn(arn: string): LocalQueue | undefined {
+    return this.queues.get(arn);
+  }
+
+  byUrlOrName(id: string): LocalQueue | undefined {
+    return [...this.queues.values()].find((q) => q.spec.url === id || q.spec.name === id || q.spec.arn === id);
+  }
+
+  all(): LocalQueue[] {
+    return [...this.queues.values()];
+  }
+
+  onBatch(listener: (o: BatchOutcome) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Starts the pollers of an event source mapping (as many as its maximum concurrency). */
+  startMapping(mapping: MappingSpec, invoke: Invoker): void {
+    const queue = this.queues.get(mapping.queueArn);
+    if (!queue || !mapping.enabled) return;
+    for (let i = 0; i < Math.max(1, mapping.maximumConcurrency); i++) {
+      let stop = false;
+      const done = (async () => {
+        while (!stop && !this.stopped) {
+          let batch = queue.receive(mapping.batchSize);
+          if (batch.length === 0) {
+            await queue.waitForMessages(Math.min(queue.nextVisibleIn() ?? 1000, 1000));
+            continue;
+          }
+          if (batch.length < mapping.batchSize && mapping.batchingWindowSeconds > 0) {
+            await new Promise((r) => setTimeout(r, mapping.batchingWindowSeconds * 1000));
+            batch = [...batch, ...queue.receive(mapping.batchSize - batch.length)];
+          }
+          await this.runBatch(queue, mapping, batch, invoke);
+        }
+      })();
+      this.pollers.push({ stop: () => (stop = true), done });
+    }
+  }
+
+  private async runBatch(queue: LocalQueue, mapping: MappingSpec, batch: Message[], invoke: Invoker): Promise<void> {
+    const started = Date.now();
+    const event = { Records: batch.map((m) => queue.sqsRecord(m)) };
+    let failedIds: Set<string>;
+    let error: string | undefined;
+    try {
+      const result = await invoke(mapping.functionName, event);
+      if (result.error) {
+        error = `${result.error.errorType}: ${result.error.errorMessage}`;
+        failedIds = new Set(batch.map((m) => m.id));
+      } else if (mapping.reportBatchItemFailures && result.payload && typeof result.payload === 'object' && Array.isArray((result.payload as any).batchItemFailures)) {
+        failedIds = new Set(((result.payload as any).batchItemFailures as Array<{ itemIdentifier: string }>).map((f) => f.itemIdentifier));
+      } else {
+        failedIds = new Set();
+      }
+    } catch (e) {
+      error = (e as Error).message;
+      failedIds = new Set(batch.map((m) => m.id));
+    }
+    for (const m of batch) {
+      // Failed messages stay, invisible until their visibility timeout ends, then are received again.
+      if (!failedIds.has(m.id)) queue.remove(m);
+    }
+    const outcome: BatchOutcome = {
+      queue: queue.spec.name,
+      functionName: mapping.functionName,
+      messages: batch.length,
+      failed: failedIds.size,
+      error,
+      origins: batch.map((m) => m.origin).filter((o): o is string => Boolean(o)),
+      durationMs: Date.now() - started,
+    };
+    for (const l of this.listeners) l(outcome);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const p of this.pollers) p.stop();
+    for (const q of this.queues.values()) q.wake();
+    await Promise.race([Promise.all(this.pollers.map((p) => p.done)), new Promise((r) => setTimeout(r, 2000).unref())]);
+  }
+}

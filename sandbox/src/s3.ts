@@ -1,0 +1,162 @@
+/**
+ * S3, locally: s3rver (the real S3 REST protocol, objects on disk) in a child process, which
+ * runs with --openssl-legacy-provider (paged listings fail without it on Node 17+) and reports
+ * object events to the sandbox over IPC. In front of it, the child decodes `aws-chunked` upload
+ * bodies (sent by newer SDKs and CLIs with default checksums, which s3rver would store
+ * verbatim) and accepts any access key, so any S3 client works with the documented settings.
+ */
+import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+
+export interface S3ObjectEvent {
+  /** ObjectCreated:Put | ObjectCreated:Post | ObjectCreated:Copy | ObjectRemoved:Delete */
+  readonly eventName: string;
+  readonly bucket: string;
+  /** The key as stored (not URL-encoded). */
+  readonly key: string;
+  readonly size: number;
+  readonly eTag?: string;
+  readonly at: number;
+}
+
+export interface LocalS3 {
+  readonly endpoint: string;
+  readonly port: number;
+  onEvent(listener: (e: S3ObjectEvent) => void): void;
+  stop(): Promise<void>;
+}
+
+const SERVER = String.raw`
+const http = require('http');
+const { Transform } = require('stream');
+const [s3rverPath, directory, bucketsJson, host, portText] = process.argv.slice(1);
+const S3rver = require(s3rverPath);
+const Account = require(require('path').join(require('path').dirname(s3rverPath), 'models', 'account.js'));
+// Any access key is accepted (SigV4 signatures are not verified by s3rver anyway).
+const registry = Account.registry;
+const originalGet = registry.get.bind(registry);
+registry.get = (key) => originalGet(key) || Account.DUMMY_ACCOUNT;
+
+/** Decodes an aws-chunked body: <hex size>[;chunk-signature=…]\r\n<data>\r\n … 0\r\n[trailers]\r\n\r\n */
+class AwsChunkedDecoder extends Transform {
+  constructor() { super(); this.buf = Buffer.alloc(0); this.remaining = -1; this.done = false; }
+  _transform(chunk, _enc, cb) {
+    this.buf = Buffer.concat([this.buf, chunk]);
+    try { this.drain(); cb(); } catch (e) { cb(e); }
+  }
+  drain() {
+    for (;;) {
+      if (this.done) { this.buf = Buffer.alloc(0); return; }
+      if (this.remaining < 0) {
+        const nl = this.buf.indexOf('\r\n');
+        if (nl < 0) return;
+        const size = parseInt(this.buf.subarray(0, nl).toString('latin1').split(';')[0], 16);
+        if (Number.isNaN(size)) throw new Error('malformed aws-chunked body');
+        this.buf = this.buf.subarray(nl + 2);
+        if (size === 0) { this.done = true; continue; }
+        this.remaining = size;
+      }
+      if (this.remaining > 0) {
+        if (this.buf.length === 0) return;
+        const take = Math.min(this.remaining, this.buf.length);
+        this.push(this.buf.subarray(0, take));
+        this.buf = this.buf.subarray(take);
+        this.remaining -= take;
+      }
+      if (this.remaining === 0) {
+        if (this.buf.length < 2) return;
+        this.buf = this.buf.subarray(2);
+        this.remaining = -1;
+      }
+    }
+  }
+  _flush(cb) { cb(); }
+}
+
+const app = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true, configureBuckets: JSON.parse(bucketsJson).map((name) => ({ name })) });
+app.on('event', (e) => {
+  const r = e.Records[0];
+  process.send && process.send({ type: 'event', eventName: r.eventName, bucket: r.s3.bucket.name, key: r.s3.object.key, size: r.s3.object.size || 0, eTag: r.s3.object.eTag, at: Date.now() });
+});
+app.run().then((inner) => {
+  const proxy = http.createServer((req, res) => {
+    const headers = { ...req.headers };
+    const encoding = String(headers['content-encoding'] || '');
+    const sha = String(headers['x-amz-content-sha256'] || '');
+    const chunked = encoding.split(',').map((s) => s.trim()).includes('aws-chunked') || sha.startsWith('STREAMING-');
+    let body = req;
+    if (chunked) {
+      const rest = encoding.split(',').map((s) => s.trim()).filter((s) => s && s !== 'aws-chunked');
+      if (rest.length) headers['content-encoding'] = rest.join(','); else delete headers['content-encoding'];
+      if (headers['x-amz-decoded-content-length'] !== undefined) headers['content-length'] = headers['x-amz-decoded-content-length'];
+      else { delete headers['content-length']; headers['transfer-encoding'] = 'chunked'; }
+      headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      delete headers['x-amz-trailer'];
+      body = req.pipe(new AwsChunkedDecoder());
+    }
+    const upstream = http.request({ host: '127.0.0.1', port: inner.port, method: req.method, path: req.url, headers }, (up) => {
+      res.writeHead(up.statusCode, up.headers);
+      up.pipe(res);
+    });
+    upstream.on('error', (e) => { res.writeHead(502); res.end(String(e.message)); });
+    body.pipe(upstream);
+  });
+  proxy.keepAliveTimeout = 5000;
+  proxy.listen(Number(portText), host, () => process.send({ type: 'ready', port: proxy.address().port }));
+  proxy.on('error', (e) => { process.send({ type: 'error', message: e.message }); process.exit(1); });
+}, (error) => { console.error(error); process.exit(1); });
+process.on('disconnect', () => process.exit(0));
+`;
+
+export async function startLocalS3(options: { directory: string; buckets: string[]; port?: number; host?: string }): Promise<LocalS3> {
+  fs.mkdirSync(options.directory, { recursive: true });
+  const s3rverPath = require.resolve('s3rver');
+  const host = options.host ?? '127.0.0.1';
+  const child: ChildProcess = spawn(process.execPath, ['--openssl-legacy-provider', '-e', SERVER, s3rverPath, options.directory, JSON.stringify(options.buckets), host, String(options.port ?? 0)], {
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += String(d)));
+  const listeners: Array<(e: S3ObjectEvent) => void> = [];
+  const port = await new Promise<number>((resolve, reject) => {
+    child.on('message', (msg: any) => {
+      if (msg.type === 'ready') resolve(msg.port);
+      else if (msg.type === 'error') reject(new Error(`S3 (s3rver) could not listen on ${host}:${options.port}: ${msg.message}`));
+      else if (msg.type === 'event') for (const l of listeners) l(msg as S3ObjectEvent);
+    });
+    child.once('exit', (code) => reject(new Error(`S3 (s3rver) exited with code ${code}: ${stderr.slice(-2000)}`)));
+  });
+  return {
+    endpoint: `http://${host}:${port}`,
+    port,
+    onEvent: (l) => listeners.push(l),
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 2000).unref();
+      await exited;
+    },
+  };
+}
+
+/** The S3 event notification record for an object, as S3 sends it (key URL-encoded, spaces as +). */
+export function s3NotificationRecord(e: S3ObjectEvent, region: string, configurationId: string): Record<string, unknown> {
+  const encodedKey = encodeURIComponent(e.key).replace(/%2F/g, '/').replace(/%20/g, '+');
+  return {
+    eventVersion: '2.1',
+    eventSource: 'aws:s3',
+    awsRegion: region,
+    eventTime: new Date(e.at).toISOString(),
+    eventName: e.eventName,
+    userIdentity: { principalId: 'AWS:SANDBOX' },
+    requestParameters: { sourceIPAddress: '127.0.0.1' },
+    responseElements: { 'x-amz-request-id': 'SANDBOX', 'x-amz-id-2': 'SANDBOX' },
+    s3: {
+      s3SchemaVersion: '1.0',
+      configurationId,
+      bucket: { name: e.bucket, ownerIdentity: { principalId: 'SANDBOX' }, arn: `arn:aws:s3:::${e.bucket}` },
+      object: { key: encodedKey, size: e.size, ...(e.eTag ? { eTag: e.eTag } : {}), sequencer: e.at.toString(16).toUpperCase().padStart(16, '0') },
+    },
+  };
+}

@@ -1,0 +1,349 @@
+/**
+ * Step Functions, locally: the template's state machine definitions (the ASL that CDK produced)
+ * run by aws-local-stepfunctions. Each Task state is bound by its Resource to the local
+ * services: Lambda (lambda:invoke and plain function ARNs) to the local functions; DynamoDB,
+ * SNS, EventBridge, SQS and `aws-sdk:*` integrations to the local endpoints through the real SDK.
+ * Retry/Catch see the errors the cloud would raise (a function's errorType; `DynamoDB.…`).
+ * StartExecution / DescribeExecution / StopExecution / ListExecutions answer the handlers, and
+ * each status change is sent to the default event bus as "Step Functions Execution Status Change".
+ */
+import { randomUUID } from 'crypto';
+import { AwsError, LocalAwsApi } from './aws-api';
+import type { LocalEventBridge } from './eventbridge';
+import type { InvokeResult } from './lambda-runtime';
+import type { LocalSns } from './messaging';
+import type { LocalQueues } from './queues';
+
+// aws-local-stepfunctions uses Promise.withResolvers (Node 22+): polyfill for Node 20.
+const P = Promise as any;
+if (typeof P.withResolvers !== 'function') {
+  P.withResolvers = () => {
+    let resolve!: (v: unknown) => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    return { promise, resolve, reject };
+  };
+}
+
+export interface StepFunctionsDependencies {
+  readonly region: string;
+  readonly account: string;
+  readonly sns: LocalSns;
+  readonly events: LocalEventBridge;
+  readonly queues: LocalQueues;
+  invokeLambda(nameOrArn: string, payload: unknown): Promise<InvokeResult>;
+  /** Endpoint for an SDK service name (dynamodb, s3, sns, …) and whether it needs path-style S3. */
+  endpointFor(service: string): string;
+}
+
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+
+export interface Execution {
+  readonly executionArn: string;
+  readonly stateMachineArn: string;
+  readonly name: string;
+  readonly input: string;
+  readonly startDate: number;
+  status: ExecutionStatus;
+  stopDate?: number;
+  output?: string;
+  error?: string;
+  cause?: string;
+  abort?: () => void;
+  readonly history: Array<{ type: string; timestamp: number; details?: unknown }>;
+}
+
+interface Machine {
+  readonly arn: string;
+  readonly name: string;
+  readonly definition: any;
+  readonly type: string;
+}
+
+const SDK_CLIENTS: Record<string, [string, string, string]> = {
+  // ARN service name: [package, client class, error prefix]
+  dynamodb: ['@aws-sdk/client-dynamodb', 'DynamoDBClient', 'DynamoDb'],
+  s3: ['@aws-sdk/client-s3', 'S3Client', 'S3'],
+  sns: ['@aws-sdk/client-sns', 'SNSClient', 'Sns'],
+  sfn: ['@aws-sdk/client-sfn', 'SFNClient', 'Sfn'],
+  eventbridge: ['@aws-sdk/client-eventbridge', 'EventBridgeClient', 'EventBridge'],
+  secretsmanager: ['@aws-sdk/client-secrets-manager', 'SecretsManagerClient', 'SecretsManager'],
+  lambda: ['@aws-sdk/client-lambda', 'LambdaClient', 'Lambda'],
+  sesv2: ['@aws-sdk/client-sesv2', 'SESv2Client', 'SesV2'],
+};
+
+function taskStates(definition: any): Array<[string, any]> {
+  const out: Array<[string, any]> = [];
+  for (const [name, state] of Object.entries<any>(definition?.States ?? {})) {
+    if (state.Type === 'Task') out.push([name, state]);
+    for (const branch of state.Branches ?? []) out.push(...taskStates(branch));
+    if (state.Iterator) out.push(...taskStates(state.Iterator));
+    if (state.ItemProcessor) out.push(...taskStates(state.ItemProcessor));
+  }
+  return out;
+}
+
+/** aws-local-stepfunctions times a Task out after 60 s by default; the cloud's default is a year. */
+function withTaskTimeouts(definition: any): any {
+  for (const [, state] of Object.entries<any>(definition?.States ?? {})) {
+    if (state.Type === 'Task' && state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) state.TimeoutSeconds = 86_400;
+    for (const branch of state.Branches ?? []) withTaskTimeouts(branch);
+    if (state.Iterator) withTaskTimeouts(state.Iterator);
+    if (state.ItemProcessor) withTaskTimeouts(state.ItemProcessor);
+  }
+  return definition;
+}
+
+function namedError(name: string, cause: string): Error {
+  const e = new Error(cause);
+  e.name = name;
+  return e;
+}
+
+const pascal = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+export class LocalStepFunctions {
+  readonly machines = new Map<string, Machine>();
+  readonly executions = new Map<string, Execution>();
+  private readonly clients = new Map<string, any>();
+  private readonly listeners: Array<(e: Execution) => void> = [];
+
+  constructor(private readonly deps: StepFunctionsDependencies) {}
+
+  addMachine(arn: string, name: string, definition: any, type = 'STANDARD'): void {
+    this.machines.set(arn, { arn, name, definition: withTaskTimeouts(definition), type });
+  }
+
+  onStatus(listener: (e: Execution) => void): void {
+    this.listeners.push(listener);
+  }
+
+  start(stateMachineArn: string, input: string | undefined, name?: string): Execution {
+    const machine = this.machines.get(stateMachineArn);
+    if (!machine) throw new AwsError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${stateMachineArn}'`);
+    const executionName = name ?? randomUUID();
+    const executionArn = `arn:aws:states:${this.deps.region}:${this.deps.account}:execution:${machine.name}:${executionName}`;
+    const existing = this.executions.get(executionArn);
+    if (existing) {
+      if (existing.input === (input ?? '{}') && existing.status === 'RUNNING') return existing;
+      throw new AwsError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(input ?? '{}');
+    } catch {
+      throw new AwsError('InvalidExecutionInput', 'Invalid State Machine Execution Input: \'Unexpected token\'');
+    }
+    const execution: Execution = { executionArn, stateMachineArn, name: executionName, input: input ?? '{}', startDate: Date.now(), status: 'RUNNING', history: [] };
+    this.executions.set(executionArn, execution);
+    this.emit(execution);
+    void this.run(machine, execution, parsed);
+    return execution;
+  }
+
+  private emit(execution: Execution): void {
+    this.deps.events.put('default', {
+      source: 'aws.states',
+      detailType: 'Step Functions Execution Status Change',
+      resources: [execution.executionArn],
+      detail: {
+        executionArn: execution.executionArn,
+        stateMachineArn: execution.stateMachineArn,
+        name: execution.name,
+        status: execution.status,
+        startDate: execution.startDate,
+        stopDate: execution.stopDate ?? null,
+        input: execution.input,
+        output: execution.output ?? null,
+        inputDetails: { included: true },
+        outputDetails: execution.output !== undefined ? { included: true } : null,
+        error: execution.error ?? null,
+        cause: execution.cause ?? null,
+      },
+    });
+    for (const l of this.listeners) l(execution);
+  }
+
+  private async run(machine: Machine, execution: Execution, input: unknown): Promise<void> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { StateMachine, ExecutionError, ExecutionTimeoutError, ExecutionAbortedError } = require('aws-local-stepfunctions');
+    const handlers: Record<string, (input: any) => Promise<any>> = {};
+    for (const [stateName, state] of taskStates(machine.definition)) handlers[stateName] = (i) => this.task(state.Resource, i);
+    try {
+      const sm = new StateMachine(machine.definition, { validationOptions: { checkArn: false, checkPaths: false } });
+      const run = sm.run(input, {
+        overrides: { taskResourceLocalHandlers: handlers },
+        context: {
+          Execution: { Id: execution.executionArn, Name: execution.name, Input: input, RoleArn: `arn:aws:iam::${this.deps.account}:role/sandbox`, StartTime: new Date(execution.startDate).toISOString() },
+          StateMachine: { Id: machine.arn, Name: machine.name },
+        },
+      });
+      execution.abort = run.abort;
+      void (async () => {
+        try {
+          for await (const e of run.eventLogs) {
+            execution.history.push({ type: e.type, timestamp: e.timestamp, details: 'state' in e ? { name: (e as any).state.name, ...('Error' in e ? { error: (e as any).Error } : {}) } : undefined });
+          }
+        } catch {
+          // the log ends with the execution
+        }
+      })();
+      const output = await run.result;
+      execution.status = 'SUCCEEDED';
+      execution.output = JSON.stringify(output);
+    } catch (error) {
+      if (error instanceof ExecutionTimeoutError) {
+        execution.status = 'TIMED_OUT';
+      } else if (error instanceof ExecutionAbortedError) {
+        execution.status = 'ABORTED';
+      } else {
+        execution.status = 'FAILED';
+        const inner = error instanceof ExecutionError ? (error as Error & { cause?: Error }).cause : error as Error;
+        execution.error = inner?.name ?? 'States.Runtime';
+        execution.cause = inner?.message ?? String(error);
+      }
+    }
+    execution.stopDate = Date.now();
+    this.emit(execution);
+  }
+
+  /** A Task state's work, by its Resource, against the local services. */
+  private async task(resource: string, input: any): Promise<any> {
+    const [base] = resource.split(/\.(?=sync|waitForTaskToken)/);
+    const lambdaArn = /^arn:aws[^:]*:lambda:/.test(base);
+    if (base === 'arn:aws:states:::lambda:invoke' || lambdaArn) {
+      const fn = lambdaArn ? base : input.FunctionName;
+      const payload = lambdaArn ? input : input.Payload;
+      const result = await this.deps.invokeLambda(fn, payload ?? {});
+      if (result.error) {
+        const { errorType, errorMessage, trace } = result.error;
+        throw namedError(errorType, JSON.stringify({ errorType, errorMessage, requestId: result.requestId, stackTrace: trace ?? [] }));
+      }
+      if (lambdaArn) return result.payload;
+      return { ExecutedVersion: '$LATEST', Payload: result.payload, SdkHttpMetadata: { HttpStatusCode: 200 }, SdkResponseMetadata: { RequestId: result.requestId }, StatusCode: 200 };
+    }
+    const optimized = /^arn:aws:states:::([a-z0-9-]+):([A-Za-z]+)$/.exec(base);
+    if (optimized) {
+      const [, service, action] = optimized;
+      switch (`${service}:${action}`) {
+        case 'sns:publish': {
+          const message = typeof input.Message === 'string' ? input.Message : JSON.stringify(input.Message);
+          const id = this.deps.sns.publish(input.TopicArn ?? input.TargetArn, message, input.Subject, input.MessageAttributes);
+          return { MessageId: id, SdkHttpMetadata: { HttpStatusCode: 200 }, SdkResponseMetadata: { RequestId: randomUUID() } };
+        }
+        case 'events:putEvents': {
+          const entries = (input.Entries ?? []).map((e: any) => this.deps.events.put(e.EventBusName ?? 'default', {
+            source: e.Source, detailType: e.DetailType, detail: typeof e.Detail === 'string' ? JSON.parse(e.Detail) : e.Detail, resources: e.Resources,
+          }));
+          return { Entries: entries.map((e: any) => ({ EventId: e.id })), FailedEntryCount: 0 };
+        }
+        case 'sqs:sendMessage': {
+          const q = this.deps.queues.byUrlOrName(input.QueueUrl);
+          if (!q) throw namedError('SQS.QueueDoesNotExistException', `The specified queue does not exist: ${input.QueueUrl}`);
+          const id = q.send(typeof input.MessageBody === 'string' ? input.MessageBody : JSON.stringify(input.MessageBody));
+          return { MessageId: id };
+        }
+        case 'states:startExecution': {
+          const e = this.start(input.StateMachineArn, typeof input.Input === 'string' ? input.Input : JSON.stringify(input.Input ?? {}), input.Name);
+          return { ExecutionArn: e.executionArn, StartDate: new Date(e.startDate).toISOString() };
+        }
+        default:
+          if (service === 'dynamodb') return this.sdkCall('dynamodb', action, input, 'DynamoDB');
+          throw namedError('States.Runtime', `The sandbox does not run the ${service}:${action} integration`);
+      }
+    }
+    const sdk = /^arn:aws:states:::aws-sdk:([a-z0-9]+):([A-Za-z0-9]+)$/.exec(base);
+    if (sdk) return this.sdkCall(sdk[1], sdk[2], input);
+    throw namedError('States.Runtime', `The sandbox cannot run a Task with Resource ${resource}`);
+  }
+
+  private async sdkCall(service: string, action: string, input: any, errorPrefix?: string): Promise<any> {
+    const spec = SDK_CLIENTS[service];
+    if (!spec) throw namedError('States.Runtime', `The sandbox has no SDK client for aws-sdk:${service}`);
+    const [pkg, clientClass, prefix] = spec;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require(pkg);
+    let client = this.clients.get(service);
+    if (!client) {
+      client = new mod[clientClass]({
+        region: this.deps.region,
+        endpoint: this.deps.endpointFor(service),
+        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+        ...(service === 's3' ? { forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' } : {}),
+      });
+      this.clients.set(service, client);
+    }
+    const Command = mod[`${pascal(action)}Command`];
+    if (!Command) throw namedError('States.Runtime', `Unknown action aws-sdk:${service}:${action}`);
+    try {
+      const { $metadata, ...out } = await client.send(new Command(input));
+      void $metadata;
+      return out;
+    } catch (error) {
+      const e = error as Error;
+      throw namedError(`${errorPrefix ?? prefix}.${e.name}`, e.message);
+    }
+  }
+
+  register(api: LocalAwsApi): void {
+    const get = (arn: string) => {
+      const e = this.executions.get(arn);
+      if (!e) throw new AwsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
+      return e;
+    };
+    api.jsonService('AWSStepFunctions', '1.0', {
+      StartExecution: ({ stateMachineArn, input, name }) => {
+        const e = this.start(stateMachineArn, input, name);
+        return { executionArn: e.executionArn, startDate: e.startDate / 1000 };
+      },
+      DescribeExecution: ({ executionArn }) => {
+        const e = get(executionArn);
+        return {
+          executionArn: e.executionArn,
+          stateMachineArn: e.stateMachineArn,
+          name: e.name,
+          status: e.status,
+          startDate: e.startDate / 1000,
+          ...(e.stopDate ? { stopDate: e.stopDate / 1000 } : {}),
+          input: e.input,
+          inputDetails: { included: true },
+          ...(e.output !== undefined ? { output: e.output, outputDetails: { included: true } } : {}),
+          ...(e.error ? { error: e.error } : {}),
+          ...(e.cause ? { cause: e.cause } : {}),
+        };
+      },
+      StopExecution: ({ executionArn, error, cause }) => {
+        const e = get(executionArn);
+        if (e.status === 'RUNNING') {
+          e.error = error;
+          e.cause = cause;
+          e.abort?.();
+        }
+        return { stopDate: Date.now() / 1000 };
+      },
+      ListExecutions: ({ stateMachineArn, statusFilter }) => ({
+        executions: [...this.executions.values()]
+          .filter((e) => e.stateMachineArn === stateMachineArn && (!statusFilter || e.status === statusFilter))
+          .map((e) => ({
+            executionArn: e.executionArn,
+            stateMachineArn: e.stateMachineArn,
+            name: e.name,
+            status: e.status,
+            startDate: e.startDate / 1000,
+            ...(e.stopDate ? { stopDate: e.stopDate / 1000 } : {}),
+          })),
+      }),
+      GetExecutionHistory: ({ executionArn }) => ({
+        events: get(executionArn).history.map((h, i) => ({ id: i + 1, timestamp: h.timestamp / 1000, type: h.type })),
+      }),
+      DescribeStateMachine: ({ stateMachineArn }) => {
+        const m = this.machines.get(stateMachineArn);
+        if (!m) throw new AwsError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${stateMachineArn}'`);
+        return { stateMachineArn: m.arn, name: m.name, status: 'ACTIVE', definition: JSON.stringify(m.definition), roleArn: `arn:aws:iam::${this.deps.account}:role/sandbox`, type: m.type, creationDate: 0 };
+      },
+    });
+  }
+}

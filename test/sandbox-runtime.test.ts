@@ -1,0 +1,118 @@
+/**
+ * The sandbox runtime on an app of the committed constructs (CanonicalStore + IngestionPipeline),
+ * synthesized here: start-up from the template alone, the real migration custom resource, an
+ * upload → S3 notification → SQS → the ingestion Lambda → rows in PostgreSQL, its event on the
+ * local EventBridge bus, an S3 client with default (aws-chunked) checksums, a rejected file, and
+ * a clean stop.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { PutObjectCommand, S3Client, GetObjectCommand } from '@aws-sdk/client-s3';
+import { App, Stack } from 'aws-cdk-lib';
+import { Client } from 'pg';
+import { startSandbox, Sandbox } from '../sandbox/src';
+import { BuiltInSources, CanonicalStore, IngestionPipeline } from '../src';
+
+const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-sandbox-runtime-'));
+
+function synthesizeApp(): string {
+  const outdir = path.join(stateDir, 'cdk.out');
+  const app = new App({ outdir });
+  const stack = new Stack(app, 'SandboxRuntime');
+  const store = new CanonicalStore(stack, 'Store');
+  new IngestionPipeline(stack, 'Ingestion', { store, sources: [BuiltInSources.crmCustomers(), BuiltInSources.healthReadings()] });
+  app.synth();
+  return outdir;
+}
+
+const customers = (n: number, from = 1) => Array.from({ length: n }, (_, i) => ({
+  customer_id: `C${from + i}`,
+  name: ` Customer ${from + i} `,
+  email: `Customer${from + i}@Example.com`,
+  industry: i % 2 ? 'Retail' : 'Software',
+  country: 'de',
+  segment: i % 3 ? 'smb' : 'enterprise',
+  lifetime_value: 1000 + i,
+  signup_date: '2024-01-15',
+}));
+
+describe('sandbox runtime (store + ingestion app)', () => {
+  let sandbox: Sandbox;
+  let db: Client;
+  const lines: string[] = [];
+
+  beforeAll(async () => {
+    sandbox = await startSandbox({ cloudAssembly: synthesizeApp(), stateDir, apiPort: 0, s3Port: 0, print: (l) => lines.push(l), tty: false });
+    db = new Client({ connectionString: sandbox.databaseUrl(), ssl: sandbox.info.database!.tls ? { rejectUnauthorized: false } : false });
+    await db.connect();
+  });
+  afterAll(async () => {
+    await db?.end();
+    await sandbox?.stop();
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  const s3 = (checksums: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED') => new S3Client({
+    endpoint: sandbox.info.s3.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: checksums,
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+
+  test('starts from the template: the raw bucket and its prefixes, the migrations applied by the real handler', async () => {
+    expect(sandbox.rawBucket).toMatch(/^sandboxruntime-ingestion/);
+    expect(sandbox.info.s3.notifications.map((n) => n.prefix).sort()).toEqual(['crm-data/', 'health/raw/']);
+    const { rows } = await db.query('SELECT count(*)::int AS n FROM canonical.schema_migrations');
+    expect(rows[0].n).toBeGreaterThan(0);
+    // The handlers' own login users exist (created by the migration custom resource from the secrets).
+    const users = await db.query("SELECT rolname FROM pg_roles WHERE rolname LIKE 'pipeline_%' ORDER BY 1");
+    expect(users.rows.map((r) => r.rolname)).toEqual(expect.arrayContaining(['pipeline_admin', 'pipeline_writer']));
+    expect(lines.join('\n')).toMatch(/Custom resource .*Migrations.*canonical-store-migrations/);
+  });
+
+  test('an upload into crm-data/ lands as rows in the store, timed, with its event on the bus', async () => {
+    const key = 'crm-data/customer-data.json';
+    await s3('WHEN_REQUIRED').send(new PutObjectCommand({ Bucket: sandbox.rawBucket, Key: key, Body: JSON.stringify(customers(25)) }));
+    const result = await sandbox.waitForObject(sandbox.rawBucket!, key, 60_000);
+    expect(result.status).toBe('processed');
+    expect(result.run).toMatchObject({ status: 'succeeded', received: '25', inserted: '25', rejected: '0' });
+    expect(result.ms).toBeGreaterThan(0);
+    const { rows } = await db.query("SELECT count(*)::int AS n, min(email) AS email, min(country) AS country FROM canonical.customers WHERE source_system = 'crm'");
+    expect(rows[0]).toEqual({ n: 25, email: 'customer10@example.com', country: 'DE' });
+    expect(lines.some((l) => l.includes(`s3://${sandbox.rawBucket}/${key}`) && l.includes('upload → rows in the store'))).toBe(true);
+    const succeeded = sandbox.events.log.find((e) => e.event['detail-type'] === 'Ingestion Succeeded');
+    expect(succeeded?.event.detail).toMatchObject({ objectKey: key });
+  });
+
+  test('an S3 client with default checksums (aws-chunked bodies) stores the bytes, not the framing', async () => {
+    const key = 'notes/chunked.txt';
+    const body = 'x'.repeat(100_000);
+    const client = s3('WHEN_SUPPORTED');
+    await client.send(new PutObjectCommand({ Bucket: sandbox.rawBucket, Key: key, Body: body }));
+    const got = await (await s3('WHEN_REQUIRED').send(new GetObjectCommand({ Bucket: sandbox.rawBucket, Key: key }))).Body!.transformToString();
+    expect(got.length).toBe(body.length);
+    expect(got).toBe(body);
+  });
+
+  test('a file that cannot be read is set aside as a rejected run and the pipeline goes on', async () => {
+    const key = 'crm-data/broken.json';
+    await s3('WHEN_REQUIRED').send(new PutObjectCommand({ Bucket: sandbox.rawBucket, Key: key, Body: '[{"customer_id": "X1", "name": ' }));
+    const result = await sandbox.waitForObject(sandbox.rawBucket!, key, 60_000);
+    expect(result.status).toBe('processed');
+    expect(result.run?.status).toBe('rejected');
+    expect(sandbox.events.log.some((e) => e.event['detail-type'] === 'Ingestion Failed')).toBe(true);
+  });
+
+  test('stop() leaves nothing running', async () => {
+    const dataDir = (sandbox.info.database as any).dataDir as string;
+    const pidFile = path.join(dataDir, 'postmaster.pid');
+    expect(fs.existsSync(pidFile)).toBe(true);
+    await db.end();
+    await sandbox.stop();
+    expect(fs.existsSync(pidFile)).toBe(false);
+    expect(fs.existsSync(path.join(stateDir, 'sandbox.json'))).toBe(false);
+  });
+});
