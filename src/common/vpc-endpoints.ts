@@ -44,7 +44,8 @@ const INTERFACE_SERVICES: { [service: string]: ec2.InterfaceVpcEndpointAwsServic
   [PipelineAwsService.SNS]: ec2.InterfaceVpcEndpointAwsService.SNS,
   [PipelineAwsService.SQS]: ec2.InterfaceVpcEndpointAwsService.SQS,
   [PipelineAwsService.BEDROCK_RUNTIME]: ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME,
-  [PipelineAwsService.SES]: ec2.InterfaceVpcEndpointAwsService.SES,
+  // The SES API (com.amazonaws.<region>.email); CDK's SES constant is the SMTP interface (email-smtp).
+  [PipelineAwsService.SES]: new ec2.InterfaceVpcEndpointAwsService('email'),
 };
 
 /** PascalCase construct id of a service, e.g. SECRETS_MANAGER -> SecretsManager. */
