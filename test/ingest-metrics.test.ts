@@ -56,8 +56,11 @@ describe('ingest handler: embedded metrics', () => {
     // The construct reads the same namespace, metric names and dimension.
     const stack = new Stack(new App(), 'S');
     const pipeline = new IngestionPipeline(stack, 'I', { store: new CanonicalStore(stack, 'Store'), sources: [BuiltInSources.erpProducts()] });
-    for (const metric of [pipeline.metricRecordsReceived(), pipeline.metricRecordsLoaded(), pipeline.metricRecordsRejected(), pipeline.metricFileFailures(),
-      pipeline.metricIngestionLatency(), pipeline.metricProcessingDuration()]) {
+    const methods = [
+      pipeline.metricRecordsReceived(), pipeline.metricRecordsLoaded(), pipeline.metricRecordsRejected(), pipeline.metricFileFailures(),
+      pipeline.metricIngestionLatency(), pipeline.metricProcessingDuration(),
+    ];
+    for (const metric of methods) {
       expect(metric.namespace).toBe(directive.Namespace);
       expect(Object.keys(metric.dimensions!)).toEqual(['service']);
       expect(emf[metric.metricName]).toBeDefined();
