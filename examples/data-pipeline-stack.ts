@@ -12,7 +12,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct, IConstruct } from 'constructs';
-import { CanonicalStore, PipelineMonitoring } from '../src';
+import { BuiltInSources, CanonicalStore, IngestionPipeline, PipelineMonitoring } from '../src';
 
 /** Settings of the example stack. */
 export interface DataPipelineStackProps extends StackProps {
@@ -50,6 +50,7 @@ export class DataPipelineStack extends Stack {
   /** Key of every CloudWatch Logs log group of the stack. */
   public readonly logsKey: kms.Key;
   public readonly store: CanonicalStore;
+  public readonly ingestion: IngestionPipeline;
   public readonly backupPlan: backup.BackupPlan;
   public readonly monitoring: PipelineMonitoring;
 
@@ -76,6 +77,20 @@ export class DataPipelineStack extends Stack {
       multiAz: props.multiAz ?? true,
     });
 
+    // ----- ingestion: CRM and ERP feeds into the store; the health feed validated and split only -----
+    this.ingestion = new IngestionPipeline(this, 'Ingestion', {
+      store: this.store,
+      sources: [
+        BuiltInSources.crmCustomers(), //   crm-data/
+        BuiltInSources.erpOrders(), //      erp-data/orders/
+        BuiltInSources.erpProducts(), //    erp-data/products/
+        BuiltInSources.healthReadings(), // health/raw/ (loadToStore: false)
+      ],
+      encryptionKey: this.dataKey,
+      alarmTopic: this.opsTopic,
+      removalPolicy,
+    });
+
     // ----- backups (AWS Backup, besides RDS's own automated backups and PITR) -----
     this.backupPlan = createBackupPlan(this);
     this.backupPlan.addSelection('Store', {
@@ -87,9 +102,12 @@ export class DataPipelineStack extends Stack {
     this.monitoring = new PipelineMonitoring(this, 'Monitoring', {
       alarmTopic: this.opsTopic,
       store: this.store,
+      ingestion: this.ingestion,
     });
 
     // ----- outputs -----
+    new CfnOutput(this, 'RawDataBucketName', { value: this.ingestion.bucket.bucketName, description: 'Upload source files here: crm-data/, erp-data/orders/, erp-data/products/, health/raw/' });
+    new CfnOutput(this, 'EventBusName', { value: this.ingestion.eventBus.eventBusName, description: 'EventBridge bus of the Ingestion Succeeded / Failed events' });
     new CfnOutput(this, 'OpsTopicArn', { value: this.opsTopic.topicArn, description: 'Operations topic (alarms, system errors): subscribe to it' });
     new CfnOutput(this, 'DatabaseEndpoint', { value: this.store.endpoint, description: 'PostgreSQL endpoint (isolated subnets: reachable from the VPC only)' });
     new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName, description: 'CloudWatch dashboard of the whole system' });

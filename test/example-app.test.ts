@@ -89,6 +89,27 @@ describe('the system stack (default context)', () => {
     template.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Retain', Properties: Match.objectLike({ Description: 'Example data pipeline: AWS Backup vault' }) });
   });
 
+  test('ingestion: the four feeds, a KMS-encrypted raw bucket, the processor writing to the store as its writer', () => {
+    const notifications = Object.values(template.findResources('Custom::S3BucketNotifications'));
+    expect(notifications).toHaveLength(1);
+    const prefixes = notifications[0].Properties.NotificationConfiguration.QueueConfigurations
+      .map((c: any) => c.Filter.Key.FilterRules[0].Value).sort();
+    expect(prefixes).toEqual(['crm-data/', 'erp-data/orders/', 'erp-data/products/', 'health/raw/']);
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [Match.objectLike({
+          ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [logicalId(stack, stack.dataKey), 'Arn'] } },
+        })],
+      },
+      VersioningConfiguration: { Status: 'Enabled' },
+    });
+    const processor = template.findResources('AWS::Lambda::Function')[logicalId(stack, stack.ingestion.processor)];
+    expect(processor.Properties.Environment.Variables.DB_SECRET_ARN).toEqual(ref(stack, stack.store.writerSecret));
+    expect(processor.Properties.VpcConfig.SubnetIds).toEqual(stack.resolve(stack.store.vpc.isolatedSubnets.map((s) => s.subnetId)));
+    // The raw bucket is kept with the data (default context).
+    template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain', Properties: Match.objectLike({ VersioningConfiguration: { Status: 'Enabled' } }) });
+  });
+
   test('every log group is encrypted with the logs key, which CloudWatch Logs may use', () => {
     const groups = Object.entries(template.findResources('AWS::Logs::LogGroup'));
     expect(groups.length).toBeGreaterThan(0);
@@ -115,16 +136,18 @@ describe('the system stack (default context)', () => {
     }
   });
 
-  test('the dashboard shows the database', () => {
+  test('the dashboard shows ingestion and the database', () => {
     const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
     expect(dashboards).toHaveLength(1);
     const body = JSON.stringify(dashboards[0].Properties.DashboardBody);
-    for (const title of ['Canonical store (PostgreSQL)', 'Database CPU (%)', 'Database connections', 'Free storage and memory (bytes)', 'Alarms']) {
+    for (const title of ['Ingestion', 'Records per second', 'Dead-letter queue depth', 'Canonical store (PostgreSQL)', 'Database CPU (%)', 'Database connections', 'Free storage and memory (bytes)', 'Alarms']) {
       expect(body).toContain(title);
     }
   });
 
-  test('outputs: the operations topic, the database endpoint and the dashboard', () => {
+  test('outputs: the raw bucket, the event bus, the operations topic, the database endpoint and the dashboard', () => {
+    template.hasOutput('RawDataBucketName', { Value: ref(stack, stack.ingestion.bucket) });
+    template.hasOutput('EventBusName', { Value: ref(stack, stack.ingestion.eventBus) });
     template.hasOutput('OpsTopicArn', { Value: ref(stack, stack.opsTopic) });
     template.hasOutput('DatabaseEndpoint', { Value: Match.anyValue() });
     template.hasOutput('DashboardName', { Value: ref(stack, stack.monitoring.dashboard) });

@@ -6,7 +6,7 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { CanonicalStore, PipelineMonitoring, StoreEngine } from '../src';
+import { BuiltInSources, CanonicalStore, IngestionPipeline, PipelineMonitoring, StoreEngine } from '../src';
 import { createTestStack, removeTestAppDirs } from './construct-support/app';
 
 afterAll(removeTestAppDirs);
@@ -83,6 +83,42 @@ describe('with an RDS store, extra functions and the operations topic', () => {
   });
 });
 
+describe('with an ingestion pipeline', () => {
+  let template: Template;
+  let ingestion: IngestionPipeline;
+  let stack: Stack;
+
+  beforeAll(() => {
+    stack = createTestStack();
+    const store = new CanonicalStore(stack, 'Store');
+    ingestion = new IngestionPipeline(stack, 'Ingestion', { store, sources: [BuiltInSources.crmCustomers()] });
+    new PipelineMonitoring(stack, 'Monitoring', { ingestion, ingestionRejectedThresholdPercent: 25 });
+    template = Template.fromStack(stack);
+  });
+
+  test('records per second, rejects, latency, queue and dead-letter queue depth, and the processor', () => {
+    const body = dashboardBody(template);
+    for (const text of ['Ingestion', 'Records per second', 'received / PERIOD(received)', 'RecordsReceived', 'RecordsLoaded', 'RecordsRejected',
+      'FileFailures', 'IngestionLatency', 'ProcessingDuration', 'ApproximateNumberOfMessagesVisible', 'ApproximateAgeOfOldestMessage',
+      'Dead-letter queue depth', 'Ingestion processor']) {
+      expect(body).toContain(text);
+    }
+    // The pipeline's own alarms are on the alarm widget.
+    const widgetAlarms = JSON.stringify(template.findResources('AWS::CloudWatch::Dashboard'));
+    for (const alarm of [ingestion.deadLetterQueueAlarm, ingestion.errorsAlarm]) {
+      expect(widgetAlarms).toContain(stack.getLogicalId(alarm.node.defaultChild as any));
+    }
+  });
+
+  test('alarms on the share of rejected records, not again on the processor errors the pipeline alarms on', () => {
+    const alarms = alarmsByDescription(template);
+    const rejected = Object.entries(alarms).find(([d]) => /share of the records was rejected/.test(d))![1];
+    expect(rejected.Threshold).toBe(25);
+    expect(rejected.Metrics[0].Expression).toBe('IF(received > 0, 100 * FILL(rejected, 0) / received, 0)');
+    expect(Object.keys(alarms).some((d) => /^Ingestion processor: the function failed/.test(d))).toBe(false);
+  });
+});
+
 test('with an Aurora store: capacity instead of storage, no storage alarm', () => {
   const stack = createTestStack();
   const store = new CanonicalStore(stack, 'Store', { engine: StoreEngine.AURORA_POSTGRES_SERVERLESS_V2 });
@@ -119,6 +155,7 @@ test('validates its thresholds and period', () => {
   expect(() => new PipelineMonitoring(stack, 'B', { databaseFreeStorageThresholdGiB: 0 })).toThrow(/databaseFreeStorageThresholdGiB/);
   expect(() => new PipelineMonitoring(stack, 'C', { databaseConnectionsThreshold: 1.5 })).toThrow(/databaseConnectionsThreshold/);
   expect(() => new PipelineMonitoring(stack, 'D', { period: Duration.seconds(90) })).toThrow(/period/);
+  expect(() => new PipelineMonitoring(stack, 'E', { ingestionRejectedThresholdPercent: 100 })).toThrow(/ingestionRejectedThresholdPercent/);
 });
 
 test('the dashboard name can be left to CloudFormation', () => {

@@ -109,8 +109,13 @@ function orders(): object[] {
   }
   // An order whose customer the CRM does not know (an orphan for data_integrity_analysis).
   rows.push({
-    order_id: 'ORD-00301', customer_ref: 'C999', product_ref: 'SKU-300', order_date: '2024-12-20 10:00:00',
-    total: { amount: 5000, currency: 'USD' }, status: 'paid', quantity: 1,
+    order_id: 'ORD-00301',
+    customer_ref: 'C999',
+    product_ref: 'SKU-300',
+    order_date: '2024-12-20 10:00:00',
+    total: { amount: 5000, currency: 'USD' },
+    status: 'paid',
+    quantity: 1,
   });
   // An invalid record: the date is not in the ERP's format.
   rows.push({ order_id: 'ORD-00302', customer_ref: 'C004', product_ref: 'SKU-201', order_date: '20/12/2024', total: { amount: 180, currency: 'USD' }, status: 'paid', quantity: 1 });

@@ -2,6 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { CanonicalStore } from '../canonical-store/canonical-store';
+import { IngestionPipeline } from '../ingestion-pipeline/ingestion-pipeline';
 
 /**
  * Properties of a `PipelineMonitoring`. Every construct is optional: the dashboard and the
@@ -37,6 +38,23 @@ export interface PipelineMonitoringProps {
    * @default - no database section
    */
   readonly store?: CanonicalStore;
+
+  /**
+   * The ingestion pipeline: records per second received, loaded and rejected, file failures,
+   * latency, queue and dead-letter queue depth, its processor function; an alarm on the share of
+   * rejected records. (The pipeline raises its own dead-letter queue and error alarms.)
+   *
+   * @default - no ingestion section
+   */
+  readonly ingestion?: IngestionPipeline;
+
+  /**
+   * Share of the records received in a period that were rejected (percent) above which the
+   * rejected-records alarm goes off: a source that changed its format, or bad data upstream.
+   *
+   * @default 10
+   */
+  readonly ingestionRejectedThresholdPercent?: number;
 
   /**
    * More Lambda functions (e.g. your own) to show with the library's and to alarm on (errors).

@@ -8,6 +8,7 @@ import { StoreEngine } from '../canonical-store/canonical-store-props';
 
 /** Dashboard width in grid units. */
 const FULL = 24;
+const HALF = 12;
 const THIRD = 8;
 const HEIGHT = 6;
 /** CloudWatch metric math accepts at most 10 metrics in an alarm. */
@@ -55,6 +56,7 @@ export class PipelineMonitoring extends Construct {
     });
 
     const sections: cloudwatch.IWidget[][] = [];
+    if (props.ingestion) sections.push(this.ingestionSection());
     if (props.store) sections.push(this.storeSection());
 
     for (const fn of props.functions ?? []) {
@@ -80,6 +82,62 @@ export class PipelineMonitoring extends Construct {
   }
 
   // ----- sections -----
+
+  private ingestionSection(): cloudwatch.IWidget[] {
+    const ingestion = this.props.ingestion!;
+    const sum = { period: this.period, statistic: 'Sum' };
+    const perSecond = (metric: cloudwatch.IMetric, label: string, id: string) => new cloudwatch.MathExpression({
+      expression: `${id} / PERIOD(${id})`,
+      usingMetrics: { [id]: metric },
+      period: this.period,
+      label,
+    });
+    const received = ingestion.metricRecordsReceived(sum);
+    const rejected = ingestion.metricRecordsRejected(sum);
+    const widgets: cloudwatch.IWidget[] = [
+      header('Ingestion'),
+      graph('Records per second', [
+        perSecond(received, 'Received', 'received'),
+        perSecond(ingestion.metricRecordsLoaded(sum), 'Loaded', 'loaded'),
+        perSecond(rejected, 'Rejected', 'rejected'),
+      ], THIRD),
+      graph('Rejected records and failed files', [
+        ingestion.metricRecordsRejected({ ...sum, label: 'Rejected records' }),
+        ingestion.metricFileFailures({ ...sum, label: 'Failed files' }),
+      ], THIRD),
+      graph('Latency p90 (ms)', [
+        ingestion.metricIngestionLatency({ period: this.period, label: 'Upload to done' }),
+        ingestion.metricProcessingDuration({ period: this.period, label: 'Processing' }),
+      ], THIRD),
+      graph('Queue', [
+        ingestion.queue.metricApproximateNumberOfMessagesVisible({ period: this.period, statistic: 'Maximum', label: 'Files waiting' }),
+        ingestion.queue.metricApproximateNumberOfMessagesNotVisible({ period: this.period, statistic: 'Maximum', label: 'Files in progress' }),
+      ], HALF, undefined, [
+        ingestion.queue.metricApproximateAgeOfOldestMessage({ period: this.period, statistic: 'Maximum', label: 'Oldest (s)' }),
+      ]),
+      graph('Dead-letter queue depth', [
+        ingestion.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: this.period, statistic: 'Maximum', label: 'Files in the DLQ' }),
+      ], HALF),
+    ];
+
+    this.addAlarm('IngestionRejectedRecordsAlarm', {
+      alarmDescription: 'Ingestion: a large share of the records was rejected (a source changed its format, or bad data upstream): see rejected/ and the manifests',
+      metric: new cloudwatch.MathExpression({
+        expression: 'IF(received > 0, 100 * FILL(rejected, 0) / received, 0)',
+        usingMetrics: { received, rejected },
+        period: this.period,
+        label: 'Rejected (%)',
+      }),
+      threshold: this.props.ingestionRejectedThresholdPercent ?? 10,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.constructAlarms.push(ingestion.deadLetterQueueAlarm, ingestion.errorsAlarm);
+    // The pipeline alarms on its processor's errors itself.
+    this.functions.push({ label: 'Ingestion processor', fn: ingestion.processor, alarmOnErrors: false });
+    return widgets;
+  }
 
   private storeSection(): cloudwatch.IWidget[] {
     const store = this.props.store!;
@@ -186,6 +244,10 @@ export class PipelineMonitoring extends Construct {
 
 function validate(props: PipelineMonitoringProps): void {
   const { databaseCpuThresholdPercent: cpu, databaseFreeStorageThresholdGiB: storage, databaseConnectionsThreshold: connections } = props;
+  const rejected = props.ingestionRejectedThresholdPercent;
+  if (rejected !== undefined && !(rejected >= 0 && rejected < 100)) {
+    throw new Error(`ingestionRejectedThresholdPercent must be at least 0 and below 100, got ${rejected}`);
+  }
   if (cpu !== undefined && !(cpu > 0 && cpu <= 100)) {
     throw new Error(`databaseCpuThresholdPercent must be between 0 (exclusive) and 100, got ${cpu}`);
   }
