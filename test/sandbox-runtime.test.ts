@@ -2,8 +2,9 @@
  * The sandbox runtime on an app of the committed constructs (CanonicalStore + IngestionPipeline),
  * synthesized here: start-up from the template alone, the real migration custom resource, an
  * upload → S3 notification → SQS → the ingestion Lambda → rows in PostgreSQL, its event on the
- * local EventBridge bus, an S3 client with default (aws-chunked) checksums, a rejected file, and
- * a clean stop.
+ * local EventBridge bus, an S3 client with default (aws-chunked) checksums, a rejected file, a
+ * health CSV → AiAnalyzer (Bedrock stand-in) → ReportNotifier → an e-mail in the outbox, and a
+ * clean stop.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -11,8 +12,8 @@ import * as path from 'path';
 import { PutObjectCommand, S3Client, GetObjectCommand } from '@aws-sdk/client-s3';
 import { App, Stack } from 'aws-cdk-lib';
 import { Client } from 'pg';
-import { startSandbox, Sandbox } from '../sandbox/src';
-import { BuiltInSources, CanonicalStore, IngestionPipeline } from '../src';
+import { startSandbox, Sandbox, STAND_IN_LABEL } from '../sandbox/src';
+import { AiAnalyzer, BuiltInSources, CanonicalStore, IngestionPipeline, ReportNotifier } from '../src';
 
 const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-sandbox-runtime-'));
 
@@ -21,7 +22,14 @@ function synthesizeApp(): string {
   const app = new App({ outdir });
   const stack = new Stack(app, 'SandboxRuntime');
   const store = new CanonicalStore(stack, 'Store');
-  new IngestionPipeline(stack, 'Ingestion', { store, sources: [BuiltInSources.crmCustomers(), BuiltInSources.healthReadings()] });
+  const pipeline = new IngestionPipeline(stack, 'Ingestion', { store, sources: [BuiltInSources.crmCustomers(), BuiltInSources.healthReadings()] });
+  const analyzer = new AiAnalyzer(stack, 'Analyzer', {
+    eventBus: pipeline.eventBus,
+    dataBucket: pipeline.bucket,
+    sources: ['health-readings'],
+    thresholds: [{ field: 'heart_rate', min: 40, max: 180, label: 'Heart rate' }, { field: 'spo2', min: 92, label: 'SpO2' }],
+  });
+  new ReportNotifier(stack, 'Reports', { eventBus: pipeline.eventBus, analyzer, fromAddress: 'reports@example.com', toAddresses: ['care-team@example.com'] });
   app.synth();
   return outdir;
 }
@@ -104,6 +112,22 @@ describe('sandbox runtime (store + ingestion app)', () => {
     expect(result.status).toBe('processed');
     expect(result.run?.status).toBe('rejected');
     expect(sandbox.events.log.some((e) => e.event['detail-type'] === 'Ingestion Failed')).toBe(true);
+  });
+
+  test('a health CSV produces an analysis (Bedrock stand-in) and an e-mailed report in the outbox', async () => {
+    const key = 'health/raw/health-readings.csv';
+    const csv = fs.readFileSync(path.join(__dirname, '..', 'examples', 'sample-data', 'health-readings.csv'));
+    await s3('WHEN_REQUIRED').send(new PutObjectCommand({ Bucket: sandbox.rawBucket, Key: key, Body: csv }));
+    const result = await sandbox.waitForObject(sandbox.rawBucket!, key, 60_000);
+    expect(result.run).toMatchObject({ status: 'succeeded', inserted: '0' });
+    const emails = () => sandbox.outbox.entries.filter((e) => e.kind === 'email');
+    for (let i = 0; i < 300 && emails().length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(sandbox.events.log.map((e) => e.event['detail-type'])).toEqual(expect.arrayContaining(['Ingestion Succeeded', 'Analysis Complete']));
+    expect(emails()).toHaveLength(1);
+    const eml = fs.readFileSync(emails()[0].file, 'utf8');
+    expect(eml).toMatch(/^To: care-team@example.com/m);
+    expect(eml).toContain(STAND_IN_LABEL);
+    expect(fs.existsSync(emails()[0].file.replace(/\.eml$/, '.html'))).toBe(true);
   });
 
   test('stop() leaves nothing running', async () => {

@@ -173,7 +173,7 @@ function compareScores(a: number[], b: number[]): number {
 }
 
 class GatewayError extends Error {
-  constructor(readonly responseType: string, message?: string, readonly validationError?: string) {
+  constructor(readonly responseType: string, message?: string, readonly validationError?: string, readonly status?: number) {
     super(message ?? DEFAULT_RESPONSES[responseType]?.message ?? 'Error');
   }
 }
@@ -187,7 +187,10 @@ export class LocalRestApi {
   private readonly keyBuckets = new Map<string, TokenBucket>();
   readonly requests: ApiRequestLog[] = [];
 
-  constructor(readonly spec: RestApiSpec, private readonly invoke: LambdaInvoker, private readonly account: string) {
+  constructor(
+    readonly spec: RestApiSpec, private readonly invoke: LambdaInvoker, private readonly account: string,
+    private readonly log: (line: string) => void = () => undefined,
+  ) {
     const t = spec.stageThrottle;
     if (t?.rateLimit !== undefined) this.stageBucket = new TokenBucket(t.rateLimit, Math.max(1, t.burstLimit ?? t.rateLimit));
   }
@@ -336,12 +339,12 @@ export class LocalRestApi {
       const result = await Promise.race([this.invoke(m.integration.functionArn, event), timeout]);
       if (result === 'timeout') throw new GatewayError('INTEGRATION_TIMEOUT');
       if (result.error) {
-        process.emitWarning?.(`${method} ${path}: the function failed: ${result.error.errorType}: ${result.error.errorMessage}`, 'Sandbox');
-        throw new GatewayError('DEFAULT_5XX', 'Internal server error');
+        this.log(`  ✘ ${method} ${path}: the function failed: ${result.error.errorType}: ${result.error.errorMessage} (502)`);
+        throw new GatewayError('DEFAULT_5XX', 'Internal server error', undefined, 502);
       }
       const r = result.payload as any;
       if (!r || typeof r !== 'object' || (r.statusCode !== undefined && !Number.isInteger(Number(r.statusCode)))) {
-        throw new GatewayError('DEFAULT_5XX', 'Internal server error');
+        throw new GatewayError('DEFAULT_5XX', 'Internal server error', undefined, 502);
       }
       const outHeaders: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries<any>(r.multiValueHeaders ?? {})) outHeaders[k] = (v as unknown[]).map(String);
@@ -410,7 +413,7 @@ export class LocalRestApi {
   private gatewayResponse(e: GatewayError, ctx: Record<string, string>): { status: number; headers: Record<string, string>; body: string } {
     const fallback = FIVE_XX.has(e.responseType) ? 'DEFAULT_5XX' : 'DEFAULT_4XX';
     const spec = this.spec.gatewayResponses[e.responseType] ?? this.spec.gatewayResponses[fallback];
-    const status = Number(spec?.statusCode ?? DEFAULT_RESPONSES[e.responseType]?.status ?? (FIVE_XX.has(e.responseType) ? 500 : 400));
+    const status = Number(spec?.statusCode ?? e.status ?? DEFAULT_RESPONSES[e.responseType]?.status ?? (FIVE_XX.has(e.responseType) ? 500 : 400));
     const values: Record<string, string> = {
       ...ctx,
       'error.message': e.message,
@@ -421,7 +424,7 @@ export class LocalRestApi {
     const template = spec?.responseTemplates?.['application/json'] ?? '{"message":$context.error.messageString}';
     const body = template
       .replace(/\$util\.escapeJavaScript\(\s*\$context\.([A-Za-z.]+)\s*\)/g, (_m, k: string) => JSON.stringify(values[k] ?? '').slice(1, -1))
-      .replace(/\$\{?context\.([A-Za-z]+(?:\.[A-Za-z]+)*)\}?/g, (_m, k: string) => values[k] ?? '');
+      .replace(/\$\{context\.([A-Za-z.]+)\}|\$context\.([A-Za-z]+(?:\.[A-Za-z]+)*)/g, (_m, braced: string, plain: string) => values[braced ?? plain] ?? '');
     const headers: Record<string, string> = { 'Content-Type': 'application/json', 'x-amzn-ErrorType': errorTypeHeader(e.responseType) };
     for (const [k, v] of Object.entries(spec?.responseParameters ?? {})) {
       headers[k.replace(/^gatewayresponse\.header\./, '')] = v.replace(/^'(.*)'$/, '$1');

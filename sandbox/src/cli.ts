@@ -187,7 +187,18 @@ async function upload(args: Args): Promise<void> {
   }
 }
 
+/** The AWS SDK's Node.js 20 end-of-support notice is not the sandbox's news: keep the console for the sandbox's own lines. */
+function quietSdkNodeVersionWarning(): void {
+  const emit = process.emitWarning.bind(process) as (...a: unknown[]) => void;
+  process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
+    const text = `${warning instanceof Error ? `${warning.name} ${warning.message}` : String(warning)} ${JSON.stringify(rest)}`;
+    if (/NodeVersionSupportWarning|will require node >=/.test(text)) return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
 async function main(): Promise<void> {
+  quietSdkNodeVersionWarning();
   const args = parseArgs(process.argv.slice(2));
   if (args.flags.help) {
     console.log(USAGE);

@@ -131,6 +131,7 @@ class ExecutionEnvironment {
       this.child.once('exit', (code) => reject(new Error(`${fn.name}: the execution environment exited (code ${code}) before it was ready`)));
     });
     this.ready.catch(() => undefined);
+    this.child.on('error', (error) => logs.line(fn, `[sandbox] the execution environment failed: ${error.message}`));
     this.child.on('message', (msg: any) => {
       if (msg.type !== 'result' || !this.busy || msg.id !== this.busy.id) return;
       const pending = this.busy;
@@ -202,6 +203,7 @@ class FunctionPool {
   private readonly environments = new Set<ExecutionEnvironment>();
   private readonly queue: Array<{ event: unknown; requestId: string; resolve: (r: InvokeResult) => void }> = [];
   private env: Record<string, string> | undefined;
+  private stopped = false;
   invocations = 0;
   errors = 0;
 
@@ -233,6 +235,9 @@ class FunctionPool {
   }
 
   invoke(event: unknown): Promise<InvokeResult> {
+    if (this.stopped) {
+      return Promise.resolve({ error: { errorType: 'Sandbox.Stopped', errorMessage: 'The sandbox is stopping' }, durationMs: 0, requestId: randomUUID() });
+    }
     this.invocations++;
     return new Promise((resolve) => {
       const requestId = randomUUID();
@@ -249,6 +254,10 @@ class FunctionPool {
   }
 
   private dispatch(): void {
+    if (this.stopped) {
+      for (const q of this.queue.splice(0)) q.resolve({ error: { errorType: 'Sandbox.Stopped', errorMessage: 'The sandbox is stopping' }, durationMs: 0, requestId: q.requestId });
+      return;
+    }
     while (this.queue.length > 0) {
       let idle = [...this.environments].find((e) => !e.busy && !e.dead);
       if (!idle && this.environments.size < this.fn.maxConcurrency) {
@@ -281,7 +290,7 @@ class FunctionPool {
 
   /** Starts one execution environment ahead of the first invocation. */
   warm(): void {
-    if (this.environments.size > 0) return;
+    if (this.environments.size > 0 || this.stopped) return;
     const e = new ExecutionEnvironment(this.fn, this.environment(), this.options.logs, (x) => {
       if (x.dead) this.environments.delete(x);
       this.dispatch();
@@ -290,6 +299,8 @@ class FunctionPool {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    this.dispatch();
     await Promise.all([...this.environments].map((e) => e.stop()));
     this.environments.clear();
   }

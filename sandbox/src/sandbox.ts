@@ -656,7 +656,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       for (const node of spec.resources) {
         for (const m of Object.values(node.methods)) if (m.integration.functionArn) apiFunctions.add(m.integration.functionArn);
       }
-      const rest = new LocalRestApi(spec, (fn, event) => lambdas.invoke(fn, event), accountId);
+      const rest = new LocalRestApi(spec, (fn, event) => lambdas.invoke(fn, event), accountId, print);
       const url = await rest.listen(port);
       stoppers.push(() => rest.close());
       firstApiUrl ??= url;

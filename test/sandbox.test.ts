@@ -1,0 +1,163 @@
+/**
+ * The README's walk-through, end to end, against the sandbox running the example app (as
+ * `npm run sandbox` does), with real HTTP calls and the sandbox's own upload command.
+ *
+ * Each step runs once the example app has the construct it needs; until then it is skipped and
+ * says what it waits on. (The runtime itself is tested on apps of the committed constructs in
+ * sandbox-runtime.test.ts and on plain CDK resources in sandbox-services.test.ts.)
+ */
+import { execFile } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { promisify } from 'util';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Client } from 'pg';
+import { startSandbox, Sandbox, STAND_IN_LABEL } from '../sandbox/src';
+
+const root = path.join(__dirname, '..');
+const exampleSource = ['data-pipeline-stack.ts', 'example-app.ts']
+  .map((f) => path.join(root, 'examples', f))
+  .filter((f) => fs.existsSync(f))
+  .map((f) => fs.readFileSync(f, 'utf8'))
+  .join('\n');
+const inExample = (construct: string) => new RegExp(`new ${construct}\\(`).test(exampleSource);
+const waitsOn = (...constructs: string[]) => constructs.filter((c) => !inExample(c));
+/** A step of the walk-through: runs when the example has its constructs, else skipped with the reason. */
+const step = (constructs: string[], name: string, fn: () => Promise<void>, timeout?: number) => {
+  const missing = waitsOn(...constructs);
+  if (missing.length === 0) test(name, fn, timeout);
+  else test.skip(`${name} — waits on ${missing.join(', ')} in the example app`, fn);
+};
+
+const sampleData = path.join(root, 'examples', 'sample-data');
+const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-sandbox-walkthrough-'));
+
+describe('README walk-through against the sandbox (example app)', () => {
+  let sandbox: Sandbox;
+  let db: Client;
+  const lines: string[] = [];
+  const api = async (p: string, init: RequestInit = {}) => {
+    const r = await fetch(`${sandbox.apiUrl}${p}`, { ...init, headers: { 'x-api-key': sandbox.apiKey ?? '', ...(init.headers as Record<string, string> ?? {}) } });
+    const text = await r.text();
+    let json: any = text;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      // not JSON
+    }
+    return { status: r.status, json, headers: r.headers };
+  };
+  const post = (body: string) => api('/analytics', { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+
+  beforeAll(async () => {
+    sandbox = await startSandbox({
+      cwd: root,
+      // The bundles are built by the test command before Jest runs.
+      app: 'npx ts-node --project tsconfig.dev.json examples/app.ts',
+      stateDir,
+      apiPort: 0,
+      s3Port: 0,
+      print: (l) => lines.push(l),
+      tty: false,
+    });
+    db = new Client({ connectionString: sandbox.databaseUrl(), ssl: sandbox.info.database!.tls ? { rejectUnauthorized: false } : false });
+    await db.connect();
+  }, 180_000);
+  afterAll(async () => {
+    await db?.end();
+    await sandbox?.stop();
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  test('the sandbox starts the example app, applies the store\'s migrations and reports its start-up time', async () => {
+    expect(sandbox.info.startupMs).toBeGreaterThan(0);
+    expect(lines.join('\n')).toMatch(/Synthesizing the app: .*ServerlessDataPipelineExample/);
+    const { rows } = await db.query('SELECT count(*)::int AS n FROM canonical.schema_migrations');
+    expect(rows[0].n).toBeGreaterThan(0);
+    expect(sandbox.info.database?.tls).toBe(true);
+    console.log(`sandbox start-up (example app): ${(sandbox.info.startupMs / 1000).toFixed(1)} s`);
+  });
+
+  step(['IngestionPipeline'], 'uploading customer-data.json into crm-data/ with `cdp-sandbox upload` loads it into the store', async () => {
+    const file = path.join(sampleData, 'customer-data.json');
+    const records = JSON.parse(fs.readFileSync(file, 'utf8')).length;
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      require.resolve('ts-node/dist/bin.js'), '--transpile-only', '--project', 'tsconfig.dev.json', 'sandbox/src/cli.ts',
+      'upload', file, 'crm-data/', '--state-dir', stateDir,
+    ], { cwd: root, timeout: 90_000 });
+    expect(stdout).toMatch(/Upload → rows in the store: \d+\.\d+ s/);
+    const run = (await db.query("SELECT * FROM canonical.ingestion_runs WHERE object_key = 'crm-data/customer-data.json'")).rows[0];
+    expect(run).toMatchObject({ status: 'succeeded', received: String(records) });
+    const { rows } = await db.query("SELECT count(*)::int AS n FROM canonical.entities WHERE entity_type = 'customer' AND source_system = 'crm'");
+    expect(rows[0].n).toBe(Number(run.inserted));
+    expect(Number(run.inserted) + Number(run.rejected) + Number(run.duplicates)).toBe(records);
+    console.log(stdout.trim());
+  }, 120_000);
+
+  step(['AnalyticsApi'], '/health, database_info and customer_analysis answer', async () => {
+    const health = await api('/health');
+    expect(health.status).toBe(200);
+    const info = await api('/analytics?operation=database_info');
+    expect(info.status).toBe(200);
+    expect(info.json.data).toBeDefined();
+    const segments = await api('/analytics?operation=customer_analysis&metric=lifetime_value&group_by=industry&min_group_size=1');
+    expect(segments.status).toBe(200);
+    expect(Array.isArray(segments.json.data) || typeof segments.json.data === 'object').toBe(true);
+  });
+
+  step(['AnalyticsApi'], 'the error cases answer with their documented codes', async () => {
+    expect((await api('/analytics?operation=no_such_operation')).status).toBe(400);
+    expect((await post(JSON.stringify({ operation: 'custom_complex_query', parameters: {} }))).status).toBe(400);
+    const malformed = await post('{"operation": "database_info",');
+    expect(malformed.status).toBe(400);
+    expect(malformed.json.error.code).toBeTruthy();
+    expect((await post(JSON.stringify({ operation: 'custom_complex_query', parameters: { sql: 'SELECT * FROM no_such_table' } }))).status).toBe(422);
+    expect((await api('/download/no-such-result')).status).toBe(404);
+  });
+
+  step(['AnalyticsApi'], 'a large result comes back as a download link that downloads', async () => {
+    const r = await post(JSON.stringify({ operation: 'custom_complex_query', parameters: { sql: 'SELECT g AS n FROM generate_series(1, 20000) AS g' } }));
+    expect(r.status).toBe(200);
+    const ref = r.json.data ?? r.json;
+    const url: string = ref.downloadUrl ?? r.json.meta?.downloadUrl;
+    expect(url).toBeTruthy();
+    const download = await fetch(url.startsWith('http') ? url : `${sandbox.apiUrl}${url}`, { headers: { 'x-api-key': sandbox.apiKey ?? '' } });
+    expect(download.status).toBe(200);
+    expect((await download.arrayBuffer()).byteLength).toBeGreaterThan(1000);
+  });
+
+  step(['AnalyticsApi', 'AsyncJobWorkflow'], 'an async multi_dimensional_analytics job goes from SUBMITTED to SUCCEEDED', async () => {
+    const submitted = await api('/analytics/jobs', {
+      method: 'POST',
+      body: JSON.stringify({ operation: 'multi_dimensional_analytics', parameters: { timeframe: '12 months' } }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(submitted.status).toBe(202);
+    const job = submitted.json.data ?? submitted.json;
+    expect(job.status).toBe('SUBMITTED');
+    let status = job.status;
+    for (let i = 0; i < 300 && !['SUCCEEDED', 'FAILED'].includes(status); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      const s = await api(`/analytics/jobs/${job.jobId}`);
+      status = (s.json.data ?? s.json).status;
+    }
+    expect(status).toBe('SUCCEEDED');
+  }, 90_000);
+
+  step(['IngestionPipeline', 'AiAnalyzer', 'ReportNotifier'], 'an uploaded health CSV produces an analysis and an e-mail in the outbox', async () => {
+    const key = 'health/raw/health-readings.csv';
+    const s3 = new S3Client({
+      endpoint: sandbox.info.s3.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    });
+    await s3.send(new PutObjectCommand({ Bucket: sandbox.rawBucket, Key: key, Body: fs.readFileSync(path.join(sampleData, 'health-readings.csv')) }));
+    const emails = () => sandbox.outbox.entries.filter((e) => e.kind === 'email');
+    for (let i = 0; i < 300 && emails().length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(emails().length).toBeGreaterThan(0);
+    expect(fs.readFileSync(emails()[0].file, 'utf8')).toContain(STAND_IN_LABEL);
+  }, 60_000);
+});
