@@ -250,6 +250,7 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
       ],
       createVpcEndpoints: props.createVpcEndpoints,
       logRemovalPolicy: removalPolicy === RemovalPolicy.DESTROY ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      invokedSynchronouslyBy: 'the SQS event source mapping of its queue (failed events go to the queue\'s dead-letter queue)',
     });
     this.analyzerFunction = built.fn;
     this.analyzerFunction.addEventSource(new SqsEventSource(this.queue, {

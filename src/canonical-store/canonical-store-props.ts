@@ -217,6 +217,14 @@ export interface CanonicalStoreProps {
   readonly enablePerformanceInsights?: boolean;
 
   /**
+   * Interval of RDS Enhanced Monitoring (OS metrics every N seconds: 1, 5, 10, 15, 30 or 60);
+   * `Duration.seconds(0)` turns it off.
+   *
+   * @default Duration.seconds(60)
+   */
+  readonly monitoringInterval?: Duration;
+
+  /**
    * Put an RDS Proxy (TLS required, all four users registered) in front of the database;
    * handlers then connect through it. The migrator always connects to the database directly.
    *

@@ -32,6 +32,8 @@ export interface StoreDatabaseOptions {
   readonly removalPolicy: RemovalPolicy;
   readonly deletionProtection: boolean;
   readonly performanceInsights: boolean;
+  /** Enhanced Monitoring interval; undefined when off. */
+  readonly monitoringInterval?: Duration;
   readonly logRetention: logs.RetentionDays;
   /** Role of CDK's log-retention function, created in our scope so the permissions boundary applies. */
   readonly logRetentionRole?: iam.IRole;
@@ -86,11 +88,12 @@ function createRdsInstance(scope: Construct, o: StoreDatabaseOptions): StoreData
     deletionProtection: o.deletionProtection,
     removalPolicy: o.removalPolicy,
     parameterGroup,
-    cloudwatchLogsExports: ['postgresql'],
+    cloudwatchLogsExports: ['postgresql', 'upgrade'],
     cloudwatchLogsRetention: o.logRetention,
     cloudwatchLogsRetentionRole: o.logRetentionRole,
     enablePerformanceInsights: o.performanceInsights,
     performanceInsightEncryptionKey: o.performanceInsights ? o.encryptionKey : undefined,
+    monitoringInterval: o.monitoringInterval,
     autoMinorVersionUpgrade: true,
   });
   return {
@@ -138,6 +141,7 @@ function createAuroraCluster(scope: Construct, o: StoreDatabaseOptions): StoreDa
     cloudwatchLogsRetentionRole: o.logRetentionRole,
     enablePerformanceInsights: o.performanceInsights,
     performanceInsightEncryptionKey: o.performanceInsights ? o.encryptionKey : undefined,
+    monitoringInterval: o.monitoringInterval,
   });
   return {
     cluster,

@@ -2,6 +2,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { acknowledgeNagFinding } from '../common/nag';
 
 export interface StoreVpcOptions {
   readonly maxAzs: number;
@@ -20,7 +21,8 @@ export function createStoreVpc(scope: Construct, options: StoreVpcOptions): ec2.
   ];
   if (options.natGateways > 0) {
     subnetConfiguration.push(
-      { name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
+      // Only the NAT gateways live here: nothing gets a public IP by launching into them.
+      { name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24, mapPublicIpOnLaunch: false },
       { name: 'Private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 24 },
     );
   }
@@ -37,5 +39,12 @@ export function createStoreVpc(scope: Construct, options: StoreVpcOptions): ec2.
     destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup),
     trafficType: ec2.FlowLogTrafficType.ALL,
   });
+  for (const subnet of vpc.publicSubnets) {
+    const route = subnet.node.tryFindChild('DefaultRoute');
+    if (route) {
+      acknowledgeNagFinding(route, 'HIPAA.Security-VPCNoUnrestrictedRouteToIGW',
+        'Egress for the NAT gateways the user asked for (natGateways): only they sit in this public subnet');
+    }
+  }
   return vpc;
 }

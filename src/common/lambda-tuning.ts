@@ -8,6 +8,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { assetPath } from './assets';
 import { acknowledgeNagFinding } from './nag';
@@ -90,6 +91,17 @@ export interface PipelineFunctionOptions {
   readonly createVpcEndpoints?: boolean;
   /** @default RemovalPolicy.RETAIN */
   readonly logRemovalPolicy?: RemovalPolicy;
+  /**
+   * What invokes the function, for the cdk-nag acknowledgement of a Lambda dead-letter queue,
+   * which only applies to asynchronous invocations, e.g. `the SQS event source mapping`.
+   * @default - asynchronous invocation: the function gets an encrypted dead-letter queue
+   */
+  readonly invokedSynchronouslyBy?: string;
+  /**
+   * Dead-letter queue for asynchronous invocations (ignored with `invokedSynchronouslyBy`).
+   * @default - a new encrypted queue
+   */
+  readonly deadLetterQueue?: sqs.IQueue;
 }
 
 /** What `createPipelineFunction` built. */
@@ -99,6 +111,8 @@ export interface PipelineFunction {
   readonly role: iam.Role;
   /** Endpoints the function needs (empty outside a VPC or with createVpcEndpoints false). */
   readonly vpcEndpoints: ec2.IVpcEndpoint[];
+  /** Dead-letter queue of asynchronous invocations (functions not invoked synchronously). */
+  readonly deadLetterQueue?: sqs.IQueue;
 }
 
 /** What a function built by `createPipelineFunction` calls, and from which VPC (tests check the endpoints). */
@@ -161,6 +175,13 @@ export function createPipelineFunction(scope: Construct, id: string, options: Pi
     }));
   }
 
+  // Failed asynchronous invocations are kept, not dropped (synchronous callers retry themselves).
+  const deadLetterQueue = options.invokedSynchronouslyBy ? undefined : options.deadLetterQueue ?? new sqs.Queue(scope, `${id}DeadLetterQueue`, {
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+    retentionPeriod: Duration.days(14),
+  });
+
   const fn = new lambda.Function(scope, id, {
     description: options.description,
     runtime: lambda.Runtime.NODEJS_22_X,
@@ -171,6 +192,7 @@ export function createPipelineFunction(scope: Construct, id: string, options: Pi
     memorySize: tuning?.memorySize ?? defaults.memorySize,
     timeout: tuning?.timeout ?? defaults.timeout,
     reservedConcurrentExecutions: tuning?.reservedConcurrentExecutions,
+    deadLetterQueue,
     tracing: lambda.Tracing.ACTIVE,
     logGroup,
     vpc: options.vpc,
@@ -188,10 +210,25 @@ export function createPipelineFunction(scope: Construct, id: string, options: Pi
   acknowledgeNagFinding(role.node.findChild('DefaultPolicy'), 'AwsSolutions-IAM5',
     'X-Ray PutTraceSegments/PutTelemetryRecords and the Lambda VPC network-interface actions support no resource-level permissions',
     ['Resource::*']);
+  acknowledgeHipaaFindings(fn, role, options);
 
   calledServices.set(fn, { services: [...options.callsServices], vpc: options.vpc });
   const vpcEndpoints = options.vpc && options.createVpcEndpoints !== false
     ? ensureVpcEndpoints(scope, options.vpc, options.callsServices, options.vpcSubnets)
     : [];
-  return { fn, logGroup, role, vpcEndpoints };
+  return { fn, logGroup, role, vpcEndpoints, deadLetterQueue };
+}
+
+/** HIPAA Security findings that every function of the library accepts by design. */
+function acknowledgeHipaaFindings(fn: lambda.Function, role: iam.Role, options: PipelineFunctionOptions): void {
+  acknowledgeNagFinding(role.node.findChild('DefaultPolicy'), 'HIPAA.Security-IAMNoInlinePolicy',
+    'The policy is generated from least-privilege grants for this one role; a managed policy would add no reuse');
+  if (options.tuning?.reservedConcurrentExecutions === undefined) {
+    acknowledgeNagFinding(fn, 'HIPAA.Security-LambdaConcurrency',
+      'Concurrency is bounded by the trigger (event source maxConcurrency, API throttling, one call per deploy); reserving it by default fails in accounts at the minimum quota. Set reservedConcurrentExecutions to reserve it');
+  }
+  if (options.invokedSynchronouslyBy) {
+    acknowledgeNagFinding(fn, 'HIPAA.Security-LambdaDLQ',
+      `Invoked synchronously by ${options.invokedSynchronouslyBy}, which retries and keeps failures itself; a Lambda DLQ applies to asynchronous invocations only`);
+  }
 }

@@ -111,6 +111,7 @@ export class IngestionPipeline extends Construct {
       },
       callsServices: [PipelineAwsService.S3, PipelineAwsService.SECRETS_MANAGER, PipelineAwsService.EVENTBRIDGE],
       createVpcEndpoints: props.createVpcEndpoints,
+      invokedSynchronouslyBy: 'the SQS event source mapping (failed files return to the queue, then its dead-letter queue)',
     });
     this.processor = built.fn;
     useCodeWithSources(this.processor, renderSourcesConfig(props.sources));

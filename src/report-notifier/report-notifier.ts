@@ -127,7 +127,6 @@ export class ReportNotifier extends Construct {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
     });
-    acknowledgeNagFinding(this.deadLetterQueue, 'AwsSolutions-SQS3', 'This queue is the dead-letter queue of the notifier\'s rule targets, async invocations and schedule');
 
     const serviceName = `report-notifier-${Names.uniqueResourceName(this, { maxLength: 40 })}`;
     const built = createPipelineFunction(this, 'Function', {
@@ -157,6 +156,7 @@ export class ReportNotifier extends Construct {
       },
       callsServices: [PipelineAwsService.SES, PipelineAwsService.SNS, PipelineAwsService.S3, PipelineAwsService.DYNAMODB],
       createVpcEndpoints: props.createVpcEndpoints,
+      deadLetterQueue: this.deadLetterQueue,
     });
     const fn = built.fn;
     this.notifierFunction = fn;

@@ -1,10 +1,10 @@
 /**
- * cdk-nag in tests: run the AwsSolutions pack on a stack and collect what it reports that the
- * constructs did not acknowledge, and which acknowledgements were used.
+ * cdk-nag in tests: run the AwsSolutions pack (and optionally HIPAA Security) on a stack and
+ * collect what it reports that the constructs did not acknowledge, and which acknowledgements were used.
  */
 import { Aspects, CfnResource, Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { AwsSolutionsChecks, HIPAASecurityChecks } from 'cdk-nag';
 
 /** One cdk-nag message on one resource. */
 export interface NagFinding {
@@ -20,6 +20,14 @@ export interface NagReport {
   readonly warnings: NagFinding[];
   /** Findings that an acknowledgement covered. */
   readonly acknowledged: NagFinding[];
+  /** Rule id prefixes of the packs that ran (acknowledgements of other packs are not judged). */
+  readonly rulePrefixes: string[];
+}
+
+/** Options of `runNagChecks`. */
+export interface NagCheckOptions {
+  /** Also run the HIPAA Security pack. @default false */
+  readonly hipaa?: boolean;
 }
 
 function findings(messages: ReturnType<Annotations['findError']>): NagFinding[] {
@@ -30,13 +38,16 @@ function findings(messages: ReturnType<Annotations['findError']>): NagFinding[] 
  * Adds `AwsSolutionsChecks` to a stack that has not been synthesized yet and returns what it
  * reported. Call it once per stack, after building the stack.
  */
-export function runNagChecks(stack: Stack): NagReport {
+export function runNagChecks(stack: Stack, options: NagCheckOptions = {}): NagReport {
   Aspects.of(stack).add(new AwsSolutionsChecks({ verbose: true, logIgnores: true }));
+  if (options.hipaa) Aspects.of(stack).add(new HIPAASecurityChecks({ verbose: true, logIgnores: true }));
+  const rule = options.hipaa ? '(AwsSolutions|HIPAA\\.Security)-.*' : 'AwsSolutions-.*';
   const annotations = Annotations.fromStack(stack);
   return {
-    errors: findings(annotations.findError('*', Match.stringLikeRegexp('AwsSolutions-.*'))),
-    warnings: findings(annotations.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'))),
+    errors: findings(annotations.findError('*', Match.stringLikeRegexp(rule))),
+    warnings: findings(annotations.findWarning('*', Match.stringLikeRegexp(rule))),
     acknowledged: findings(annotations.findInfo('*', Match.stringLikeRegexp('^CdkNagSuppression'))),
+    rulePrefixes: ['AwsSolutions-', 'CdkNagValidationFailure', ...(options.hipaa ? ['HIPAA.Security-'] : [])],
   };
 }
 
@@ -77,6 +88,7 @@ export function unusedNagAcknowledgements(stack: Stack, report: NagReport): stri
     const path = `/${construct.node.path}`;
     const messages = report.acknowledged.filter((f) => f.path === path).map((f) => f.message);
     for (const rule of rules) {
+      if (!report.rulePrefixes.some((prefix) => rule.id.startsWith(prefix))) continue;
       const covered = rule.applies_to?.length ? rule.applies_to : [undefined];
       for (const finding of covered) {
         if (!isCovered(messages, rule.id, finding)) unused.push(`${path}: ${rule.id}${finding ? ` ${JSON.stringify(finding)}` : ''}`);
