@@ -6,7 +6,7 @@
  */
 import { CustomTypesConfig, PoolClient, types as pgTypes } from 'pg';
 import { ApiError, ErrorCode } from './errors';
-import { withSecretClient } from '../shared/pool-registry';
+import { isConnectionLevelFailure, withSecretClient } from '../shared/pool-registry';
 import { AccessLevel, QueryRunner } from './operations/types';
 
 const INT8 = 20;
@@ -92,9 +92,13 @@ export async function inReadOnlyTransaction<T>(options: TransactionOptions, fn: 
           return result.rows as R[];
         },
       };
-      return await fn(client, db);
-    } finally {
-      await client.query('ROLLBACK').catch(() => undefined);
+      const result = await fn(client, db);
+      await client.query('ROLLBACK');
+      return result;
+    } catch (error) {
+      // After a protocol or connection failure the connection is discarded (see pool-registry), not rolled back.
+      if (!isConnectionLevelFailure(error)) await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
     }
   });
 }

@@ -97,7 +97,7 @@ export function bodyText(event: APIGatewayProxyEvent): string | undefined {
 export function parseJsonBody(text: string | undefined): unknown {
   if (text === undefined || text.trim() === '') throw new ApiError(ErrorCode.BAD_REQUEST, 'The request body is empty; send {"operation": NAME, "parameters": {…}}');
   try {
-    return JSON.parse(text);
+    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (error) {
     throw new ApiError(ErrorCode.INVALID_JSON, `The request body is not valid JSON: ${(error as Error).message}`);
   }

@@ -86,6 +86,8 @@ const ALLOWED_STATEMENTS = new Set(['SelectStmt']);
  * @param what how to name the text in messages ("query", "user-defined operation x")
  */
 export async function assertReadOnlySelect(sql: string, what = 'query'): Promise<void> {
+  // PostgreSQL query text is a C string: a NUL would cut it short (and break the wire protocol).
+  if (sql.includes('\u0000')) refuse(`The ${what} contains a NUL character`, 'nul_character');
   const lib = await loadParser();
   let tree: ReturnType<LibPgQuery['parseSync']>;
   try {
@@ -119,6 +121,7 @@ export async function assertReadOnlySelect(sql: string, what = 'query'): Promise
       }
       if (key === 'intoClause' && value) refuse('SELECT … INTO creates a table and is not allowed', 'select_into');
       if (key === 'lockingClause' && value) refuse('Row locks (FOR UPDATE / FOR SHARE) are not allowed', 'locking_clause');
+      if (key === 'ParamRef') refuse(`The ${what} must not contain bind parameters ($1…): write the values into the SQL`, 'bind_parameter');
       if (key === 'FuncCall' && value && typeof value === 'object') {
         const { name, schema } = funcName(value as Record<string, unknown>);
         if (isDeniedFunction(name, schema)) {

@@ -79,6 +79,22 @@ export function describeErrors(errors: readonly ErrorObject[] | null | undefined
   return details;
 }
 
+const MAX_DEPTH = 32;
+
+/** How deeply a JSON value nests (iteratively, stopping past `limit`): deep input must not exhaust the stack. */
+export function nestingDepth(value: unknown, limit: number): number {
+  let max = 0;
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (!v || typeof v !== 'object') continue;
+    max = Math.max(max, depth + 1);
+    if (max > limit) return max;
+    for (const child of Object.values(v as object)) stack.push([child, depth + 1]);
+  }
+  return max;
+}
+
 /**
  * Validates (and copies, with defaults applied) an operation's parameters.
  * @param coerce true for query-string parameters (strings coerced to the schema's types)
@@ -89,6 +105,9 @@ export function validateParameters(operation: OperationDefinition, parameters: u
     throw new ApiError(ErrorCode.VALIDATION_FAILED, `'parameters' must be a JSON object for operation '${operation.name}'`, [
       { path: 'parameters', message: 'must be an object' },
     ]);
+  }
+  if (nestingDepth(parameters, MAX_DEPTH) > MAX_DEPTH) {
+    throw new ApiError(ErrorCode.VALIDATION_FAILED, `'parameters' is nested more than ${MAX_DEPTH} levels deep`, [{ path: 'parameters', message: 'is nested too deeply' }]);
   }
   const copy = JSON.parse(JSON.stringify(parameters)) as Params;
   const v = validators(operation.parameterSchema);

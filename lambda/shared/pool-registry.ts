@@ -76,7 +76,8 @@ export async function closeAllPools(): Promise<void> {
   await Promise.all(all.map(async (p) => (await p.catch(() => undefined))?.pool.end()));
 }
 
-function isConnectionLevelFailure(error: unknown): boolean {
+/** A failure after which the connection must not be reused (protocol or connection errors, server shutdown). */
+export function isConnectionLevelFailure(error: unknown): boolean {
   const code = (error as { code?: string })?.code ?? '';
   return code.startsWith('08') || code.startsWith('57P') || /Connection terminated|ECONNRESET|EPIPE/.test(String((error as Error)?.message));
 }
