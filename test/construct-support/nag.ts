@@ -20,8 +20,8 @@ export interface NagReport {
   readonly warnings: NagFinding[];
   /** Findings that an acknowledgement covered. */
   readonly acknowledged: NagFinding[];
-  /** Rule id prefixes of the packs that ran (acknowledgements of other packs are not judged). */
-  readonly rulePrefixes: string[];
+  /** Rule id prefixes of the packs that ran (acknowledgements of other packs are not judged). @default - all */
+  readonly rulePrefixes?: string[];
 }
 
 /** Options of `runNagChecks`. */
@@ -88,7 +88,7 @@ export function unusedNagAcknowledgements(stack: Stack, report: NagReport): stri
     const path = `/${construct.node.path}`;
     const messages = report.acknowledged.filter((f) => f.path === path).map((f) => f.message);
     for (const rule of rules) {
-      if (!report.rulePrefixes.some((prefix) => rule.id.startsWith(prefix))) continue;
+      if (report.rulePrefixes && !report.rulePrefixes.some((prefix) => rule.id.startsWith(prefix))) continue;
       const covered = rule.applies_to?.length ? rule.applies_to : [undefined];
       for (const finding of covered) {
         if (!isCovered(messages, rule.id, finding)) unused.push(`${path}: ${rule.id}${finding ? ` ${JSON.stringify(finding)}` : ''}`);
