@@ -5,14 +5,18 @@
  */
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
 import * as backup from 'aws-cdk-lib/aws-backup';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct, IConstruct } from 'constructs';
-import { BuiltInSources, CanonicalStore, IngestionPipeline, PipelineMonitoring } from '../src';
+import {
+  AiAnalyzer, AnomalyThresholds, BuiltInSources, CanonicalStore, IngestionPipeline, PipelineMonitoring, ReportNotifier,
+} from '../src';
 
 /** Settings of the example stack. */
 export interface DataPipelineStackProps extends StackProps {
@@ -33,6 +37,22 @@ export interface DataPipelineStackProps extends StackProps {
   readonly alertEmail?: string;
 
   /**
+   * Sender of the e-mailed reports, and their recipient unless `reportRecipients` is given
+   * (context `reportEmail`). SES sends it a verification e-mail; in the SES sandbox, recipients
+   * must be verified too.
+   *
+   * @default 'reports@example.com' (a placeholder: reports cannot be sent until you set yours)
+   */
+  readonly reportEmail?: string;
+
+  /**
+   * Recipients of the reports (context `reportRecipients`, comma-separated).
+   *
+   * @default - `reportEmail`
+   */
+  readonly reportRecipients?: string[];
+
+  /**
    * Multi-AZ database: a standby in a second Availability Zone (context `multiAz=false` for a
    * cheaper single-AZ sandbox). HIPAA's availability rules expect it.
    *
@@ -51,6 +71,9 @@ export class DataPipelineStack extends Stack {
   public readonly logsKey: kms.Key;
   public readonly store: CanonicalStore;
   public readonly ingestion: IngestionPipeline;
+  public readonly analyzer: AiAnalyzer;
+  public readonly pseudonymizationKey: secretsmanager.Secret;
+  public readonly notifier: ReportNotifier;
   public readonly backupPlan: backup.BackupPlan;
   public readonly monitoring: PipelineMonitoring;
 
@@ -91,10 +114,48 @@ export class DataPipelineStack extends Stack {
       removalPolicy,
     });
 
+    // ----- AI analysis of the health feed (in the store's VPC: Bedrock through an endpoint) -----
+    // The key that pseudonymizes patient ids before the model sees them: encrypted with the data key.
+    this.pseudonymizationKey = new secretsmanager.Secret(this, 'PseudonymizationKey', {
+      description: 'HMAC key that pseudonymizes personal data before it is sent to the model (changing it changes every pseudonym)',
+      encryptionKey: this.dataKey,
+      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+      removalPolicy,
+    });
+    this.analyzer = new AiAnalyzer(this, 'Analyzer', {
+      pseudonymizationKey: this.pseudonymizationKey,
+      eventBus: this.ingestion.eventBus,
+      dataBucket: this.ingestion.bucket,
+      sources: ['health-readings'],
+      thresholds: AnomalyThresholds.vitalSigns('health-readings'),
+      alarmTopic: this.opsTopic,
+      removalPolicy,
+      vpc: this.store.vpc,
+      vpcSubnets: this.store.vpcSubnets,
+    });
+
+    // ----- e-mailed reports on each analysis and a daily digest; failures to the operations topic -----
+    const reportEmail = props.reportEmail ?? 'reports@example.com';
+    this.notifier = new ReportNotifier(this, 'Notifier', {
+      eventBus: this.ingestion.eventBus,
+      analyzer: this.analyzer,
+      fromAddress: reportEmail,
+      fromName: 'Data pipeline example',
+      toAddresses: props.reportRecipients && props.reportRecipients.length > 0 ? props.reportRecipients : [reportEmail],
+      alarmTopic: this.opsTopic,
+      digestSchedule: events.Schedule.cron({ hour: '7', minute: '0' }),
+      vpc: this.store.vpc,
+      vpcSubnets: this.store.vpcSubnets,
+    });
+
     // ----- backups (AWS Backup, besides RDS's own automated backups and PITR) -----
     this.backupPlan = createBackupPlan(this);
-    this.backupPlan.addSelection('Store', {
-      resources: [backup.BackupResource.fromRdsDatabaseInstance(this.store.instance!)],
+    this.backupPlan.addSelection('Selection', {
+      resources: [
+        backup.BackupResource.fromRdsDatabaseInstance(this.store.instance!),
+        backup.BackupResource.fromDynamoDbTable(this.analyzer.analysisTable),
+        backup.BackupResource.fromDynamoDbTable(this.analyzer.idempotencyTable),
+      ],
       allowRestores: true,
     });
 
@@ -103,6 +164,8 @@ export class DataPipelineStack extends Stack {
       alarmTopic: this.opsTopic,
       store: this.store,
       ingestion: this.ingestion,
+      analyzer: this.analyzer,
+      notifier: this.notifier,
     });
 
     // ----- outputs -----
@@ -119,15 +182,21 @@ export class DataPipelineStack extends Stack {
 
   /** cdk-nag findings on the example's own resources, accepted by design (one resource, one rule). */
   private acknowledgeNagFindings(): void {
-    const selectionRole = this.backupPlan.node.findChild('Store').node.findChild('Role');
+    const selectionRole = this.backupPlan.node.findChild('Selection').node.findChild('Role');
     NagSuppressions.addResourceSuppressions(selectionRole, [{
       id: 'AwsSolutions-IAM4',
-      reason: 'AWS Backup\'s service role policies (AWSBackupServiceRolePolicyForBackup/ForRestores) are the documented, AWS-maintained permissions for backing up and restoring RDS',
+      reason: 'AWS Backup\'s service role policies (AWSBackupServiceRolePolicyForBackup/ForRestores) are the documented, AWS-maintained permissions for backing up and restoring RDS and DynamoDB',
       appliesTo: [
         'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup',
         'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores',
       ],
     }]);
+    for (const id of ['AwsSolutions-SMG4', 'HIPAA.Security-SecretsManagerRotationEnabled']) {
+      NagSuppressions.addResourceSuppressions(this.pseudonymizationKey, [{
+        id,
+        reason: 'A pseudonymization (HMAC) key, not a credential: rotating it would change every pseudonym and break the linking of analyses over time; only the analyzer may read it',
+      }]);
+    }
   }
 }
 

@@ -6,6 +6,8 @@
  *   destroyData=true        a sandbox: data resources are deleted with the stack (default: retained / snapshotted)
  *   alertEmail=ADDRESS      subscribe an address to the operations topic
  *   multiAz=false           single-AZ database (cheaper sandbox; default Multi-AZ)
+ *   reportEmail=ADDRESS     sender (and default recipient) of the e-mailed reports (an SES identity is created for it)
+ *   reportRecipients=A,B    recipients of the reports (default: reportEmail)
  *   pipeline=true           also the CI/CD stack, with connectionArn=ARN, repo=owner/name [, branch=main]
  */
 import { App } from 'aws-cdk-lib';
@@ -23,7 +25,7 @@ export interface ExampleApp {
 }
 
 /** Context keys that are settings of the data pipeline stack (passed on to the pipeline's synth). */
-const SYSTEM_CONTEXT_KEYS = ['destroyData', 'alertEmail', 'multiAz'];
+const SYSTEM_CONTEXT_KEYS = ['destroyData', 'alertEmail', 'multiAz', 'reportEmail', 'reportRecipients'];
 
 function flag(app: App, key: string): boolean | undefined {
   const value = app.node.tryGetContext(key);
@@ -44,6 +46,8 @@ export function buildExampleApp(app: App): ExampleApp {
     destroyData: flag(app, 'destroyData') ?? false,
     alertEmail: text(app, 'alertEmail'),
     multiAz: flag(app, 'multiAz') ?? true,
+    reportEmail: text(app, 'reportEmail'),
+    reportRecipients: text(app, 'reportRecipients')?.split(',').map((a) => a.trim()).filter(Boolean),
   };
   const dataPipeline = new DataPipelineStack(app, EXAMPLE_STACK_NAME, {
     description: 'cdk-serverless-data-pipeline example: the complete system',

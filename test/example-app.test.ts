@@ -73,18 +73,19 @@ describe('the system stack (default context)', () => {
         KmsKeyId: { 'Fn::GetAtt': [logicalId(stack, stack.dataKey), 'Arn'] },
       }),
     });
-    // The four database secrets too.
+    // The four database secrets too (and the pseudonymization key).
     const secrets = Object.values(template.findResources('AWS::SecretsManager::Secret'));
-    expect(secrets).toHaveLength(4);
+    expect(secrets).toHaveLength(5);
     for (const secret of secrets) expect(secret.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [logicalId(stack, stack.dataKey), 'Arn'] });
   });
 
-  test('AWS Backup covers the database, in a vault with its own retained key', () => {
-    template.hasResourceProperties('AWS::Backup::BackupSelection', {
-      BackupSelection: Match.objectLike({
-        Resources: Match.arrayWith([Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([ref(stack, stack.store.instance!)])]) })]),
-      }),
-    });
+  test('AWS Backup covers the database and the analysis tables, in a vault with its own retained key', () => {
+    const selections = Object.values(template.findResources('AWS::Backup::BackupSelection'));
+    expect(selections).toHaveLength(1);
+    const resources = JSON.stringify(selections[0].Properties.BackupSelection.Resources);
+    for (const resource of [stack.store.instance!, stack.analyzer.analysisTable, stack.analyzer.idempotencyTable]) {
+      expect(resources).toContain(`"${logicalId(stack, resource)}"`);
+    }
     template.hasResource('AWS::Backup::BackupVault', { DeletionPolicy: 'Retain' });
     template.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Retain', Properties: Match.objectLike({ Description: 'Example data pipeline: AWS Backup vault' }) });
   });
@@ -108,6 +109,49 @@ describe('the system stack (default context)', () => {
     expect(processor.Properties.VpcConfig.SubnetIds).toEqual(stack.resolve(stack.store.vpc.isolatedSubnets.map((s) => s.subnetId)));
     // The raw bucket is kept with the data (default context).
     template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain', Properties: Match.objectLike({ VersioningConfiguration: { Status: 'Enabled' } }) });
+  });
+
+  test('AI analysis: health-readings successes on the ingestion bus, in the store VPC, with its own KMS-encrypted pseudonymization key', () => {
+    const rules = Object.values(template.findResources('AWS::Events::Rule'));
+    const analyzerRule = rules.find((r) => r.Properties.Targets[0].Arn['Fn::GetAtt']?.[0] === logicalId(stack, stack.analyzer.queue))!;
+    expect(analyzerRule.Properties).toMatchObject({
+      EventBusName: ref(stack, stack.ingestion.eventBus),
+      EventPattern: { 'source': ['cdk-serverless-data-pipeline.ingestion'], 'detail-type': ['Ingestion Succeeded'], 'detail': { sourceName: ['health-readings'] } },
+    });
+    const fn = template.findResources('AWS::Lambda::Function')[logicalId(stack, stack.analyzer.analyzerFunction)].Properties;
+    expect(fn.Environment.Variables).toMatchObject({
+      DATA_BUCKET: ref(stack, stack.ingestion.bucket),
+      EVENT_BUS_NAME: ref(stack, stack.ingestion.eventBus),
+      PSEUDONYMIZE: 'true',
+      PSEUDONYM_SECRET_ARN: ref(stack, stack.pseudonymizationKey),
+    });
+    expect(JSON.parse(fn.Environment.Variables.THRESHOLDS).map((t: { field: string }) => t.field)).toEqual(['heart_rate', 'spo2', 'systolic_bp', 'diastolic_bp', 'temperature_c']);
+    expect(fn.VpcConfig.SubnetIds).toEqual(stack.resolve(stack.store.vpc.isolatedSubnets.map((s) => s.subnetId)));
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Description: Match.stringLikeRegexp('pseudonymizes personal data'),
+      KmsKeyId: { 'Fn::GetAtt': [logicalId(stack, stack.dataKey), 'Arn'] },
+    });
+  });
+
+  test('reports: one per analysis, a daily digest, failures of ingestion and analysis to the operations topic', () => {
+    const notifier = logicalId(stack, stack.notifier.notifierFunction);
+    const toNotifier = Object.values(template.findResources('AWS::Events::Rule'))
+      .filter((r) => r.Properties.Targets[0].Arn['Fn::GetAtt']?.[0] === notifier)
+      .map((r) => [r.Properties.EventBusName, r.Properties.EventPattern['detail-type'][0]]);
+    expect(toNotifier).toEqual(expect.arrayContaining([
+      [ref(stack, stack.ingestion.eventBus), 'Analysis Complete'],
+      [ref(stack, stack.ingestion.eventBus), 'Analysis Failed'],
+      [ref(stack, stack.ingestion.eventBus), 'Ingestion Failed'],
+    ]));
+    expect(stack.notifier.alarmTopic).toBe(stack.opsTopic);
+    const fn = template.findResources('AWS::Lambda::Function')[notifier].Properties;
+    expect(fn.Environment.Variables).toMatchObject({
+      OPS_TOPIC_ARN: ref(stack, stack.opsTopic),
+      ANALYSIS_TABLE_NAME: ref(stack, stack.analyzer.analysisTable),
+      FROM_ADDRESS: 'reports@example.com',
+    });
+    template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(0 7 * * ? *)' });
+    template.hasResourceProperties('AWS::SES::EmailIdentity', { EmailIdentity: 'reports@example.com' });
   });
 
   test('every log group is encrypted with the logs key, which CloudWatch Logs may use', () => {
@@ -140,7 +184,8 @@ describe('the system stack (default context)', () => {
     const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
     expect(dashboards).toHaveLength(1);
     const body = JSON.stringify(dashboards[0].Properties.DashboardBody);
-    for (const title of ['Ingestion', 'Records per second', 'Dead-letter queue depth', 'Canonical store (PostgreSQL)', 'Database CPU (%)', 'Database connections', 'Free storage and memory (bytes)', 'Alarms']) {
+    for (const title of ['Ingestion', 'Records per second', 'Dead-letter queue depth', 'AI analysis (Amazon Bedrock)', 'Bedrock tokens',
+      'Estimated Bedrock cost (USD)', 'Reports (Amazon SES)', 'Canonical store (PostgreSQL)', 'Database CPU (%)', 'Database connections', 'Free storage and memory (bytes)', 'Alarms']) {
       expect(body).toContain(title);
     }
   });
@@ -162,6 +207,14 @@ describe('context settings', () => {
     template.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Delete', Properties: Match.objectLike({ Description: Match.stringLikeRegexp('data at rest') }) });
     template.hasResource('AWS::SNS::Topic', { DeletionPolicy: 'Delete' });
     template.hasResource('AWS::Backup::BackupVault', { DeletionPolicy: 'Retain' });
+  });
+
+  test('reportEmail and reportRecipients set the reports\' sender and recipients', () => {
+    const { dataPipeline } = buildExampleApp(createTestApp({ context: { reportEmail: 'me@clinic.example', reportRecipients: 'a@clinic.example, b@clinic.example' } }));
+    const template = Template.fromStack(dataPipeline);
+    template.hasResourceProperties('AWS::SES::EmailIdentity', { EmailIdentity: 'me@clinic.example' });
+    const fn = template.findResources('AWS::Lambda::Function')[logicalId(dataPipeline, dataPipeline.notifier.notifierFunction)].Properties;
+    expect(JSON.parse(fn.Environment.Variables.TO_ADDRESSES)).toEqual(['a@clinic.example', 'b@clinic.example']);
   });
 
   test('alertEmail subscribes an address to the operations topic', () => {

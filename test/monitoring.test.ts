@@ -4,9 +4,13 @@
  */
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { BuiltInSources, CanonicalStore, IngestionPipeline, PipelineMonitoring, StoreEngine } from '../src';
+import {
+  AiAnalyzer, BuiltInSources, CanonicalStore, IngestionPipeline, PipelineMonitoring, ReportNotifier, StoreEngine,
+} from '../src';
 import { createTestStack, removeTestAppDirs } from './construct-support/app';
 
 afterAll(removeTestAppDirs);
@@ -119,6 +123,45 @@ describe('with an ingestion pipeline', () => {
   });
 });
 
+describe('with the AI analyzer and the report notifier', () => {
+  let template: Template;
+  let stack: Stack;
+  let analyzer: AiAnalyzer;
+  let notifier: ReportNotifier;
+
+  beforeAll(() => {
+    stack = createTestStack();
+    const bus = new events.EventBus(stack, 'Bus');
+    const bucket = new s3.Bucket(stack, 'Data');
+    const topic = new sns.Topic(stack, 'Ops');
+    analyzer = new AiAnalyzer(stack, 'Analyzer', { eventBus: bus, dataBucket: bucket, alarmTopic: topic });
+    notifier = new ReportNotifier(stack, 'Notifier', {
+      eventBus: bus, analyzer, fromAddress: 'reports@example.com', toAddresses: ['ops@example.com'], alarmTopic: topic,
+    });
+    new PipelineMonitoring(stack, 'Monitoring', { analyzer, notifier, alarmTopic: topic, bedrockDailyCostThresholdUsd: 3 });
+    template = Template.fromStack(stack);
+  });
+
+  test('tokens, cost, analyses, anomalies, queues and both functions on the dashboard', () => {
+    const body = dashboardBody(template);
+    for (const text of ['AI analysis (Amazon Bedrock)', 'InputTokens', 'OutputTokens', 'EstimatedCostUsd', 'AnalysesCompleted', 'AnalysesFailed',
+      'AnomaliesFound', 'Analysis queue', 'Reports (Amazon SES)', 'Undelivered events (dead-letter queue)', 'AI analyzer', 'Report notifier']) {
+      expect(body).toContain(text);
+    }
+    const widgetAlarms = JSON.stringify(template.findResources('AWS::CloudWatch::Dashboard'));
+    for (const alarm of [analyzer.deadLetterQueueAlarm, analyzer.errorsAlarm, notifier.deadLetterQueueAlarm, notifier.errorsAlarm]) {
+      expect(widgetAlarms).toContain(stack.getLogicalId(alarm.node.defaultChild as any));
+    }
+  });
+
+  test('a daily Bedrock cost alarm; no second error alarm for functions whose construct alarms', () => {
+    const alarms = alarmsByDescription(template);
+    const cost = Object.entries(alarms).find(([d]) => /Bedrock cost/.test(d))![1];
+    expect(cost).toMatchObject({ MetricName: 'EstimatedCostUsd', Period: 86400, Statistic: 'Sum', Threshold: 3 });
+    expect(Object.keys(alarms).some((d) => /^(AI analyzer|Report notifier): the function failed/.test(d))).toBe(false);
+  });
+});
+
 test('with an Aurora store: capacity instead of storage, no storage alarm', () => {
   const stack = createTestStack();
   const store = new CanonicalStore(stack, 'Store', { engine: StoreEngine.AURORA_POSTGRES_SERVERLESS_V2 });
@@ -156,6 +199,7 @@ test('validates its thresholds and period', () => {
   expect(() => new PipelineMonitoring(stack, 'C', { databaseConnectionsThreshold: 1.5 })).toThrow(/databaseConnectionsThreshold/);
   expect(() => new PipelineMonitoring(stack, 'D', { period: Duration.seconds(90) })).toThrow(/period/);
   expect(() => new PipelineMonitoring(stack, 'E', { ingestionRejectedThresholdPercent: 100 })).toThrow(/ingestionRejectedThresholdPercent/);
+  expect(() => new PipelineMonitoring(stack, 'F', { bedrockDailyCostThresholdUsd: 0 })).toThrow(/bedrockDailyCostThresholdUsd/);
 });
 
 test('the dashboard name can be left to CloudFormation', () => {

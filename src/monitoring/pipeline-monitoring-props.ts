@@ -1,8 +1,10 @@
 import { Duration } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import { AiAnalyzer } from '../ai-analyzer/ai-analyzer';
 import { CanonicalStore } from '../canonical-store/canonical-store';
 import { IngestionPipeline } from '../ingestion-pipeline/ingestion-pipeline';
+import { ReportNotifier } from '../report-notifier/report-notifier';
 
 /**
  * Properties of a `PipelineMonitoring`. Every construct is optional: the dashboard and the
@@ -55,6 +57,31 @@ export interface PipelineMonitoringProps {
    * @default 10
    */
   readonly ingestionRejectedThresholdPercent?: number;
+
+  /**
+   * The AI analyzer: Bedrock input and output tokens, estimated cost, analyses completed and
+   * failed, anomalies found, its queue and function; an alarm on the daily model cost. (The
+   * analyzer raises its own dead-letter queue and error alarms.)
+   *
+   * @default - no AI section
+   */
+  readonly analyzer?: AiAnalyzer;
+
+  /**
+   * Estimated Bedrock cost per day (USD, from the analyzer's token metrics and prices) above
+   * which the cost alarm goes off.
+   *
+   * @default 10
+   */
+  readonly bedrockDailyCostThresholdUsd?: number;
+
+  /**
+   * The report notifier: its function and dead-letter queue. (The notifier raises its own
+   * dead-letter queue and error alarms.)
+   *
+   * @default - no reports section
+   */
+  readonly notifier?: ReportNotifier;
 
   /**
    * More Lambda functions (e.g. your own) to show with the library's and to alarm on (errors).

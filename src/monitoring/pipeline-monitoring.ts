@@ -57,6 +57,8 @@ export class PipelineMonitoring extends Construct {
 
     const sections: cloudwatch.IWidget[][] = [];
     if (props.ingestion) sections.push(this.ingestionSection());
+    if (props.analyzer) sections.push(this.analyzerSection());
+    if (props.notifier) sections.push(this.notifierSection());
     if (props.store) sections.push(this.storeSection());
 
     for (const fn of props.functions ?? []) {
@@ -136,6 +138,56 @@ export class PipelineMonitoring extends Construct {
     this.constructAlarms.push(ingestion.deadLetterQueueAlarm, ingestion.errorsAlarm);
     // The pipeline alarms on its processor's errors itself.
     this.functions.push({ label: 'Ingestion processor', fn: ingestion.processor, alarmOnErrors: false });
+    return widgets;
+  }
+
+  private analyzerSection(): cloudwatch.IWidget[] {
+    const analyzer = this.props.analyzer!;
+    const sum = { period: this.period, statistic: 'Sum' };
+    const widgets: cloudwatch.IWidget[] = [
+      header('AI analysis (Amazon Bedrock)'),
+      graph('Bedrock tokens', [
+        analyzer.metricInputTokens({ ...sum, label: 'Input tokens' }),
+        analyzer.metricOutputTokens({ ...sum, label: 'Output tokens' }),
+      ], THIRD),
+      graph('Estimated Bedrock cost (USD)', [analyzer.metricEstimatedCost({ ...sum, label: 'Cost (USD)' })], THIRD),
+      graph('Analyses and anomalies', [
+        analyzer.metricAnalysesCompleted({ ...sum, label: 'Completed' }),
+        analyzer.metricAnalysesFailed({ ...sum, label: 'Failed' }),
+      ], THIRD, undefined, [analyzer.metricAnomaliesFound({ ...sum, label: 'Anomalies found' })]),
+      graph('Analysis queue', [
+        analyzer.queue.metricApproximateNumberOfMessagesVisible({ period: this.period, statistic: 'Maximum', label: 'Waiting' }),
+        analyzer.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: this.period, statistic: 'Maximum', label: 'In the DLQ' }),
+      ], FULL),
+    ];
+    this.addAlarm('BedrockDailyCostAlarm', {
+      alarmDescription: 'AI analysis: the estimated Bedrock cost of the last 24 hours is above budget (more data, bigger prompts, or a retry loop)',
+      metric: analyzer.metricEstimatedCost({ period: Duration.days(1), statistic: 'Sum' }),
+      threshold: this.props.bedrockDailyCostThresholdUsd ?? 10,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.constructAlarms.push(analyzer.deadLetterQueueAlarm, analyzer.errorsAlarm);
+    this.functions.push({ label: 'AI analyzer', fn: analyzer.analyzerFunction, alarmOnErrors: false });
+    return widgets;
+  }
+
+  private notifierSection(): cloudwatch.IWidget[] {
+    const notifier = this.props.notifier!;
+    const fn = notifier.notifierFunction;
+    const widgets: cloudwatch.IWidget[] = [
+      header('Reports (Amazon SES)'),
+      graph('Report runs', [
+        fn.metricInvocations({ period: this.period, statistic: 'Sum', label: 'Invocations' }),
+        fn.metricErrors({ period: this.period, statistic: 'Sum', label: 'Errors' }),
+      ], HALF),
+      graph('Undelivered events (dead-letter queue)', [
+        notifier.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: this.period, statistic: 'Maximum', label: 'In the DLQ' }),
+      ], HALF),
+    ];
+    this.constructAlarms.push(notifier.deadLetterQueueAlarm, notifier.errorsAlarm);
+    this.functions.push({ label: 'Report notifier', fn, alarmOnErrors: false });
     return widgets;
   }
 
@@ -244,6 +296,10 @@ export class PipelineMonitoring extends Construct {
 
 function validate(props: PipelineMonitoringProps): void {
   const { databaseCpuThresholdPercent: cpu, databaseFreeStorageThresholdGiB: storage, databaseConnectionsThreshold: connections } = props;
+  const cost = props.bedrockDailyCostThresholdUsd;
+  if (cost !== undefined && !(cost > 0)) {
+    throw new Error(`bedrockDailyCostThresholdUsd must be positive, got ${cost}`);
+  }
   const rejected = props.ingestionRejectedThresholdPercent;
   if (rejected !== undefined && !(rejected >= 0 && rejected < 100)) {
     throw new Error(`ingestionRejectedThresholdPercent must be at least 0 and below 100, got ${rejected}`);
