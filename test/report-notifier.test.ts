@@ -65,9 +65,9 @@ describe('ReportNotifier defaults', () => {
         DeadLetterConfig: { Arn: { 'Fn::GetAtt': [expect.stringMatching(/^NotifierDeadLetterQueue/), 'Arn'] } },
       })]);
     }
-    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
-      MaximumRetryAttempts: 2,
-      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^NotifierDeadLetterQueue'), 'Arn'] } } },
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 21600 });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      DeadLetterConfig: { TargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^NotifierDeadLetterQueue'), 'Arn'] } },
     });
   });
 
@@ -224,15 +224,14 @@ describe('ReportNotifier options', () => {
     return stack;
   }
 
-  test('in a VPC: the endpoints for SNS, S3 and DynamoDB (and the analyzer\'s)', () => {
+  test('in a VPC: the endpoints for SES, SNS, S3 and DynamoDB (and the analyzer\'s)', () => {
     const stack = vpcStack();
-    expect(missingVpcEndpoints(stack).filter((m) => !m.endsWith(': SES'))).toEqual([]);
+    expect(missingVpcEndpoints(stack)).toEqual([]);
     const services = [...endpointsByVpc(Template.fromStack(stack)).values()].flatMap((set) => [...set]);
-    expect(services).toEqual(expect.arrayContaining(['bedrock-runtime', 'dynamodb', 'events', 's3', 'secretsmanager', 'sns']));
+    expect(services.sort()).toEqual(['bedrock-runtime', 'dynamodb', 'email', 'events', 's3', 'secretsmanager', 'sns']);
   });
 
-  // src/common/vpc-endpoints.ts maps SES to InterfaceVpcEndpointAwsService.SES, which is the SMTP
-  // endpoint (com.amazonaws.<region>.email-smtp); SES API v2 SendEmail needs com.amazonaws.<region>.email.
+  // The SES API endpoint is com.amazonaws.<region>.email (CDK's SES constant is the SMTP one, email-smtp).
   test('in a VPC: the SES API endpoint (com.amazonaws.<region>.email) for SendEmail', () => {
     expect(missingVpcEndpoints(vpcStack())).toEqual([]);
   });
