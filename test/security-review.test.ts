@@ -48,31 +48,8 @@ function review(stack: Stack): StackReview {
  * one of them goes away, so that the list only ever shrinks, and when any other error appears.
  */
 const PENDING_IN_CONSTRUCTS: string[] = [
-  // CanonicalStore
-  'Store/Instance/Resource: HIPAA.Security-RDSEnhancedMonitoringEnabled',
-  'Store/Instance/Resource: HIPAA.Security-RDSLoggingEnabled[LogExport::upgrade]',
-  'Store/LogRetentionRole/DefaultPolicy/Resource: HIPAA.Security-IAMNoInlinePolicy',
-  'Store/MigrationFunction/Resource: HIPAA.Security-LambdaConcurrency',
-  'Store/MigrationFunction/Resource: HIPAA.Security-LambdaDLQ',
-  'Store/MigrationFunctionRole/DefaultPolicy/Resource: HIPAA.Security-IAMNoInlinePolicy',
-  'Store/MigrationsProvider/framework-onEvent/Resource: HIPAA.Security-LambdaConcurrency',
-  'Store/MigrationsProvider/framework-onEvent/Resource: HIPAA.Security-LambdaDLQ',
-  'Store/MigrationsProvider/framework-onEvent/Resource: HIPAA.Security-LambdaInsideVPC',
-  'Store/MigrationsProviderRole/DefaultPolicy/Resource: HIPAA.Security-IAMNoInlinePolicy',
-  'Store/Vpc/FlowLog/IAMRole/DefaultPolicy/Resource: HIPAA.Security-IAMNoInlinePolicy',
-  // IngestionPipeline
-  'Ingestion/Processor/Resource: HIPAA.Security-LambdaConcurrency',
-  'Ingestion/Processor/Resource: HIPAA.Security-LambdaDLQ',
-  'Ingestion/ProcessorRole/DefaultPolicy/Resource: HIPAA.Security-IAMNoInlinePolicy',
-  // AiAnalyzer
-  'Analyzer/Function/Resource: HIPAA.Security-LambdaConcurrency',
-  'Analyzer/Function/Resource: HIPAA.Security-LambdaDLQ',
-  'Analyzer/FunctionRole/DefaultPolicy/Resource: HIPAA.Security-IAMNoInlinePolicy',
   // ReportNotifier
   'Notifier/DigestScheduleRole/DefaultPolicy/Resource: HIPAA.Security-IAMNoInlinePolicy',
-  'Notifier/Function/Resource: HIPAA.Security-LambdaConcurrency',
-  'Notifier/Function/Resource: HIPAA.Security-LambdaDLQ',
-  'Notifier/FunctionRole/DefaultPolicy/Resource: HIPAA.Security-IAMNoInlinePolicy',
 ].sort();
 
 /** Warnings, each looked at by a person: why it stays a warning. */
