@@ -80,9 +80,14 @@ function summary(info: SandboxInfo, cwd: string): string {
     for (const k of a.apiKeys) lines.push(`  API key         x-api-key: ${k.value}   (${k.name})`);
   }
   for (const bucket of info.s3.notifiedBuckets) {
-    const prefixes = info.s3.notifications.filter((n) => n.bucket === bucket).map((n) => `${n.prefix || '*'}${n.suffix ? `…${n.suffix}` : ''} → ${n.target}`);
+    const byTarget = new Map<string, string[]>();
+    for (const n of info.s3.notifications.filter((x) => x.bucket === bucket)) {
+      const list = byTarget.get(n.target) ?? [];
+      list.push(`${n.prefix || '*'}${n.suffix ? `…${n.suffix}` : ''}`);
+      byTarget.set(n.target, list);
+    }
     lines.push(`  Raw bucket      s3://${bucket}`);
-    lines.push(`                  processed on upload: ${[...new Set(prefixes)].join('; ')}`);
+    for (const [target, prefixes] of byTarget) lines.push(`                  ${prefixes.join(', ')} → ${target}`);
   }
   const others = Object.values(info.s3.buckets).filter((b) => !info.s3.notifiedBuckets.includes(b));
   if (others.length) lines.push(`  Other buckets   ${others.join(', ')}`);

@@ -682,7 +682,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         endpoint: s3.endpoint.replace('127.0.0.1', 'localhost'),
         buckets,
         notifiedBuckets: [...new Set(notifications.map((n) => n.bucket))],
-        notifications: notifications.map((n) => ({ bucket: n.bucket, prefix: n.prefix, suffix: n.suffix, target: n.kind === 'eventbridge' ? 'EventBridge' : n.arn.split(':').pop()! })),
+        notifications: notifications.map((n) => {
+          const short = (name: string) => name.split(':').pop()!.replace(/^[^-]+-/, '').replace(/-[0-9A-F]{12}$/, '');
+          const consumer = n.kind === 'queue' ? mappings.find((m) => m.queueArn === n.arn)?.functionName : undefined;
+          const target = n.kind === 'eventbridge' ? 'EventBridge' : `${n.kind} ${short(n.arn)}${consumer ? ` → ${short(consumer)}` : ''}`;
+          return { bucket: n.bucket, prefix: n.prefix, suffix: n.suffix, target };
+        }),
         accessKeyId: 'S3RVER',
         secretAccessKey: 'S3RVER',
         forcePathStyle: true,
