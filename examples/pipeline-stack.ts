@@ -136,6 +136,8 @@ export class PipelineStack extends Stack {
         primaryOutputDirectory: 'cdk.out',
       }),
       codeBuildDefaults: {
+        // Node.js 20 (the project's minimum) on the standard 7.0 image.
+        partialBuildSpec: codebuild.BuildSpec.fromObject({ phases: { install: { 'runtime-versions': { nodejs: '20' } } } }),
         buildEnvironment: {
           buildImage: codebuild.LinuxBuildImage.STANDARD_7_0,
           computeType: codebuild.ComputeType.MEDIUM,

@@ -275,6 +275,7 @@ describe('the CI/CD pipeline stack (-c pipeline=true)', () => {
     const synth = buildSpecWith('cdk synth');
     expect(synth).toBeDefined();
     expect(synth).toContain('npm ci');
+    expect(synth).toMatch(/runtime-versions[\s\S]*nodejs[\s\S]*20/);
     expect(synth).toContain(`npx cdk synth -c pipeline=true -c connectionArn=${PIPELINE_CONTEXT.connectionArn} -c repo=${PIPELINE_CONTEXT.repo} -c branch=main -c alertEmail=ops@example.com`);
     // Self-mutation: a project that deploys the pipeline stack itself.
     expect(buildSpecWith(`cdk -a . deploy ${PIPELINE_STACK_NAME}`)).toBeDefined();
