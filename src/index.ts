@@ -6,3 +6,4 @@ export * from './ingestion-pipeline';
 export * from './monitoring';
 export * from './ai-analyzer';
 export * from './report-notifier';
+export * from './analytics-api';

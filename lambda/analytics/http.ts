@@ -80,7 +80,9 @@ export function baseUrlOf(event: APIGatewayProxyEvent): string {
   // requestContext.path is the full path (with the stage or custom-domain base path); event.path is the resource path.
   const full = ctx?.path ?? '';
   const prefix = full && event.path && full.endsWith(event.path) ? full.slice(0, full.length - event.path.length) : ctx?.stage ? `/${ctx.stage}` : '';
-  return `https://${host}${prefix}`;
+  // API Gateway serves HTTPS only; a local emulator may say otherwise in X-Forwarded-Proto.
+  const proto = header(event, 'x-forwarded-proto') === 'http' ? 'http' : 'https';
+  return `${proto}://${host}${prefix}`;
 }
 
 /** The request body as text: base64 decoded, size-checked (413), or undefined when there is none. */

@@ -7,6 +7,7 @@
  * (a layer, when they would not fit in the 4 KB of environment variables).
  */
 import * as fs from 'fs';
+import * as path from 'path';
 import { ApiError, ErrorCode } from '../errors';
 import { assertReadOnlySelect, compileNamedParameters } from '../sql-guard';
 import { compileSchema } from '../validation';
@@ -24,7 +25,9 @@ export const OPERATION_NAME = /^[a-z][a-z0-9_]{0,62}$/;
 
 /** Reads the declared user operations from the environment (none when unset). */
 export function readUserOperationSpecs(env: NodeJS.ProcessEnv = process.env): UserOperationSpec[] {
-  const text = env.USER_OPERATIONS_FILE ? fs.readFileSync(env.USER_OPERATIONS_FILE, 'utf8') : env.USER_OPERATIONS;
+  // A relative file name is in the function's code folder (LAMBDA_TASK_ROOT).
+  const file = env.USER_OPERATIONS_FILE ? path.resolve(env.LAMBDA_TASK_ROOT ?? process.cwd(), env.USER_OPERATIONS_FILE) : undefined;
+  const text = file ? fs.readFileSync(file, 'utf8') : env.USER_OPERATIONS;
   if (!text) return [];
   const specs = JSON.parse(text);
   if (!Array.isArray(specs)) throw new Error('USER_OPERATIONS must be a JSON array');

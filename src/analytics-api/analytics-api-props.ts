@@ -1,0 +1,257 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as cognito from 'aws-cdk-lib/aws-cognito';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { ICanonicalStore } from '../canonical-store';
+import { LambdaTuning } from '../common/lambda-tuning';
+
+/**
+ * How callers authenticate to the analytics API.
+ */
+export enum AnalyticsApiAuthorization {
+  /** AWS Signature Version 4 with IAM credentials: grant callers `execute-api:Invoke` with `grantInvoke`. */
+  IAM = 'IAM',
+  /** An API key in the `x-api-key` header; the construct creates one key and a usage plan with the API's throttling. */
+  API_KEY = 'API_KEY',
+  /** A JWT (ID token) of a Cognito user pool in the `Authorization` header (prop `userPool`). */
+  COGNITO = 'COGNITO',
+  /** No authorization at all: anyone who knows the URL can query the store. An explicit opt-in. */
+  NONE = 'NONE',
+}
+
+/**
+ * An operation of your own: parameterized SQL over the canonical schema, run like the built-in
+ * ones (as the analytics reader, in a read-only transaction, with the same timeout, cache and
+ * large-result handling).
+ */
+export interface UserDefinedOperation {
+  /**
+   * Name callers use (`?operation=NAME`): lower-case letters, digits and `_`, starting with a
+   * letter, at most 63 characters, not the name of a built-in operation.
+   */
+  readonly name: string;
+
+  /**
+   * One SELECT (a `WITH … SELECT` too). Parameters are written `:name` and bound as values,
+   * never spliced into the text; each must be declared in `parameterSchema`. Tables are
+   * referenced with their schema, e.g. `canonical.customers`.
+   */
+  readonly sql: string;
+
+  /**
+   * JSON Schema (an object schema) of the parameters, validated before the SQL runs; defaults
+   * in it are applied. Missing optional parameters are bound as NULL.
+   *
+   * @default - no parameters: `{"type": "object", "additionalProperties": false}`
+   */
+  readonly parameterSchema?: { [key: string]: any };
+
+  /**
+   * What the operation answers, for documentation.
+   *
+   * @default - "User-defined operation NAME"
+   */
+  readonly description?: string;
+
+  /**
+   * Whether the operation may take long: with an `AsyncJobWorkflow`, a synchronous call that
+   * misses the cache becomes a job (202).
+   *
+   * @default false
+   */
+  readonly longRunning?: boolean;
+}
+
+/**
+ * Properties of an `AnalyticsApi`.
+ */
+export interface AnalyticsApiProps {
+  /** The canonical store to query, as its analytics reader and (for users' SQL) its restricted reader. */
+  readonly store: ICanonicalStore;
+
+  /**
+   * How callers authenticate.
+   *
+   * @default AnalyticsApiAuthorization.IAM
+   */
+  readonly authorization?: AnalyticsApiAuthorization;
+
+  /**
+   * The user pool whose tokens are accepted, with `AnalyticsApiAuthorization.COGNITO` (required then).
+   *
+   * @default - none
+   */
+  readonly userPool?: cognito.IUserPool;
+
+  /**
+   * Steady-state requests per second across the stage (API Gateway throttling; 429 beyond it).
+   *
+   * @default 50
+   */
+  readonly throttlingRateLimit?: number;
+
+  /**
+   * Burst of requests the stage accepts above the steady rate.
+   *
+   * @default 100
+   */
+  readonly throttlingBurstLimit?: number;
+
+  /**
+   * Origins allowed to call the API from a browser (CORS), e.g. `['https://app.example.com']`, or `['*']`.
+   *
+   * @default - no CORS: browsers on other origins cannot read responses
+   */
+  readonly corsAllowOrigins?: string[];
+
+  /**
+   * How long a result stays in the cache (it is never served after new data landed, whatever
+   * this says). `Duration.seconds(0)` turns the cache off.
+   *
+   * @default Duration.hours(1)
+   */
+  readonly cacheTtl?: Duration;
+
+  /**
+   * Results with more rows than this go to the results bucket and the response carries a
+   * download link instead of the rows.
+   *
+   * @default 10000
+   */
+  readonly largeResultMaxRows?: number;
+
+  /**
+   * Results with more bytes of JSON than this go to the results bucket (at most 5,000,000: Lambda
+   * responses are limited to 6 MB).
+   *
+   * @default 2000000
+   */
+  readonly largeResultMaxBytes?: number;
+
+  /**
+   * Most rows a `custom_complex_query` may return (its `max_rows` parameter cannot exceed it).
+   *
+   * @default 100000
+   */
+  readonly customQueryMaxRows?: number;
+
+  /**
+   * Time budget of an operation's queries (statement timeout), below API Gateway's 29-second
+   * integration limit: between 1 and 26 seconds.
+   *
+   * @default Duration.seconds(25)
+   */
+  readonly queryTimeout?: Duration;
+
+  /**
+   * Operations of your own, besides the built-in ones.
+   *
+   * @default - none
+   */
+  readonly userOperations?: UserDefinedOperation[];
+
+  /**
+   * How long large results stay downloadable (the results bucket's lifecycle expiration; whole days).
+   *
+   * @default Duration.days(7)
+   */
+  readonly resultExpiry?: Duration;
+
+  /**
+   * A customer-managed key for the cache table and the results bucket.
+   *
+   * @default - AWS-managed encryption (DynamoDB's AWS owned key, SSE-S3)
+   */
+  readonly encryptionKey?: kms.IKey;
+
+  /**
+   * Bucket that receives the results bucket's server access logs.
+   *
+   * @default - a new bucket (SSE-S3, versioned, logs kept one year)
+   */
+  readonly serverAccessLogsBucket?: s3.IBucket;
+
+  /**
+   * Operations topic for the API's alarms (server errors, p99 latency, function errors).
+   *
+   * @default - the alarms have no action
+   */
+  readonly alarmTopic?: sns.ITopic;
+
+  /**
+   * Server-side errors (HTTP 5XX) in 5 minutes above which the 5XX alarm fires.
+   *
+   * @default 5
+   */
+  readonly serverErrorAlarmThreshold?: number;
+
+  /**
+   * p99 latency (over 5 minutes) above which the latency alarm fires.
+   *
+   * @default Duration.seconds(10)
+   */
+  readonly latencyAlarmThreshold?: Duration;
+
+  /**
+   * ARN of an AWS WAFv2 web ACL (regional) to associate with the API's stage.
+   *
+   * @default - no web ACL
+   */
+  readonly webAclArn?: string;
+
+  /**
+   * Whether to create the account's API Gateway CloudWatch role (`AWS::ApiGateway::Account`),
+   * which access and execution logging need. There is one per account and region: turn this off
+   * when the account already has it.
+   *
+   * @default true
+   */
+  readonly createCloudWatchRole?: boolean;
+
+  /**
+   * Name of the API's stage (part of its URL).
+   *
+   * @default 'prod'
+   */
+  readonly stageName?: string;
+
+  /**
+   * How long the API's access logs are kept.
+   *
+   * @default logs.RetentionDays.ONE_YEAR
+   */
+  readonly accessLogRetention?: logs.RetentionDays;
+
+  /**
+   * Tuning of the API's function. Its timeout must stay below API Gateway's 29 seconds.
+   *
+   * @default - 1024 MiB, 29 seconds, logs kept three months
+   */
+  readonly lambda?: LambdaTuning;
+
+  /**
+   * Permissions boundary applied to every role the construct creates.
+   *
+   * @default - none
+   */
+  readonly permissionsBoundary?: iam.IManagedPolicy;
+
+  /**
+   * Whether to create the VPC endpoints the function calls from the store's VPC (Secrets Manager,
+   * S3 and DynamoDB gateway endpoints). Turn off when the VPC already has them.
+   *
+   * @default true
+   */
+  readonly createVpcEndpoints?: boolean;
+
+  /**
+   * What happens to the cache table, the results bucket and the log groups when the construct is
+   * removed from the stack. `DESTROY` also empties the results bucket.
+   *
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}

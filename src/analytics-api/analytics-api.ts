@@ -1,0 +1,645 @@
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { CfnResource, Duration, Names, RemovalPolicy, Token } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
+import { Construct } from 'constructs';
+import { AnalyticsApiAuthorization, AnalyticsApiProps, UserDefinedOperation } from './analytics-api-props';
+import { CanonicalStore } from '../canonical-store/canonical-store';
+import { AccessLevel, ICanonicalStore } from '../canonical-store/canonical-store-props';
+import { assetPath } from '../common/assets';
+import { createPipelineFunction, METRICS_NAMESPACE } from '../common/lambda-tuning';
+import { acknowledgeNagFinding } from '../common/nag';
+import { PipelineAwsService } from '../common/vpc-endpoints';
+
+/** Names of the built-in operations (kept in step with lambda/analytics/operations by a test). */
+const BUILT_IN_OPERATION_NAMES = [
+  'simple_demo', 'database_info', 'customer_analysis', 'revenue_analysis', 'multi_dimensional_analytics',
+  'relationship_analysis', 'data_integrity_analysis', 'custom_complex_query',
+];
+
+const OPERATION_NAME = /^[a-z][a-z0-9_]{0,62}$/;
+const API_GATEWAY_TIMEOUT_SECONDS = 29;
+/** Where the results are stored in the bucket (the handler's RESULTS_PREFIX). */
+const RESULTS_PREFIX = 'results/';
+const USER_OPERATIONS_FILE = 'user-operations.json';
+
+/** One error shape for the responses API Gateway produces itself: [type, status, code]. */
+const GATEWAY_RESPONSES: Array<[apigw.ResponseType, string, string]> = [
+  [apigw.ResponseType.BAD_REQUEST_BODY, '400', 'BAD_REQUEST_BODY'],
+  [apigw.ResponseType.BAD_REQUEST_PARAMETERS, '400', 'BAD_REQUEST_PARAMETERS'],
+  [apigw.ResponseType.UNAUTHORIZED, '401', 'UNAUTHORIZED'],
+  [apigw.ResponseType.ACCESS_DENIED, '403', 'ACCESS_DENIED'],
+  [apigw.ResponseType.EXPIRED_TOKEN, '403', 'EXPIRED_TOKEN'],
+  [apigw.ResponseType.INVALID_API_KEY, '403', 'INVALID_API_KEY'],
+  [apigw.ResponseType.INVALID_SIGNATURE, '403', 'INVALID_SIGNATURE'],
+  [apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, '403', 'MISSING_AUTHENTICATION_TOKEN'],
+  [apigw.ResponseType.WAF_FILTERED, '403', 'WAF_FILTERED'],
+  [apigw.ResponseType.RESOURCE_NOT_FOUND, '404', 'NOT_FOUND'],
+  [apigw.ResponseType.REQUEST_TOO_LARGE, '413', 'PAYLOAD_TOO_LARGE'],
+  [apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, '415', 'UNSUPPORTED_MEDIA_TYPE'],
+  [apigw.ResponseType.THROTTLED, '429', 'THROTTLED'],
+  [apigw.ResponseType.QUOTA_EXCEEDED, '429', 'QUOTA_EXCEEDED'],
+  [apigw.ResponseType.INTEGRATION_FAILURE, '502', 'INTEGRATION_FAILURE'],
+  [apigw.ResponseType.INTEGRATION_TIMEOUT, '504', 'INTEGRATION_TIMEOUT'],
+  [apigw.ResponseType.DEFAULT_4XX, '400', 'BAD_REQUEST'],
+  [apigw.ResponseType.DEFAULT_5XX, '500', 'INTERNAL_ERROR'],
+];
+
+/**
+ * Advanced SQL analytics over a canonical store through simple REST calls: a REST API (API
+ * Gateway) in front of one Lambda function in the store's VPC, with a DynamoDB result cache keyed
+ * by the store's data generation and an S3 bucket for large results.
+ *
+ * Routes: `GET /health`, `GET /analytics?operation=NAME&…`, `POST /analytics`
+ * (`{"operation", "parameters"}`), `GET /download/{key}`. See docs/analytics-api.md.
+ */
+export class AnalyticsApi extends Construct {
+  /** Names of the built-in operations. */
+  public static readonly BUILT_IN_OPERATIONS: string[] = [...BUILT_IN_OPERATION_NAMES];
+
+  /** The REST API. */
+  public readonly api: apigw.RestApi;
+
+  /** The function behind every route. */
+  public readonly handler: lambda.Function;
+
+  /** The result cache (partition key `cacheKey`, TTL attribute `expiresAt`). */
+  public readonly cacheTable: dynamodb.Table;
+
+  /** Large results (under `results/`), deleted after `resultExpiry`. */
+  public readonly resultsBucket: s3.Bucket;
+
+  /** The store the API queries. */
+  public readonly store: ICanonicalStore;
+
+  /** How callers authenticate. */
+  public readonly authorization: AnalyticsApiAuthorization;
+
+  /** The API key, with `AnalyticsApiAuthorization.API_KEY`. */
+  public readonly apiKey?: apigw.IApiKey;
+
+  /** URL of the API's stage, e.g. `https://abc.execute-api.eu-west-1.amazonaws.com/prod/`. */
+  public readonly url: string;
+
+  /** Alarm: server-side errors (5XX) on the stage. */
+  public readonly serverErrorAlarm: cloudwatch.Alarm;
+
+  /** Alarm: p99 latency of the stage. */
+  public readonly latencyAlarm: cloudwatch.Alarm;
+
+  /** Alarm: the function failed (crashes, timeouts). */
+  public readonly functionErrorsAlarm: cloudwatch.Alarm;
+
+  /** `POWERTOOLS_SERVICE_NAME` of the function: the `service` dimension of its metrics. */
+  public readonly serviceName: string;
+
+  /**
+   * The function's code (the bundled analytics handler, with the user-defined operations):
+   * another function of the same asset (e.g. a job runner) can use it with its own handler export.
+   */
+  public readonly handlerCode: lambda.Code;
+
+  /**
+   * The handler's environment (connection, cache, results bucket, limits; no secret values),
+   * for another function of the same code.
+   */
+  public readonly handlerEnvironment: { [key: string]: string };
+
+  private readonly methodOptions: apigw.MethodOptions;
+  private readonly requestValidator: apigw.RequestValidator;
+
+  constructor(scope: Construct, id: string, props: AnalyticsApiProps) {
+    super(scope, id);
+    validateProps(props);
+    if (props.permissionsBoundary) iam.PermissionsBoundary.of(this).apply(props.permissionsBoundary);
+    this.store = props.store;
+    this.authorization = props.authorization ?? AnalyticsApiAuthorization.IAM;
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+
+    this.cacheTable = new dynamodb.Table(this, 'CacheTable', {
+      partitionKey: { name: 'cacheKey', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: 'expiresAt',
+      pointInTimeRecovery: true,
+      encryption: props.encryptionKey ? dynamodb.TableEncryption.CUSTOMER_MANAGED : dynamodb.TableEncryption.AWS_MANAGED,
+      encryptionKey: props.encryptionKey,
+      removalPolicy,
+    });
+    acknowledgeNagFinding(this.cacheTable, 'HIPAA.Security-DynamoDBInBackupPlan',
+      'A cache of query results, recomputable from the store at any time: point-in-time recovery is on, an AWS Backup plan would only add cost');
+
+    this.resultsBucket = this.createResultsBucket(props, removalPolicy);
+
+    this.serviceName = `analytics-${Names.uniqueResourceName(this, { maxLength: 48 })}`;
+    const queryTimeout = props.queryTimeout ?? Duration.seconds(25);
+    const store = props.store;
+    this.handlerEnvironment = {
+      ...store.connectionEnvironment(AccessLevel.ANALYTICS_READER),
+      SQL_READER_SECRET_ARN: store.secretFor(AccessLevel.RESTRICTED_READER).secretArn,
+      CACHE_TABLE_NAME: this.cacheTable.tableName,
+      CACHE_TTL_SECONDS: String((props.cacheTtl ?? Duration.hours(1)).toSeconds()),
+      RESULTS_BUCKET: this.resultsBucket.bucketName,
+      RESULTS_PREFIX,
+      RESULT_EXPIRY_DAYS: String((props.resultExpiry ?? Duration.days(7)).toDays()),
+      LARGE_RESULT_MAX_ROWS: String(props.largeResultMaxRows ?? 10_000),
+      LARGE_RESULT_MAX_BYTES: String(props.largeResultMaxBytes ?? 2_000_000),
+      CUSTOM_SQL_MAX_ROWS: String(props.customQueryMaxRows ?? 100_000),
+      QUERY_TIMEOUT_MS: String(queryTimeout.toMilliseconds()),
+      ...(props.corsAllowOrigins?.length ? { CORS_ALLOW_ORIGINS: props.corsAllowOrigins.join(',') } : {}),
+      ...(props.userOperations?.length ? { USER_OPERATIONS_FILE } : {}),
+    };
+
+    const built = createPipelineFunction(this, 'Function', {
+      assetName: 'analytics',
+      description: 'AnalyticsApi: SQL analytics over the canonical store',
+      serviceName: this.serviceName,
+      vpc: store.vpc,
+      vpcSubnets: store.vpcSubnets,
+      defaults: { memorySize: 1024, timeout: Duration.seconds(API_GATEWAY_TIMEOUT_SECONDS) },
+      tuning: props.lambda,
+      tuningProp: 'lambda',
+      environment: this.handlerEnvironment,
+      callsServices: [PipelineAwsService.SECRETS_MANAGER, PipelineAwsService.S3, PipelineAwsService.DYNAMODB],
+      createVpcEndpoints: props.createVpcEndpoints,
+      logRemovalPolicy: removalPolicy,
+      invokedSynchronouslyBy: 'API Gateway (the caller gets the error and retries)',
+    });
+    this.handler = built.fn;
+    this.handlerCode = props.userOperations?.length
+      ? useCodeWithUserOperations(this.handler, props.userOperations)
+      : lambda.Code.fromAsset(assetPath('analytics'));
+    store.grantConnect(this.handler, AccessLevel.ANALYTICS_READER);
+    store.grantConnect(this.handler, AccessLevel.RESTRICTED_READER);
+    if (store instanceof CanonicalStore) {
+      // The function resource only (not its security group, which the store's ingress rule references).
+      (this.handler.node.defaultChild as CfnResource).node.addDependency(store.migrations);
+    }
+    this.grantHandlerAccess(props);
+
+    const api = this.createRestApi(props);
+    this.api = api;
+    this.url = api.url;
+    this.requestValidator = new apigw.RequestValidator(this, 'RequestValidator', {
+      restApi: api,
+      validateRequestBody: true,
+      validateRequestParameters: true,
+    });
+    const authorizer = this.authorization === AnalyticsApiAuthorization.COGNITO
+      ? new apigw.CognitoUserPoolsAuthorizer(this, 'Authorizer', { cognitoUserPools: [props.userPool!] })
+      : undefined;
+    this.methodOptions = {
+      authorizationType: {
+        [AnalyticsApiAuthorization.IAM]: apigw.AuthorizationType.IAM,
+        [AnalyticsApiAuthorization.COGNITO]: apigw.AuthorizationType.COGNITO,
+        [AnalyticsApiAuthorization.API_KEY]: apigw.AuthorizationType.NONE,
+        [AnalyticsApiAuthorization.NONE]: apigw.AuthorizationType.NONE,
+      }[this.authorization],
+      authorizer,
+      apiKeyRequired: this.authorization === AnalyticsApiAuthorization.API_KEY,
+    };
+    if (this.authorization === AnalyticsApiAuthorization.API_KEY) {
+      const key = api.addApiKey('ApiKey', { description: `Key of the analytics API ${this.node.path}` });
+      const plan = api.addUsagePlan('UsagePlan', {
+        description: 'Analytics API callers: the stage throttling applies per key too',
+        throttle: { rateLimit: props.throttlingRateLimit ?? 50, burstLimit: props.throttlingBurstLimit ?? 100 },
+      });
+      plan.addApiStage({ stage: api.deploymentStage });
+      plan.addApiKey(key);
+      this.apiKey = key;
+    }
+    this.addGatewayResponses(props);
+
+    const integration = new apigw.LambdaIntegration(this.handler, { proxy: true });
+    this.addMethod(api.root.addResource('health'), 'GET', integration);
+    const analytics = api.root.addResource('analytics');
+    this.addMethod(analytics, 'GET', integration, { 'method.request.querystring.operation': true });
+    const requestModel = api.addModel('AnalyticsRequest', {
+      contentType: 'application/json',
+      modelName: 'AnalyticsRequest',
+      schema: {
+        schema: apigw.JsonSchemaVersion.DRAFT4,
+        title: 'AnalyticsRequest',
+        type: apigw.JsonSchemaType.OBJECT,
+        required: ['operation'],
+        additionalProperties: false,
+        properties: {
+          operation: { type: apigw.JsonSchemaType.STRING, minLength: 1, maxLength: 100 },
+          parameters: { type: apigw.JsonSchemaType.OBJECT },
+          cache: { type: apigw.JsonSchemaType.BOOLEAN },
+        },
+      },
+    });
+    this.addMethod(analytics, 'POST', integration, undefined, { 'application/json': requestModel });
+    this.addMethod(api.root.addResource('download').addResource('{key}'), 'GET', integration, { 'method.request.path.key': true });
+
+    if (props.webAclArn) {
+      new wafv2.CfnWebACLAssociation(this, 'WebAclAssociation', { resourceArn: api.deploymentStage.stageArn, webAclArn: props.webAclArn });
+    }
+
+    const alarms = this.createAlarms(props);
+    this.serverErrorAlarm = alarms.serverErrors;
+    this.latencyAlarm = alarms.latency;
+    this.functionErrorsAlarm = alarms.functionErrors;
+  }
+
+  /**
+   * Adds a route to the API, with the API's authorization and request validation, proxied to
+   * `handler` (e.g. `addRoute('analytics/jobs', ['POST'])` for the async job workflow).
+   *
+   * @param resourcePath path below the stage root, e.g. `analytics/jobs/{jobId}`
+   * @param methods HTTP methods, e.g. `['GET']`
+   * @param handler the function that answers (Lambda proxy integration)
+   * @default handler - the API's own function
+   */
+  public addRoute(resourcePath: string, methods: string[], handler?: lambda.IFunction): apigw.Resource {
+    const resource = this.api.root.resourceForPath(resourcePath.replace(/^\/+|\/+$/g, ''));
+    const integration = new apigw.LambdaIntegration(handler ?? this.handler, { proxy: true });
+    const pathParameters = Object.fromEntries([...resourcePath.matchAll(/\{([A-Za-z0-9_]+)\+?\}/g)].map((m) => [`method.request.path.${m[1]}`, true]));
+    for (const method of methods) this.addMethod(resource, method.toUpperCase(), integration, pathParameters);
+    return resource as apigw.Resource;
+  }
+
+  /** Lets `grantee` call the API (`execute-api:Invoke` on every route of the stage), for IAM authorization. */
+  public grantInvoke(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['execute-api:Invoke'],
+      resourceArns: [this.api.arnForExecuteApi('*', '/*', this.api.deploymentStage.stageName)],
+    });
+  }
+
+  /** Requests to the stage. */
+  public metricCount(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.api.deploymentStage.metricCount({ period: Duration.minutes(5), ...props });
+  }
+
+  /** Client-side errors (4XX) of the stage. */
+  public metricClientError(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.api.deploymentStage.metricClientError({ period: Duration.minutes(5), ...props });
+  }
+
+  /** Server-side errors (5XX) of the stage. */
+  public metricServerError(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.api.deploymentStage.metricServerError({ period: Duration.minutes(5), ...props });
+  }
+
+  /** Latency of the stage (ms, default statistic p99). */
+  public metricLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.api.deploymentStage.metricLatency({ period: Duration.minutes(5), statistic: 'p99', ...props });
+  }
+
+  /** Operations answered from the cache (EMF from the function). */
+  public metricCacheHits(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('CacheHit', { statistic: 'Sum', ...props });
+  }
+
+  /** Operations that ran their SQL (cache misses and bypasses). */
+  public metricCacheMisses(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('CacheMiss', { statistic: 'Sum', ...props });
+  }
+
+  /** Handler time of an operation (ms, default statistic p90). */
+  public metricOperationDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('OperationDuration', { statistic: 'p90', ...props });
+  }
+
+  /** Queries stopped by the statement timeout (HTTP 504). */
+  public metricQueryTimeouts(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('QueryTimeout', { statistic: 'Sum', ...props });
+  }
+
+  /** Requests that found the database unavailable (HTTP 503). */
+  public metricDatabaseUnavailable(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('DatabaseUnavailable', { statistic: 'Sum', ...props });
+  }
+
+  /**
+   * A metric the function emits (CacheHit, CacheMiss, OperationDuration, LargeResult, QueryTimeout,
+   * DatabaseUnavailable, InternalError), dimension `service`.
+   */
+  public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName,
+      dimensionsMap: { service: this.serviceName },
+      period: Duration.minutes(5),
+      ...props,
+    });
+  }
+
+  private addMethod(
+    resource: apigw.IResource, httpMethod: string, integration: apigw.Integration,
+    requestParameters?: { [param: string]: boolean }, requestModels?: { [contentType: string]: apigw.IModel },
+  ): apigw.Method {
+    const method = resource.addMethod(httpMethod, integration, {
+      ...this.methodOptions,
+      requestValidator: this.requestValidator,
+      requestParameters: requestParameters && Object.keys(requestParameters).length > 0 ? requestParameters : undefined,
+      requestModels,
+    });
+    if (this.authorization !== AnalyticsApiAuthorization.COGNITO) {
+      acknowledgeNagFinding(method, 'AwsSolutions-COG4', {
+        [AnalyticsApiAuthorization.IAM]: 'Callers authenticate with IAM (SigV4); a Cognito user pool is one option (authorization: COGNITO)',
+        [AnalyticsApiAuthorization.API_KEY]: 'Callers authenticate with an API key (the authorization chosen in the props)',
+        [AnalyticsApiAuthorization.NONE]: 'The API was deliberately made open (authorization: NONE)',
+      }[this.authorization] ?? 'Authorization chosen in the props');
+    }
+    if (this.authorization === AnalyticsApiAuthorization.API_KEY || this.authorization === AnalyticsApiAuthorization.NONE) {
+      acknowledgeNagFinding(method, 'AwsSolutions-APIG4', this.authorization === AnalyticsApiAuthorization.API_KEY
+        ? 'The method requires an API key (authorization: API_KEY, with a usage plan)'
+        : 'The API was deliberately made open (authorization: NONE)');
+    }
+    return method;
+  }
+
+  private createResultsBucket(props: AnalyticsApiProps, removalPolicy: RemovalPolicy): s3.Bucket {
+    const destroy = removalPolicy === RemovalPolicy.DESTROY;
+    let logsBucket = props.serverAccessLogsBucket;
+    if (!logsBucket) {
+      const created = new s3.Bucket(this, 'AccessLogsBucket', {
+        encryption: s3.BucketEncryption.S3_MANAGED, // S3 delivers server access logs only to SSE-S3 buckets
+        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+        enforceSSL: true,
+        versioned: true,
+        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+        removalPolicy,
+        autoDeleteObjects: destroy,
+        lifecycleRules: [{ expiration: Duration.days(365), noncurrentVersionExpiration: Duration.days(7) }],
+      });
+      acknowledgeNagFinding(created, 'HIPAA.Security-S3DefaultEncryptionKMS',
+        'S3 delivers server access logs only to buckets encrypted with S3-managed keys (SSE-S3), not SSE-KMS');
+      acknowledgeNagFinding(created, 'HIPAA.Security-S3BucketReplicationEnabled', 'Server access logs of the results bucket: kept in one region with it');
+      logsBucket = created;
+    }
+    const bucket = new s3.Bucket(this, 'ResultsBucket', {
+      encryption: props.encryptionKey ? s3.BucketEncryption.KMS : s3.BucketEncryption.S3_MANAGED,
+      encryptionKey: props.encryptionKey,
+      bucketKeyEnabled: props.encryptionKey ? true : undefined,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      serverAccessLogsBucket: logsBucket,
+      serverAccessLogsPrefix: 'analytics-results/',
+      removalPolicy,
+      autoDeleteObjects: destroy,
+      lifecycleRules: [
+        { id: 'expire-results', prefix: RESULTS_PREFIX, expiration: props.resultExpiry ?? Duration.days(7) },
+        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+    });
+    acknowledgeNagFinding(bucket, 'HIPAA.Security-S3BucketVersioningEnabled',
+      'Temporary query results, written once under random keys and expired by the lifecycle rule: versions would only keep expired results');
+    acknowledgeNagFinding(bucket, 'HIPAA.Security-S3BucketReplicationEnabled',
+      'Temporary query results, recomputable from the store: replicating them to another region adds nothing');
+    if (!props.encryptionKey) {
+      acknowledgeNagFinding(bucket, 'HIPAA.Security-S3DefaultEncryptionKMS',
+        'Encrypted with SSE-S3 by default; pass encryptionKey for SSE-KMS with a customer-managed key');
+    }
+    return bucket;
+  }
+
+  /** Least privilege: the cache table's GetItem/PutItem, and the results prefix (write, read for presigned URLs). */
+  private grantHandlerAccess(props: AnalyticsApiProps): void {
+    const fn = this.handler;
+    fn.addToRolePolicy(new iam.PolicyStatement({
+      sid: 'ResultCache',
+      actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+      resources: [this.cacheTable.tableArn],
+    }));
+    fn.addToRolePolicy(new iam.PolicyStatement({
+      sid: 'LargeResults',
+      actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload'],
+      resources: [this.resultsBucket.arnForObjects(`${RESULTS_PREFIX}*`)],
+    }));
+    const policy = fn.role!.node.findChild('DefaultPolicy');
+    acknowledgeNagFinding(policy, 'AwsSolutions-IAM5',
+      'Object-level access to the results prefix only: results are written under random keys and read back for presigned download URLs',
+      [{ regex: `/^Resource::<.*ResultsBucket[A-Za-z0-9]*\\.Arn>\\/${RESULTS_PREFIX.replace('/', '')}\\/\\*$/` }]);
+    if (props.encryptionKey) {
+      props.encryptionKey.grantEncryptDecrypt(fn);
+      acknowledgeNagFinding(policy, 'AwsSolutions-IAM5', 'kms:GenerateDataKey* and kms:ReEncrypt* on the construct\'s key only (Key.grantEncryptDecrypt)',
+        ['Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*']);
+    }
+  }
+
+  private createRestApi(props: AnalyticsApiProps): apigw.RestApi {
+    const accessLogs = new logs.LogGroup(this, 'AccessLogs', {
+      retention: props.accessLogRetention ?? logs.RetentionDays.ONE_YEAR,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    });
+    const origins = props.corsAllowOrigins ?? [];
+    const api = new apigw.RestApi(this, 'Api', {
+      description: 'Analytics over the canonical store (cdk-serverless-data-pipeline AnalyticsApi)',
+      endpointTypes: [apigw.EndpointType.REGIONAL],
+      cloudWatchRole: props.createCloudWatchRole ?? true,
+      deployOptions: {
+        stageName: props.stageName ?? 'prod',
+        throttlingRateLimit: props.throttlingRateLimit ?? 50,
+        throttlingBurstLimit: props.throttlingBurstLimit ?? 100,
+        accessLogDestination: new apigw.LogGroupLogDestination(accessLogs),
+        accessLogFormat: apigw.AccessLogFormat.custom(JSON.stringify({
+          requestId: '$context.requestId',
+          extendedRequestId: '$context.extendedRequestId',
+          ip: '$context.identity.sourceIp',
+          caller: '$context.identity.caller',
+          user: '$context.identity.user',
+          apiKeyId: '$context.identity.apiKeyId',
+          requestTime: '$context.requestTime',
+          httpMethod: '$context.httpMethod',
+          resourcePath: '$context.resourcePath',
+          status: '$context.status',
+          protocol: '$context.protocol',
+          responseLength: '$context.responseLength',
+          responseLatency: '$context.responseLatency',
+          integrationLatency: '$context.integration.latency',
+          integrationStatus: '$context.integration.status',
+          errorMessage: '$context.error.message',
+          errorType: '$context.error.responseType',
+        })),
+        loggingLevel: apigw.MethodLoggingLevel.ERROR,
+        dataTraceEnabled: false,
+        metricsEnabled: true,
+        tracingEnabled: true,
+      },
+      defaultCorsPreflightOptions: origins.length > 0 ? {
+        allowOrigins: origins,
+        allowMethods: ['GET', 'POST', 'OPTIONS'],
+        allowHeaders: [...apigw.Cors.DEFAULT_HEADERS, 'X-Api-Key'],
+        maxAge: Duration.hours(1),
+      } : undefined,
+    });
+    if (props.createCloudWatchRole ?? true) {
+      const role = api.node.tryFindChild('CloudWatchRole');
+      if (role) {
+        acknowledgeNagFinding(role, 'AwsSolutions-IAM4',
+          'The account\'s API Gateway CloudWatch role uses the AWS managed policy API Gateway requires for logging',
+          ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs']);
+      }
+    }
+    const stage = api.deploymentStage;
+    acknowledgeNagFinding(stage, 'HIPAA.Security-APIGWCacheEnabledAndEncrypted',
+      'Results are cached by the function in an encrypted DynamoDB table keyed by the store\'s data generation; the API Gateway cache cannot see new data landing');
+    acknowledgeNagFinding(stage, 'HIPAA.Security-APIGWSSLEnabled',
+      'The integration is a Lambda function (AWS_PROXY), not an HTTP backend that could verify a client certificate');
+    if (!props.webAclArn) {
+      acknowledgeNagFinding(stage, 'AwsSolutions-APIG3', 'Pass webAclArn to associate your AWS WAFv2 web ACL; the stage has throttling and authorization by default');
+    }
+    return api;
+  }
+
+  private addGatewayResponses(props: AnalyticsApiProps): void {
+    const origins = props.corsAllowOrigins ?? [];
+    const headers: { [name: string]: string } = { 'Content-Type': "'application/json'", 'Cache-Control': "'no-store'" };
+    if (origins.length === 1) headers['Access-Control-Allow-Origin'] = `'${origins[0]}'`;
+    for (const [type, statusCode, code] of GATEWAY_RESPONSES) {
+      const details = type === apigw.ResponseType.BAD_REQUEST_BODY
+        ? ',"details":{"validation":"$util.escapeJavaScript($context.error.validationErrorString).replaceAll("\\\\\'", "\'")"}'
+        : '';
+      this.api.addGatewayResponse(`Response${code.split('_').map((w) => w.charAt(0) + w.slice(1).toLowerCase()).join('')}${statusCode}`, {
+        type,
+        statusCode,
+        responseHeaders: headers,
+        templates: {
+          'application/json': `{"error":{"code":"${code}","message":$context.error.messageString${details}},"requestId":"$context.requestId"}`,
+        },
+      });
+    }
+  }
+
+  private createAlarms(props: AnalyticsApiProps) {
+    const serverErrors = new cloudwatch.Alarm(this, 'ServerErrorAlarm', {
+      alarmDescription: 'The analytics API answered with server errors (5XX): database unavailable, query timeouts or failures',
+      metric: this.metricServerError({ statistic: 'Sum' }),
+      threshold: props.serverErrorAlarmThreshold ?? 5,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    const latency = new cloudwatch.Alarm(this, 'LatencyAlarm', {
+      alarmDescription: 'p99 latency of the analytics API is high',
+      metric: this.metricLatency(),
+      threshold: (props.latencyAlarmThreshold ?? Duration.seconds(10)).toMilliseconds(),
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 2,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    const functionErrors = new cloudwatch.Alarm(this, 'FunctionErrorsAlarm', {
+      alarmDescription: 'The analytics function failed (crashed or timed out)',
+      metric: this.handler.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    for (const alarm of [serverErrors, latency, functionErrors]) {
+      if (props.alarmTopic) alarm.addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
+      else acknowledgeNagFinding(alarm, 'HIPAA.Security-CloudWatchAlarmAction', 'No alarmTopic was given: the alarm shows in CloudWatch; pass alarmTopic to be notified');
+    }
+    return { serverErrors, latency, functionErrors };
+  }
+}
+
+function validateProps(props: AnalyticsApiProps): void {
+  if (!props.store) throw new Error('store is required: the API queries its canonical schema');
+  const authorization = props.authorization ?? AnalyticsApiAuthorization.IAM;
+  if (authorization === AnalyticsApiAuthorization.COGNITO && !props.userPool) {
+    throw new Error('userPool is required with authorization COGNITO');
+  }
+  if (props.userPool && authorization !== AnalyticsApiAuthorization.COGNITO) {
+    throw new Error('userPool is only used with authorization COGNITO');
+  }
+  const number = (name: string, value: number | undefined, min: number, max: number, integer = true) => {
+    if (value === undefined || Token.isUnresolved(value)) return;
+    if ((integer && !Number.isInteger(value)) || value < min || value > max) {
+      throw new Error(`${name} must be ${integer ? 'an integer' : 'a number'} between ${min} and ${max}, got ${value}`);
+    }
+  };
+  number('throttlingRateLimit', props.throttlingRateLimit, 0, 1_000_000, false);
+  number('throttlingBurstLimit', props.throttlingBurstLimit, 0, 1_000_000);
+  number('largeResultMaxRows', props.largeResultMaxRows, 1, 10_000_000);
+  number('largeResultMaxBytes', props.largeResultMaxBytes, 1000, 5_000_000);
+  number('customQueryMaxRows', props.customQueryMaxRows, 1, 10_000_000);
+  number('serverErrorAlarmThreshold', props.serverErrorAlarmThreshold, 0, 1_000_000);
+  if (props.cacheTtl && (props.cacheTtl.toSeconds() < 0 || props.cacheTtl.toSeconds() > 30 * 86400)) {
+    throw new Error(`cacheTtl must be between 0 and 30 days, got ${props.cacheTtl.toHumanString()}`);
+  }
+  const queryTimeout = props.queryTimeout?.toSeconds() ?? 25;
+  if (queryTimeout < 1 || queryTimeout > API_GATEWAY_TIMEOUT_SECONDS - 3) {
+    throw new Error(`queryTimeout must be between 1 and ${API_GATEWAY_TIMEOUT_SECONDS - 3} seconds (API Gateway stops waiting at 29), got ${queryTimeout}`);
+  }
+  const lambdaTimeout = props.lambda?.timeout?.toSeconds();
+  if (lambdaTimeout !== undefined && (lambdaTimeout > API_GATEWAY_TIMEOUT_SECONDS || lambdaTimeout < queryTimeout + 2)) {
+    throw new Error(`lambda.timeout must be at least queryTimeout + 2 s (${queryTimeout + 2}) and at most ${API_GATEWAY_TIMEOUT_SECONDS} seconds, got ${lambdaTimeout}`);
+  }
+  const expiryDays = props.resultExpiry?.toDays({ integral: false });
+  if (expiryDays !== undefined && (expiryDays < 1 || !Number.isInteger(expiryDays))) {
+    throw new Error(`resultExpiry must be a whole number of days (at least 1), got ${props.resultExpiry!.toHumanString()}`);
+  }
+  const origins = props.corsAllowOrigins ?? [];
+  if (origins.some((o) => typeof o !== 'string' || o.trim() === '' || /[,'\s]/.test(o))) {
+    throw new Error('corsAllowOrigins must be origins like "https://app.example.com" (no commas, quotes or spaces), or "*"');
+  }
+  if (origins.includes('*') && origins.length > 1) throw new Error('corsAllowOrigins: "*" allows every origin; list no others with it');
+  validateUserOperations(props.userOperations ?? []);
+}
+
+function validateUserOperations(operations: UserDefinedOperation[]): void {
+  const seen = new Set<string>();
+  operations.forEach((op, i) => {
+    const where = `userOperations[${i}]`;
+    if (typeof op.name !== 'string' || !OPERATION_NAME.test(op.name)) {
+      throw new Error(`${where}.name must be lower-case letters, digits and _, starting with a letter (at most 63), got ${JSON.stringify(op.name)}`);
+    }
+    if (BUILT_IN_OPERATION_NAMES.includes(op.name)) throw new Error(`${where}.name '${op.name}' is the name of a built-in operation`);
+    if (seen.has(op.name)) throw new Error(`${where}.name '${op.name}' is used twice`);
+    seen.add(op.name);
+    if (typeof op.sql !== 'string' || op.sql.trim() === '') throw new Error(`${where}.sql is empty`);
+    if (op.sql.includes('\u0000')) throw new Error(`${where}.sql contains a NUL character`);
+    if (op.parameterSchema !== undefined && (typeof op.parameterSchema !== 'object' || op.parameterSchema === null || op.parameterSchema.type !== 'object')) {
+      throw new Error(`${where}.parameterSchema must be a JSON Schema of type "object"`);
+    }
+  });
+}
+
+/**
+ * The function's code: the bundled handler plus user-operations.json, staged at synth in a folder
+ * named by its content hash (the asset changes exactly when the code or the operations do).
+ */
+function useCodeWithUserOperations(fn: lambda.Function, operations: UserDefinedOperation[]): lambda.Code {
+  const bundleDir = assetPath('analytics');
+  const json = JSON.stringify(operations.map((op) => ({
+    name: op.name, sql: op.sql, parameterSchema: op.parameterSchema, description: op.description, longRunning: op.longRunning ?? false,
+  })), null, 2);
+  const files = fs.readdirSync(bundleDir).sort();
+  const hash = crypto.createHash('sha256');
+  for (const f of files) hash.update(f).update(fs.readFileSync(path.join(bundleDir, f)));
+  hash.update(json);
+  const staged = path.join(os.tmpdir(), `cdp-analytics-${hash.digest('hex').slice(0, 32)}`);
+  if (!fs.existsSync(path.join(staged, USER_OPERATIONS_FILE))) {
+    const tmp = fs.mkdtempSync(`${staged}-tmp-`);
+    for (const f of files) fs.copyFileSync(path.join(bundleDir, f), path.join(tmp, f));
+    fs.writeFileSync(path.join(tmp, USER_OPERATIONS_FILE), json);
+    try {
+      fs.renameSync(tmp, staged);
+    } catch {
+      fs.rmSync(tmp, { recursive: true, force: true }); // staged concurrently by another synth
+    }
+  }
+  const code = lambda.Code.fromAsset(staged);
+  // createPipelineFunction bound the plain bundle: this asset replaces it in the template.
+  const bound = code.bind(new Construct(fn, 'CodeWithOperations'));
+  const cfn = fn.node.defaultChild as lambda.CfnFunction;
+  cfn.code = { s3Bucket: bound.s3Location!.bucketName, s3Key: bound.s3Location!.objectKey };
+  code.bindToResource(cfn);
+  return code;
+}

@@ -1,0 +1,2 @@
+export * from './analytics-api-props';
+export { AnalyticsApi } from './analytics-api';
