@@ -100,6 +100,7 @@ function summary(info: SandboxInfo, cwd: string): string {
   if (info.database) lines.push(`  PostgreSQL      ${info.database.adminUrl.replace(/\/postgres$/, `/${info.database.databases[0] ?? 'postgres'}`)}   (TLS ${info.database.tls ? 'required' : 'off'})`);
   lines.push(`  DynamoDB        ${info.dynamodb.endpoint}   ${info.dynamodb.tables.length} table(s)`);
   if (info.stateMachines.length) lines.push(`  Step Functions  ${info.stateMachines.join(', ')}`);
+  for (const sch of info.schedules ?? []) lines.push(`  Schedule        ${sch.id} (${sch.expression}): run it now with \`npm run sandbox -- trigger ${sch.id}\``);
   lines.push(`  Bedrock         ${info.bedrock.mode === 'real' ? 'real Bedrock (your credentials)' : 'local stand-in: deterministic answers from the statistics, labelled as such'}`);
   lines.push(`  Outbox          ${rel(info.outbox)}   (SES e-mails as .eml/.html, SNS messages as .json)`);
   lines.push(`  Logs            ${rel(info.logs)}   (one file per function; events.log)`);

@@ -76,6 +76,8 @@ export interface SandboxInfo {
   readonly bedrock: { endpoint: string; mode: 'stand-in' | 'real' };
   readonly database?: { host: string; port: number; databases: string[]; adminUrl: string; tls: boolean; server: string };
   readonly stateMachines: string[];
+  /** Scheduled rules and schedules (run on demand: `cdp-sandbox trigger <id>`). */
+  readonly schedules: Array<{ id: string; expression: string }>;
   readonly outbox: string;
   readonly logs: string;
   readonly functions: string[];
@@ -698,6 +700,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       bedrock: { endpoint: bedrock.endpoint, mode: options.realBedrock ? 'real' : 'stand-in' },
       database: postgres ? { host: postgres.host, port: postgres.port, databases, adminUrl: postgres.adminUrl, tls: postgres.tls, server: postgres.description, dataDir: postgres.dataDir } as SandboxInfo['database'] : undefined,
       stateMachines: machines,
+      schedules: events.rules.filter((r) => r.schedule).map((r) => ({ id: r.id.split('/').pop()!, expression: String(r.schedule) })),
       outbox: outbox.directory,
       logs: logsDir,
       functions: lambdas.functions().map((f) => f.name),
