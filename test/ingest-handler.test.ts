@@ -5,9 +5,11 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { gunzipSync } from 'zlib';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
-import { EVENT_BUS, IngestHarness, startIngestHarness } from './support/ingest-harness';
+import { BUCKET, EVENT_BUS, IngestHarness, startIngestHarness } from './support/ingest-harness';
 import {
   countsImbalance, INGESTION_EVENT_SOURCE, INGESTION_FAILED_SCHEMA, INGESTION_MANIFEST_SCHEMA, INGESTION_SUCCEEDED_SCHEMA, IngestionManifest,
 } from '../lambda/shared/ingestion-contract';
@@ -173,6 +175,46 @@ describe('ingest handler: the built-in CRM, ERP and health sources', () => {
     expect(manifest.error!.message).toMatch(/^The JSON document ends early after \d+ records? \(truncated upload\?\)/);
     expect((await h.db.pool.query("SELECT count(*)::int AS n FROM canonical.entities WHERE source_id = 'X1'")).rows[0].n).toBe(0);
     expect(await h.list('processed/crm-customers/')).toHaveLength(1);
+  });
+
+  test('large JSON arrays and CSV files stream across many chunks (records split at chunk boundaries)', async () => {
+    const n = 6_000; // ~0.6 MB of JSON: dozens of 64 KiB chunks
+    const customers = Array.from({ length: n }, (_, i) => ({
+      customer_id: `S${i}`, name: i === 4_321 ? '' : `Streamed ${i} ${'ü'.repeat(i % 7)}`, email: `s${i}@example.com`, lifetime_value: i,
+    }));
+    await h.put('crm-data/streamed.json', JSON.stringify(customers, null, 1));
+    expect((await h.deliver('crm-data/streamed.json')).batchItemFailures).toEqual([]);
+    const json = h.eventBridge.events.find((e) => e.detail.objectKey === 'crm-data/streamed.json')!.detail;
+    expect(json.counts).toMatchObject({ received: n, inserted: n - 1, rejected: 1 });
+    expect((await h.getJsonLines(json.rejectedKey))[0]).toMatchObject({ recordNumber: 4_322, reasons: [{ message: 'name must NOT have fewer than 1 characters' }] });
+
+    const rows = Array.from({ length: n }, (_, i) => `H${i},P${i % 50},2024-03-01T08:00:00Z,${60 + (i % 40)},120,80,36.6,98`);
+    rows[777] = 'H777,"P\n7\n77",2024-03-01T08:00:00Z,61,120,80,36.6,98';
+    await h.put('health/raw/streamed.csv', `reading_id,patient_id,measured_at,heart_rate,systolic_bp,diastolic_bp,temperature_c,spo2\n${rows.join('\n')}\n`);
+    expect((await h.deliver('health/raw/streamed.csv')).batchItemFailures).toEqual([]);
+    const csv = h.eventBridge.events.find((e) => e.detail.objectKey === 'health/raw/streamed.csv')!.detail;
+    expect(csv.counts).toMatchObject({ received: n, notLoaded: n, rejected: 0 });
+    const processed = await h.getJsonLines(csv.processedKey);
+    expect(processed[777].attributes.patient_id).toBe('P\n7\n77');
+    expect(processed[n - 1]).toMatchObject({ sourceId: `H${n - 1}`, recordNumber: n });
+  });
+
+  test('outputs are gzipped when compression is on', async () => {
+    process.env.OUTPUT_COMPRESSION = 'gzip';
+    try {
+      await h.put('erp-data/products/gzip.ndjson', '{"sku": "GZ-1", "name": "Zipped"}\n{"sku": "GZ-2"}\n');
+      expect((await h.deliver('erp-data/products/gzip.ndjson')).batchItemFailures).toEqual([]);
+    } finally {
+      delete process.env.OUTPUT_COMPRESSION;
+    }
+    const detail = h.eventBridge.events.find((e) => e.detail.objectKey === 'erp-data/products/gzip.ndjson')!.detail;
+    expect(detail.processedKey).toMatch(/\.ndjson\.gz$/);
+    expect(detail.rejectedKey).toMatch(/\.ndjson\.gz$/);
+    const body = await h.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: detail.processedKey }));
+    const lines = gunzipSync(Buffer.from(await body.Body!.transformToByteArray())).toString('utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toEqual([expect.objectContaining({ sourceId: 'GZ-1', attributes: { name: 'Zipped' } })]);
+    const manifest = JSON.parse(await h.getText(detail.manifestKey));
+    expect(manifest.outputs.compression).toBe('gzip');
   });
 
   test('an object key with spaces and unicode arrives URL-encoded and is decoded', async () => {
