@@ -8,10 +8,26 @@ import * as ses from 'aws-cdk-lib/aws-ses';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AiAnalyzer, ReportNotifier, ReportNotifierProps } from '../src';
 import { createTestStack, removeTestAppDirs } from './construct-support/app';
-import { formatNagFindings, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
+import { formatNagFindings, NagFinding, NagReport, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
 import { endpointsByVpc, missingVpcEndpoints } from './construct-support/vpc-endpoints';
 
 afterAll(removeTestAppDirs);
+
+/**
+ * HIPAA Security findings only the consumer can settle (the example app does): KMS-encrypted log
+ * groups, the tables in an AWS Backup plan, an alarm topic for the analyzer's alarms, a customer
+ * managed key for the pseudonymization secret, a VPC for the functions. CloudFormation's open
+ * default security group of the test VPC and the endpoints' HTTPS-from-the-VPC-CIDR rules are
+ * warnings looked at.
+ */
+function unsettled(report: NagReport): { errors: NagFinding[]; warnings: NagFinding[] } {
+  const consumer = /^HIPAA\.Security-(CloudWatchLogGroupEncrypted|CloudWatchAlarmAction|SecretsManagerUsingKMSKey|LambdaInsideVPC|DynamoDBInBackupPlan):/;
+  const looked = /^(HIPAA\.Security-VPCDefaultSecurityGroupClosed|CdkNagValidationFailure\[HIPAA\.Security-EC2Restricted(CommonPorts|SSH)\]):/;
+  return {
+    errors: report.errors.filter((f) => !consumer.test(f.message) && !f.path.startsWith('/TestStack/Vpc/')),
+    warnings: report.warnings.filter((f) => !looked.test(f.message)),
+  };
+}
 
 interface Built {
   readonly stack: Stack;
@@ -252,7 +268,7 @@ describe('cdk-nag', () => {
   test.each([
     ['defaults, environment-agnostic', {}, {}],
     ['digest, configuration set, in a VPC, account and region', { full: true }, { env: { account: '111111111111', region: 'eu-west-1' } }],
-  ])('AwsSolutions: no unacknowledged finding (%s), and every acknowledgement is used', (_name, options, stackProps) => {
+  ])('AwsSolutions and HIPAA Security: no unacknowledged finding (%s), and every acknowledgement is used', (_name, options, stackProps) => {
     const stack = createTestStack('TestStack', stackProps as StackProps);
     const full = (options as { full?: boolean }).full;
     const vpc = full
@@ -269,9 +285,10 @@ describe('cdk-nag', () => {
       vpc,
       ...(full ? { digestSchedule: events.Schedule.cron({ hour: '7', minute: '0' }), createConfigurationSet: true, emailFailures: true } : {}),
     });
-    const report = runNagChecks(stack);
-    expect(formatNagFindings(report.errors)).toBe('');
-    expect(formatNagFindings(report.warnings)).toBe('');
+    const report = runNagChecks(stack, { hipaa: true });
+    const { errors, warnings } = unsettled(report);
+    expect(formatNagFindings(errors)).toBe('');
+    expect(formatNagFindings(warnings)).toBe('');
     expect(unusedNagAcknowledgements(stack, report)).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -235,7 +236,17 @@ export interface AiAnalyzerProps {
   readonly pseudonymizationKey?: secretsmanager.ISecret;
 
   /**
-   * How long analyses stay in the table (DynamoDB TTL). The documents in S3 follow the bucket's lifecycle rules.
+   * Customer managed KMS key for the pseudonymization secret the construct creates (ignored with
+   * `pseudonymizationKey`).
+   *
+   * @default - the AWS managed key of Secrets Manager (aws/secretsmanager)
+   */
+  readonly encryptionKey?: kms.IKey;
+
+  /**
+   * How long analyses stay in the table (DynamoDB TTL). The documents in S3 follow the bucket's
+   * lifecycle rules. For backups, add `analysisTable` to your AWS Backup plan (it has
+   * point-in-time recovery).
    *
    * @default - kept until deleted
    */

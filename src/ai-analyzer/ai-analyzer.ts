@@ -5,6 +5,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -158,7 +159,7 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
 
     const pseudonymize = props.pseudonymizePersonalData ?? true;
     if (pseudonymize) {
-      this.pseudonymizationKey = props.pseudonymizationKey ?? this.createPseudonymizationKey();
+      this.pseudonymizationKey = props.pseudonymizationKey ?? this.createPseudonymizationKey(props.encryptionKey);
     }
 
     // ----- model -----
@@ -367,15 +368,17 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
     return rule;
   }
 
-  private createPseudonymizationKey(): secretsmanager.ISecret {
+  private createPseudonymizationKey(encryptionKey?: kms.IKey): secretsmanager.ISecret {
     const secret = new secretsmanager.Secret(this, 'PseudonymizationKey', {
+      encryptionKey,
       description: 'HMAC key that pseudonymizes personal data before it is sent to the model (changing it changes every pseudonym)',
       generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
       // Losing it would make later pseudonyms unlinkable to earlier ones.
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    acknowledgeNagFinding(secret, 'AwsSolutions-SMG4',
-      'A pseudonymization key, not a credential: rotating it would change every pseudonym and break the linking of analyses over time');
+    const noRotation = 'A pseudonymization key, not a credential: rotating it would change every pseudonym and break the linking of analyses over time';
+    acknowledgeNagFinding(secret, 'AwsSolutions-SMG4', noRotation);
+    acknowledgeNagFinding(secret, 'HIPAA.Security-SecretsManagerRotationEnabled', noRotation);
     return secret;
   }
 
@@ -448,6 +451,9 @@ function validateProps(props: AiAnalyzerProps): void {
     if (prefix !== undefined && !/^[A-Za-z0-9!_.*'()-]+(\/[A-Za-z0-9!_.*'()-]+)*\/$/.test(prefix)) {
       throw new Error(`${name} must be a key prefix ending with "/", e.g. "analyses/", got "${prefix}"`);
     }
+  }
+  if (props.encryptionKey && props.pseudonymizationKey) {
+    throw new Error('encryptionKey applies to the pseudonymization secret the construct creates; do not set it with pseudonymizationKey');
   }
   if (props.pseudonymizationKey && props.pseudonymizePersonalData === false) {
     throw new Error('pseudonymizationKey is set but pseudonymizePersonalData is false: remove one of them');
