@@ -15,6 +15,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { withDatabase } from './database';
 import { ApiError, ErrorCode, toApiError } from './errors';
 import { baseUrlOf, callFromBody, callFromQuery, envelope, errorResponse, jsonResponse } from './http';
+import { jobResourceOf, jobsEnabled, registerJobRoutes } from './jobs';
 import { isResultId, presignedDownloadUrl, resultExists } from './large-results';
 import { AccessLevel } from './operations/types';
 import { executeOperation, lookupCache, OperationResult, prepareOperation, PreparedOperation } from './runner';
@@ -22,6 +23,8 @@ import { executeOperation, lookupCache, OperationResult, prepareOperation, Prepa
 export * from './runner';
 export { ApiError, ErrorCode } from './errors';
 export { BUILT_IN_OPERATIONS, getOperation, listOperations, loadUserOperations } from './operations';
+/** The async job workflow's job runner: handler `index.jobRunner` of its own function (issue 5). */
+export { jobRunner } from './jobs';
 
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'analytics-api' });
 export const metrics = new Metrics({
@@ -131,11 +134,13 @@ registerRoute('GET', '/health', health);
 registerRoute('GET', '/analytics', analytics);
 registerRoute('POST', '/analytics', analytics);
 registerRoute('GET', '/download/{key}', download);
+// POST /analytics/jobs, GET /analytics/jobs/{jobId} and the long-running delegate, when the AsyncJobWorkflow is deployed.
+if (jobsEnabled()) registerJobRoutes(registerRoute, registerLongRunningDelegate);
 
 function resourceOf(event: APIGatewayProxyEvent): string {
   if (event.resource && event.resource !== '/{proxy+}') return event.resource;
   const path = (event.path ?? '/').replace(/\/+$/, '') || '/';
-  return path.startsWith('/download/') ? '/download/{key}' : path;
+  return path.startsWith('/download/') ? '/download/{key}' : jobResourceOf(path) ?? path;
 }
 
 export async function handler(event: APIGatewayProxyEvent, context?: Context): Promise<APIGatewayProxyResult> {
