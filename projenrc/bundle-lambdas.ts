@@ -1,6 +1,6 @@
 /**
  * Bundles every Lambda handler `lambda/<fn>/index.ts` into `assets/<fn>/index.js` with esbuild
- * (minified, source map, Node.js 22, CommonJS, AWS SDK v3 from the runtime), copies the files a bundle loads at runtime next
+ * (minified, source map, Node.js 22, CommonJS, AWS SDK v3 clients from the runtime), copies the files a bundle loads at runtime next
  * to it, then enforces the size budgets: 1 MB per JavaScript bundle, 5 MB per asset folder.
  *
  * Functions are discovered when this runs (not when projen synthesizes), so a new handler folder
@@ -41,9 +41,10 @@ async function bundle(fn: string): Promise<string[]> {
     minify: true,
     sourcemap: true,
     sourcesContent: false,
-    // The Node.js 22 runtime ships AWS SDK v3: using it keeps bundles small and cold starts short
-    // (as NodejsFunction does by default). Locally, the repository's node_modules provides it.
-    external: ['@aws-sdk/*'],
+    // The Node.js 22 runtime ships the AWS SDK v3 service clients: using them keeps bundles small
+    // and cold starts short. The helper libraries (lib-storage, lib-dynamodb, the presigner) are
+    // bundled, since the runtime is not documented to ship them. Locally, node_modules provides all.
+    external: ['@aws-sdk/client-*'],
     legalComments: 'none',
     logLevel: 'warning',
   });
