@@ -71,6 +71,8 @@ export interface FunctionDefaults {
 export interface PipelineFunctionOptions {
   /** Folder under `assets/` with the bundled handler (`index.js`, exporting `handler`). */
   readonly assetName: string;
+  /** The code, when it is more than the bundle (e.g. a staged copy with configuration). @default - the asset folder */
+  readonly code?: lambda.Code;
   readonly description: string;
   /** `POWERTOOLS_SERVICE_NAME`, also the database `application_name`. */
   readonly serviceName: string;
@@ -186,7 +188,7 @@ export function createPipelineFunction(scope: Construct, id: string, options: Pi
     description: options.description,
     runtime: lambda.Runtime.NODEJS_22_X,
     architecture: lambda.Architecture.ARM_64,
-    code: lambda.Code.fromAsset(assetPath(options.assetName)),
+    code: options.code ?? lambda.Code.fromAsset(assetPath(options.assetName)),
     handler: 'index.handler',
     role,
     memorySize: tuning?.memorySize ?? defaults.memorySize,

@@ -95,6 +95,7 @@ export class IngestionPipeline extends Construct {
     const store = props.store;
     const built = createPipelineFunction(this, 'Processor', {
       assetName: 'ingest',
+      code: codeWithSources(renderSourcesConfig(props.sources)),
       description: 'IngestionPipeline processor: S3 files to the canonical store, exactly once',
       serviceName: this.serviceName,
       vpc: store.vpc,
@@ -114,7 +115,6 @@ export class IngestionPipeline extends Construct {
       invokedSynchronouslyBy: 'the SQS event source mapping (failed files return to the queue, then its dead-letter queue)',
     });
     this.processor = built.fn;
-    useCodeWithSources(this.processor, renderSourcesConfig(props.sources));
     store.grantConnect(this.processor, AccessLevel.WRITER);
     if (store instanceof CanonicalStore) {
       // The function resource only (not its security group, which the store's ingress rule references).
@@ -388,7 +388,7 @@ function validateProps(props: IngestionPipelineProps): void {
  * The processor's code: the bundled handler plus the sources' sources.json, staged at synth in a
  * folder named by its content hash (so the asset changes exactly when code or sources do).
  */
-function useCodeWithSources(fn: lambda.Function, config: object): void {
+function codeWithSources(config: object): lambda.Code {
   const bundleDir = assetPath('ingest');
   const sourcesJson = JSON.stringify(config, null, 2);
   const hash = crypto.createHash('sha256');
@@ -406,10 +406,5 @@ function useCodeWithSources(fn: lambda.Function, config: object): void {
       fs.rmSync(tmp, { recursive: true, force: true }); // staged concurrently by another synth
     }
   }
-  const code = lambda.Code.fromAsset(staged);
-  // createPipelineFunction bound the plain bundle as child "Code": this asset replaces it in the template.
-  const bound = code.bind(new Construct(fn, 'CodeWithSources'));
-  const cfn = fn.node.defaultChild as lambda.CfnFunction;
-  cfn.code = { s3Bucket: bound.s3Location!.bucketName, s3Key: bound.s3Location!.objectKey };
-  code.bindToResource(cfn);
+  return lambda.Code.fromAsset(staged);
 }
