@@ -409,6 +409,23 @@ describe('large results', () => {
     expect(json.columns.map((c: any) => c.name)).toEqual(['n', 'hash', 'pad']);
   });
 
+  test('a bounded operation over the threshold (buffered, run in one go) also goes to S3', async () => {
+    process.env.LARGE_RESULT_MAX_ROWS = '5';
+    try {
+      const r = await run('revenue_analysis', { period: 'day' });
+      expectOk(r);
+      const days = expected.revenueAnalysis('day', 'none');
+      expect(r.json.meta).toMatchObject({ largeResult: true, rowCount: days.length });
+      const download = await fetch((await h.call({ path: `/download/${r.json.data.key}` })).headers!.location as string);
+      const body = await download.json() as any;
+      expect(body.data).toHaveLength(days.length);
+      expect(body.columns.map((c: any) => c.name)).toContain('running_total');
+    } finally {
+      delete process.env.LARGE_RESULT_MAX_ROWS;
+      process.env.LARGE_RESULT_MAX_ROWS = '1000';
+    }
+  });
+
   test('a large result is cached as its pointer', async () => {
     const params = { sql: 'SELECT g FROM generate_series(1, 3000) g', max_rows: 100000 };
     const first = await run('custom_complex_query', params, true);

@@ -215,6 +215,7 @@ async function runTabular(operation: OperationDefinition, params: Params, limits
   const plan = operation.plan;
   const query = plan.query(params);
   const rowLimit = plan.rowLimit?.(params) ?? Number.MAX_SAFE_INTEGER;
+  if (plan.bounded) return runBounded(operation, query, rowLimit, limits);
   return inReadOnlyTransaction({ access: operation.access, deadline: limits.deadline }, async (client) => {
     const cursor = client.query(new Cursor(query.text, query.values as unknown[], { types: JSON_TYPES }));
     const parts: string[] = [];
@@ -262,6 +263,27 @@ async function runTabular(operation: OperationDefinition, params: Params, limits
       throw error;
     }
   });
+}
+
+/** A query whose row count its parameters bound: one execution (parallel plans allowed), rows buffered. */
+async function runBounded(
+  operation: OperationDefinition, query: { text: string; values: readonly unknown[] }, rowLimit: number, limits: Limits,
+): Promise<Computed> {
+  const { rows, fields } = await inReadOnlyTransaction({ access: operation.access, deadline: limits.deadline }, (client) =>
+    client.query({ text: query.text, values: query.values as unknown[], types: JSON_TYPES }));
+  const columns = (fields as Fields).map((f) => ({ name: f.name, typeId: f.dataTypeID }));
+  const truncated = rows.length > rowLimit;
+  const kept = truncated ? rows.slice(0, rowLimit) : rows;
+  const dataJson = JSON.stringify(kept);
+  if (kept.length <= limits.maxRows && Buffer.byteLength(dataJson) <= limits.maxBytes) return { dataJson, rowCount: kept.length, truncated, columns };
+  const upload = new ResultUpload(operation.name);
+  try {
+    await upload.write(`${header(operation.name, limits, columns)},"data":${dataJson},"rowCount":${kept.length},"truncated":${truncated}}`);
+    return { largeResult: await upload.finish(kept.length), rowCount: kept.length, truncated, columns };
+  } catch (error) {
+    await upload.abort();
+    throw error;
+  }
 }
 
 /** Rows of a composite result: the elements of its array-valued sections (one level deep). */

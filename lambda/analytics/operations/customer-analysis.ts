@@ -76,5 +76,5 @@ export const customerAnalysis: OperationDefinition = {
       limit: LIMIT_SCHEMA(1000, 100),
     },
   },
-  plan: { kind: 'tabular', query },
+  plan: { kind: 'tabular', query, bounded: true },
 };

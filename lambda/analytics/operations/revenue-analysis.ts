@@ -67,5 +67,5 @@ export const revenueAnalysis: OperationDefinition = {
       limit: LIMIT_SCHEMA(10_000, 1000),
     },
   },
-  plan: { kind: 'tabular', query },
+  plan: { kind: 'tabular', query, bounded: true },
 };

@@ -29,6 +29,13 @@ export interface QueryRunner {
 
 export interface TabularPlan {
   readonly kind: 'tabular';
+  /**
+   * The parameters bound the row count (a `limit` of at most a few thousand rows): the query runs
+   * in one go, where PostgreSQL may use parallel workers, and the rows are buffered. Unbounded
+   * queries (users' SQL) are read through a cursor instead: streamed, and stopped at the row limit,
+   * but PostgreSQL never plans a portal read in batches for parallel execution.
+   */
+  readonly bounded?: boolean;
   /** The query whose rows are the result. */
   query(params: Params): SqlQuery;
   /** Rows beyond this are not returned (the result says `truncated: true`). */
