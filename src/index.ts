@@ -7,3 +7,4 @@ export * from './monitoring';
 export * from './ai-analyzer';
 export * from './report-notifier';
 export * from './analytics-api';
+export * from './async-job-workflow';

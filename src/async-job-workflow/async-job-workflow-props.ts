@@ -1,0 +1,156 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { AnalyticsApi } from '../analytics-api';
+import { ICanonicalStore } from '../canonical-store';
+import { LambdaTuning } from '../common/lambda-tuning';
+
+/**
+ * How the workflow retries a job whose query failed for a transient reason (connection reset or
+ * refused, serialization failure, too many connections, throttling of Lambda or of an AWS service).
+ * The caller's errors (unknown table, invalid parameters, query timeout) are never retried.
+ */
+export interface JobRetryOptions {
+  /**
+   * Retries after the first attempt (0 turns retries off).
+   *
+   * @default 3
+   */
+  readonly maxAttempts?: number;
+
+  /**
+   * Wait before the first retry; each further retry waits `backoffRate` times longer, with full
+   * jitter (a random wait between 0 and that).
+   *
+   * @default Duration.seconds(10)
+   */
+  readonly interval?: Duration;
+
+  /**
+   * Multiplier of the wait between retries (1 to 10).
+   *
+   * @default 2
+   */
+  readonly backoffRate?: number;
+
+  /**
+   * Longest wait between two retries.
+   *
+   * @default Duration.minutes(2)
+   */
+  readonly maxDelay?: Duration;
+}
+
+/**
+ * Properties of an `AsyncJobWorkflow`.
+ */
+export interface AsyncJobWorkflowProps {
+  /**
+   * The analytics API that gets the job routes (`POST /analytics/jobs`,
+   * `GET /analytics/jobs/{jobId}`) and hands long-running operations to the workflow. It must be in
+   * the same stack as the workflow.
+   */
+  readonly api: AnalyticsApi;
+
+  /**
+   * The canonical store the job runner queries (as the analytics reader, and as the restricted
+   * reader for `custom_complex_query`), usually the one the API was given.
+   */
+  readonly store: ICanonicalStore;
+
+  /**
+   * Topic that receives a message when a job succeeds or fails. When you pass a topic encrypted
+   * with a customer-managed KMS key, its key policy must let the workflow's state machine roles use
+   * the key (`kms:GenerateDataKey*`, `kms:Decrypt`).
+   *
+   * @default - a new topic encrypted with a new customer-managed KMS key (key rotation on)
+   */
+  readonly notificationTopic?: sns.ITopic;
+
+  /**
+   * E-mail addresses subscribed to the notification topic (each confirms its subscription).
+   * Only with the topic the construct creates.
+   *
+   * @default - no subscriptions
+   */
+  readonly notificationEmails?: string[];
+
+  /**
+   * Operations topic: every failed job is also published here, and the workflow's alarms
+   * (executions timed out, the unfinished-job marker failing) notify it.
+   *
+   * @default - failures go to the notification topic only; alarms have no action
+   */
+  readonly alarmTopic?: sns.ITopic;
+
+  /**
+   * Longest run of one job attempt: the job runner's Lambda timeout (at most 15 minutes, Lambda's
+   * limit). The query gets this time minus a safety margin (10%, between 1 and 30 seconds). The
+   * state machine's own timeout is derived from it and the retry policy.
+   *
+   * @default Duration.minutes(15)
+   */
+  readonly jobTimeout?: Duration;
+
+  /**
+   * Retries of transient failures of the job's query.
+   *
+   * @default - 3 retries, 10 seconds first, backoff rate 2, at most 2 minutes apart, full jitter
+   */
+  readonly retry?: JobRetryOptions;
+
+  /**
+   * How long job records are kept (DynamoDB TTL). Large results in S3 follow the results bucket's
+   * own expiry.
+   *
+   * @default Duration.days(7)
+   */
+  readonly jobRetention?: Duration;
+
+  /**
+   * Results with at most this many bytes of JSON are stored on the job record; larger ones are
+   * written to the API's results bucket and the job points to them (between 1 and 200,000: Step
+   * Functions passes the stored result through its 256 KiB state).
+   *
+   * @default 200000
+   */
+  readonly inlineResultMaxBytes?: number;
+
+  /**
+   * Whether the state machines log execution data (job parameters, results, error causes) to
+   * CloudWatch Logs. Events are always logged (level ALL).
+   *
+   * @default false
+   */
+  readonly logExecutionData?: boolean;
+
+  /**
+   * Tuning of the job-runner function. Its timeout is `jobTimeout` (setting `timeout` here is an error).
+   *
+   * @default - 1024 MiB, logs kept three months
+   */
+  readonly lambda?: LambdaTuning;
+
+  /**
+   * Permissions boundary applied to every role the construct creates.
+   *
+   * @default - none
+   */
+  readonly permissionsBoundary?: iam.IManagedPolicy;
+
+  /**
+   * Whether to create the VPC endpoints the job runner and the API function call from the store's
+   * VPC (Secrets Manager, S3, DynamoDB, Step Functions). Turn off when the VPC already has them or
+   * reaches the services through a NAT gateway.
+   *
+   * @default true
+   */
+  readonly createVpcEndpoints?: boolean;
+
+  /**
+   * What happens to the job table and the log groups when the construct is removed from the stack.
+   *
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}

@@ -1,0 +1,2 @@
+export * from './async-job-workflow-props';
+export { AsyncJobWorkflow } from './async-job-workflow';

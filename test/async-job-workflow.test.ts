@@ -1,0 +1,439 @@
+/**
+ * AsyncJobWorkflow template tests: the job table, the job runner (the API's code, handler
+ * `index.jobRunner`), the state machines (retry policy, catch paths, timeouts, logging, tracing),
+ * the unfinished-job rule, the job routes on the API, IAM limited to the workflow's own tables,
+ * topics and function, no dependency cycle, validation errors, snapshot and cdk-nag.
+ */
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import {
+  AnalyticsApi, AnalyticsApiProps, AsyncJobWorkflow, AsyncJobWorkflowProps, CanonicalStore,
+} from '../src';
+import { createTestApp, createTestStack, removeTestAppDirs } from './construct-support/app';
+import { formatNagFindings, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
+import { missingVpcEndpoints } from './construct-support/vpc-endpoints';
+import { TRANSIENT_JOB_ERRORS } from '../lambda/analytics/jobs/errors';
+
+afterAll(removeTestAppDirs);
+
+interface Built {
+  readonly stack: Stack;
+  readonly store: CanonicalStore;
+  readonly api: AnalyticsApi;
+  readonly jobs: AsyncJobWorkflow;
+}
+
+function workflowStack(
+  props: Partial<AsyncJobWorkflowProps> = {}, build?: (stack: Stack) => Partial<AsyncJobWorkflowProps>, apiProps: Partial<AnalyticsApiProps> = {},
+): Built {
+  const stack = createTestStack();
+  const store = new CanonicalStore(stack, 'Store');
+  const api = new AnalyticsApi(stack, 'Analytics', { store, ...apiProps });
+  const jobs = new AsyncJobWorkflow(stack, 'Jobs', { api, store, ...props, ...build?.(stack) });
+  return { stack, store, api, jobs };
+}
+
+const id = (stack: Stack, construct: any): string => stack.resolve((construct.node.defaultChild ?? construct).logicalId);
+
+/** The state machine's definition with every Ref/GetAtt written as `<LogicalId>` / `<LogicalId.Attr>`. */
+function definitionOf(template: Template, logicalId: string): any {
+  const resource = template.toJSON().Resources[logicalId];
+  const parts = resource.Properties.DefinitionString['Fn::Join'][1] as any[];
+  const text = parts.map((p) => {
+    if (typeof p === 'string') return p;
+    if (p.Ref) return `<${p.Ref}>`;
+    if (p['Fn::GetAtt']) return `<${p['Fn::GetAtt'].join('.')}>`;
+    throw new Error(`unexpected part ${JSON.stringify(p)}`);
+  }).join('');
+  return JSON.parse(text);
+}
+
+/** IAM statements of the policies attached to a role (by its logical id). */
+function statementsOf(template: Template, roleId: string): any[] {
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((p) => (p.Properties.Roles as any[]).some((r) => r.Ref === roleId))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement);
+}
+
+const actionsOf = (statement: any): string[] => [].concat(statement.Action);
+const resourcesOf = (statement: any): any[] => [].concat(statement.Resource);
+
+/** Resources that a resource references (Ref, Fn::GetAtt, DependsOn). */
+function references(resource: any): Set<string> {
+  const found = new Set<string>([].concat(resource.DependsOn ?? []));
+  const walk = (v: any): void => {
+    if (Array.isArray(v)) return v.forEach(walk);
+    if (!v || typeof v !== 'object') return;
+    if (typeof v.Ref === 'string') found.add(v.Ref);
+    if (Array.isArray(v['Fn::GetAtt'])) found.add(v['Fn::GetAtt'][0]);
+    Object.values(v).forEach(walk);
+  };
+  walk(resource.Properties);
+  return found;
+}
+
+/** A dependency cycle among the template's resources, or undefined. */
+function findCycle(template: Template): string[] | undefined {
+  const resources = template.toJSON().Resources;
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const visit = (node: string): string[] | undefined => {
+    if (state.get(node) === 'done') return undefined;
+    if (state.get(node) === 'visiting') return [...stack.slice(stack.indexOf(node)), node];
+    state.set(node, 'visiting');
+    stack.push(node);
+    for (const next of references(resources[node])) {
+      if (!resources[next]) continue;
+      const cycle = visit(next);
+      if (cycle) return cycle;
+    }
+    stack.pop();
+    state.set(node, 'done');
+    return undefined;
+  };
+  for (const node of Object.keys(resources)) {
+    const cycle = visit(node);
+    if (cycle) return cycle;
+  }
+  return undefined;
+}
+
+describe('AsyncJobWorkflow defaults', () => {
+  const built = workflowStack();
+  const { stack, jobs, api } = built;
+  const template = Template.fromStack(stack);
+  const smId = id(stack, jobs.stateMachine);
+  const markerId = id(stack, jobs.unfinishedJobMarker);
+  const runnerId = id(stack, jobs.jobRunner);
+  const tableId = id(stack, jobs.jobTable);
+  const topicId = id(stack, jobs.notificationTopic);
+  const apiFunctionId = id(stack, api.handler);
+  const definition = definitionOf(template, smId);
+  const marker = definitionOf(template, markerId);
+
+  test('job table: jobId, on demand, TTL, point-in-time recovery, encrypted, retained', () => {
+    template.hasResource('AWS::DynamoDB::Table', {
+      Properties: Match.objectLike({
+        KeySchema: [{ AttributeName: 'jobId', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true },
+      }),
+      DeletionPolicy: 'Retain',
+    });
+  });
+
+  test('job runner: its own function with the analytics code and handler index.jobRunner, 15 minutes, in the store VPC', () => {
+    const fn = template.toJSON().Resources[runnerId].Properties;
+    expect(fn).toMatchObject({ Handler: 'index.jobRunner', Timeout: 900, MemorySize: 1024, Runtime: 'nodejs22.x', TracingConfig: { Mode: 'Active' } });
+    expect(fn.VpcConfig.SubnetIds.length).toBeGreaterThan(0);
+    const apiFn = template.toJSON().Resources[apiFunctionId].Properties;
+    expect(fn.Code).toEqual(apiFn.Code);
+    expect(apiFn.Handler).toBe('index.handler');
+    expect(fn.Environment.Variables).toMatchObject({
+      DB_SECRET_ARN: expect.anything(),
+      SQL_READER_SECRET_ARN: expect.anything(),
+      CACHE_TABLE_NAME: expect.anything(),
+      RESULTS_BUCKET: expect.anything(),
+      JOB_INLINE_RESULT_MAX_BYTES: '200000',
+    });
+    expect(fn.Environment.Variables.JOB_STATE_MACHINE_ARN).toBeUndefined();
+  });
+
+  test('the job state machine: Standard, logging ALL to an encrypted log group, X-Ray; the marker: Express, same', () => {
+    for (const [logicalId, type] of [[smId, 'STANDARD'], [markerId, 'EXPRESS']]) {
+      const props = template.toJSON().Resources[logicalId].Properties;
+      expect(props).toMatchObject({ StateMachineType: type, TracingConfiguration: { Enabled: true }, LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: false } });
+      const logGroup = props.LoggingConfiguration.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn['Fn::GetAtt'][0];
+      expect(template.toJSON().Resources[logGroup].Properties).toMatchObject({ KmsKeyId: { 'Fn::GetAtt': [id(stack, jobs.encryptionKey), 'Arn'] }, RetentionInDays: 90 });
+    }
+  });
+
+  test('states: MarkRunning → RunQuery → MarkSucceeded → NotifySucceeded → JobSucceeded', () => {
+    expect(definition.StartAt).toBe('MarkRunning');
+    const path: string[] = [];
+    for (let s: string | undefined = 'MarkRunning'; s; s = definition.States[s].Next) path.push(s);
+    expect(path).toEqual(['MarkRunning', 'RunQuery', 'MarkSucceeded', 'NotifySucceeded', 'JobSucceeded']);
+    expect(definition.States.MarkRunning.Resource).toBe('arn:<AWS::Partition>:states:::dynamodb:updateItem');
+    expect(definition.States.RunQuery.Resource).toBe(`<${runnerId}.Arn>`);
+    expect(definition.States.MarkSucceeded.Parameters.ExpressionAttributeValues).toMatchObject({ ':data': { 'B.$': '$.run.resultData' }, ':kind': { 'S.$': '$.run.resultKind' } });
+    expect(definition.States.NotifySucceeded).toMatchObject({ Resource: 'arn:<AWS::Partition>:states:::sns:publish', Parameters: { TopicArn: `<${topicId}>` } });
+  });
+
+  test('retry policy: RunQuery retries transient errors only, with exponential backoff and full jitter', () => {
+    const { Retry, TimeoutSeconds } = definition.States.RunQuery;
+    expect(Retry).toEqual([{
+      ErrorEquals: [...TRANSIENT_JOB_ERRORS, 'Lambda.TooManyRequestsException', 'Lambda.ServiceException', 'Lambda.AWSLambdaException',
+        'Lambda.SdkClientException', 'Lambda.ClientExecutionTimeoutException'],
+      IntervalSeconds: 10,
+      MaxAttempts: 3,
+      BackoffRate: 2,
+      MaxDelaySeconds: 120,
+      JitterStrategy: 'FULL',
+    }]);
+    expect(JSON.stringify(Retry)).not.toMatch(/States\.(ALL|TaskFailed|Timeout)/);
+    expect(TimeoutSeconds).toBe(915);
+    // 4 attempts of 915 s, the waits (10 + 20 + 40 s) and 5 minutes for the status steps.
+    expect(definition.TimeoutSeconds).toBe(4 * 915 + 70 + 300);
+    expect(jobs.executionTimeout.toSeconds()).toBe(definition.TimeoutSeconds);
+    for (const name of ['MarkRunning', 'MarkSucceeded', 'MarkFailed']) {
+      expect(definition.States[name].Retry[0]).toEqual({ ErrorEquals: ['DynamoDB.ConditionalCheckFailedException'], MaxAttempts: 0 });
+    }
+  });
+
+  test('catch paths: every task catches every error; every failure path ends marked FAILED, notified, in a Fail state', () => {
+    for (const [name, state] of Object.entries<any>({ ...definition.States, ...marker.States })) {
+      if (state.Type !== 'Task') continue;
+      expect({ name, all: state.Catch?.some((c: any) => c.ErrorEquals.includes('States.ALL')) }).toEqual({ name, all: true });
+    }
+    for (const name of ['MarkRunning', 'RunQuery', 'MarkSucceeded']) {
+      expect(definition.States[name].Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'MarkFailed' }]);
+    }
+    expect(definition.States.MarkFailed).toMatchObject({ Next: 'NotifyFailed', Catch: [{ ErrorEquals: ['States.ALL'], Next: 'NotifyFailed' }] });
+    expect(definition.States.MarkFailed.Parameters.ConditionExpression).toBe('attribute_exists(jobId) AND #status <> :succeeded');
+    expect(definition.States.NotifyFailed).toMatchObject({ Next: 'JobFailed', Catch: [{ Next: 'JobFailed' }] });
+    expect(definition.States.JobFailed).toEqual({ Type: 'Fail', ErrorPath: '$.error.Error', CausePath: '$.error.Cause' });
+    expect(definition.States.NotifySucceeded.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'NotificationFailed' }]);
+    expect(definition.States.NotifyOpsFailed).toBeUndefined();
+  });
+
+  test('the unfinished-job rule: FAILED, TIMED_OUT, ABORTED executions of the job state machine start the marker', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        'source': ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        'detail': { stateMachineArn: [{ Ref: smId }], status: ['FAILED', 'TIMED_OUT', 'ABORTED'] },
+      },
+      Targets: [Match.objectLike({ Arn: { Ref: markerId }, RetryPolicy: { MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86400 } })],
+    });
+    expect(marker.States.MarkUnfinishedJobFailed.Parameters.ConditionExpression).toBe('attribute_exists(jobId) AND #status IN (:submitted, :running)');
+    expect(marker.States.MarkUnfinishedJobFailed.Parameters.Key).toEqual({ jobId: { 'S.$': '$.detail.name' } });
+    expect(marker.States.MarkUnfinishedJobFailed.Catch[0]).toEqual({ ErrorEquals: ['DynamoDB.ConditionalCheckFailedException'], ResultPath: '$.error', Next: 'AlreadyFinished' });
+  });
+
+  test('the job routes on the API: POST /analytics/jobs, GET /analytics/jobs/{jobId}, IAM, the API function', () => {
+    const resources = template.findResources('AWS::ApiGateway::Resource');
+    const pathOf = (ref: any): string => (ref?.Ref && resources[ref.Ref] ? `${pathOf(resources[ref.Ref].Properties.ParentId)}/${resources[ref.Ref].Properties.PathPart}` : '');
+    const routes = Object.values(template.findResources('AWS::ApiGateway::Method')).map((m) => [`${m.Properties.HttpMethod} ${pathOf(m.Properties.ResourceId)}`, m.Properties] as const);
+    const byRoute = Object.fromEntries(routes);
+    expect(Object.keys(byRoute)).toEqual(expect.arrayContaining(['POST /analytics/jobs', 'GET /analytics/jobs/{jobId}']));
+    for (const route of ['POST /analytics/jobs', 'GET /analytics/jobs/{jobId}']) {
+      expect(byRoute[route]).toMatchObject({ AuthorizationType: 'AWS_IAM', Integration: { Type: 'AWS_PROXY' } });
+      expect(JSON.stringify(byRoute[route].Integration.Uri)).toContain(apiFunctionId);
+    }
+    expect(byRoute['GET /analytics/jobs/{jobId}'].RequestParameters).toEqual({ 'method.request.path.jobId': true });
+    const env = template.toJSON().Resources[apiFunctionId].Properties.Environment.Variables;
+    expect(env).toMatchObject({ JOB_TABLE_NAME: { Ref: tableId }, JOB_STATE_MACHINE_ARN: { Ref: smId }, JOB_RETENTION_DAYS: '7' });
+  });
+
+  test('IAM: the state machine role reaches only the job table, the runner and the topic (and its key)', () => {
+    const statements = statementsOf(template, id(stack, jobs.stateMachine.role));
+    const byAction = (action: string) => statements.filter((s) => actionsOf(s).includes(action));
+    const tables = byAction('dynamodb:UpdateItem').flatMap(resourcesOf);
+    expect(tables).toHaveLength(1);
+    expect(JSON.stringify(tables[0])).toMatch(new RegExp(`":table/",\\{"Ref":"${tableId}"\\}\\]`));
+    expect(byAction('lambda:InvokeFunction').flatMap(resourcesOf)).toEqual([{ 'Fn::GetAtt': [runnerId, 'Arn'] }, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [runnerId, 'Arn'] }, ':*']] }]);
+    expect(byAction('sns:Publish').flatMap(resourcesOf)).toEqual([{ Ref: topicId }]);
+    expect(byAction('kms:GenerateDataKey*').flatMap(resourcesOf)).toEqual([{ 'Fn::GetAtt': [id(stack, jobs.encryptionKey), 'Arn'] }]);
+    const all = statements.flatMap(actionsOf);
+    expect(all.filter((a) => !/^(dynamodb:UpdateItem|lambda:InvokeFunction|sns:Publish|kms:(GenerateDataKey\*|Decrypt)|xray:.*|logs:.*)$/.test(a))).toEqual([]);
+    const markerStatements = statementsOf(template, id(stack, jobs.unfinishedJobMarker.role));
+    expect(markerStatements.flatMap(actionsOf).filter((a) => !/^(dynamodb:UpdateItem|sns:Publish|kms:(GenerateDataKey\*|Decrypt)|xray:.*|logs:.*)$/.test(a))).toEqual([]);
+  });
+
+  test('IAM: the job runner reads the cache, writes large results and its two secrets; no job table, no Step Functions, no SNS', () => {
+    const statements = statementsOf(template, id(stack, jobs.jobRunner.role));
+    const text = JSON.stringify(statements);
+    expect(text).not.toContain(tableId);
+    expect(text).not.toMatch(/states:|sns:|lambda:Invoke/);
+    expect(statements.find((s) => s.Sid === 'ResultCache')).toMatchObject({ Action: ['dynamodb:GetItem', 'dynamodb:PutItem'], Resource: { 'Fn::GetAtt': [id(stack, api.cacheTable), 'Arn'] } });
+    expect(statements.find((s) => s.Sid === 'LargeResults')).toMatchObject({ Action: ['s3:PutObject', 's3:AbortMultipartUpload'] });
+    expect(JSON.stringify(statements.find((s) => s.Sid === 'LargeResults').Resource)).toContain('/results/*');
+    expect(statements.filter((s) => actionsOf(s).includes('secretsmanager:GetSecretValue'))).toHaveLength(2);
+  });
+
+  test('IAM: the API function may write and read jobs, start and describe executions of this state machine only', () => {
+    const statements = statementsOf(template, id(stack, api.handler.role));
+    expect(statements.find((s) => s.Sid === 'AsyncJobs')).toEqual({ Sid: 'AsyncJobs', Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], Resource: { 'Fn::GetAtt': [tableId, 'Arn'] } });
+    const start = statements.filter((s) => actionsOf(s).includes('states:StartExecution'));
+    expect(start.flatMap(resourcesOf)).toEqual([{ Ref: smId }]);
+    const describe = statements.filter((s) => actionsOf(s).includes('states:DescribeExecution'));
+    expect(JSON.stringify(describe.flatMap(resourcesOf))).toMatch(/:execution:.*\{"Ref":"JobsStateMachine[0-9A-F]+"\}.*:\*"/);
+    expect(JSON.stringify(statements)).not.toMatch(/sns:Publish|lambda:InvokeFunction/);
+    // The events role starts the marker only.
+    const eventsRole = Object.entries(template.findResources('AWS::IAM::Role')).find(([k]) => k.includes('UnfinishedJobMarkerEventsRole'))![0];
+    expect(statementsOf(template, eventsRole)).toEqual([{ Action: 'states:StartExecution', Effect: 'Allow', Resource: { Ref: markerId } }]);
+  });
+
+  test('no dependency cycle: the state machine never references the API function', () => {
+    expect(findCycle(template)).toBeUndefined();
+    expect([...references(template.toJSON().Resources[smId])]).not.toContain(apiFunctionId);
+    const smRole = id(stack, jobs.stateMachine.role);
+    expect(JSON.stringify(statementsOf(template, smRole))).not.toContain(apiFunctionId);
+  });
+
+  test('VPC endpoints for every service the functions call, Step Functions for the API function', () => {
+    expect(missingVpcEndpoints(stack)).toEqual([]);
+    template.hasResourceProperties('AWS::EC2::VPCEndpoint', { ServiceName: { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, '.states']] } });
+  });
+
+  test('alarms without actions; the created topic is KMS-encrypted and TLS-only', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 3 + 2);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ExecutionsTimedOut', Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: smId } }] });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ExecutionsFailed', Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: markerId } }] });
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [id(stack, jobs.encryptionKey), 'Arn'] } });
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', { PolicyDocument: { Statement: [Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })] } });
+    template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+  });
+
+  test('metrics', () => {
+    expect(stack.resolve(jobs.metricJobsFailed().dimensions)).toEqual({ StateMachineArn: { Ref: smId } });
+    expect(jobs.metricJobsSucceeded().metricName).toBe('ExecutionsSucceeded');
+    expect(jobs.metricJobsTimedOut().metricName).toBe('ExecutionsTimedOut');
+    expect(jobs.metricJobsStarted().metricName).toBe('ExecutionsStarted');
+    expect(jobs.metricJobDuration().statistic).toBe('p90');
+  });
+
+  test('snapshot', () => {
+    expect(template.toJSON()).toMatchSnapshot();
+  });
+});
+
+describe('AsyncJobWorkflow options', () => {
+  test('ops topic, e-mails, job timeout, retries, retention, inline limit, tuning', () => {
+    const { stack, jobs } = workflowStack({
+      jobTimeout: Duration.minutes(5),
+      retry: { maxAttempts: 5, interval: Duration.seconds(2), backoffRate: 3, maxDelay: Duration.seconds(30) },
+      jobRetention: Duration.days(30),
+      inlineResultMaxBytes: 50_000,
+      notificationEmails: ['ops@example.com'],
+      lambda: { memorySize: 2048, environment: { POWERTOOLS_LOG_LEVEL: 'DEBUG' } },
+      logExecutionData: true,
+    }, (s) => ({ alarmTopic: new sns.Topic(s, 'Ops', { enforceSSL: true }) }));
+    const template = Template.fromStack(stack);
+    const definition = definitionOf(template, id(stack, jobs.stateMachine));
+    expect(definition.States.RunQuery.TimeoutSeconds).toBe(315);
+    expect(definition.States.RunQuery.Retry[0]).toMatchObject({ IntervalSeconds: 2, MaxAttempts: 5, BackoffRate: 3, MaxDelaySeconds: 30 });
+    expect(definition.TimeoutSeconds).toBe(6 * 315 + (2 + 6 + 18 + 30 + 30) + 300);
+    expect(definition.States.NotifyFailed.Next).toBe('NotifyOpsFailed');
+    expect(definition.States.NotifyOpsFailed).toMatchObject({ Next: 'JobFailed', Parameters: { TopicArn: expect.stringMatching(/^<Ops/) } });
+    const markerDefinition = definitionOf(template, id(stack, jobs.unfinishedJobMarker));
+    expect(markerDefinition.States.NotifyUnfinishedJobFailed.Next).toBe('NotifyOpsUnfinishedJobFailed');
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'index.jobRunner',
+      Timeout: 300,
+      MemorySize: 2048,
+      Environment: { Variables: Match.objectLike({ JOB_INLINE_RESULT_MAX_BYTES: '50000', POWERTOOLS_LOG_LEVEL: 'DEBUG' }) },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.handler', Environment: { Variables: Match.objectLike({ JOB_RETENTION_DAYS: '30' }) } });
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', { LoggingConfiguration: Match.objectLike({ IncludeExecutionData: true }) });
+    for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((a) => /Executions(TimedOut|Failed)/.test(a.Properties.MetricName))) {
+      expect(alarm.Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^Ops/) }]);
+    }
+  });
+
+  test('no retries: RunQuery has no Retry', () => {
+    const { stack, jobs } = workflowStack({ retry: { maxAttempts: 0 } });
+    const definition = definitionOf(Template.fromStack(stack), id(stack, jobs.stateMachine));
+    expect(definition.States.RunQuery.Retry).toBeUndefined();
+  });
+
+  test('a given notification topic: no topic created, no grant on the construct key for it', () => {
+    let given!: sns.Topic;
+    const { stack, jobs } = workflowStack({}, (s) => {
+      given = new sns.Topic(s, 'Given', { enforceSSL: true, masterKey: new kms.Key(s, 'GivenKey', { enableKeyRotation: true }) });
+      return { notificationTopic: given };
+    });
+    const template = Template.fromStack(stack);
+    expect(jobs.notificationTopic).toBe(given);
+    template.resourceCountIs('AWS::SNS::Topic', 1);
+    const statements = statementsOf(template, id(stack, jobs.stateMachine.role));
+    expect(statements.filter((s) => actionsOf(s).includes('sns:Publish')).flatMap(resourcesOf)).toEqual([{ Ref: id(stack, given) }]);
+    expect(JSON.stringify(statements)).not.toContain('kms:GenerateDataKey');
+  });
+
+  test('user-defined operations: the job runner runs the same code as the API function (with the operations file)', () => {
+    const { stack, jobs, api } = workflowStack({}, undefined, { userOperations: [{ name: 'one', sql: 'SELECT 1', longRunning: true }] });
+    const resources = Template.fromStack(stack).toJSON().Resources;
+    const runner = resources[id(stack, jobs.jobRunner)].Properties;
+    const apiFn = resources[id(stack, api.handler)].Properties;
+    expect(runner.Code).toEqual(apiFn.Code);
+    expect(runner.Environment.Variables.USER_OPERATIONS_FILE).toBe('user-operations.json');
+  });
+
+  test('a permissions boundary on every role of the workflow; no VPC endpoints when turned off', () => {
+    const { stack } = workflowStack({ createVpcEndpoints: false }, (s) => ({
+      permissionsBoundary: new iam.ManagedPolicy(s, 'Boundary', { statements: [new iam.PolicyStatement({ actions: ['*'], resources: ['*'] })] }),
+    }));
+    const template = Template.fromStack(stack);
+    const roles = Object.entries(template.findResources('AWS::IAM::Role')).filter(([k]) => k.startsWith('Jobs'));
+    expect(roles.length).toBeGreaterThanOrEqual(4);
+    for (const [, role] of roles) expect(role.Properties.PermissionsBoundary).toEqual({ Ref: expect.stringMatching(/^Boundary/) });
+    expect(JSON.stringify(template.findResources('AWS::EC2::VPCEndpoint'))).not.toContain('.states');
+  });
+});
+
+describe('AsyncJobWorkflow validation', () => {
+  test('the API in another stack: a clear error', () => {
+    const app: App = createTestApp();
+    const apiStack = new Stack(app, 'ApiStack');
+    const store = new CanonicalStore(apiStack, 'Store');
+    const api = new AnalyticsApi(apiStack, 'Analytics', { store });
+    const other = new Stack(app, 'JobsStack');
+    expect(() => new AsyncJobWorkflow(other, 'Jobs', { api, store })).toThrow(/api must be in the same stack as the AsyncJobWorkflow \(api: ApiStack, workflow: JobsStack\)/);
+  });
+
+  test.each([
+    [{ jobTimeout: Duration.minutes(16) }, /jobTimeout must be between 1 second and 15 minutes/],
+    [{ lambda: { timeout: Duration.minutes(1) } }, /lambda\.timeout cannot be set/],
+    [{ inlineResultMaxBytes: 300_000 }, /inlineResultMaxBytes must be an integer between 1 and 200000/],
+    [{ retry: { maxAttempts: 11 } }, /retry\.maxAttempts/],
+    [{ retry: { backoffRate: 0.5 } }, /retry\.backoffRate/],
+    [{ retry: { interval: Duration.seconds(30), maxDelay: Duration.seconds(10) } }, /retry\.maxDelay/],
+    [{ jobRetention: Duration.hours(36) }, /jobRetention must be a whole number of days/],
+    [{ notificationEmails: ['not an address'] }, /is not an e-mail address/],
+    [{ lambda: { memorySize: 64 } }, /lambda\.memorySize/],
+  ] as Array<[Partial<AsyncJobWorkflowProps>, RegExp]>)('%j is refused', (props, message) => {
+    expect(() => workflowStack(props)).toThrow(message);
+  });
+
+  test('e-mails with a given topic are refused', () => {
+    expect(() => workflowStack({ notificationEmails: ['a@example.com'] }, (s) => ({ notificationTopic: new sns.Topic(s, 'T') }))).toThrow(/notificationEmails/);
+  });
+});
+
+describe('cdk-nag', () => {
+  test.each([
+    ['defaults', {}],
+    ['ops topic, given topic, API key', { withTopics: true }],
+  ])('AwsSolutions + HIPAA: no unacknowledged findings in the workflow (%s)', (_name, options: { withTopics?: boolean }) => {
+    const { stack } = workflowStack({}, (s) => (options.withTopics ? {
+      alarmTopic: new sns.Topic(s, 'Ops', { enforceSSL: true, masterKey: new kms.Key(s, 'OpsKey', { enableKeyRotation: true }) }),
+      notificationTopic: new sns.Topic(s, 'Given', { enforceSSL: true, masterKey: new kms.Key(s, 'GivenKey', { enableKeyRotation: true }) }),
+    } : {}));
+    const report = runNagChecks(stack, { hipaa: true });
+    // As for the other constructs, encrypting the functions' log groups with a customer-managed key is the
+    // application's choice (the example app does it with an aspect); the state machines' log groups are encrypted.
+    const ours = (list: typeof report.errors) => list
+      .filter((f) => f.path.startsWith('/TestStack/Jobs') || (f.path.startsWith('/TestStack/Analytics/Function') && /IAM5/.test(f.message)))
+      .filter((f) => !(f.path === '/TestStack/Jobs/JobRunnerLogGroup/Resource' && f.message.startsWith('HIPAA.Security-CloudWatchLogGroupEncrypted')));
+    expect(formatNagFindings(ours(report.errors))).toBe('');
+    expect(formatNagFindings(ours(report.warnings))).toBe('');
+    expect(unusedNagAcknowledgements(stack, report).filter((u) => u.startsWith('/TestStack/Jobs'))).toEqual([]);
+  });
+});
+
+describe('a stack of its own', () => {
+  test('synthesizes with the workflow alone in its stack beside the store', () => {
+    const stack = createTestStack('Solo');
+    const store = new CanonicalStore(stack, 'Store');
+    const api = new AnalyticsApi(stack, 'Analytics', { store });
+    new AsyncJobWorkflow(stack, 'Jobs', { api, store });
+    expect(() => Template.fromStack(stack)).not.toThrow();
+  });
+});
