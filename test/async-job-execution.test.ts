@@ -217,6 +217,19 @@ describe('the workflow: other paths', () => {
     expect(j.sns.messagesTo(j.opsTopicArn!)).toEqual([expect.objectContaining({ jobId, status: 'FAILED', error: 'Execution.ABORTED', executionArn: execution.executionArn })]);
   });
 
+  test('an execution for a job with no record (started by hand): every step fails safely, notified, nothing written', async () => {
+    const jobId = '00000000-0000-4000-8000-00000000abcd';
+    const execution = j.sfn.startExecution(j.names.arn(j.ids.stateMachine), jobId, {
+      jobId, operation: 'simple_demo', parameters: {}, useCache: true, submittedAt: new Date().toISOString(),
+    });
+    await j.sfn.waitForIdle();
+    expect(execution.events.filter((e) => e.type === 'StateEntered').map((e) => e.state.name))
+      .toEqual(['MarkRunning', 'MarkFailed', 'NotifyFailed', 'NotifyOpsFailed', 'JobFailed']);
+    expect(execution).toMatchObject({ status: 'FAILED', error: 'DynamoDB.ConditionalCheckFailedException' });
+    expect(await j.rawJob(jobId)).toBeUndefined();
+    expect(j.sns.messagesTo(j.topicArn)).toEqual([expect.objectContaining({ jobId, status: 'FAILED', error: 'DynamoDB.ConditionalCheckFailedException' })]);
+  });
+
   test('Step Functions refusing to start the job: 503 in the error shape, the job FAILED', async () => {
     const saved = process.env.JOB_STATE_MACHINE_ARN;
     process.env.JOB_STATE_MACHINE_ARN = `${saved}Missing`;
