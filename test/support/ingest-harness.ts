@@ -118,7 +118,7 @@ export async function startIngestHarness(sources: SourceDefinition[], extraEnv: 
   /* eslint-disable @typescript-eslint/no-require-imports */
   const { handler } = require('../../lambda/ingest/index');
   const { hooks } = require('../../lambda/ingest/hooks');
-  const { getPool } = require('../../lambda/shared/db');
+  const { closeAllPools } = require('../../lambda/shared/pool-registry');
   /* eslint-enable @typescript-eslint/no-require-imports */
   const s3 = localS3.client();
 
@@ -156,8 +156,7 @@ export async function startIngestHarness(sources: SourceDefinition[], extraEnv: 
       return keys.sort();
     },
     async close() {
-      const { pool } = await getPool().catch(() => ({ pool: undefined }));
-      await pool?.end();
+      await closeAllPools();
       await Promise.all([sm.close(), localS3.close(), eventBridge.close()]);
       await db.drop();
       fs.rmSync(configDir, { recursive: true, force: true });
