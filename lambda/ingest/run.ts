@@ -27,10 +27,10 @@ import { decodeUtf8, DecodeProgress, FileReadError, ORIGINAL_LIMIT, readRecords,
 import { runIdFor } from './run-id';
 import { validatorFor } from './validation';
 import { bumpDataGeneration, CanonicalEntity, upsertEntities } from '../shared/canonical-upsert';
-import { checkoutClient } from '../shared/pool-registry';
 import {
   FileError, IngestionCounts, IngestionManifest, INGESTION_SCHEMA_VERSION, ProcessedRecord, RejectedRecord, RejectionReason, RunStatus,
 } from '../shared/ingestion-contract';
+import { checkoutClient } from '../shared/pool-registry';
 
 /** One S3 object from an event notification (key already URL-decoded). */
 export interface ObjectEvent {
