@@ -60,11 +60,17 @@ const EXPECTED = [
     ],
     handlers: ['ingest'],
   },
-  // {
-  //   construct: 'AnalyticsApi',
-  //   resources: [{ type: 'AWS::ApiGateway::RestApi', count: 1 }, { type: 'AWS::DynamoDB::Table', min: 1 }, ...],
-  //   handlers: ['analytics'],
-  // },
+  {
+    construct: 'AnalyticsApi',
+    resources: [
+      { type: 'AWS::ApiGateway::RestApi', count: 1 },
+      { type: 'AWS::ApiGateway::Stage', count: 1 },
+      { type: 'AWS::DynamoDB::Table', count: 1 }, // the result cache
+      { type: 'AWS::ApiGateway::Method', min: 1 },
+    ],
+    handlers: ['analytics'],
+  },
+  // A new construct: its resources and handler asset folder(s) here, and a few lines in every app.
 ];
 
 /** Set by every app: the user migration file in test/consumers/migrations/, the tuning of the migrator. */
@@ -205,6 +211,17 @@ check('IngestionPipeline: onIngestionSucceeded(id, [smoke-partners]) rule on the
   return ok ? undefined : `event patterns: ${JSON.stringify(rules)}`;
 });
 
+// AnalyticsApi: the app's own operation travels in user-operations.json next to the bundle.
+check('AnalyticsApi: user-operations.json in the handler asset holds the app\'s operation and its schema', () => {
+  const fn = handlerFunctions.analytics?.[1];
+  if (!fn) return 'no analytics function';
+  const file = join(assetDirOf(fn), 'user-operations.json');
+  if (!existsSync(file)) return 'no user-operations.json in the handler asset folder';
+  const text = readFileSync(file, 'utf8');
+  const missing = ['customers_in_country', ':country', '"minLength"', '"additionalProperties"'].filter((e) => !text.includes(e));
+  return missing.length ? `lacks ${missing.join(', ')}` : undefined;
+});
+
 const reporter = functions.find(([, fn]) => fn.Properties?.Description === REPORTER_DESCRIPTION);
 check('app function: connectionEnvironment(ANALYTICS_READER) in its environment', () => {
   if (!reporter) return `no function described "${REPORTER_DESCRIPTION}"`;
@@ -232,6 +249,16 @@ check('app function: grantConnect lets its role read the analytics secret, and n
   if (targets.length === 0) return 'no secretsmanager:GetSecretValue in its role';
   const other = targets.filter((t) => !analyticsSecretIds.has(t));
   return other.length ? `also reads ${other.join(', ')}` : undefined;
+});
+check('app function: AnalyticsApi.grantInvoke gives its role execute-api:Invoke on the API', () => {
+  if (!reporter) return 'no reporter function';
+  const roleId = refTo(reporter[1].Properties.Role);
+  const apiId = ofType('AWS::ApiGateway::RestApi')[0]?.[0];
+  const ok = ofType('AWS::IAM::Policy')
+    .filter(([, p]) => (p.Properties.Roles ?? []).some((r) => refTo(r) === roleId))
+    .flatMap(([, p]) => p.Properties.PolicyDocument.Statement)
+    .some((st) => [].concat(st.Action).includes('execute-api:Invoke') && JSON.stringify(st.Resource).includes(`"${apiId}"`));
+  return ok ? undefined : `no execute-api:Invoke on ${apiId} in its role`;
 });
 check('app function: grantConnect opens the store port to its security group', () => {
   if (!reporter) return 'no reporter function';

@@ -83,9 +83,22 @@ func main() {
 	})
 	ingestion.OnIngestionSucceeded(jsii.String("PartnersLoaded"), jsii.Strings("smoke-partners"), nil)
 
-	// --- AnalyticsApi: add it here once it is on main, e.g.
-	// pipeline.NewAnalyticsApi(stack, jsii.String("Analytics"), &pipeline.AnalyticsApiProps{Store: store})
-	// and list its resources and handler asset in ../check-assembly.mjs (EXPECTED).
+	// --- AnalyticsApi: IAM authorization, an operation of the app's own, invoked by the app's function ---
+	api := pipeline.NewAnalyticsApi(stack, jsii.String("Analytics"), &pipeline.AnalyticsApiProps{
+		Store:         store,
+		Authorization: pipeline.AnalyticsApiAuthorization_IAM,
+		UserOperations: &[]*pipeline.UserDefinedOperation{{
+			Name: jsii.String("customers_in_country"),
+			Sql:  jsii.String("SELECT name, email FROM canonical.customers WHERE country = :country"),
+			ParameterSchema: &map[string]interface{}{
+				"type":                 "object",
+				"properties":           map[string]interface{}{"country": map[string]interface{}{"type": "string", "minLength": 2, "maxLength": 2}},
+				"required":             []string{"country"},
+				"additionalProperties": false,
+			},
+		}},
+	})
+	api.GrantInvoke(reporter)
 
 	app.Synth(nil)
 }

@@ -12,6 +12,8 @@ import sys
 from aws_cdk import App, Stack, aws_lambda as lambda_
 from cdk_serverless_data_pipeline import (
     AccessLevel,
+    AnalyticsApi,
+    AnalyticsApiAuthorization,
     BuiltInSources,
     CanonicalStore,
     FieldMapping,
@@ -23,6 +25,7 @@ from cdk_serverless_data_pipeline import (
     SourceDefinition,
     StoreEngine,
     TransformType,
+    UserDefinedOperation,
 )
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -92,9 +95,26 @@ def main(outdir: str) -> None:
     )
     pipeline.on_ingestion_succeeded("PartnersLoaded", ["smoke-partners"])
 
-    # --- AnalyticsApi: add it here once it is on main, e.g.
-    # api = AnalyticsApi(stack, "Analytics", store=store)
-    # and list its resources and handler asset in check-assembly.mjs (EXPECTED).
+    # --- AnalyticsApi: IAM authorization, an operation of the app's own, invoked by the app's function ---
+    api = AnalyticsApi(
+        stack,
+        "Analytics",
+        store=store,
+        authorization=AnalyticsApiAuthorization.IAM,
+        user_operations=[
+            UserDefinedOperation(
+                name="customers_in_country",
+                sql="SELECT name, email FROM canonical.customers WHERE country = :country",
+                parameter_schema={
+                    "type": "object",
+                    "properties": {"country": {"type": "string", "minLength": 2, "maxLength": 2}},
+                    "required": ["country"],
+                    "additionalProperties": False,
+                },
+            )
+        ],
+    )
+    api.grant_invoke(reporter)
 
     app.synth()
 

@@ -1,6 +1,8 @@
 package smoke;
 
 import io.github.cdkserverlessdatapipeline.AccessLevel;
+import io.github.cdkserverlessdatapipeline.AnalyticsApi;
+import io.github.cdkserverlessdatapipeline.AnalyticsApiAuthorization;
 import io.github.cdkserverlessdatapipeline.BuiltInSources;
 import io.github.cdkserverlessdatapipeline.CanonicalStore;
 import io.github.cdkserverlessdatapipeline.FieldMapping;
@@ -12,6 +14,7 @@ import io.github.cdkserverlessdatapipeline.Migrations;
 import io.github.cdkserverlessdatapipeline.SourceDefinition;
 import io.github.cdkserverlessdatapipeline.StoreEngine;
 import io.github.cdkserverlessdatapipeline.TransformType;
+import io.github.cdkserverlessdatapipeline.UserDefinedOperation;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -84,9 +87,21 @@ public final class SmokeApp {
         .build();
     ingestion.onIngestionSucceeded("PartnersLoaded", List.of("smoke-partners"));
 
-    // --- AnalyticsApi: add it here once it is on main, e.g.
-    // AnalyticsApi api = AnalyticsApi.Builder.create(stack, "Analytics").store(store).build();
-    // and list its resources and handler asset in ../check-assembly.mjs (EXPECTED).
+    // --- AnalyticsApi: IAM authorization, an operation of the app's own, invoked by the app's function ---
+    AnalyticsApi api = AnalyticsApi.Builder.create(stack, "Analytics")
+        .store(store)
+        .authorization(AnalyticsApiAuthorization.IAM)
+        .userOperations(List.of(UserDefinedOperation.builder()
+            .name("customers_in_country")
+            .sql("SELECT name, email FROM canonical.customers WHERE country = :country")
+            .parameterSchema(Map.of(
+                "type", "object",
+                "properties", Map.of("country", Map.of("type", "string", "minLength", 2, "maxLength", 2)),
+                "required", List.of("country"),
+                "additionalProperties", false))
+            .build()))
+        .build();
+    api.grantInvoke(reporter);
 
     app.synth();
   }
