@@ -184,6 +184,8 @@ export class AsyncJobWorkflow extends Construct {
     // ----- the job runner: the analytics code with the handler `index.jobRunner` -----
     const built = createPipelineFunction(this, 'JobRunner', {
       assetName: 'analytics',
+      code: api.handlerCode,
+      handler: 'index.jobRunner',
       description: 'AsyncJobWorkflow: runs one analytics job',
       serviceName: `${api.serviceName}-jobs`,
       vpc: store.vpc,
@@ -203,7 +205,6 @@ export class AsyncJobWorkflow extends Construct {
       invokedSynchronouslyBy: 'Step Functions (the RunQuery task retries transient errors and catches the others)',
     });
     this.jobRunner = built.fn;
-    useJobRunnerHandler(this.jobRunner, api.handlerCode);
     store.grantConnect(this.jobRunner, AccessLevel.ANALYTICS_READER);
     store.grantConnect(this.jobRunner, AccessLevel.RESTRICTED_READER);
     this.grantRunnerAccess(api);
@@ -331,15 +332,3 @@ export class AsyncJobWorkflow extends Construct {
   }
 }
 
-/**
- * The job runner runs the API's code (with its user-defined operations) with the handler export
- * `jobRunner`; createPipelineFunction bound the plain bundle with `index.handler`.
- */
-function useJobRunnerHandler(fn: lambda.Function, code: lambda.Code): void {
-  const cfn = fn.node.defaultChild as lambda.CfnFunction;
-  cfn.handler = 'index.jobRunner';
-  const bound = code.bind(new Construct(fn, 'AnalyticsCode'));
-  if (!bound.s3Location) throw new Error('The analytics code must be an asset (S3 location)');
-  cfn.code = { s3Bucket: bound.s3Location.bucketName, s3Key: bound.s3Location.objectKey };
-  code.bindToResource(cfn);
-}

@@ -73,6 +73,8 @@ export interface PipelineFunctionOptions {
   readonly assetName: string;
   /** The code, when it is more than the bundle (e.g. a staged copy with configuration). @default - the asset folder */
   readonly code?: lambda.Code;
+  /** The handler export. @default 'index.handler' */
+  readonly handler?: string;
   readonly description: string;
   /** `POWERTOOLS_SERVICE_NAME`, also the database `application_name`. */
   readonly serviceName: string;
@@ -189,7 +191,7 @@ export function createPipelineFunction(scope: Construct, id: string, options: Pi
     runtime: lambda.Runtime.NODEJS_22_X,
     architecture: lambda.Architecture.ARM_64,
     code: options.code ?? lambda.Code.fromAsset(assetPath(options.assetName)),
-    handler: 'index.handler',
+    handler: options.handler ?? 'index.handler',
     role,
     memorySize: tuning?.memorySize ?? defaults.memorySize,
     timeout: tuning?.timeout ?? defaults.timeout,
