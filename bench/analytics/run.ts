@@ -1,6 +1,6 @@
 /**
  * Analytics benchmark (not a test):
- *   npx ts-node --project tsconfig.dev.json bench/analytics/run.ts [--customers N] [--misses M] [--hits H]
+ *   npx ts-node --project tsconfig.dev.json bench/analytics/run.ts [--customers N] [--misses M] [--hits H] [--only op1,op2]
  *
  * Starts its own durable PostgreSQL (fsync on), loads N customers (default 1,000,000), 3N orders,
  * 1,000 products and their relationships with COPY, then for each operation prints:
@@ -185,7 +185,7 @@ async function statementsOf(c: Case): Promise<Array<{ text: string; values: read
   const client = new Client({ connectionString: process.env.BENCH_ANALYTICS_URL });
   await client.connect();
   try {
-    await client.query("BEGIN READ ONLY; SET LOCAL TimeZone = 'UTC'");
+    await client.query("BEGIN READ ONLY; SET LOCAL TimeZone = 'UTC'; SET LOCAL statement_timeout = 0");
     const db: QueryRunner = {
       async rows<R>(text: string, values: readonly unknown[] = []) {
         recorded.push({ text, values });
@@ -295,7 +295,8 @@ async function main(): Promise<void> {
     await call(CASES[0], false); // cold start: pools, secrets, module loading
 
     const rows: string[][] = [['operation', 'psql (raw SQL)', 'handler miss p50', 'miss p95', 'miss / raw', 'hit p50', 'hit p95', 'rows']];
-    for (const c of CASES) {
+    const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1].split(',') : undefined;
+    for (const c of CASES.filter((x) => !only || only.includes(x.operation))) {
       const url = c.operation === 'custom_complex_query' ? urlFor(readerUser) : urlFor(analyticsUser);
       const statements = await statementsOf(c);
       const n = c.heavy ? Math.min(misses, 3) : misses * 2;
