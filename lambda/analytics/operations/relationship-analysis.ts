@@ -96,16 +96,33 @@ async function subtree(db: QueryRunner, params: Params): Promise<Record<string, 
   const b = new Binder();
   const rootFilter = [`n.source_id = ${b.bind(params.root_id, '::text')}`];
   if (params.root_source_system !== undefined) rootFilter.push(`n.source_system = ${b.bind(params.root_source_system, '::text')}`);
+  const type = b.bind(params.entity_type, '::text');
+  const valueAttribute = b.bind(VALUE_ATTRIBUTE[params.entity_type as string], '::text');
+  // Walks down from the root through the index on the relationships' target (no scan of the whole type).
   const text = `
-    WITH RECURSIVE ${graph(b, params.entity_type as string)},
-    root AS (
-      SELECT n.id FROM nodes n WHERE ${rootFilter.join(' AND ')} ORDER BY n.source_system LIMIT 1
-    ), tree AS (
-      SELECT r.id AS node, NULL::bigint AS parent, 0 AS depth, ARRAY[r.id] AS path FROM root r
+    WITH RECURSIVE systems AS (
+      -- the type's source systems by a loose index scan, so the root is found by unique-index lookups
+      SELECT min(source_system) AS s FROM canonical.entities WHERE entity_type = ${type}
       UNION ALL
-      SELECT e.child, t.node, t.depth + 1, t.path || e.child
-      FROM tree t JOIN edges e ON e.parent = t.node
-      WHERE t.depth < ${b.bind(params.max_depth, '::int')} AND NOT e.child = ANY (t.path)
+      SELECT (SELECT min(source_system) FROM canonical.entities WHERE entity_type = ${type} AND source_system > systems.s)
+      FROM systems WHERE systems.s IS NOT NULL
+    ), root AS (
+      SELECT n.id, n.source_system, n.source_id FROM canonical.entities n JOIN systems ON n.source_system = systems.s
+      WHERE n.entity_type = ${type} AND ${rootFilter.join(' AND ')} ORDER BY n.source_system LIMIT 1
+    ), tree AS (
+      SELECT r.id AS node, r.source_system, r.source_id, NULL::bigint AS parent, 0 AS depth, ARRAY[r.id] AS path FROM root r
+      UNION ALL
+      SELECT c.id, c.source_system, c.source_id, t.node, t.depth + 1, t.path || c.id
+      FROM tree t
+      JOIN canonical.relationships rel
+        ON rel.to_entity_type = ${type} AND rel.to_source_system = t.source_system AND rel.to_source_id = t.source_id
+       AND rel.rel_type = 'parent' AND rel.from_entity_type = ${type}
+      JOIN canonical.entities c ON c.entity_type = ${type} AND c.source_system = rel.from_source_system AND c.source_id = rel.from_source_id
+      WHERE t.depth < ${b.bind(params.max_depth, '::int')} AND NOT c.id = ANY (t.path)
+    ), nodes AS MATERIALIZED (
+      SELECT e.id, e.source_system, e.source_id, e.attributes ->> 'name' AS name,
+             canonical.as_numeric(e.attributes ->> ${valueAttribute}) AS value
+      FROM canonical.entities e WHERE e.id IN (SELECT node FROM tree)
     ), subtree_totals AS (
       SELECT ancestor, count(*) - 1 AS descendants, sum(n.value) AS subtree_total
       FROM tree t CROSS JOIN LATERAL unnest(t.path) AS ancestor JOIN nodes n ON n.id = t.node
