@@ -311,7 +311,7 @@ describe('AsyncJobWorkflow options', () => {
       jobRetention: Duration.days(30),
       inlineResultMaxBytes: 50_000,
       notificationEmails: ['ops@example.com'],
-      lambda: { memorySize: 2048, environment: { POWERTOOLS_LOG_LEVEL: 'DEBUG' } },
+      lambdaTuning: { memorySize: 2048, environment: { POWERTOOLS_LOG_LEVEL: 'DEBUG' } },
       logExecutionData: true,
     }, (s) => ({ alarmTopic: new sns.Topic(s, 'Ops', { enforceSSL: true }) }));
     const template = Template.fromStack(stack);
@@ -390,14 +390,14 @@ describe('AsyncJobWorkflow validation', () => {
 
   test.each([
     [{ jobTimeout: Duration.minutes(16) }, /jobTimeout must be between 1 second and 15 minutes/],
-    [{ lambda: { timeout: Duration.minutes(1) } }, /lambda\.timeout cannot be set/],
+    [{ lambdaTuning: { timeout: Duration.minutes(1) } }, /lambdaTuning\.timeout cannot be set/],
     [{ inlineResultMaxBytes: 300_000 }, /inlineResultMaxBytes must be an integer between 1 and 200000/],
     [{ retry: { maxAttempts: 11 } }, /retry\.maxAttempts/],
     [{ retry: { backoffRate: 0.5 } }, /retry\.backoffRate/],
     [{ retry: { interval: Duration.seconds(30), maxDelay: Duration.seconds(10) } }, /retry\.maxDelay/],
     [{ jobRetention: Duration.hours(36) }, /jobRetention must be a whole number of days/],
     [{ notificationEmails: ['not an address'] }, /is not an e-mail address/],
-    [{ lambda: { memorySize: 64 } }, /lambda\.memorySize/],
+    [{ lambdaTuning: { memorySize: 64 } }, /lambdaTuning\.memorySize/],
   ] as Array<[Partial<AsyncJobWorkflowProps>, RegExp]>)('%j is refused', (props, message) => {
     expect(() => workflowStack(props)).toThrow(message);
   });

@@ -324,7 +324,7 @@ describe('CanonicalStore options', () => {
 
   test('the migrator can be tuned', () => {
     const { template } = storeStack({
-      lambda: { memorySize: 1024, timeout: Duration.minutes(15), environment: { POWERTOOLS_LOG_LEVEL: 'DEBUG' }, reservedConcurrentExecutions: 1 },
+      lambdaTuning: { memorySize: 1024, timeout: Duration.minutes(15), environment: { POWERTOOLS_LOG_LEVEL: 'DEBUG' }, reservedConcurrentExecutions: 1 },
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
       MemorySize: 1024,
@@ -659,9 +659,9 @@ describe('validation', () => {
     ['rotation too often', { rotationInterval: Duration.hours(1) }, /rotationInterval must be between 4 hours and 1000 days/],
     ['a reserved database name', { databaseName: 'postgres' }, /databaseName "postgres" is invalid/],
     ['a port RDS refuses', { port: 80 }, /port must be between 1150 and 65535/],
-    ['too little memory for the migrator', { lambda: { memorySize: 64 } }, /lambda\.memorySize must be an integer between 128 and 10240/],
-    ['a migrator timeout over 15 minutes', { lambda: { timeout: Duration.minutes(20) } }, /lambda\.timeout must be between 1 second and 15 minutes/],
-    ['overriding the handler contract', { lambda: { environment: { DB_HOST: 'elsewhere' } } }, /lambda\.environment cannot set DB_HOST/],
+    ['too little memory for the migrator', { lambdaTuning: { memorySize: 64 } }, /lambdaTuning\.memorySize must be an integer between 128 and 10240/],
+    ['a migrator timeout over 15 minutes', { lambdaTuning: { timeout: Duration.minutes(20) } }, /lambdaTuning\.timeout must be between 1 second and 15 minutes/],
+    ['overriding the handler contract', { lambdaTuning: { environment: { DB_HOST: 'elsewhere' } } }, /lambdaTuning\.environment cannot set DB_HOST/],
   ];
 
   test.each(invalid)('rejects %s', (_name, props, message) => {

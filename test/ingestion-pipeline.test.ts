@@ -168,7 +168,7 @@ describe('IngestionPipeline defaults', () => {
 
 describe('IngestionPipeline options', () => {
   test('existing bucket and bus, alarm topic, tuning, gzip outputs, a permissions boundary', () => {
-    const tuning = { maxConcurrency: 5, batchSize: 4, maxReceiveCount: 5, compressOutputs: true, lambda: { memorySize: 2048 } };
+    const tuning = { maxConcurrency: 5, batchSize: 4, maxReceiveCount: 5, compressOutputs: true, lambdaTuning: { memorySize: 2048 } };
     const { stack, pipeline } = pipelineStack(tuning, (s) => ({
       bucket: s3.Bucket.fromBucketName(s, 'Existing', 'my-raw-data'),
       eventBus: events.EventBus.fromEventBusName(s, 'Bus', 'analytics-bus'),

@@ -286,7 +286,7 @@ export interface AiAnalyzerProps {
    *
    * @default - 1024 MiB, 5 minutes, logs kept three months
    */
-  readonly lambda?: LambdaTuning;
+  readonly lambdaTuning?: LambdaTuning;
 
   /**
    * Permissions boundary for the roles the construct creates.

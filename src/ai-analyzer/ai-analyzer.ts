@@ -175,7 +175,7 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
 
     // ----- queue and rule -----
     const maxReceiveCount = props.maxReceiveCount ?? 3;
-    const timeout = props.lambda?.timeout ?? DEFAULT_TIMEOUT;
+    const timeout = props.lambdaTuning?.timeout ?? DEFAULT_TIMEOUT;
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       retentionPeriod: Duration.days(14),
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -214,8 +214,8 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
       vpcSubnets: props.vpcSubnets,
       securityGroups: props.securityGroups,
       defaults: { memorySize: 1024, timeout: DEFAULT_TIMEOUT },
-      tuning: props.lambda,
-      tuningProp: 'lambda',
+      tuning: props.lambdaTuning,
+      tuningProp: 'lambdaTuning',
       environment: {
         DATA_BUCKET: this.dataBucket.bucketName,
         PROCESSED_PREFIX: this.processedPrefix,

@@ -230,7 +230,7 @@ export interface AnalyticsApiProps {
    *
    * @default - 1024 MiB, 29 seconds, logs kept three months
    */
-  readonly lambda?: LambdaTuning;
+  readonly lambdaTuning?: LambdaTuning;
 
   /**
    * Permissions boundary applied to every role the construct creates.

@@ -166,8 +166,8 @@ export class AnalyticsApi extends Construct {
       vpc: store.vpc,
       vpcSubnets: store.vpcSubnets,
       defaults: { memorySize: 1024, timeout: Duration.seconds(API_GATEWAY_TIMEOUT_SECONDS) },
-      tuning: props.lambda,
-      tuningProp: 'lambda',
+      tuning: props.lambdaTuning,
+      tuningProp: 'lambdaTuning',
       environment: this.handlerEnvironment,
       callsServices: [PipelineAwsService.SECRETS_MANAGER, PipelineAwsService.S3, PipelineAwsService.DYNAMODB],
       createVpcEndpoints: props.createVpcEndpoints,
@@ -577,9 +577,9 @@ function validateProps(props: AnalyticsApiProps): void {
   if (queryTimeout < 1 || queryTimeout > API_GATEWAY_TIMEOUT_SECONDS - 3) {
     throw new Error(`queryTimeout must be between 1 and ${API_GATEWAY_TIMEOUT_SECONDS - 3} seconds (API Gateway stops waiting at 29), got ${queryTimeout}`);
   }
-  const lambdaTimeout = props.lambda?.timeout?.toSeconds();
+  const lambdaTimeout = props.lambdaTuning?.timeout?.toSeconds();
   if (lambdaTimeout !== undefined && (lambdaTimeout > API_GATEWAY_TIMEOUT_SECONDS || lambdaTimeout < queryTimeout + 2)) {
-    throw new Error(`lambda.timeout must be at least queryTimeout + 2 s (${queryTimeout + 2}) and at most ${API_GATEWAY_TIMEOUT_SECONDS} seconds, got ${lambdaTimeout}`);
+    throw new Error(`lambdaTuning.timeout must be at least queryTimeout + 2 s (${queryTimeout + 2}) and at most ${API_GATEWAY_TIMEOUT_SECONDS} seconds, got ${lambdaTimeout}`);
   }
   const expiryDays = props.resultExpiry?.toDays({ integral: false });
   if (expiryDays !== undefined && (expiryDays < 1 || !Number.isInteger(expiryDays))) {

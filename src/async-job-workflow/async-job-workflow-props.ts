@@ -129,7 +129,7 @@ export interface AsyncJobWorkflowProps {
    *
    * @default - 1024 MiB, logs kept three months
    */
-  readonly lambda?: LambdaTuning;
+  readonly lambdaTuning?: LambdaTuning;
 
   /**
    * Permissions boundary applied to every role the construct creates.

@@ -58,8 +58,8 @@ function validateProps(scope: Construct, props: AsyncJobWorkflowProps): void {
   if (jobTimeout !== undefined && (jobTimeout < 1 || jobTimeout > MAX_JOB_TIMEOUT.toSeconds())) {
     throw new Error(`jobTimeout must be between 1 second and 15 minutes (Lambda's limit), got ${props.jobTimeout!.toHumanString()}`);
   }
-  if (props.lambda?.timeout) {
-    throw new Error('lambda.timeout cannot be set: the job runner\'s timeout is jobTimeout');
+  if (props.lambdaTuning?.timeout) {
+    throw new Error('lambdaTuning.timeout cannot be set: the job runner\'s timeout is jobTimeout');
   }
   const inline = props.inlineResultMaxBytes;
   if (inline !== undefined && !Token.isUnresolved(inline) && (!Number.isInteger(inline) || inline < 1 || inline > MAX_INLINE_RESULT_BYTES)) {
@@ -191,8 +191,8 @@ export class AsyncJobWorkflow extends Construct {
       vpc: store.vpc,
       vpcSubnets: store.vpcSubnets,
       defaults: { memorySize: 1024, timeout: this.jobTimeout },
-      tuning: { ...props.lambda, timeout: this.jobTimeout },
-      tuningProp: 'lambda',
+      tuning: { ...props.lambdaTuning, timeout: this.jobTimeout },
+      tuningProp: 'lambdaTuning',
       environment: {
         ...api.handlerEnvironment,
         ...store.connectionEnvironment(AccessLevel.ANALYTICS_READER),
@@ -220,7 +220,7 @@ export class AsyncJobWorkflow extends Construct {
       jobTimeout: this.jobTimeout,
       retry,
       logExecutionData: props.logExecutionData ?? false,
-      logRetention: props.lambda?.logRetention ?? DEFAULT_LOG_RETENTION,
+      logRetention: props.lambdaTuning?.logRetention ?? DEFAULT_LOG_RETENTION,
       removalPolicy,
     });
     this.stateMachine = machines.stateMachine;

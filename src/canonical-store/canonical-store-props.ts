@@ -297,7 +297,7 @@ export interface CanonicalStoreProps {
    *
    * @default - 512 MiB, 10 minutes timeout, logs kept three months
    */
-  readonly lambda?: LambdaTuning;
+  readonly lambdaTuning?: LambdaTuning;
 
   /**
    * Retention of the database's exported `postgresql` log and of the created VPC's flow logs.

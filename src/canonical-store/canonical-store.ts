@@ -205,8 +205,8 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
       vpc: this.vpc,
       vpcSubnets: this.vpcSubnets,
       defaults: { memorySize: 512, timeout: Duration.minutes(10) },
-      tuning: props.lambda,
-      tuningProp: 'lambda',
+      tuning: props.lambdaTuning,
+      tuningProp: 'lambdaTuning',
       // Directly to the database, never through the proxy: DDL and session-level locks.
       environment: connectionEnvironment(this.databaseEndpoint, this.port, this.databaseName, this.ownerSecret),
       callsServices: [PipelineAwsService.SECRETS_MANAGER],

@@ -110,7 +110,7 @@ export interface IngestionPipelineProps {
    *
    * @default - 1769 MiB (one full vCPU: the processor is CPU-bound), 15 minutes
    */
-  readonly lambda?: LambdaTuning;
+  readonly lambdaTuning?: LambdaTuning;
 
   /**
    * Whether to add the VPC endpoints the processor needs (S3 gateway, Secrets Manager and

@@ -75,7 +75,7 @@ export class IngestionPipeline extends Construct {
     this.eventBus = props.eventBus ?? new events.EventBus(this, 'EventBus');
 
     const maxReceiveCount = props.maxReceiveCount ?? 3;
-    const timeout = props.lambda?.timeout ?? DEFAULT_TIMEOUT;
+    const timeout = props.lambdaTuning?.timeout ?? DEFAULT_TIMEOUT;
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       retentionPeriod: Duration.days(14),
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -102,8 +102,8 @@ export class IngestionPipeline extends Construct {
       vpcSubnets: store.vpcSubnets,
       // 1769 MiB is one full vCPU: parsing, validating and hashing records is CPU-bound.
       defaults: { memorySize: 1769, timeout: DEFAULT_TIMEOUT },
-      tuning: props.lambda,
-      tuningProp: 'lambda',
+      tuning: props.lambdaTuning,
+      tuningProp: 'lambdaTuning',
       environment: {
         ...store.connectionEnvironment(AccessLevel.WRITER),
         EVENT_BUS_NAME: this.eventBus.eventBusName,

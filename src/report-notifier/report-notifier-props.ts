@@ -124,7 +124,7 @@ export interface ReportNotifierProps {
    *
    * @default - 512 MiB, 2 minutes, logs kept three months
    */
-  readonly lambda?: LambdaTuning;
+  readonly lambdaTuning?: LambdaTuning;
 
   /**
    * Permissions boundary for the roles the construct creates.

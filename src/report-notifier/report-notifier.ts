@@ -136,8 +136,8 @@ export class ReportNotifier extends Construct {
       vpcSubnets: props.vpcSubnets,
       securityGroups: props.securityGroups,
       defaults: { memorySize: 512, timeout: DEFAULT_TIMEOUT },
-      tuning: props.lambda,
-      tuningProp: 'lambda',
+      tuning: props.lambdaTuning,
+      tuningProp: 'lambdaTuning',
       environment: {
         ANALYSIS_TABLE_NAME: analyzer.analysisTable.tableName,
         ANALYSIS_BUCKET: analyzer.analysisBucket.bucketName,

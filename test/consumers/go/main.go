@@ -38,7 +38,7 @@ func main() {
 	store := pipeline.NewCanonicalStore(stack, jsii.String("Store"), &pipeline.CanonicalStoreProps{
 		Engine:     pipeline.StoreEngine_RDS_POSTGRES,
 		Migrations: pipeline.Migrations_FromDirectory(jsii.String(migrations)),
-		Lambda: &pipeline.LambdaTuning{
+		LambdaTuning: &pipeline.LambdaTuning{
 			MemorySize:  jsii.Number(1024),
 			Environment: &map[string]*string{"POWERTOOLS_LOG_LEVEL": jsii.String("DEBUG")},
 		},

@@ -41,7 +41,7 @@ def main(outdir: str) -> None:
         "Store",
         engine=StoreEngine.RDS_POSTGRES,
         migrations=Migrations.from_directory(os.path.join(HERE, "..", "migrations")),
-        lambda_=LambdaTuning(memory_size=1024, environment={"POWERTOOLS_LOG_LEVEL": "DEBUG"}),
+        lambda_tuning=LambdaTuning(memory_size=1024, environment={"POWERTOOLS_LOG_LEVEL": "DEBUG"}),
     )
 
     # The app's own function, connected as the analytics reader.

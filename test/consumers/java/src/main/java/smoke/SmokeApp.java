@@ -47,7 +47,7 @@ public final class SmokeApp {
     CanonicalStore store = CanonicalStore.Builder.create(stack, "Store")
         .engine(StoreEngine.RDS_POSTGRES)
         .migrations(Migrations.fromDirectory(migrations.toString()))
-        .lambda(LambdaTuning.builder()
+        .lambdaTuning(LambdaTuning.builder()
             .memorySize(1024)
             .environment(Map.of("POWERTOOLS_LOG_LEVEL", "DEBUG"))
             .build())
