@@ -1,7 +1,3 @@
-import * as crypto from 'crypto';
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import { CfnResource, Duration, Names, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -16,7 +12,7 @@ import { Construct } from 'constructs';
 import { AnalyticsApiAuthorization, AnalyticsApiProps, UserDefinedOperation } from './analytics-api-props';
 import { CanonicalStore } from '../canonical-store/canonical-store';
 import { AccessLevel, ICanonicalStore } from '../canonical-store/canonical-store-props';
-import { assetPath } from '../common/assets';
+import { assetPath, assetWithConfig } from '../common/assets';
 import { createPipelineFunction, METRICS_NAMESPACE } from '../common/lambda-tuning';
 import { acknowledgeNagFinding } from '../common/nag';
 import { PipelineAwsService } from '../common/vpc-endpoints';
@@ -159,8 +155,15 @@ export class AnalyticsApi extends Construct {
       ...(props.userOperations?.length ? { USER_OPERATIONS_FILE } : {}),
     };
 
+    // With user-defined operations, their user-operations.json travels next to the handler.
+    this.handlerCode = props.userOperations?.length
+      ? assetWithConfig('analytics', USER_OPERATIONS_FILE, props.userOperations.map((op) => ({
+        name: op.name, sql: op.sql, parameterSchema: op.parameterSchema, description: op.description, longRunning: op.longRunning ?? false,
+      })))
+      : lambda.Code.fromAsset(assetPath('analytics'));
     const built = createPipelineFunction(this, 'Function', {
       assetName: 'analytics',
+      code: this.handlerCode,
       description: 'AnalyticsApi: SQL analytics over the canonical store',
       serviceName: this.serviceName,
       vpc: store.vpc,
@@ -175,9 +178,6 @@ export class AnalyticsApi extends Construct {
       invokedSynchronouslyBy: 'API Gateway (the caller gets the error and retries)',
     });
     this.handler = built.fn;
-    this.handlerCode = props.userOperations?.length
-      ? useCodeWithUserOperations(this.handler, props.userOperations)
-      : lambda.Code.fromAsset(assetPath('analytics'));
     store.grantConnect(this.handler, AccessLevel.ANALYTICS_READER);
     store.grantConnect(this.handler, AccessLevel.RESTRICTED_READER);
     if (store instanceof CanonicalStore) {
@@ -611,35 +611,3 @@ function validateUserOperations(operations: UserDefinedOperation[]): void {
   });
 }
 
-/**
- * The function's code: the bundled handler plus user-operations.json, staged at synth in a folder
- * named by its content hash (the asset changes exactly when the code or the operations do).
- */
-function useCodeWithUserOperations(fn: lambda.Function, operations: UserDefinedOperation[]): lambda.Code {
-  const bundleDir = assetPath('analytics');
-  const json = JSON.stringify(operations.map((op) => ({
-    name: op.name, sql: op.sql, parameterSchema: op.parameterSchema, description: op.description, longRunning: op.longRunning ?? false,
-  })), null, 2);
-  const files = fs.readdirSync(bundleDir).sort();
-  const hash = crypto.createHash('sha256');
-  for (const f of files) hash.update(f).update(fs.readFileSync(path.join(bundleDir, f)));
-  hash.update(json);
-  const staged = path.join(os.tmpdir(), `cdp-analytics-${hash.digest('hex').slice(0, 32)}`);
-  if (!fs.existsSync(path.join(staged, USER_OPERATIONS_FILE))) {
-    const tmp = fs.mkdtempSync(`${staged}-tmp-`);
-    for (const f of files) fs.copyFileSync(path.join(bundleDir, f), path.join(tmp, f));
-    fs.writeFileSync(path.join(tmp, USER_OPERATIONS_FILE), json);
-    try {
-      fs.renameSync(tmp, staged);
-    } catch {
-      fs.rmSync(tmp, { recursive: true, force: true }); // staged concurrently by another synth
-    }
-  }
-  const code = lambda.Code.fromAsset(staged);
-  // createPipelineFunction bound the plain bundle: this asset replaces it in the template.
-  const bound = code.bind(new Construct(fn, 'CodeWithOperations'));
-  const cfn = fn.node.defaultChild as lambda.CfnFunction;
-  cfn.code = { s3Bucket: bound.s3Location!.bucketName, s3Key: bound.s3Location!.objectKey };
-  code.bindToResource(cfn);
-  return code;
-}

@@ -1,7 +1,3 @@
-import * as crypto from 'crypto';
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import { CfnResource, Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -17,7 +13,7 @@ import { IngestionPipelineProps } from './ingestion-pipeline-props';
 import { OUTPUT_PREFIXES, renderSourcesConfig, validateSources } from './source-config';
 import { CanonicalStore } from '../canonical-store/canonical-store';
 import { AccessLevel } from '../canonical-store/canonical-store-props';
-import { assetPath } from '../common/assets';
+import { assetWithConfig } from '../common/assets';
 import { createPipelineFunction, METRICS_NAMESPACE } from '../common/lambda-tuning';
 import { acknowledgeNagFinding } from '../common/nag';
 import { PipelineAwsService } from '../common/vpc-endpoints';
@@ -95,7 +91,7 @@ export class IngestionPipeline extends Construct {
     const store = props.store;
     const built = createPipelineFunction(this, 'Processor', {
       assetName: 'ingest',
-      code: codeWithSources(renderSourcesConfig(props.sources)),
+      code: assetWithConfig('ingest', 'sources.json', renderSourcesConfig(props.sources)),
       description: 'IngestionPipeline processor: S3 files to the canonical store, exactly once',
       serviceName: this.serviceName,
       vpc: store.vpc,
@@ -384,27 +380,3 @@ function validateProps(props: IngestionPipelineProps): void {
   }
 }
 
-/**
- * The processor's code: the bundled handler plus the sources' sources.json, staged at synth in a
- * folder named by its content hash (so the asset changes exactly when code or sources do).
- */
-function codeWithSources(config: object): lambda.Code {
-  const bundleDir = assetPath('ingest');
-  const sourcesJson = JSON.stringify(config, null, 2);
-  const hash = crypto.createHash('sha256');
-  const files = fs.readdirSync(bundleDir).sort();
-  for (const f of files) hash.update(f).update(fs.readFileSync(path.join(bundleDir, f)));
-  hash.update(sourcesJson);
-  const staged = path.join(os.tmpdir(), `cdp-ingest-${hash.digest('hex').slice(0, 32)}`);
-  if (!fs.existsSync(path.join(staged, 'sources.json'))) {
-    const tmp = fs.mkdtempSync(`${staged}-tmp-`);
-    for (const f of files) fs.copyFileSync(path.join(bundleDir, f), path.join(tmp, f));
-    fs.writeFileSync(path.join(tmp, 'sources.json'), sourcesJson);
-    try {
-      fs.renameSync(tmp, staged);
-    } catch {
-      fs.rmSync(tmp, { recursive: true, force: true }); // staged concurrently by another synth
-    }
-  }
-  return lambda.Code.fromAsset(staged);
-}
