@@ -14,7 +14,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { AiAnalyzerProps, AnomalyThreshold, IAnalysisStore } from './ai-analyzer-props';
 import { BedrockModel } from './bedrock-model';
-import { createPipelineFunction, METRICS_NAMESPACE } from '../common/lambda-tuning';
+import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
 import { acknowledgeNagFinding } from '../common/nag';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
@@ -348,13 +348,7 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
    * AiRefused, AiErrors, AnalysisDuration.
    */
   public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: METRICS_NAMESPACE,
-      metricName,
-      dimensionsMap: { service: this.serviceName },
-      period: Duration.minutes(5),
-      ...props,
-    });
+    return handlerMetric(this.serviceName, metricName, props);
   }
 
   private ruleFor(id: string, detailType: string, options: events.OnEventOptions): events.Rule {

@@ -13,7 +13,7 @@ import { AnalyticsApiAuthorization, AnalyticsApiProps, UserDefinedOperation } fr
 import { CanonicalStore } from '../canonical-store/canonical-store';
 import { AccessLevel, ICanonicalStore } from '../canonical-store/canonical-store-props';
 import { assetPath, assetWithConfig } from '../common/assets';
-import { createPipelineFunction, METRICS_NAMESPACE } from '../common/lambda-tuning';
+import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
 import { acknowledgeNagFinding } from '../common/nag';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
@@ -328,13 +328,7 @@ export class AnalyticsApi extends Construct {
    * DatabaseUnavailable, InternalError), dimension `service`.
    */
   public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: METRICS_NAMESPACE,
-      metricName,
-      dimensionsMap: { service: this.serviceName },
-      period: Duration.minutes(5),
-      ...props,
-    });
+    return handlerMetric(this.serviceName, metricName, props);
   }
 
   private addMethod(

@@ -4,6 +4,7 @@
  * log group, and VPC endpoints for the AWS services it calls when it runs in a VPC.
  */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -60,6 +61,17 @@ export const DEFAULT_LOG_RETENTION = logs.RetentionDays.THREE_MONTHS;
 
 /** CloudWatch namespace of the metrics the handlers emit through Powertools. */
 export const METRICS_NAMESPACE = 'ServerlessDataPipeline';
+
+/** A metric a handler emits (EMF through Powertools), by its service name: every construct's `metric()`. */
+export function handlerMetric(serviceName: string, metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName,
+    dimensionsMap: { service: serviceName },
+    period: Duration.minutes(5),
+    ...props,
+  });
+}
 
 /** Defaults a construct picks for one of its functions. */
 export interface FunctionDefaults {

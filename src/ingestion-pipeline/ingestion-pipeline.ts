@@ -14,7 +14,7 @@ import { OUTPUT_PREFIXES, renderSourcesConfig, validateSources } from './source-
 import { CanonicalStore } from '../canonical-store/canonical-store';
 import { AccessLevel } from '../canonical-store/canonical-store-props';
 import { assetWithConfig } from '../common/assets';
-import { createPipelineFunction, METRICS_NAMESPACE } from '../common/lambda-tuning';
+import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
 import { acknowledgeNagFinding } from '../common/nag';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
@@ -219,13 +219,7 @@ export class IngestionPipeline extends Construct {
 
   /** A metric the processor emits (RecordsReceived, RecordsLoaded, RecordsChanged, RecordsRejected, RecordsDuplicate, FilesProcessed, FileFailures, ProcessingDuration, IngestionLatency). */
   public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: METRICS_NAMESPACE,
-      metricName,
-      dimensionsMap: { service: this.serviceName },
-      period: Duration.minutes(5),
-      ...props,
-    });
+    return handlerMetric(this.serviceName, metricName, props);
   }
 
   /** Read access to `processed/` and `manifests/` (what the analyzer and the reports need). */
