@@ -14,6 +14,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { AiAnalyzerProps, AnomalyThreshold, IAnalysisStore } from './ai-analyzer-props';
 import { BedrockModel } from './bedrock-model';
+import { alarmOnAnything } from '../common/alarms';
 import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
 import { acknowledgeNagFinding } from '../common/nag';
 import { PipelineAwsService } from '../common/vpc-endpoints';
@@ -262,29 +263,15 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
     this.grantFunctionAccess(model.statements);
 
     // ----- alarms -----
-    this.deadLetterQueueAlarm = new cloudwatch.Alarm(this, 'DeadLetterQueueAlarm', {
-      alarmDescription: 'Ingestion events the AI analyzer could not analyze are in its dead-letter queue (see docs/ai-and-reports.md)',
-      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.errorsAlarm = new cloudwatch.Alarm(this, 'ErrorsAlarm', {
-      alarmDescription: 'AI analyses failed (Analysis Failed events), or the analyzer function failed',
-      metric: new cloudwatch.MathExpression({
-        expression: 'errors + failed',
-        usingMetrics: {
-          errors: this.analyzerFunction.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
-          failed: this.metricAnalysesFailed({ period: Duration.minutes(5) }),
-        },
-        period: Duration.minutes(5),
-      }),
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
+    this.deadLetterQueueAlarm = alarmOnAnything(this, 'DeadLetterQueueAlarm', 'Ingestion events the AI analyzer could not analyze are in its dead-letter queue (see docs/ai-and-reports.md)', this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }));
+    this.errorsAlarm = alarmOnAnything(this, 'ErrorsAlarm', 'AI analyses failed (Analysis Failed events), or the analyzer function failed', new cloudwatch.MathExpression({
+      expression: 'errors + failed',
+      usingMetrics: {
+        errors: this.analyzerFunction.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+        failed: this.metricAnalysesFailed({ period: Duration.minutes(5) }),
+      },
+      period: Duration.minutes(5),
+    }));
     if (props.alarmTopic) {
       for (const alarm of [this.deadLetterQueueAlarm, this.errorsAlarm]) alarm.addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
     }

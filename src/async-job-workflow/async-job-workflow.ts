@@ -14,6 +14,7 @@ import { AsyncJobWorkflowProps, JobRetryOptions } from './async-job-workflow-pro
 import { buildJobStateMachines, ResolvedRetry } from './job-state-machine';
 import { AnalyticsApi } from '../analytics-api';
 import { AccessLevel } from '../canonical-store/canonical-store-props';
+import { alarmOnAnything } from '../common/alarms';
 import { createPipelineFunction, DEFAULT_LOG_RETENTION } from '../common/lambda-tuning';
 import { acknowledgeNagFinding } from '../common/nag';
 import { ensureVpcEndpoint, PipelineAwsService } from '../common/vpc-endpoints';
@@ -233,22 +234,8 @@ export class AsyncJobWorkflow extends Construct {
     this.connectApi(api, retentionDays, props.createVpcEndpoints ?? true);
 
     // ----- alarms -----
-    this.executionsTimedOutAlarm = new cloudwatch.Alarm(this, 'ExecutionsTimedOutAlarm', {
-      alarmDescription: 'Analytics job executions timed out (their jobs were marked FAILED by the unfinished-job marker)',
-      metric: this.metricJobsTimedOut(),
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.markerFailedAlarm = new cloudwatch.Alarm(this, 'MarkerFailedAlarm', {
-      alarmDescription: 'The unfinished-job marker failed: a job may still show SUBMITTED or RUNNING although its execution ended',
-      metric: this.unfinishedJobMarker.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }),
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
+    this.executionsTimedOutAlarm = alarmOnAnything(this, 'ExecutionsTimedOutAlarm', 'Analytics job executions timed out (their jobs were marked FAILED by the unfinished-job marker)', this.metricJobsTimedOut());
+    this.markerFailedAlarm = alarmOnAnything(this, 'MarkerFailedAlarm', 'The unfinished-job marker failed: a job may still show SUBMITTED or RUNNING although its execution ended', this.unfinishedJobMarker.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }));
     for (const alarm of [this.executionsTimedOutAlarm, this.markerFailedAlarm]) {
       if (props.alarmTopic) alarm.addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
       else acknowledgeNagFinding(alarm, 'HIPAA.Security-CloudWatchAlarmAction', 'No alarmTopic was given: the alarm shows in CloudWatch; pass alarmTopic to be notified');

@@ -13,6 +13,7 @@ import { IngestionPipelineProps } from './ingestion-pipeline-props';
 import { OUTPUT_PREFIXES, renderSourcesConfig, validateSources } from './source-config';
 import { CanonicalStore } from '../canonical-store/canonical-store';
 import { AccessLevel } from '../canonical-store/canonical-store-props';
+import { alarmOnAnything } from '../common/alarms';
 import { assetWithConfig } from '../common/assets';
 import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
 import { acknowledgeNagFinding } from '../common/nag';
@@ -129,29 +130,15 @@ export class IngestionPipeline extends Construct {
     }
     this.acknowledgeNotificationsHandler();
 
-    this.deadLetterQueueAlarm = new cloudwatch.Alarm(this, 'DeadLetterQueueAlarm', {
-      alarmDescription: 'Ingestion messages reached the dead-letter queue: see the redrive procedure in docs/ingestion.md',
-      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.errorsAlarm = new cloudwatch.Alarm(this, 'ErrorsAlarm', {
-      alarmDescription: 'The ingestion processor failed, or set files aside (see the Ingestion Failed events and manifests)',
-      metric: new cloudwatch.MathExpression({
-        expression: 'errors + fileFailures',
-        usingMetrics: {
-          errors: this.processor.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
-          fileFailures: this.metricFileFailures({ period: Duration.minutes(5) }),
-        },
-        period: Duration.minutes(5),
-      }),
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
+    this.deadLetterQueueAlarm = alarmOnAnything(this, 'DeadLetterQueueAlarm', 'Ingestion messages reached the dead-letter queue: see the redrive procedure in docs/ingestion.md', this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }));
+    this.errorsAlarm = alarmOnAnything(this, 'ErrorsAlarm', 'The ingestion processor failed, or set files aside (see the Ingestion Failed events and manifests)', new cloudwatch.MathExpression({
+      expression: 'errors + fileFailures',
+      usingMetrics: {
+        errors: this.processor.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+        fileFailures: this.metricFileFailures({ period: Duration.minutes(5) }),
+      },
+      period: Duration.minutes(5),
+    }));
     if (props.alarmTopic) {
       for (const alarm of [this.deadLetterQueueAlarm, this.errorsAlarm]) alarm.addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
     }

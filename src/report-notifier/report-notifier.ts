@@ -13,6 +13,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ReportNotifierProps } from './report-notifier-props';
 import { AiAnalyzer } from '../ai-analyzer/ai-analyzer';
+import { alarmOnAnything } from '../common/alarms';
 import { createPipelineFunction } from '../common/lambda-tuning';
 import { acknowledgeNagFinding } from '../common/nag';
 import { PipelineAwsService } from '../common/vpc-endpoints';
@@ -194,22 +195,8 @@ export class ReportNotifier extends Construct {
     if (props.digestSchedule) this.digestSchedule = this.createDigestSchedule(props);
 
     // ----- alarms -----
-    this.deadLetterQueueAlarm = new cloudwatch.Alarm(this, 'DeadLetterQueueAlarm', {
-      alarmDescription: 'Reports or failure notices could not be sent: see the notifier\'s dead-letter queue',
-      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.errorsAlarm = new cloudwatch.Alarm(this, 'ErrorsAlarm', {
-      alarmDescription: 'The report notifier failed (SES, SNS or reading the analysis); it is retried',
-      metric: fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
+    this.deadLetterQueueAlarm = alarmOnAnything(this, 'DeadLetterQueueAlarm', 'Reports or failure notices could not be sent: see the notifier\'s dead-letter queue', this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }));
+    this.errorsAlarm = alarmOnAnything(this, 'ErrorsAlarm', 'The report notifier failed (SES, SNS or reading the analysis); it is retried', fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }));
     for (const alarm of [this.deadLetterQueueAlarm, this.errorsAlarm]) alarm.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
   }
 
