@@ -9,7 +9,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import {
-  AiAnalyzer, BuiltInSources, CanonicalStore, IngestionPipeline, PipelineMonitoring, ReportNotifier, StoreEngine,
+  AiAnalyzer, AnalyticsApi, AsyncJobWorkflow, BuiltInSources, CanonicalStore, IngestionPipeline, PipelineMonitoring, ReportNotifier, StoreEngine,
 } from '../src';
 import { createTestStack, removeTestAppDirs } from './construct-support/app';
 
@@ -121,6 +121,26 @@ describe('with an ingestion pipeline', () => {
     expect(rejected.Metrics[0].Expression).toBe('IF(received > 0, 100 * FILL(rejected, 0) / received, 0)');
     expect(Object.keys(alarms).some((d) => /^Ingestion processor: the function failed/.test(d))).toBe(false);
   });
+});
+
+test('with the analytics API and async jobs: requests, errors, latency percentiles, cache, timeouts, jobs; their own alarms on the widget', () => {
+  const stack = createTestStack();
+  const store = new CanonicalStore(stack, 'Store');
+  const api = new AnalyticsApi(stack, 'Api', { store });
+  const jobs = new AsyncJobWorkflow(stack, 'Jobs', { api, store });
+  new PipelineMonitoring(stack, 'Monitoring', { api, jobs });
+  const template = Template.fromStack(stack);
+  const body = dashboardBody(template);
+  for (const text of ['Analytics API', 'Requests and errors', 'AWS/ApiGateway', '4XXError', '5XXError', 'Latency', 'CacheHit', 'CacheMiss',
+    'OperationDuration', 'QueryTimeout', 'DatabaseUnavailable', 'Async jobs (Step Functions)', 'ExecutionsStarted', 'ExecutionsSucceeded',
+    'ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionTime', 'Job runner']) {
+    expect(body).toContain(text);
+  }
+  const all = JSON.stringify(template.findResources('AWS::CloudWatch::Dashboard'));
+  for (const alarm of [api.serverErrorAlarm, api.latencyAlarm, api.functionErrorsAlarm, jobs.executionsTimedOutAlarm, jobs.markerFailedAlarm]) {
+    expect(all).toContain(stack.getLogicalId(alarm.node.defaultChild as any));
+  }
+  expect(Object.keys(alarmsByDescription(template)).some((d) => /^(Analytics API|Job runner): the function failed/.test(d))).toBe(false);
 });
 
 describe('with the AI analyzer and the report notifier', () => {

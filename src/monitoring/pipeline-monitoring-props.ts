@@ -2,6 +2,8 @@ import { Duration } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AiAnalyzer } from '../ai-analyzer/ai-analyzer';
+import { AnalyticsApi } from '../analytics-api/analytics-api';
+import { AsyncJobWorkflow } from '../async-job-workflow/async-job-workflow';
 import { CanonicalStore } from '../canonical-store/canonical-store';
 import { IngestionPipeline } from '../ingestion-pipeline/ingestion-pipeline';
 import { ReportNotifier } from '../report-notifier/report-notifier';
@@ -57,6 +59,24 @@ export interface PipelineMonitoringProps {
    * @default 10
    */
   readonly ingestionRejectedThresholdPercent?: number;
+
+  /**
+   * The analytics API: requests, client and server errors, latency, cache hits and misses,
+   * operation duration, query timeouts and database unavailability, its function. (The API
+   * raises its own 5XX, latency and function error alarms.)
+   *
+   * @default - no API section
+   */
+  readonly api?: AnalyticsApi;
+
+  /**
+   * The async job workflow: jobs started, succeeded, failed and timed out, job duration, its job
+   * runner. (Every failed job is published to the operations topic by the workflow, which also
+   * raises its own timeout alarms.)
+   *
+   * @default - no jobs section
+   */
+  readonly jobs?: AsyncJobWorkflow;
 
   /**
    * The AI analyzer: Bedrock input and output tokens, estimated cost, analyses completed and

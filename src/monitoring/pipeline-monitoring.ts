@@ -57,6 +57,8 @@ export class PipelineMonitoring extends Construct {
 
     const sections: cloudwatch.IWidget[][] = [];
     if (props.ingestion) sections.push(this.ingestionSection());
+    if (props.api) sections.push(this.apiSection());
+    if (props.jobs) sections.push(this.jobsSection());
     if (props.analyzer) sections.push(this.analyzerSection());
     if (props.notifier) sections.push(this.notifierSection());
     if (props.store) sections.push(this.storeSection());
@@ -138,6 +140,57 @@ export class PipelineMonitoring extends Construct {
     this.constructAlarms.push(ingestion.deadLetterQueueAlarm, ingestion.errorsAlarm);
     // The pipeline alarms on its processor's errors itself.
     this.functions.push({ label: 'Ingestion processor', fn: ingestion.processor, alarmOnErrors: false });
+    return widgets;
+  }
+
+  private apiSection(): cloudwatch.IWidget[] {
+    const api = this.props.api!;
+    const sum = { period: this.period, statistic: 'Sum' };
+    const widgets: cloudwatch.IWidget[] = [
+      header('Analytics API'),
+      graph('Requests and errors', [
+        api.metricCount({ ...sum, label: 'Requests' }),
+        api.metricClientError({ ...sum, label: '4XX' }),
+        api.metricServerError({ ...sum, label: '5XX' }),
+      ], THIRD),
+      graph('Latency (ms)', [
+        api.metricLatency({ period: this.period, statistic: 'p50', label: 'p50' }),
+        api.metricLatency({ period: this.period, statistic: 'p90', label: 'p90' }),
+        api.metricLatency({ period: this.period, statistic: 'p99', label: 'p99' }),
+      ], THIRD),
+      graph('Cache', [
+        api.metricCacheHits({ ...sum, label: 'Hits' }),
+        api.metricCacheMisses({ ...sum, label: 'Misses' }),
+      ], THIRD, undefined, [api.metricOperationDuration({ period: this.period, label: 'Operation p90 (ms)' })]),
+      graph('Query timeouts and database unavailable', [
+        api.metricQueryTimeouts({ ...sum, label: 'Timeouts (504)' }),
+        api.metricDatabaseUnavailable({ ...sum, label: 'Database unavailable (503)' }),
+      ], FULL),
+    ];
+    this.constructAlarms.push(api.serverErrorAlarm, api.latencyAlarm, api.functionErrorsAlarm);
+    this.functions.push({ label: 'Analytics API', fn: api.handler, alarmOnErrors: false });
+    return widgets;
+  }
+
+  private jobsSection(): cloudwatch.IWidget[] {
+    const jobs = this.props.jobs!;
+    const sum = { period: this.period, statistic: 'Sum' };
+    const widgets: cloudwatch.IWidget[] = [
+      header('Async jobs (Step Functions)'),
+      graph('Jobs', [
+        jobs.metricJobsStarted({ ...sum, label: 'Started' }),
+        jobs.metricJobsSucceeded({ ...sum, label: 'Succeeded' }),
+        jobs.metricJobsFailed({ ...sum, label: 'Failed' }),
+        jobs.metricJobsTimedOut({ ...sum, label: 'Timed out' }),
+      ], HALF),
+      graph('Job duration (ms)', [
+        jobs.metricJobDuration({ period: this.period, statistic: 'p50', label: 'p50' }),
+        jobs.metricJobDuration({ period: this.period, statistic: 'p90', label: 'p90' }),
+      ], HALF),
+    ];
+    this.constructAlarms.push(jobs.executionsTimedOutAlarm, jobs.markerFailedAlarm);
+    // A failing job runner fails its job, which the workflow publishes to the operations topic.
+    this.functions.push({ label: 'Job runner', fn: jobs.jobRunner, alarmOnErrors: false });
     return widgets;
   }
 
