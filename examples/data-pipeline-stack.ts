@@ -15,7 +15,8 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct, IConstruct } from 'constructs';
 import {
-  AiAnalyzer, AnomalyThresholds, BuiltInSources, CanonicalStore, IngestionPipeline, PipelineMonitoring, ReportNotifier,
+  AiAnalyzer, AnalyticsApi, AnalyticsApiAuthorization, AnomalyThresholds, AsyncJobWorkflow, BuiltInSources, CanonicalStore,
+  IngestionPipeline, PipelineMonitoring, ReportNotifier,
 } from '../src';
 
 /** Settings of the example stack. */
@@ -71,6 +72,8 @@ export class DataPipelineStack extends Stack {
   public readonly logsKey: kms.Key;
   public readonly store: CanonicalStore;
   public readonly ingestion: IngestionPipeline;
+  public readonly api: AnalyticsApi;
+  public readonly jobs: AsyncJobWorkflow;
   public readonly analyzer: AiAnalyzer;
   public readonly pseudonymizationKey: secretsmanager.Secret;
   public readonly notifier: ReportNotifier;
@@ -111,6 +114,24 @@ export class DataPipelineStack extends Stack {
       ],
       encryptionKey: this.dataKey,
       alarmTopic: this.opsTopic,
+      removalPolicy,
+    });
+
+    // ----- the analytics API: an API key (usage plan) for the README's curl demo -----
+    this.api = new AnalyticsApi(this, 'Api', {
+      store: this.store,
+      authorization: AnalyticsApiAuthorization.API_KEY,
+      encryptionKey: this.dataKey,
+      alarmTopic: this.opsTopic,
+      removalPolicy,
+    });
+
+    // ----- long analytics as Step Functions jobs on the API (/analytics/jobs) -----
+    this.jobs = new AsyncJobWorkflow(this, 'Jobs', {
+      api: this.api,
+      store: this.store,
+      alarmTopic: this.opsTopic,
+      notificationEmails: props.alertEmail ? [props.alertEmail] : undefined,
       removalPolicy,
     });
 
@@ -164,12 +185,21 @@ export class DataPipelineStack extends Stack {
       alarmTopic: this.opsTopic,
       store: this.store,
       ingestion: this.ingestion,
+      api: this.api,
+      jobs: this.jobs,
       analyzer: this.analyzer,
       notifier: this.notifier,
     });
 
     // ----- outputs -----
     new CfnOutput(this, 'RawDataBucketName', { value: this.ingestion.bucket.bucketName, description: 'Upload source files here: crm-data/, erp-data/orders/, erp-data/products/, health/raw/' });
+    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Analytics API base URL (ends with the stage and a slash)' });
+    new CfnOutput(this, 'ApiKeyId', {
+      value: this.api.apiKey!.keyId,
+      description: 'API key of the demo: aws apigateway get-api-key --api-key <id> --include-value --query value --output text',
+    });
+    new CfnOutput(this, 'StateMachineArn', { value: this.jobs.stateMachine.stateMachineArn, description: 'Step Functions state machine of the async analytics jobs' });
+    new CfnOutput(this, 'JobTopicArn', { value: this.jobs.notificationTopic.topicArn, description: 'Job notifications (succeeded / failed)' });
     new CfnOutput(this, 'EventBusName', { value: this.ingestion.eventBus.eventBusName, description: 'EventBridge bus of the Ingestion Succeeded / Failed events' });
     new CfnOutput(this, 'OpsTopicArn', { value: this.opsTopic.topicArn, description: 'Operations topic (alarms, system errors): subscribe to it' });
     new CfnOutput(this, 'DatabaseEndpoint', { value: this.store.endpoint, description: 'PostgreSQL endpoint (isolated subnets: reachable from the VPC only)' });

@@ -3,10 +3,13 @@
  * context settings, and the optional CI/CD pipeline stack. Each app is synthesized once per
  * describe block and shared by its tests.
  */
+import * as fs from 'fs';
+import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { DataPipelineStack } from '../examples/data-pipeline-stack';
 import { buildExampleApp, EXAMPLE_STACK_NAME, ExampleApp, PIPELINE_STACK_NAME } from '../examples/example-app';
+import { AnalyticsApi } from '../src';
 import { createTestApp, removeTestAppDirs } from './construct-support/app';
 
 afterAll(removeTestAppDirs);
@@ -111,6 +114,47 @@ describe('the system stack (default context)', () => {
     template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain', Properties: Match.objectLike({ VersioningConfiguration: { Status: 'Enabled' } }) });
   });
 
+  test('the analytics API: its routes behind an API key (usage plan), reading the store as its two reader identities', () => {
+    const resources = Object.values(template.findResources('AWS::ApiGateway::Resource')).map((r) => r.Properties.PathPart);
+    expect(resources).toEqual(expect.arrayContaining(['health', 'analytics', 'download', '{key}']));
+    const methods = Object.values(template.findResources('AWS::ApiGateway::Method')).filter((m) => m.Properties.HttpMethod !== 'OPTIONS');
+    expect(methods.length).toBeGreaterThanOrEqual(4);
+    for (const method of methods) expect(method.Properties).toMatchObject({ ApiKeyRequired: true, AuthorizationType: 'NONE' });
+    template.hasResourceProperties('AWS::ApiGateway::UsagePlanKey', {
+      KeyId: ref(stack, stack.api.apiKey!),
+      KeyType: 'API_KEY',
+    });
+    template.hasResourceProperties('AWS::ApiGateway::UsagePlan', {
+      ApiStages: [Match.objectLike({ ApiId: ref(stack, stack.api.api) })],
+    });
+    const fn = template.findResources('AWS::Lambda::Function')[logicalId(stack, stack.api.handler)].Properties;
+    expect(fn.Environment.Variables).toMatchObject({
+      DB_SECRET_ARN: ref(stack, stack.store.analyticsSecret),
+      SQL_READER_SECRET_ARN: ref(stack, stack.store.sqlReaderSecret),
+      CACHE_TABLE_NAME: ref(stack, stack.api.cacheTable),
+      RESULTS_BUCKET: ref(stack, stack.api.resultsBucket),
+    });
+    expect(fn.VpcConfig.SubnetIds).toEqual(stack.resolve(stack.store.vpc.isolatedSubnets.map((s) => s.subnetId)));
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      SSESpecification: Match.objectLike({ SSEEnabled: true, KMSMasterKeyId: { 'Fn::GetAtt': [logicalId(stack, stack.dataKey), 'Arn'] } }),
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+  });
+
+  test('async jobs: the job routes on the same API, the runner reading the store, failures to the operations topic', () => {
+    const paths = Object.values(template.findResources('AWS::ApiGateway::Resource')).map((r) => r.Properties.PathPart);
+    expect(paths).toEqual(expect.arrayContaining(['jobs', '{jobId}']));
+    const runner = template.findResources('AWS::Lambda::Function')[logicalId(stack, stack.jobs.jobRunner)].Properties;
+    expect(runner.Environment.Variables.DB_SECRET_ARN).toEqual(ref(stack, stack.store.analyticsSecret));
+    expect(runner.VpcConfig.SubnetIds).toEqual(stack.resolve(stack.store.vpc.isolatedSubnets.map((s) => s.subnetId)));
+    // The state machine publishes failed jobs to the operations topic.
+    const machine = template.findResources('AWS::StepFunctions::StateMachine')[logicalId(stack, stack.jobs.stateMachine)];
+    expect(JSON.stringify(machine.Properties.DefinitionString)).toContain(logicalId(stack, stack.opsTopic));
+    // The API function may start executions of this state machine.
+    const apiEnv = template.findResources('AWS::Lambda::Function')[logicalId(stack, stack.api.handler)].Properties.Environment.Variables;
+    expect(JSON.stringify(apiEnv)).toContain(logicalId(stack, stack.jobs.stateMachine));
+  });
+
   test('AI analysis: health-readings successes on the ingestion bus, in the store VPC, with its own KMS-encrypted pseudonymization key', () => {
     const rules = Object.values(template.findResources('AWS::Events::Rule'));
     const analyzerRule = rules.find((r) => r.Properties.Targets[0].Arn['Fn::GetAtt']?.[0] === logicalId(stack, stack.analyzer.queue))!;
@@ -154,12 +198,14 @@ describe('the system stack (default context)', () => {
     template.hasResourceProperties('AWS::SES::EmailIdentity', { EmailIdentity: 'reports@example.com' });
   });
 
-  test('every log group is encrypted with the logs key, which CloudWatch Logs may use', () => {
+  test('every log group is encrypted with a customer-managed key: the logs key, unless its construct brings its own', () => {
     const groups = Object.entries(template.findResources('AWS::Logs::LogGroup'));
+    const keys = Object.keys(template.findResources('AWS::KMS::Key'));
+    const logsKey = { 'Fn::GetAtt': [logicalId(stack, stack.logsKey), 'Arn'] };
     expect(groups.length).toBeGreaterThan(0);
-    for (const [, group] of groups) {
-      expect(group.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [logicalId(stack, stack.logsKey), 'Arn'] });
-    }
+    for (const [, group] of groups) expect(keys).toContain(group.Properties.KmsKeyId?.['Fn::GetAtt']?.[0]);
+    // The log groups that the example encrypted (the library's functions, the VPC flow log, the API's access log).
+    expect(groups.filter(([, g]) => JSON.stringify(g.Properties.KmsKeyId) === JSON.stringify(logsKey)).length).toBeGreaterThanOrEqual(8);
     template.hasResourceProperties('AWS::KMS::Key', {
       Description: 'Example data pipeline: CloudWatch Logs log groups',
       EnableKeyRotation: true,
@@ -184,18 +230,91 @@ describe('the system stack (default context)', () => {
     const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
     expect(dashboards).toHaveLength(1);
     const body = JSON.stringify(dashboards[0].Properties.DashboardBody);
-    for (const title of ['Ingestion', 'Records per second', 'Dead-letter queue depth', 'AI analysis (Amazon Bedrock)', 'Bedrock tokens',
+    for (const title of ['Ingestion', 'Records per second', 'Dead-letter queue depth', 'Analytics API', 'Requests and errors', 'Latency (ms)',
+      'Async jobs (Step Functions)', 'Job duration (ms)',
+      'AI analysis (Amazon Bedrock)', 'Bedrock tokens',
       'Estimated Bedrock cost (USD)', 'Reports (Amazon SES)', 'Canonical store (PostgreSQL)', 'Database CPU (%)', 'Database connections', 'Free storage and memory (bytes)', 'Alarms']) {
       expect(body).toContain(title);
     }
   });
 
-  test('outputs: the raw bucket, the event bus, the operations topic, the database endpoint and the dashboard', () => {
+  test('outputs: the raw bucket, the API URL and key, the event bus, the operations topic, the database endpoint and the dashboard', () => {
+    template.hasOutput('ApiUrl', { Value: stack.resolve(stack.api.url) });
+    template.hasOutput('ApiKeyId', { Value: ref(stack, stack.api.apiKey!) });
+    template.hasOutput('StateMachineArn', { Value: ref(stack, stack.jobs.stateMachine) });
+    template.hasOutput('JobTopicArn', { Value: stack.resolve(stack.jobs.notificationTopic.topicArn) });
     template.hasOutput('RawDataBucketName', { Value: ref(stack, stack.ingestion.bucket) });
     template.hasOutput('EventBusName', { Value: ref(stack, stack.ingestion.eventBus) });
     template.hasOutput('OpsTopicArn', { Value: ref(stack, stack.opsTopic) });
     template.hasOutput('DatabaseEndpoint', { Value: Match.anyValue() });
     template.hasOutput('DashboardName', { Value: ref(stack, stack.monitoring.dashboard) });
+  });
+});
+
+describe('the README walk-through', () => {
+  const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+  const start = readme.indexOf('## Example and demo walk-through');
+  const end = readme.indexOf('\n## ', start + 1);
+  const section = readme.slice(start, end === -1 ? undefined : end);
+  let stack: DataPipelineStack;
+  let template: Template;
+
+  beforeAll(() => {
+    stack = buildExampleApp(createTestApp()).dataPipeline;
+    template = Template.fromStack(stack);
+  });
+
+  test('exists', () => {
+    expect(readme).toContain('## Example and demo walk-through');
+  });
+
+  test('reads only outputs the stack has, and lists them all', () => {
+    const outputs = Object.keys(template.toJSON().Outputs);
+    const used = [...section.matchAll(/\$\(out (\w+)\)/g)].map((m) => m[1]);
+    const table = section.slice(section.indexOf('| Output | What |')).split('\n\n')[0];
+    const listed = [...table.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1]);
+    expect(used.length).toBeGreaterThan(0);
+    expect(used.filter((o) => !outputs.includes(o))).toEqual([]);
+    expect(listed.filter((o) => !outputs.includes(o))).toEqual([]);
+    // Every output of the example (not the RestApi's own generated `<id>Endpoint<hash>`) is in the table.
+    expect(outputs.filter((o) => !/[0-9A-F]{8}$/.test(o) && !listed.includes(o))).toEqual([]);
+  });
+
+  test('calls only routes the API has', () => {
+    // The API's resource paths, from the template's parent/child resources.
+    const resources = template.findResources('AWS::ApiGateway::Resource');
+    const pathOf = (id: string): string => {
+      const r = resources[id];
+      const parent = r.Properties.ParentId.Ref as string | undefined;
+      return `${parent && resources[parent] ? pathOf(parent) : ''}/${r.Properties.PathPart}`;
+    };
+    const apiPaths = Object.keys(resources).map((id) => pathOf(id).split('/').slice(1));
+    // `$API/analytics/jobs/$JOB_ID?x=1` -> ['analytics', 'jobs', '$JOB_ID']; a `{param}` segment matches any value.
+    const called = [...section.matchAll(/\$API\/([^"?\s]*)/g)].map((m) => m[1].split('/'));
+    expect(called.length).toBeGreaterThanOrEqual(8);
+    const matchesRoute = (c: string[]) => apiPaths.some((p) => p.length === c.length && p.every((seg, i) => /^\{\w+\}$/.test(seg) || seg === c[i]));
+    const unknown = called.filter((c) => !matchesRoute(c)).map((c) => c.join('/'));
+    expect(unknown).toEqual([]);
+  });
+
+  test('uploads to the prefixes of the example\'s sources, the files that exist', () => {
+    const uploads = [...section.matchAll(/aws s3 cp (examples\/sample-data\/[\w.-]+)\s+s3:\/\/\$BUCKET\/([\w/.-]+)/g)];
+    expect(uploads.map((u) => u[1]).sort()).toEqual([
+      'examples/sample-data/customer-data.json', 'examples/sample-data/erp-orders.ndjson',
+      'examples/sample-data/erp-products.ndjson', 'examples/sample-data/health-readings.csv',
+    ]);
+    const configs = Object.values(template.findResources('Custom::S3BucketNotifications'))[0].Properties.NotificationConfiguration.QueueConfigurations;
+    const prefixes: string[] = configs.map((c: any) => c.Filter.Key.FilterRules[0].Value);
+    for (const [, file, key] of uploads) {
+      expect(fs.existsSync(path.join(__dirname, '..', file))).toBe(true);
+      expect(prefixes.some((p) => key.startsWith(p))).toBe(true);
+    }
+  });
+
+  test('uses operations and parameters the API knows', () => {
+    const operations = [...section.matchAll(/operation(?:=|":")(\w+)/g)].map((m) => m[1]);
+    expect(new Set(operations)).toEqual(new Set(['database_info', 'customer_analysis', 'multi_dimensional_analytics', 'custom_complex_query', 'no_such_operation']));
+    for (const op of operations.filter((o) => o !== 'no_such_operation')) expect(AnalyticsApi.BUILT_IN_OPERATIONS).toContain(op);
   });
 });
 

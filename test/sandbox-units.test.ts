@@ -1,10 +1,13 @@
 /**
  * Units of the sandbox: EventBridge pattern matching, the template environment made local,
- * generated secrets, the Bedrock stand-in's answer.
+ * generated secrets, the Bedrock stand-in's answer, gateway-response VTL string calls, the
+ * Step Functions `$$.State` context.
  */
 import { localizeEnvironment, matchesPattern, standInAnalysis, STAND_IN_LABEL } from '../sandbox/src';
+import { applyStringCalls, escapeJavaScript } from '../sandbox/src/api-gateway';
 import { applyTargetInput } from '../sandbox/src/eventbridge';
 import { generatePassword, generateSecretString } from '../sandbox/src/secrets';
+import { liveStateContext } from '../sandbox/src/step-functions';
 
 const event = {
   'version': '0',
@@ -81,5 +84,34 @@ describe('Bedrock stand-in', () => {
     expect(a.insights[1]).toContain('Heart rate: 4 above max, 1 z score');
     expect([...a.insights, ...a.recommendations, a.executiveSummary].every((t) => t.startsWith(STAND_IN_LABEL))).toBe(true);
     expect(standInAnalysis('no data').riskLevel).toBe('low');
+  });
+});
+
+describe('gateway response templates', () => {
+  test('escapeJavaScript escapes quotes as API Gateway does, and the documented replaceAll turns \\\' back into \'', () => {
+    const raw = 'Invalid JSON: Unexpected token \'}\' in "body"';
+    const escaped = escapeJavaScript(raw);
+    expect(escaped).toBe('Invalid JSON: Unexpected token \\\'}\\\' in \\"body\\"');
+    // The template text as it appears in the synthesized gateway response: replaceAll("\\'", "'")
+    const fixed = applyStringCalls(escaped, '.replaceAll("\\\\\'", "\'")');
+    expect(JSON.parse(`{"v":"${fixed}"}`).v).toBe(raw);
+  });
+
+  test('replace takes a literal, replaceAll a regular expression, chained in order', () => {
+    expect(applyStringCalls('a.b.c', '.replace(".", "-")')).toBe('a-b-c');
+    expect(applyStringCalls('a.b.c', '.replaceAll(".", "-")')).toBe('-----');
+    expect(applyStringCalls('abc', '.replace("a", "x").replaceAll("[bc]", "y")')).toBe('xyy');
+    expect(applyStringCalls('abc', '')).toBe('abc');
+  });
+});
+
+describe('Step Functions context object', () => {
+  test('$$.State.EnteredTime is the time the state reads it', async () => {
+    const state = liveStateContext() as { EnteredTime: string; RetryCount: number };
+    const first = state.EnteredTime;
+    await new Promise((r) => setTimeout(r, 5));
+    expect(Date.parse(state.EnteredTime)).toBeGreaterThan(Date.parse(first));
+    expect(Math.abs(Date.parse(first) - Date.now())).toBeLessThan(1000);
+    expect(state.RetryCount).toBe(0);
   });
 });

@@ -2,9 +2,8 @@
  * The README's walk-through, end to end, against the sandbox running the example app (as
  * `npm run sandbox` does), with real HTTP calls and the sandbox's own upload command.
  *
- * Each step runs once the example app has the construct it needs; until then it is skipped and
- * says what it waits on. (The runtime itself is tested on apps of the committed constructs in
- * sandbox-runtime.test.ts and on plain CDK resources in sandbox-services.test.ts.)
+ * (The runtime itself is also tested on small apps of the constructs in sandbox-runtime.test.ts
+ * and on plain CDK resources in sandbox-services.test.ts.)
  */
 import { execFile } from 'child_process';
 import * as fs from 'fs';
@@ -16,20 +15,6 @@ import { Client } from 'pg';
 import { startSandbox, Sandbox, STAND_IN_LABEL } from '../sandbox/src';
 
 const root = path.join(__dirname, '..');
-const exampleSource = ['data-pipeline-stack.ts', 'example-app.ts']
-  .map((f) => path.join(root, 'examples', f))
-  .filter((f) => fs.existsSync(f))
-  .map((f) => fs.readFileSync(f, 'utf8'))
-  .join('\n');
-const inExample = (construct: string) => new RegExp(`new ${construct}\\(`).test(exampleSource);
-const waitsOn = (...constructs: string[]) => constructs.filter((c) => !inExample(c));
-/** A step of the walk-through: runs when the example has its constructs, else skipped with the reason. */
-const step = (constructs: string[], name: string, fn: () => Promise<void>, timeout?: number) => {
-  const missing = waitsOn(...constructs);
-  if (missing.length === 0) test(name, fn, timeout);
-  else test.skip(`${name} — waits on ${missing.join(', ')} in the example app`, fn);
-};
-
 const sampleData = path.join(root, 'examples', 'sample-data');
 const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-sandbox-walkthrough-'));
 
@@ -79,7 +64,7 @@ describe('README walk-through against the sandbox (example app)', () => {
     console.log(`sandbox start-up (example app): ${(sandbox.info.startupMs / 1000).toFixed(1)} s`);
   });
 
-  step(['IngestionPipeline'], 'uploading customer-data.json into crm-data/ with `cdp-sandbox upload` loads it into the store', async () => {
+  test('uploading customer-data.json into crm-data/ with `cdp-sandbox upload` loads it into the store', async () => {
     const file = path.join(sampleData, 'customer-data.json');
     const records = JSON.parse(fs.readFileSync(file, 'utf8')).length;
     const { stdout } = await promisify(execFile)(process.execPath, [
@@ -95,7 +80,7 @@ describe('README walk-through against the sandbox (example app)', () => {
     console.log(stdout.trim());
   }, 120_000);
 
-  step(['AnalyticsApi'], '/health, database_info and customer_analysis answer', async () => {
+  test('/health, database_info and customer_analysis answer', async () => {
     const health = await api('/health');
     expect(health.status).toBe(200);
     const info = await api('/analytics?operation=database_info');
@@ -106,7 +91,7 @@ describe('README walk-through against the sandbox (example app)', () => {
     expect(JSON.stringify(segments.json.data)).toContain('healthcare');
   });
 
-  step(['AnalyticsApi'], 'the error cases answer with their documented codes', async () => {
+  test('the error cases answer with their documented codes', async () => {
     expect((await api('/analytics?operation=no_such_operation')).status).toBe(400);
     expect((await post(JSON.stringify({ operation: 'custom_complex_query', parameters: {} }))).status).toBe(400);
     const malformed = await post('{"operation": "database_info",');
@@ -116,7 +101,7 @@ describe('README walk-through against the sandbox (example app)', () => {
     expect((await api('/download/no-such-result')).status).toBe(404);
   });
 
-  step(['AnalyticsApi'], 'a large result comes back as a download link that downloads', async () => {
+  test('a large result comes back as a download link that downloads', async () => {
     const sql = 'SELECT g AS n, md5(g::text) AS h FROM generate_series(1, 20000) AS g';
     const r = await post(JSON.stringify({ operation: 'custom_complex_query', parameters: { sql, max_rows: 20000 } }));
     expect(r.status).toBe(200);
@@ -129,7 +114,7 @@ describe('README walk-through against the sandbox (example app)', () => {
     expect((await download.arrayBuffer()).byteLength).toBeGreaterThan(10_000);
   });
 
-  step(['AnalyticsApi', 'AsyncJobWorkflow'], 'an async multi_dimensional_analytics job goes from SUBMITTED to SUCCEEDED', async () => {
+  test('an async multi_dimensional_analytics job goes from SUBMITTED to SUCCEEDED', async () => {
     const submitted = await api('/analytics/jobs', {
       method: 'POST',
       body: JSON.stringify({ operation: 'multi_dimensional_analytics', parameters: { timeframe: '12 months' } }),
@@ -147,7 +132,7 @@ describe('README walk-through against the sandbox (example app)', () => {
     expect(status).toBe('SUCCEEDED');
   }, 90_000);
 
-  step(['IngestionPipeline', 'AiAnalyzer', 'ReportNotifier'], 'an uploaded health CSV produces an analysis and an e-mail in the outbox', async () => {
+  test('an uploaded health CSV produces an analysis and an e-mail in the outbox', async () => {
     const key = 'health/raw/health-readings.csv';
     const s3 = new S3Client({
       endpoint: sandbox.info.s3.endpoint,

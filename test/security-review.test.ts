@@ -54,7 +54,7 @@ const PENDING_IN_CONSTRUCTS: string[] = [
 const EXPECTED_WARNINGS: { [finding: string]: string } = {
   // Each interface endpoint's security group allows HTTPS from the VPC's CIDR block, a token
   // cdk-nag cannot resolve: port 443 only, from inside the VPC (no SSH, no common ports).
-  ...endpointWarnings('SecretsManager', 'Eventbridge', 'BedrockRuntime', 'Ses', 'Sns'),
+  ...endpointWarnings('SecretsManager', 'Eventbridge', 'BedrockRuntime', 'Ses', 'Sns', 'StepFunctions'),
   // CloudFormation always creates a VPC's default security group open; nothing uses it (every
   // resource has its own security group). Closing it needs a custom resource (CDK's
   // restrictDefaultSecurityGroup), i.e. one more Lambda function: kept as a warning.

@@ -423,7 +423,7 @@ export class LocalRestApi {
     };
     const template = spec?.responseTemplates?.['application/json'] ?? '{"message":$context.error.messageString}';
     const body = template
-      .replace(/\$util\.escapeJavaScript\(\s*\$context\.([A-Za-z.]+)\s*\)/g, (_m, k: string) => JSON.stringify(values[k] ?? '').slice(1, -1))
+      .replace(ESCAPED_REFERENCE, (_m, k: string, calls: string) => applyStringCalls(escapeJavaScript(values[k] ?? ''), calls))
       .replace(/\$\{context\.([A-Za-z.]+)\}|\$context\.([A-Za-z]+(?:\.[A-Za-z]+)*)/g, (_m, braced: string, plain: string) => values[braced ?? plain] ?? '');
     const headers: Record<string, string> = { 'Content-Type': 'application/json', 'x-amzn-ErrorType': errorTypeHeader(e.responseType) };
     for (const [k, v] of Object.entries(spec?.responseParameters ?? {})) {
@@ -461,4 +461,24 @@ function rawHeaders(req: http.IncomingMessage): Record<string, string[]> {
   out['X-Forwarded-For'] ??= [req.socket.remoteAddress ?? '127.0.0.1'];
   out['X-Forwarded-Port'] ??= [String(req.socket.localPort ?? '')];
   return out;
+}
+
+/** `$util.escapeJavaScript($context.x)` with the Java String calls chained on it (`.replaceAll("a", "b")`, `.replace(...)`). */
+const ESCAPED_REFERENCE = /\$util\.escapeJavaScript\(\s*\$context\.([A-Za-z.]+)\s*\)((?:\.(?:replaceAll|replace)\(\s*"(?:[^"\\]|\\.)*"\s*,\s*"(?:[^"\\]|\\.)*"\s*\))*)/g;
+const STRING_CALL = /\.(replaceAll|replace)\(\s*"((?:[^"\\]|\\.)*)"\s*,\s*"((?:[^"\\]|\\.)*)"\s*\)/g;
+
+/** API Gateway's `$util.escapeJavaScript`: JavaScript string escapes, single quotes included (`\'`). */
+export function escapeJavaScript(value: string): string {
+  return JSON.stringify(value).slice(1, -1).replace(/'/g, "\\'");
+}
+
+/** Applies chained Java String calls: `replaceAll` takes a regular expression, `replace` a literal. */
+export function applyStringCalls(value: string, calls: string): string {
+  let result = value;
+  for (const [, method, target, replacement] of calls.matchAll(STRING_CALL)) {
+    result = method === 'replaceAll'
+      ? result.replace(new RegExp(target, 'g'), replacement)
+      : result.split(target).join(replacement);
+  }
+  return result;
 }

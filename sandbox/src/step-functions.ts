@@ -179,6 +179,7 @@ export class LocalStepFunctions {
         context: {
           Execution: { Id: execution.executionArn, Name: execution.name, Input: input, RoleArn: `arn:aws:iam::${this.deps.account}:role/sandbox`, StartTime: new Date(execution.startDate).toISOString() },
           StateMachine: { Id: machine.arn, Name: machine.name },
+          State: liveStateContext(),
         },
       });
       execution.abort = run.abort;
@@ -346,4 +347,14 @@ export class LocalStepFunctions {
       },
     });
   }
+}
+
+/**
+ * The Context fields `$$.State` gives. The interpreter copies the context into each state without
+ * setting `State`, so `EnteredTime` is a getter: read when the state evaluates its paths, i.e. on entry.
+ */
+export function liveStateContext(): Record<string, unknown> {
+  const state: Record<string, unknown> = { Name: '', RetryCount: 0 };
+  Object.defineProperty(state, 'EnteredTime', { get: () => new Date().toISOString(), enumerable: true });
+  return state;
 }

@@ -28,6 +28,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { Context } from 'aws-lambda';
+import { liveStateContext } from '../../sandbox/src/step-functions';
 
 /** `Promise.withResolvers` (Node.js 22) for aws-local-stepfunctions on Node.js 20. */
 export function installPromiseWithResolvers(): void {
@@ -258,13 +259,6 @@ function taskError(name: string, message: string): Error {
   const error = new Error(message);
   error.name = name;
   return error;
-}
-
-/** The Context fields `$$.State` gives; `EnteredTime` read when the path is evaluated. */
-function liveStateContext(): Record<string, unknown> {
-  const state: Record<string, unknown> = {};
-  Object.defineProperty(state, 'EnteredTime', { get: () => new Date().toISOString(), enumerable: true });
-  return state;
 }
 
 const EVENTBRIDGE_DETAIL_TYPE = 'Step Functions Execution Status Change';
