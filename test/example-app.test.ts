@@ -22,7 +22,7 @@ const PIPELINE_CONTEXT = {
 
 /** The logical id of a construct's CloudFormation resource. */
 function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }): string {
-  return stack.getLogicalId(construct.node.defaultChild as any);
+  return stack.getLogicalId((construct.node.defaultChild ?? construct) as any);
 }
 
 function ref(stack: Stack, construct: { node: { defaultChild?: unknown } }): { Ref: string } {
@@ -127,6 +127,23 @@ describe('the system stack (default context)', () => {
     template.hasResourceProperties('AWS::ApiGateway::UsagePlan', {
       ApiStages: [Match.objectLike({ ApiId: ref(stack, stack.api.api) })],
     });
+    // Behind a regional WAF web ACL with AWS's managed rules and a rate limit, but no SQL-injection
+    // group (custom SQL is a feature of the API).
+    template.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
+      ResourceArn: Match.objectLike({ 'Fn::Join': Match.anyValue() }),
+      WebACLArn: { 'Fn::GetAtt': [logicalId(stack, stack.apiWebAcl), 'Arn'] },
+    });
+    const acl = template.findResources('AWS::WAFv2::WebACL')[logicalId(stack, stack.apiWebAcl)].Properties;
+    expect(acl.Scope).toBe('REGIONAL');
+    const groups = acl.Rules.map((r: any) => r.Statement.ManagedRuleGroupStatement?.Name).filter(Boolean);
+    expect(groups).toEqual(['AWSManagedRulesCommonRuleSet', 'AWSManagedRulesKnownBadInputsRuleSet']);
+    expect(acl.Rules.find((r: any) => r.Statement.RateBasedStatement)).toMatchObject({ Action: { Block: {} }, Statement: { RateBasedStatement: { AggregateKeyType: 'IP' } } });
+    // Logged to an aws-waf-logs- log group (encrypted like every log group here), the API key redacted.
+    template.hasResourceProperties('AWS::WAFv2::LoggingConfiguration', {
+      ResourceArn: { 'Fn::GetAtt': [logicalId(stack, stack.apiWebAcl), 'Arn'] },
+      RedactedFields: [{ SingleHeader: { Name: 'x-api-key' } }],
+    });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: Match.stringLikeRegexp('^aws-waf-logs-') });
     const fn = template.findResources('AWS::Lambda::Function')[logicalId(stack, stack.api.handler)].Properties;
     expect(fn.Environment.Variables).toMatchObject({
       DB_SECRET_ARN: ref(stack, stack.store.analyticsSecret),

@@ -42,14 +42,6 @@ function review(stack: Stack): StackReview {
   };
 }
 
-/**
- * Errors on the library's own resources that the constructs do not acknowledge yet: each is
- * requested from the construct's owner (.tmp/requests-helper-example.md). The test fails when
- * one of them goes away, so that the list only ever shrinks, and when any other error appears.
- */
-const PENDING_IN_CONSTRUCTS: string[] = [
-].sort();
-
 /** Warnings, each looked at by a person: why it stays a warning. */
 const EXPECTED_WARNINGS: { [finding: string]: string } = {
   // Each interface endpoint's security group allows HTTPS from the VPC's CIDR block, a token
@@ -104,14 +96,8 @@ beforeAll(() => {
 afterAll(removeTestAppDirs);
 
 describe('the system stack', () => {
-  test('has no unacknowledged error besides those requested from the constructs', () => {
-    const unexpected = system.errors.filter((e) => !PENDING_IN_CONSTRUCTS.includes(e));
-    expect(unexpected).toEqual([]);
-  });
-
-  test('still has each pending finding (remove it from the list once its construct handles it)', () => {
-    const resolved = PENDING_IN_CONSTRUCTS.filter((p) => !system.errors.includes(p));
-    expect(resolved).toEqual([]);
+  test('has no unacknowledged error', () => {
+    expect(system.errors).toEqual([]);
   });
 
   test('has exactly the listed warnings', () => {
