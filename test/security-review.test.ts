@@ -2,95 +2,29 @@
  * Security review of the whole example app: cdk-nag's AwsSolutions and HIPAA Security packs on
  * every stack (the system, and the CI/CD pipeline). No error may go unacknowledged; every
  * acknowledgement must be narrow (one rule on one resource, with a reason) and still needed; the
- * warnings are listed here, so that a new one fails the test until a person has looked at it.
+ * warnings are listed in examples/security-review.ts, so that a new one fails the test until a
+ * person has looked at it; docs/security-review.md must match the app.
  *
  * The app is built and checked once; the tests read the shared results.
  */
-import { Aspects, CfnResource, Stack } from 'aws-cdk-lib';
-import { Annotations, Match } from 'aws-cdk-lib/assertions';
-import { SynthesisMessage } from 'aws-cdk-lib/cx-api';
-import { AwsSolutionsChecks, HIPAASecurityChecks } from 'cdk-nag';
-import { buildExampleApp, ExampleApp } from '../examples/example-app';
+import * as fs from 'fs';
+import { CfnResource, Stack } from 'aws-cdk-lib';
+import {
+  EXPECTED_WARNINGS, matchesWarning, renderSecurityReview, REVIEW_CONTEXT, reviewExampleApp, SECURITY_REVIEW_DOC, StackReview,
+} from '../examples/security-review';
 import { createTestApp, removeTestAppDirs } from './construct-support/app';
-import { NagFinding, unusedNagAcknowledgements } from './construct-support/nag';
-
-
-const PACKS = /^(AwsSolutions|HIPAA\.Security|CdkNagValidationFailure)/;
-
-interface StackReview {
-  readonly stack: Stack;
-  readonly errors: string[];
-  readonly warnings: string[];
-  readonly acknowledged: NagFinding[];
-}
-
-/** `<path relative to the stack>: <rule>[finding]`, the form of the lists below. */
-function findingLabel(stack: Stack, f: SynthesisMessage): string {
-  const rule = String(f.entry.data).split(': ')[0];
-  return `${f.id.replace(`/${stack.node.path}/`, '')}: ${rule}`;
-}
-
-function review(stack: Stack): StackReview {
-  const annotations = Annotations.fromStack(stack);
-  const nag = (m: SynthesisMessage) => PACKS.test(String(m.entry.data));
-  return {
-    stack,
-    errors: annotations.findError('*', Match.anyValue()).filter(nag).map((f) => findingLabel(stack, f)).sort(),
-    warnings: annotations.findWarning('*', Match.anyValue()).filter(nag).map((f) => findingLabel(stack, f)).sort(),
-    acknowledged: annotations.findInfo('*', Match.stringLikeRegexp('^CdkNagSuppression'))
-      .map((m) => ({ path: m.id, message: String(m.entry.data).split('\n')[0] })),
-  };
-}
-
-/** Warnings, each looked at by a person: why it stays a warning. */
-const EXPECTED_WARNINGS: { [finding: string]: string } = {
-  // Each interface endpoint's security group allows HTTPS from the VPC's CIDR block, a token
-  // cdk-nag cannot resolve: port 443 only, from inside the VPC (no SSH, no common ports).
-  ...endpointWarnings('SecretsManager', 'Eventbridge', 'BedrockRuntime', 'Ses', 'Sns', 'StepFunctions'),
-  // CloudFormation always creates a VPC's default security group open; nothing uses it (every
-  // resource has its own security group). Closing it needs a custom resource (CDK's
-  // restrictDefaultSecurityGroup), i.e. one more Lambda function: kept as a warning.
-  'Store/Vpc/Resource: HIPAA.Security-VPCDefaultSecurityGroupClosed': 'default SG',
-};
-
-function endpointWarnings(...endpoints: string[]): { [finding: string]: string } {
-  const result: { [finding: string]: string } = {};
-  for (const endpoint of endpoints) {
-    for (const rule of ['EC2RestrictedCommonPorts', 'EC2RestrictedSSH']) {
-      result[`PipelineVpcEndpoints-*/${endpoint}/SecurityGroup/Resource: CdkNagValidationFailure[HIPAA.Security-${rule}]`] = 'HTTPS from the VPC CIDR';
-    }
-  }
-  return result;
-}
-
-/** Matches a finding against a list entry, where `*` stands for a hash in generated ids. */
-function matches(pattern: string, finding: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\\\*/g, '[0-9a-f]+')}$`);
-  return re.test(finding);
-}
+import { unusedNagAcknowledgements } from './construct-support/nag';
 
 /** Paths of the stacks nested in `stack`'s construct tree (e.g. a pipeline's stages), as `/a/b`. */
 function otherStackPaths(stack: Stack): string[] {
   return stack.node.findAll().filter((c) => Stack.isStack(c) && c !== stack).map((c) => `/${c.node.path}`);
 }
 
-let example: ExampleApp;
 let system: StackReview;
 let pipeline: StackReview;
 
 beforeAll(() => {
-  const app = createTestApp({
-    context: {
-      pipeline: 'true',
-      connectionArn: 'arn:aws:codeconnections:eu-west-1:123456789012:connection/00000000-0000-0000-0000-000000000000',
-      repo: 'example/cdk-serverless-data-pipeline',
-    },
-  });
-  example = buildExampleApp(app);
-  Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true, logIgnores: true }));
-  Aspects.of(app).add(new HIPAASecurityChecks({ verbose: true, logIgnores: true }));
-  system = review(example.dataPipeline);
-  pipeline = review(example.pipeline!);
+  ({ system, pipeline } = reviewExampleApp(createTestApp({ context: REVIEW_CONTEXT })));
 });
 
 afterAll(removeTestAppDirs);
@@ -102,8 +36,8 @@ describe('the system stack', () => {
 
   test('has exactly the listed warnings', () => {
     const patterns = Object.keys(EXPECTED_WARNINGS);
-    expect(system.warnings.filter((w) => !patterns.some((p) => matches(p, w)))).toEqual([]);
-    expect(patterns.filter((p) => !system.warnings.some((w) => matches(p, w)))).toEqual([]);
+    expect(system.warnings.filter((w) => !patterns.some((p) => matchesWarning(p, w)))).toEqual([]);
+    expect(patterns.filter((p) => !system.warnings.some((w) => matchesWarning(p, w)))).toEqual([]);
   });
 });
 
@@ -136,4 +70,8 @@ describe('acknowledgements', () => {
       }
     }
   });
+});
+
+test('docs/security-review.md is the review of the current app (npm run security:review rewrites it)', () => {
+  expect(fs.readFileSync(SECURITY_REVIEW_DOC, 'utf8')).toBe(renderSecurityReview([system, pipeline]));
 });
