@@ -12,6 +12,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { App, Aspects, CfnResource, Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { SynthesisMessage } from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks, HIPAASecurityChecks } from 'cdk-nag';
 import { buildExampleApp, ExampleApp } from './example-app';
 
@@ -71,8 +72,8 @@ export function reviewExampleApp(app: App): { example: ExampleApp; system: Stack
 
 function reviewStack(stack: Stack): StackReview {
   const annotations = Annotations.fromStack(stack);
-  const label = (m: { id: string; entry: { data: unknown } }) => `${relativePath(stack, m.id)}: ${String(m.entry.data).split(': ')[0]}`;
-  const nag = (m: { entry: { data: unknown } }) => PACKS.test(String(m.entry.data));
+  const label = (m: SynthesisMessage) => `${relativePath(stack, m.id)}: ${String(m.entry.data).split(': ')[0]}`;
+  const nag = (m: SynthesisMessage) => PACKS.test(String(m.entry.data));
   return {
     stack,
     errors: annotations.findError('*', Match.anyValue()).filter(nag).map(label).sort(),
