@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -561,6 +561,27 @@ describe('grants and imports', () => {
       FromPort: 5432,
       SourceSecurityGroupId: { 'Fn::GetAtt': [logicalId(sg), 'GroupId'] },
     });
+  });
+
+  test('grantConnect adds an egress rule only where the grantee restricts outbound traffic, and no synth warning', () => {
+    const stack = createTestStack();
+    const store = new CanonicalStore(stack, 'Store');
+    const open = new ec2.SecurityGroup(stack, 'OpenSg', { vpc: store.vpc });
+    const restricted = new ec2.SecurityGroup(stack, 'RestrictedSg', { vpc: store.vpc, allowAllOutbound: false });
+    store.grantConnect(new iam.Role(stack, 'A', { assumedBy: new iam.AccountRootPrincipal() }), AccessLevel.WRITER, open);
+    store.grantConnect(new iam.Role(stack, 'B', { assumedBy: new iam.AccountRootPrincipal() }), AccessLevel.WRITER, restricted);
+    const template = Template.fromStack(stack);
+    const egress = Object.values(template.findResources('AWS::EC2::SecurityGroupEgress')).map((r) => r.Properties);
+    expect(egress).toEqual([expect.objectContaining({
+      GroupId: { 'Fn::GetAtt': [logicalId(restricted), 'GroupId'] },
+      DestinationSecurityGroupId: { 'Fn::GetAtt': [logicalId(store.securityGroup), 'GroupId'] },
+      FromPort: 5432,
+      ToPort: 5432,
+    })]);
+    for (const sg of [open, restricted]) {
+      template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', { FromPort: 5432, SourceSecurityGroupId: { 'Fn::GetAtt': [logicalId(sg), 'GroupId'] } });
+    }
+    Annotations.fromStack(stack).hasNoWarning('*', Match.stringLikeRegexp('Ignoring Egress rule'));
   });
 
   test('fromCanonicalStoreAttributes shares a store with another stack', () => {

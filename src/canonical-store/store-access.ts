@@ -53,7 +53,16 @@ export function grantConnect(store: ICanonicalStore, grantee: iam.IGrantable, le
   if (!network) {
     throw new Error(`grantConnect: ${grantee.constructor?.name ?? 'the grantee'} has no security groups; pass \`connectable\` (e.g. the function or task that connects)`);
   }
-  network.connections.allowTo(store.securityGroup, ec2.Port.tcp(store.port), `Canonical store access as ${level}`);
+  // As connections.allowTo does, but egress only where the grantee's group restricts outbound traffic
+  // (CDK ignores, with a synth warning, an egress rule on a group that allows all outbound). The
+  // ingress rule is a remote rule: it lives in the grantee's stack, so a store shared by another
+  // stack does not depend on its consumers.
+  const port = ec2.Port.tcp(store.port);
+  const description = `Canonical store access as ${level}`;
+  for (const group of network.connections.securityGroups) {
+    store.securityGroup.addIngressRule(group, port, description, true);
+    if (!group.allowAllOutbound) group.addEgressRule(store.securityGroup, port, description);
+  }
   return grantSecretRead(store.secretFor(level), grantee);
 }
 
