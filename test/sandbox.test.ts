@@ -61,6 +61,8 @@ describe('README walk-through against the sandbox (example app)', () => {
     const { rows } = await db.query('SELECT count(*)::int AS n FROM canonical.schema_migrations');
     expect(rows[0].n).toBeGreaterThan(0);
     expect(sandbox.info.database?.tls).toBe(true);
+    // What the sandbox does not emulate is said, not silently skipped: here the API's WAF web ACL.
+    expect(sandbox.info.warnings).toEqual([expect.stringMatching(/ApiWebAclAssociation\w*: the AWS WAF web ACL's rules are not applied locally$/)]);
     console.log(`sandbox start-up (example app): ${(sandbox.info.startupMs / 1000).toFixed(1)} s`);
   });
 

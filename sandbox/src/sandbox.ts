@@ -666,6 +666,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (port !== 0) port++;
     }
     for (const { model, id } of ofType('AWS::ApiGatewayV2::Api')) warnings.push(`${model.stackName}/${id}: HTTP/WebSocket APIs (API Gateway v2) are not run by the sandbox`);
+    for (const { model, id } of ofType('AWS::WAFv2::WebACLAssociation')) warnings.push(`${model.stackName}/${id}: the AWS WAF web ACL's rules are not applied locally`);
 
     // ----- start polling, warm the functions ---------------------------------------------------------
     for (const mapping of mappings) queues.startMapping(mapping, (fn, event) => lambdas.invoke(fn, event));
