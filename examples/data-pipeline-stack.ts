@@ -14,7 +14,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { NagSuppressions } from 'cdk-nag';
-import { Construct, IConstruct } from 'constructs';
+import { Construct } from 'constructs';
 import {
   AiAnalyzer, AnalyticsApi, AnalyticsApiAuthorization, AnomalyThresholds, AsyncJobWorkflow, BuiltInSources, CanonicalStore,
   IngestionPipeline, PipelineMonitoring, ReportNotifier,
@@ -69,7 +69,7 @@ export class DataPipelineStack extends Stack {
   public readonly opsTopic: sns.Topic;
   /** Key of the data at rest: database storage, its secrets, buckets and tables. */
   public readonly dataKey: kms.Key;
-  /** Key of every CloudWatch Logs log group of the stack. */
+  /** Key of every CloudWatch Logs log group of the stack (each construct's `logEncryptionKey`). */
   public readonly logsKey: kms.Key;
   public readonly store: CanonicalStore;
   public readonly ingestion: IngestionPipeline;
@@ -102,6 +102,7 @@ export class DataPipelineStack extends Stack {
     this.store = new CanonicalStore(this, 'Store', {
       removalPolicy: destroy ? RemovalPolicy.DESTROY : RemovalPolicy.SNAPSHOT,
       encryptionKey: this.dataKey,
+      logEncryptionKey: this.logsKey,
       multiAz: props.multiAz ?? true,
     });
 
@@ -115,17 +116,19 @@ export class DataPipelineStack extends Stack {
         BuiltInSources.healthReadings(), // health/raw/ (loadToStore: false)
       ],
       encryptionKey: this.dataKey,
+      logEncryptionKey: this.logsKey,
       alarmTopic: this.opsTopic,
       removalPolicy,
     });
 
     // ----- the analytics API: an API key (usage plan) for the README's curl demo, behind AWS WAF -----
-    this.apiWebAcl = apiWebAcl(this, removalPolicy);
+    this.apiWebAcl = apiWebAcl(this, this.logsKey, removalPolicy);
     this.api = new AnalyticsApi(this, 'Api', {
       store: this.store,
       authorization: AnalyticsApiAuthorization.API_KEY,
       webAclArn: this.apiWebAcl.attrArn,
       encryptionKey: this.dataKey,
+      logEncryptionKey: this.logsKey,
       alarmTopic: this.opsTopic,
       removalPolicy,
     });
@@ -136,6 +139,7 @@ export class DataPipelineStack extends Stack {
       store: this.store,
       alarmTopic: this.opsTopic,
       notificationEmails: props.alertEmail ? [props.alertEmail] : undefined,
+      logEncryptionKey: this.logsKey,
       removalPolicy,
     });
 
@@ -154,6 +158,7 @@ export class DataPipelineStack extends Stack {
       sources: ['health-readings'],
       thresholds: AnomalyThresholds.vitalSigns('health-readings'),
       alarmTopic: this.opsTopic,
+      logEncryptionKey: this.logsKey,
       removalPolicy,
       vpc: this.store.vpc,
       vpcSubnets: this.store.vpcSubnets,
@@ -169,6 +174,7 @@ export class DataPipelineStack extends Stack {
       toAddresses: props.reportRecipients && props.reportRecipients.length > 0 ? props.reportRecipients : [reportEmail],
       alarmTopic: this.opsTopic,
       digestSchedule: events.Schedule.cron({ hour: '7', minute: '0' }),
+      logEncryptionKey: this.logsKey,
       vpc: this.store.vpc,
       vpcSubnets: this.store.vpcSubnets,
     });
@@ -209,8 +215,6 @@ export class DataPipelineStack extends Stack {
     new CfnOutput(this, 'DatabaseEndpoint', { value: this.store.endpoint, description: 'PostgreSQL endpoint (isolated subnets: reachable from the VPC only)' });
     new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName, description: 'CloudWatch dashboard of the whole system' });
 
-    // Every log group of the stack (the library's included) is encrypted with the logs key.
-    encryptLogGroups(this, this.logsKey);
     this.acknowledgeNagFindings();
   }
 
@@ -234,25 +238,18 @@ export class DataPipelineStack extends Stack {
   }
 }
 
-/** A customer-managed key that CloudWatch Logs may use for this stack's log groups. */
+/**
+ * A customer-managed key for this stack's log groups. The constructs it is given to as
+ * `logEncryptionKey` let CloudWatch Logs use it (a key-policy statement for the account's log
+ * groups in the region, which also covers the WAF log).
+ */
 function createLogsKey(scope: Stack, removalPolicy: RemovalPolicy): kms.Key {
-  const key = new kms.Key(scope, 'LogsKey', {
+  return new kms.Key(scope, 'LogsKey', {
     description: 'Example data pipeline: CloudWatch Logs log groups',
     enableKeyRotation: true,
     removalPolicy,
     pendingWindow: Duration.days(7),
   });
-  key.addToResourcePolicy(new iam.PolicyStatement({
-    principals: [new iam.ServicePrincipal(`logs.${scope.region}.amazonaws.com`)],
-    actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
-    resources: ['*'],
-    conditions: {
-      ArnLike: {
-        'kms:EncryptionContext:aws:logs:arn': scope.formatArn({ service: 'logs', resource: 'log-group', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
-      },
-    },
-  }));
-  return key;
 }
 
 /**
@@ -314,21 +311,12 @@ function createBackupPlan(scope: Stack): backup.BackupPlan {
   return plan;
 }
 
-/** Sets the key of every CloudWatch Logs log group under `scope` that has none. */
-function encryptLogGroups(scope: IConstruct, key: kms.IKey): void {
-  for (const child of scope.node.findAll()) {
-    if (child instanceof logs.CfnLogGroup && child.kmsKeyId === undefined) {
-      child.kmsKeyId = key.keyArn;
-    }
-  }
-}
-
 /**
  * A regional WAF web ACL for the API: AWS's common and known-bad-inputs rule groups and a per-IP
  * rate limit. Not the SQL-injection group: the API's custom_complex_query takes SQL in its body
  * by design (it runs as a read-only role with a statement timeout).
  */
-function apiWebAcl(scope: Construct, removalPolicy: RemovalPolicy): wafv2.CfnWebACL {
+function apiWebAcl(scope: Construct, logsKey: kms.IKey, removalPolicy: RemovalPolicy): wafv2.CfnWebACL {
   const visibility = (metricName: string) => ({ cloudWatchMetricsEnabled: true, metricName, sampledRequestsEnabled: true });
   const managed = (name: string, priority: number): wafv2.CfnWebACL.RuleProperty => ({
     name,
@@ -358,6 +346,7 @@ function apiWebAcl(scope: Construct, removalPolicy: RemovalPolicy): wafv2.CfnWeb
   const log = new logs.LogGroup(scope, 'ApiWebAclLog', {
     logGroupName: `aws-waf-logs-${Stack.of(scope).stackName}-api`,
     retention: logs.RetentionDays.ONE_YEAR,
+    encryptionKey: logsKey,
     removalPolicy,
   });
   new wafv2.CfnLoggingConfiguration(scope, 'ApiWebAclLogging', {

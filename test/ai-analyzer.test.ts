@@ -8,6 +8,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AiAnalyzer, AiAnalyzerProps, AnomalyThresholds, BedrockModel } from '../src';
 import { createTestStack, removeTestAppDirs } from './construct-support/app';
+import { logKeyProps, testLogEncryptionKey } from './construct-support/log-encryption';
 import { formatNagFindings, NagFinding, NagReport, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
 import { endpointsByVpc, missingVpcEndpoints } from './construct-support/vpc-endpoints';
 
@@ -35,13 +36,17 @@ interface Built {
   readonly template: Template;
 }
 
-function build(props: Partial<AiAnalyzerProps> = {}, stackProps: StackProps = {}, synth = true): Built {
+/** `props` may be built in the stack (e.g. a key of it). */
+function build(
+  props: Partial<AiAnalyzerProps> | ((stack: Stack) => Partial<AiAnalyzerProps>) = {}, stackProps: StackProps = {}, synth = true,
+): Built {
   const stack = createTestStack('TestStack', stackProps);
+  const own = typeof props === 'function' ? props(stack) : props;
   const analyzer = new AiAnalyzer(stack, 'Analyzer', {
     eventBus: new events.EventBus(stack, 'Bus'),
     dataBucket: s3.Bucket.fromBucketName(stack, 'Data', 'pipeline-data'),
     thresholds: AnomalyThresholds.vitalSigns('health-readings'),
-    ...props,
+    ...own,
   });
   return { stack, analyzer, template: synth ? Template.fromStack(stack) : (undefined as unknown as Template) };
 }
@@ -390,5 +395,12 @@ describe('cdk-nag', () => {
     expect(formatNagFindings(errors)).toBe('');
     expect(formatNagFindings(warnings)).toBe('');
     expect(unusedNagAcknowledgements(stack, report)).toEqual([]);
+  });
+});
+
+describe('logEncryptionKey', () => {
+  testLogEncryptionKey('the analyzer function\'s log group', 1, (withKey) => {
+    const b = build(logKeyProps(withKey));
+    return { stack: b.stack, construct: b.analyzer };
   });
 });

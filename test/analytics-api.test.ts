@@ -14,7 +14,8 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AnalyticsApi, AnalyticsApiAuthorization, AnalyticsApiProps, CanonicalStore } from '../src';
-import { createTestStack, removeTestAppDirs } from './construct-support/app';
+import { createTestApp, createTestStack, removeTestAppDirs } from './construct-support/app';
+import { cloudWatchLogsStatements, logGroupKeys, logKeyProps, testLogEncryptionKey } from './construct-support/log-encryption';
 import { formatNagFindings, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
 import { missingVpcEndpoints } from './construct-support/vpc-endpoints';
 import { BUILT_IN_OPERATIONS } from '../lambda/analytics/operations';
@@ -302,5 +303,27 @@ describe('cdk-nag', () => {
     expect(formatNagFindings(ours(report.errors))).toBe('');
     expect(formatNagFindings(ours(report.warnings))).toBe('');
     expect(unusedNagAcknowledgements(stack, report).filter((u) => u.startsWith('/TestStack/Analytics'))).toEqual([]);
+  });
+});
+
+describe('logEncryptionKey', () => {
+  testLogEncryptionKey('the function\'s and the access logs\' log groups', 2, (withKey) => {
+    const { stack, api } = apiStack({}, logKeyProps(withKey));
+    return { stack, construct: api };
+  });
+
+  test('an imported key, or one of another stack: used, its key policy left to the user', () => {
+    const imported = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const { stack, api } = apiStack({}, (s) => ({ logEncryptionKey: kms.Key.fromKeyArn(s, 'Imported', imported) }));
+    expect(Object.values(logGroupKeys(Template.fromStack(stack), api))).toEqual([imported, imported]);
+
+    const app = createTestApp();
+    const keyStack = new Stack(app, 'KeyStack');
+    const key = new kms.Key(keyStack, 'LogsKey');
+    const apiStackOfItsOwn = new Stack(app, 'ApiStack');
+    const other = new AnalyticsApi(apiStackOfItsOwn, 'Analytics', { store: new CanonicalStore(apiStackOfItsOwn, 'Store'), logEncryptionKey: key });
+    const keys = Object.values(logGroupKeys(Template.fromStack(apiStackOfItsOwn), other));
+    expect(keys).toEqual([expect.objectContaining({ 'Fn::ImportValue': expect.stringContaining('LogsKey') }), keys[0]]);
+    expect(cloudWatchLogsStatements(Template.fromStack(keyStack), key)).toEqual([]);
   });
 });

@@ -13,6 +13,7 @@ import {
   AnalyticsApi, AnalyticsApiProps, AsyncJobWorkflow, AsyncJobWorkflowProps, CanonicalStore,
 } from '../src';
 import { createTestApp, createTestStack, removeTestAppDirs } from './construct-support/app';
+import { cloudWatchLogsStatements, expectLogGroupsEncrypted, keyArnOf, logGroupKeys } from './construct-support/log-encryption';
 import { formatNagFindings, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
 import { missingVpcEndpoints } from './construct-support/vpc-endpoints';
 import { TRANSIENT_JOB_ERRORS } from '../lambda/analytics/jobs/errors';
@@ -435,5 +436,30 @@ describe('a stack of its own', () => {
     const api = new AnalyticsApi(stack, 'Analytics', { store });
     new AsyncJobWorkflow(stack, 'Jobs', { api, store });
     expect(() => Template.fromStack(stack)).not.toThrow();
+  });
+});
+
+describe('logEncryptionKey', () => {
+  test('encrypts the job runner\'s and both state machines\' log groups; shared with the store and the API, one statement', () => {
+    const stack = createTestStack();
+    const key = new kms.Key(stack, 'LogsKey');
+    const store = new CanonicalStore(stack, 'Store', { logEncryptionKey: key });
+    const api = new AnalyticsApi(stack, 'Analytics', { store, logEncryptionKey: key });
+    const jobs = new AsyncJobWorkflow(stack, 'Jobs', { api, store, logEncryptionKey: key });
+    const template = Template.fromStack(stack);
+    expectLogGroupsEncrypted(template, jobs, key, 3);
+    // Every log group of the stack, each construct's.
+    const groups = Object.values(template.findResources('AWS::Logs::LogGroup'));
+    expect(groups.map((g) => g.Properties.KmsKeyId)).toEqual(new Array(8).fill(keyArnOf(key)));
+    // The workflow's own key serves the topic only: CloudWatch Logs gets nothing on it.
+    expect(cloudWatchLogsStatements(template, jobs.encryptionKey)).toEqual([]);
+  });
+
+  test('without it, the job runner\'s log group has no key; the state machines\' have the workflow\'s key', () => {
+    const { stack, jobs } = workflowStack();
+    const template = Template.fromStack(stack);
+    const own = keyArnOf(jobs.encryptionKey);
+    expect(Object.values(logGroupKeys(template, jobs))).toEqual([undefined, own, own]);
+    expect(cloudWatchLogsStatements(template, jobs.encryptionKey)).toHaveLength(1);
   });
 });

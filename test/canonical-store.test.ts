@@ -13,6 +13,7 @@ import {
   AccessLevel, CanonicalStore, CanonicalStoreProps, Migrations, PipelineAwsService, StoreEngine,
 } from '../src';
 import { createTestApp, createTestStack, removeTestAppDirs } from './construct-support/app';
+import { logKeyProps, testLogEncryptionKey } from './construct-support/log-encryption';
 import { formatNagFindings, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
 import { missingVpcEndpoints } from './construct-support/vpc-endpoints';
 import { ensureVpcEndpoint } from '../src/common/vpc-endpoints';
@@ -741,5 +742,12 @@ describe('cdk-nag AwsSolutions and HIPAA Security', () => {
     expect(formatNagFindings(warnings)).toBe('');
     // Every acknowledgement is needed: none hides a finding that does not occur.
     expect(unusedNagAcknowledgements(stack, report)).toEqual([]);
+  });
+});
+
+describe('logEncryptionKey', () => {
+  testLogEncryptionKey('the migrator\'s, migrations provider\'s and VPC flow log groups', 3, (withKey) => {
+    const stack = createTestStack();
+    return { stack, construct: new CanonicalStore(stack, 'Store', logKeyProps(withKey)(stack)) };
   });
 });

@@ -221,7 +221,7 @@ describe('the system stack (default context)', () => {
     const logsKey = { 'Fn::GetAtt': [logicalId(stack, stack.logsKey), 'Arn'] };
     expect(groups.length).toBeGreaterThan(0);
     for (const [, group] of groups) expect(keys).toContain(group.Properties.KmsKeyId?.['Fn::GetAtt']?.[0]);
-    // The log groups that the example encrypted (the library's functions, the VPC flow log, the API's access log).
+    // The log groups given the logs key: each construct's (logEncryptionKey) and the WAF log.
     expect(groups.filter(([, g]) => JSON.stringify(g.Properties.KmsKeyId) === JSON.stringify(logsKey)).length).toBeGreaterThanOrEqual(8);
     template.hasResourceProperties('AWS::KMS::Key', {
       Description: 'Example data pipeline: CloudWatch Logs log groups',

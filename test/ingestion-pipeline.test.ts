@@ -14,6 +14,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { HIPAASecurityChecks } from 'cdk-nag';
 import { BuiltInSources, CanonicalStore, IngestionPipeline, IngestionPipelineProps, InputFormat, SourceDefinition, TransformType } from '../src';
 import { createTestStack, removeTestAppDirs } from './construct-support/app';
+import { logKeyProps, testLogEncryptionKey } from './construct-support/log-encryption';
 import { formatNagFindings, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
 import { missingVpcEndpoints } from './construct-support/vpc-endpoints';
 import { renderSourcesConfig } from '../src/ingestion-pipeline/source-config';
@@ -271,5 +272,12 @@ describe('cdk-nag', () => {
     expect(formatNagFindings(report.errors)).toBe('');
     expect(formatNagFindings(report.warnings)).toBe('');
     expect(unusedNagAcknowledgements(stack, report)).toEqual([]);
+  });
+});
+
+describe('logEncryptionKey', () => {
+  testLogEncryptionKey('the processor\'s log group', 1, (withKey) => {
+    const { stack, pipeline } = pipelineStack({}, logKeyProps(withKey));
+    return { stack, construct: pipeline };
   });
 });

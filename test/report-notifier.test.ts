@@ -8,6 +8,7 @@ import * as ses from 'aws-cdk-lib/aws-ses';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AiAnalyzer, ReportNotifier, ReportNotifierProps } from '../src';
 import { createTestStack, removeTestAppDirs } from './construct-support/app';
+import { logKeyProps, testLogEncryptionKey } from './construct-support/log-encryption';
 import { formatNagFindings, NagFinding, NagReport, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
 import { endpointsByVpc, missingVpcEndpoints } from './construct-support/vpc-endpoints';
 
@@ -36,8 +37,12 @@ interface Built {
   readonly template: Template;
 }
 
-function build(props: Partial<ReportNotifierProps> = {}, stackProps: StackProps = {}, synth = true): Built {
+/** `props` may be built in the stack (e.g. a key of it). */
+function build(
+  props: Partial<ReportNotifierProps> | ((stack: Stack) => Partial<ReportNotifierProps>) = {}, stackProps: StackProps = {}, synth = true,
+): Built {
   const stack = createTestStack('TestStack', stackProps);
+  const own = typeof props === 'function' ? props(stack) : props;
   const bus = new events.EventBus(stack, 'Bus');
   const analyzer = new AiAnalyzer(stack, 'Analyzer', { eventBus: bus, dataBucket: s3.Bucket.fromBucketName(stack, 'Data', 'pipeline-data') });
   const notifier = new ReportNotifier(stack, 'Notifier', {
@@ -45,7 +50,7 @@ function build(props: Partial<ReportNotifierProps> = {}, stackProps: StackProps 
     analyzer,
     fromAddress: 'reports@pipeline.example.com',
     toAddresses: ['ops@example.com', 'lead@example.com'],
-    ...props,
+    ...own,
   });
   return { stack, notifier, analyzer, template: synth ? Template.fromStack(stack) : (undefined as unknown as Template) };
 }
@@ -290,5 +295,12 @@ describe('cdk-nag', () => {
     expect(formatNagFindings(errors)).toBe('');
     expect(formatNagFindings(warnings)).toBe('');
     expect(unusedNagAcknowledgements(stack, report)).toEqual([]);
+  });
+});
+
+describe('logEncryptionKey', () => {
+  testLogEncryptionKey('the notifier function\'s log group', 1, (withKey) => {
+    const b = build(logKeyProps(withKey));
+    return { stack: b.stack, construct: b.notifier };
   });
 });

@@ -289,6 +289,18 @@ export interface AiAnalyzerProps {
   readonly lambdaTuning?: LambdaTuning;
 
   /**
+   * KMS key of the analyzer function's log group.
+   *
+   * The key policy must let CloudWatch Logs of the region (`logs.<region>.amazonaws.com`) use the
+   * key. When the key is a `kms.Key` of the construct's stack, the construct adds that statement
+   * (for the account's log groups in the region, by `kms:EncryptionContext:aws:logs:arn`); for an
+   * imported key, or one of another stack, add it to the key policy yourself.
+   *
+   * @default - log groups are encrypted by CloudWatch Logs with its own keys
+   */
+  readonly logEncryptionKey?: kms.IKey;
+
+  /**
    * Permissions boundary for the roles the construct creates.
    *
    * @default - none

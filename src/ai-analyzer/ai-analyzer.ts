@@ -16,6 +16,7 @@ import { AiAnalyzerProps, AnomalyThreshold, IAnalysisStore } from './ai-analyzer
 import { BedrockModel } from './bedrock-model';
 import { alarmOnAnything } from '../common/alarms';
 import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
+import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding } from '../common/nag';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
@@ -207,6 +208,7 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
     // ----- function -----
     const ttlDays = props.analysisRetention ? Math.max(1, Math.round(props.analysisRetention.toDays({ integral: false }))) : undefined;
     this.serviceName = `ai-analyzer-${Names.uniqueResourceName(this, { maxLength: 40 })}`;
+    allowCloudWatchLogsToUseKey(this, props.logEncryptionKey);
     const built = createPipelineFunction(this, 'Function', {
       assetName: 'ai-analyzer',
       description: 'AiAnalyzer: anomalies and Bedrock insights on freshly ingested data',
@@ -217,6 +219,7 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
       defaults: { memorySize: 1024, timeout: DEFAULT_TIMEOUT },
       tuning: props.lambdaTuning,
       tuningProp: 'lambdaTuning',
+      logEncryptionKey: props.logEncryptionKey,
       environment: {
         DATA_BUCKET: this.dataBucket.bucketName,
         PROCESSED_PREFIX: this.processedPrefix,

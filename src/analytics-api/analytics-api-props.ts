@@ -233,6 +233,19 @@ export interface AnalyticsApiProps {
   readonly lambdaTuning?: LambdaTuning;
 
   /**
+   * KMS key of the log groups of the function and of the stage's access logs. Not API Gateway's
+   * execution logs: API Gateway creates their log group, outside the stack.
+   *
+   * The key policy must let CloudWatch Logs of the region (`logs.<region>.amazonaws.com`) use the
+   * key. When the key is a `kms.Key` of the construct's stack, the construct adds that statement
+   * (for the account's log groups in the region, by `kms:EncryptionContext:aws:logs:arn`); for an
+   * imported key, or one of another stack, add it to the key policy yourself.
+   *
+   * @default - log groups are encrypted by CloudWatch Logs with its own keys
+   */
+  readonly logEncryptionKey?: kms.IKey;
+
+  /**
    * Permissions boundary applied to every role the construct creates.
    *
    * @default - none

@@ -14,6 +14,7 @@ import { CanonicalStore } from '../canonical-store/canonical-store';
 import { AccessLevel, ICanonicalStore } from '../canonical-store/canonical-store-props';
 import { assetPath, assetWithConfig } from '../common/assets';
 import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
+import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding } from '../common/nag';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
@@ -161,6 +162,7 @@ export class AnalyticsApi extends Construct {
         name: op.name, sql: op.sql, parameterSchema: op.parameterSchema, description: op.description, longRunning: op.longRunning ?? false,
       })))
       : lambda.Code.fromAsset(assetPath('analytics'));
+    allowCloudWatchLogsToUseKey(this, props.logEncryptionKey);
     const built = createPipelineFunction(this, 'Function', {
       assetName: 'analytics',
       code: this.handlerCode,
@@ -171,6 +173,7 @@ export class AnalyticsApi extends Construct {
       defaults: { memorySize: 1024, timeout: Duration.seconds(API_GATEWAY_TIMEOUT_SECONDS) },
       tuning: props.lambdaTuning,
       tuningProp: 'lambdaTuning',
+      logEncryptionKey: props.logEncryptionKey,
       environment: this.handlerEnvironment,
       callsServices: [PipelineAwsService.SECRETS_MANAGER, PipelineAwsService.S3, PipelineAwsService.DYNAMODB],
       createVpcEndpoints: props.createVpcEndpoints,
@@ -429,6 +432,7 @@ export class AnalyticsApi extends Construct {
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', {
       retention: props.accessLogRetention ?? logs.RetentionDays.ONE_YEAR,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      encryptionKey: props.logEncryptionKey,
     });
     const origins = props.corsAllowOrigins ?? [];
     const api = new apigw.RestApi(this, 'Api', {

@@ -1,5 +1,6 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AnalyticsApi } from '../analytics-api';
 import { ICanonicalStore } from '../canonical-store';
@@ -130,6 +131,19 @@ export interface AsyncJobWorkflowProps {
    * @default - 1024 MiB, logs kept three months
    */
   readonly lambdaTuning?: LambdaTuning;
+
+  /**
+   * KMS key of the log groups of the job runner and of the two state machines.
+   *
+   * The key policy must let CloudWatch Logs of the region (`logs.<region>.amazonaws.com`) use the
+   * key. When the key is a `kms.Key` of the construct's stack, the construct adds that statement
+   * (for the account's log groups in the region, by `kms:EncryptionContext:aws:logs:arn`); for an
+   * imported key, or one of another stack, add it to the key policy yourself.
+   *
+   * @default - the job runner's log group is encrypted by CloudWatch Logs with its own keys, the
+   * state machines' with the construct's key (`encryptionKey`)
+   */
+  readonly logEncryptionKey?: kms.IKey;
 
   /**
    * Permissions boundary applied to every role the construct creates.

@@ -16,6 +16,7 @@ import { AnalyticsApi } from '../analytics-api';
 import { AccessLevel } from '../canonical-store/canonical-store-props';
 import { alarmOnAnything } from '../common/alarms';
 import { createPipelineFunction, DEFAULT_LOG_RETENTION } from '../common/lambda-tuning';
+import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding } from '../common/nag';
 import { ensureVpcEndpoint, PipelineAwsService } from '../common/vpc-endpoints';
 
@@ -116,7 +117,7 @@ export class AsyncJobWorkflow extends Construct {
   /** Where job completions and failures are published. */
   public readonly notificationTopic: sns.ITopic;
 
-  /** The key of the created topic and of the state machines' log groups. */
+  /** The key of the created topic and, without `logEncryptionKey`, of the state machines' log groups. */
   public readonly encryptionKey: kms.Key;
 
   /** The time limit of one job attempt (the job runner's timeout). */
@@ -183,6 +184,7 @@ export class AsyncJobWorkflow extends Construct {
     }
 
     // ----- the job runner: the analytics code with the handler `index.jobRunner` -----
+    allowCloudWatchLogsToUseKey(this, props.logEncryptionKey);
     const built = createPipelineFunction(this, 'JobRunner', {
       assetName: 'analytics',
       code: api.handlerCode,
@@ -194,6 +196,7 @@ export class AsyncJobWorkflow extends Construct {
       defaults: { memorySize: 1024, timeout: this.jobTimeout },
       tuning: { ...props.lambdaTuning, timeout: this.jobTimeout },
       tuningProp: 'lambdaTuning',
+      logEncryptionKey: props.logEncryptionKey,
       environment: {
         ...api.handlerEnvironment,
         ...store.connectionEnvironment(AccessLevel.ANALYTICS_READER),
@@ -217,13 +220,17 @@ export class AsyncJobWorkflow extends Construct {
       topic: this.notificationTopic,
       opsTopic: props.alarmTopic,
       topicKey: props.notificationTopic ? undefined : this.encryptionKey,
-      logKey: this.encryptionKey,
+      logKey: props.logEncryptionKey ?? this.encryptionKey,
       jobTimeout: this.jobTimeout,
       retry,
       logExecutionData: props.logExecutionData ?? false,
       logRetention: props.lambdaTuning?.logRetention ?? DEFAULT_LOG_RETENTION,
       removalPolicy,
     });
+    if (!props.logEncryptionKey) {
+      // The construct's key encrypts the state machines' log groups: CloudWatch Logs of the region may use it.
+      this.encryptionKey.grantEncryptDecrypt(new iam.ServicePrincipal(`logs.${Stack.of(this).region}.amazonaws.com`));
+    }
     this.stateMachine = machines.stateMachine;
     this.unfinishedJobMarker = machines.marker;
     this.unfinishedJobRule = machines.rule;

@@ -13,7 +13,7 @@
  *   MarkUnfinishedJobFailed (UpdateItem only if SUBMITTED or RUNNING) → NotifyUnfinishedJobFailed
  *     → NotifyOpsUnfinishedJobFailed → MarkerDone;  the job already finished → AlreadyFinished
  */
-import { Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, Names, RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -65,6 +65,7 @@ export interface JobStateMachineOptions {
   readonly opsTopic?: sns.ITopic;
   /** The key of the topics the construct created (publishers need it). */
   readonly topicKey?: kms.IKey;
+  /** The key of the log groups (CloudWatch Logs must be allowed to use it: the caller's business). */
   readonly logKey: kms.IKey;
   readonly jobTimeout: Duration;
   readonly retry: ResolvedRetry;
@@ -395,10 +396,6 @@ export function buildJobStateMachines(scope: Construct, options: JobStateMachine
     acknowledgeNagFinding(eventsPolicy, 'HIPAA.Security-IAMNoInlinePolicy',
       'EventBridge\'s role for this one rule target: states:StartExecution on the marker only');
   }
-
-  // The account's CloudWatch Logs service writes to the encrypted log groups.
-  const logsPrincipal = new iam.ServicePrincipal(`logs.${Stack.of(scope).region}.amazonaws.com`);
-  options.logKey.grantEncryptDecrypt(logsPrincipal);
 
   return { stateMachine, marker, rule, taskTimeout, executionTimeout };
 }

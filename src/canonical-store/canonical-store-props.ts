@@ -307,6 +307,20 @@ export interface CanonicalStoreProps {
   readonly logRetention?: logs.RetentionDays;
 
   /**
+   * KMS key of the log groups the construct creates: the migrator function's, the migrations
+   * provider's and the created VPC's flow logs. Not the database's exported logs: RDS creates
+   * their log group, outside the stack.
+   *
+   * The key policy must let CloudWatch Logs of the region (`logs.<region>.amazonaws.com`) use the
+   * key. When the key is a `kms.Key` of the construct's stack, the construct adds that statement
+   * (for the account's log groups in the region, by `kms:EncryptionContext:aws:logs:arn`); for an
+   * imported key, or one of another stack, add it to the key policy yourself.
+   *
+   * @default - log groups are encrypted by CloudWatch Logs with its own keys
+   */
+  readonly logEncryptionKey?: kms.IKey;
+
+  /**
    * Permissions boundary applied to every IAM role the construct creates.
    *
    * @default - none

@@ -18,6 +18,7 @@ import { connectionEnvironment, grantConnect, grantSecretRead, ImportedCanonical
 import { validateProps } from './validate-props';
 import { assetFingerprint } from '../common/assets';
 import { createPipelineFunction, DEFAULT_LOG_RETENTION } from '../common/lambda-tuning';
+import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding } from '../common/nag';
 import { ensureVpcEndpoint, PipelineAwsService } from '../common/vpc-endpoints';
 
@@ -120,11 +121,14 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
     const logRetention = props.logRetention ?? DEFAULT_LOG_RETENTION;
     const createVpcEndpoints = props.createVpcEndpoints ?? true;
 
+    allowCloudWatchLogsToUseKey(this, props.logEncryptionKey);
+
     // ----- network -----
     this.vpc = props.vpc ?? createStoreVpc(this, {
       maxAzs: props.maxAzs ?? 2,
       natGateways: props.natGateways ?? 0,
       logRetention,
+      logEncryptionKey: props.logEncryptionKey,
       removalPolicy: logRemovalPolicy,
     });
     if (!props.vpcSubnets && this.vpc.isolatedSubnets.length === 0) {
@@ -207,6 +211,7 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
       defaults: { memorySize: 512, timeout: Duration.minutes(10) },
       tuning: props.lambdaTuning,
       tuningProp: 'lambdaTuning',
+      logEncryptionKey: props.logEncryptionKey,
       // Directly to the database, never through the proxy: DDL and session-level locks.
       environment: connectionEnvironment(this.databaseEndpoint, this.port, this.databaseName, this.ownerSecret),
       callsServices: [PipelineAwsService.SECRETS_MANAGER],
@@ -219,7 +224,11 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
     // It creates the other users with their current passwords.
     [this.writerSecret, this.analyticsSecret, this.sqlReaderSecret].forEach((s) => grantSecretRead(s, migrator.fn));
 
-    this.migrationsProvider = this.createMigrationsProvider(migrator.fn, logRetention, logRemovalPolicy);
+    this.migrationsProvider = this.createMigrationsProvider(migrator.fn, {
+      retention: logRetention,
+      removalPolicy: logRemovalPolicy,
+      encryptionKey: props.logEncryptionKey,
+    });
     this.migrations = new CustomResource(this, 'Migrations', {
       serviceToken: this.migrationsProvider.serviceToken,
       resourceType: 'Custom::CanonicalStoreMigrations',
@@ -361,8 +370,8 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
     return role;
   }
 
-  private createMigrationsProvider(onEvent: lambda.IFunction, logRetention: logs.RetentionDays, removalPolicy: RemovalPolicy): cr.Provider {
-    const logGroup = new logs.LogGroup(this, 'MigrationsProviderLogGroup', { retention: logRetention, removalPolicy });
+  private createMigrationsProvider(onEvent: lambda.IFunction, logGroupProps: logs.LogGroupProps): cr.Provider {
+    const logGroup = new logs.LogGroup(this, 'MigrationsProviderLogGroup', logGroupProps);
     // Our own role instead of AWSLambdaBasicExecutionRole: this log group only (+ invoking the migrator).
     const role = new iam.Role(this, 'MigrationsProviderRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),

@@ -1,5 +1,6 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledgeNagFinding } from '../common/nag';
@@ -8,6 +9,7 @@ export interface StoreVpcOptions {
   readonly maxAzs: number;
   readonly natGateways: number;
   readonly logRetention: logs.RetentionDays;
+  readonly logEncryptionKey?: kms.IKey;
   readonly removalPolicy: RemovalPolicy;
 }
 
@@ -34,6 +36,7 @@ export function createStoreVpc(scope: Construct, options: StoreVpcOptions): ec2.
   const flowLogGroup = new logs.LogGroup(scope, 'VpcFlowLogGroup', {
     retention: options.logRetention,
     removalPolicy: options.removalPolicy,
+    encryptionKey: options.logEncryptionKey,
   });
   vpc.addFlowLog('FlowLog', {
     destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup),

@@ -7,6 +7,7 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -107,6 +108,8 @@ export interface PipelineFunctionOptions {
   readonly createVpcEndpoints?: boolean;
   /** @default RemovalPolicy.RETAIN */
   readonly logRemovalPolicy?: RemovalPolicy;
+  /** The construct's `logEncryptionKey` (its key policy is the construct's business). @default - CloudWatch Logs' own keys */
+  readonly logEncryptionKey?: kms.IKey;
   /**
    * What invokes the function, for the cdk-nag acknowledgement of a Lambda dead-letter queue,
    * which only applies to asynchronous invocations, e.g. `the SQS event source mapping`.
@@ -172,6 +175,7 @@ export function createPipelineFunction(scope: Construct, id: string, options: Pi
   const logGroup = new logs.LogGroup(scope, `${id}LogGroup`, {
     retention: tuning?.logRetention ?? DEFAULT_LOG_RETENTION,
     removalPolicy: options.logRemovalPolicy ?? RemovalPolicy.RETAIN,
+    encryptionKey: options.logEncryptionKey,
   });
 
   // Our own role instead of AWSLambdaBasicExecutionRole: it may write to this log group only.

@@ -113,6 +113,18 @@ export interface IngestionPipelineProps {
   readonly lambdaTuning?: LambdaTuning;
 
   /**
+   * KMS key of the processor function's log group.
+   *
+   * The key policy must let CloudWatch Logs of the region (`logs.<region>.amazonaws.com`) use the
+   * key. When the key is a `kms.Key` of the construct's stack, the construct adds that statement
+   * (for the account's log groups in the region, by `kms:EncryptionContext:aws:logs:arn`); for an
+   * imported key, or one of another stack, add it to the key policy yourself.
+   *
+   * @default - log groups are encrypted by CloudWatch Logs with its own keys
+   */
+  readonly logEncryptionKey?: kms.IKey;
+
+  /**
    * Whether to add the VPC endpoints the processor needs (S3 gateway, Secrets Manager and
    * EventBridge interface endpoints) to the store's VPC. Turn off when the VPC already has them.
    *

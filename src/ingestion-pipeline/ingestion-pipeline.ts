@@ -16,6 +16,7 @@ import { AccessLevel } from '../canonical-store/canonical-store-props';
 import { alarmOnAnything } from '../common/alarms';
 import { assetWithConfig } from '../common/assets';
 import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
+import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding } from '../common/nag';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
@@ -90,6 +91,7 @@ export class IngestionPipeline extends Construct {
 
     this.serviceName = `ingestion-${Names.uniqueResourceName(this, { maxLength: 48 })}`;
     const store = props.store;
+    allowCloudWatchLogsToUseKey(this, props.logEncryptionKey);
     const built = createPipelineFunction(this, 'Processor', {
       assetName: 'ingest',
       code: assetWithConfig('ingest', 'sources.json', renderSourcesConfig(props.sources)),
@@ -101,6 +103,7 @@ export class IngestionPipeline extends Construct {
       defaults: { memorySize: 1769, timeout: DEFAULT_TIMEOUT },
       tuning: props.lambdaTuning,
       tuningProp: 'lambdaTuning',
+      logEncryptionKey: props.logEncryptionKey,
       environment: {
         ...store.connectionEnvironment(AccessLevel.WRITER),
         EVENT_BUS_NAME: this.eventBus.eventBusName,

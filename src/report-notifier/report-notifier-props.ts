@@ -2,6 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as ses from 'aws-cdk-lib/aws-ses';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { IAnalysisStore } from '../ai-analyzer/ai-analyzer-props';
@@ -125,6 +126,18 @@ export interface ReportNotifierProps {
    * @default - 512 MiB, 2 minutes, logs kept three months
    */
   readonly lambdaTuning?: LambdaTuning;
+
+  /**
+   * KMS key of the notifier function's log group.
+   *
+   * The key policy must let CloudWatch Logs of the region (`logs.<region>.amazonaws.com`) use the
+   * key. When the key is a `kms.Key` of the construct's stack, the construct adds that statement
+   * (for the account's log groups in the region, by `kms:EncryptionContext:aws:logs:arn`); for an
+   * imported key, or one of another stack, add it to the key policy yourself.
+   *
+   * @default - log groups are encrypted by CloudWatch Logs with its own keys
+   */
+  readonly logEncryptionKey?: kms.IKey;
 
   /**
    * Permissions boundary for the roles the construct creates.

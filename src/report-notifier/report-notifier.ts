@@ -15,6 +15,7 @@ import { ReportNotifierProps } from './report-notifier-props';
 import { AiAnalyzer } from '../ai-analyzer/ai-analyzer';
 import { alarmOnAnything } from '../common/alarms';
 import { createPipelineFunction } from '../common/lambda-tuning';
+import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding } from '../common/nag';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
@@ -129,6 +130,7 @@ export class ReportNotifier extends Construct {
     });
 
     const serviceName = `report-notifier-${Names.uniqueResourceName(this, { maxLength: 40 })}`;
+    allowCloudWatchLogsToUseKey(this, props.logEncryptionKey);
     const built = createPipelineFunction(this, 'Function', {
       assetName: 'report-notifier',
       description: 'ReportNotifier: e-mailed analysis reports and digests, failure notices to the operations topic',
@@ -139,6 +141,7 @@ export class ReportNotifier extends Construct {
       defaults: { memorySize: 512, timeout: DEFAULT_TIMEOUT },
       tuning: props.lambdaTuning,
       tuningProp: 'lambdaTuning',
+      logEncryptionKey: props.logEncryptionKey,
       environment: {
         ANALYSIS_TABLE_NAME: analyzer.analysisTable.tableName,
         ANALYSIS_BUCKET: analyzer.analysisBucket.bucketName,
