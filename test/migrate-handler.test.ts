@@ -3,9 +3,9 @@
  * stand-in speaking the real protocol to the real SDK), a real PostgreSQL, the real migrations.
  */
 import { Client } from 'pg';
-import { LIBRARY_MIGRATIONS } from '../lambda/migrate/migrations';
 import { startLocalSecretsManager, fakeAwsEnvironment, LocalSecretsManager } from './support/local-secrets-manager';
 import { createTestDatabase, TestDatabase } from './support/test-database';
+import { LIBRARY_MIGRATIONS } from '../lambda/migrate/migrations';
 
 describe('migrate handler (custom resource onEvent)', () => {
   let db: TestDatabase;
