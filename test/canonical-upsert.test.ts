@@ -1,7 +1,9 @@
 import { Pool, PoolClient } from 'pg';
 import { CanonicalTestDatabase, createCanonicalDatabase } from './support/canonical-db';
 import { GroupRole } from '../lambda/migrate/runner';
-import { bumpDataGeneration, CanonicalEntity, upsertEntities, UpsertOptions } from '../lambda/shared/canonical-upsert';
+import {
+  bumpDataGeneration, CanonicalEntity, NewKeyConflictError, stageEntity, upsertEntities, UpsertOptions, upsertStaged,
+} from '../lambda/shared/canonical-upsert';
 
 const customer = (id: string, attributes: Record<string, unknown>, extra: Partial<CanonicalEntity> = {}): CanonicalEntity => ({
   entityType: 'customer', sourceSystem: 'crm', sourceId: id, canonicalKey: `${id}@example.com`, attributes, ...extra,
@@ -168,6 +170,92 @@ describe('canonical upsert path on real PostgreSQL', () => {
     })).rejects.toThrow('crash mid-run');
     expect(await gen()).toBe(start + 1);
     expect(await row('g2')).toBeUndefined();
+  });
+
+  describe('new keys straight into the store (insertNewDirectly)', () => {
+    const runId = '22222222-2222-4222-8222-222222222222';
+    const options: UpsertOptions = { runId, source: { bucket: 'raw', key: 'crm-data/direct.ndjson', versionId: 'v7' } };
+    const entity = (system: string, i: number, changed = false): CanonicalEntity => ({
+      entityType: 'customer',
+      sourceSystem: system,
+      sourceId: `k${i}`,
+      canonicalKey: i % 4 === 0 ? null : `k${i}@example.com`,
+      attributes: { name: `Customer ${i}`, tags: ['a', i], nested: { b: 1, a: i % 2 === 0 }, lifetime_value: changed ? i + 1 : i },
+      sourceUpdatedAt: i % 3 === 0 ? null : '2024-01-02T03:04:05.678Z',
+      relationships: i % 5 === 0 ? [] : [
+        { type: 'parent', targetEntityType: 'customer', targetSourceSystem: 'crm', targetSourceId: `k${i - 1}` },
+        { type: 'owner', targetEntityType: 'user', targetSourceSystem: 'iam', targetSourceId: `u${i % 3}` },
+      ],
+    });
+    const batch = (system: string, changed: (i: number) => boolean = () => false) => [
+      ...Array.from({ length: 40 }, (_, i) => entity(system, i, changed(i))),
+      { ...entity(system, 99), attributes: { name: 'nul\u0000byte' } },
+    ];
+    const load = (entities: CanonicalEntity[], direct: boolean) =>
+      inTransaction((c) => upsertStaged(c, entities.map((e) => stageEntity(e, options)), { insertNewDirectly: direct }));
+    const stored = async (system: string) => (await db.pool.query(
+      `SELECT entity_type, source_id, canonical_key, attributes, content_hash, version, source_updated_at, source_bucket, source_key,
+         source_version_id, last_run_id, created_at = updated_at AS untouched,
+         (SELECT count(*)::int FROM canonical.entity_versions v WHERE v.entity_id = e.id) AS history,
+         (SELECT coalesce(json_agg(json_build_array(r.rel_type, r.to_entity_type, r.to_source_id, r.run_id) ORDER BY r.rel_type, r.to_source_id), '[]')
+          FROM canonical.relationships r WHERE r.from_entity_type = e.entity_type AND r.from_source_system = e.source_system
+            AND r.from_source_id = e.source_id) AS rels
+       FROM canonical.entities e WHERE source_system = $1 ORDER BY source_id`, [system])).rows;
+
+    test('a first load gives the same rows, hashes, relationships, counts and later versions as the merge', async () => {
+      const viaMerge = await load(batch('merged'), false);
+      const direct = await load(batch('direct'), true);
+      expect(direct).toEqual(viaMerge);
+      expect(direct).toMatchObject({ inserted: 40, updated: 0, unchanged: 0, rejected: [{ index: 40 }] });
+      const merged = await stored('merged');
+      expect(merged).toHaveLength(40);
+      expect(await stored('direct')).toEqual(merged);
+
+      // Then a re-run with 10% changed, through the merge either way: the same versions and history.
+      const changed = (i: number) => i % 10 === 1;
+      expect(await load(batch('direct', changed), true)).toEqual(await load(batch('merged', changed), false));
+      const after = await stored('direct');
+      expect(after.filter((r) => r.version === 2)).toHaveLength(4);
+      expect(after.map((r) => [r.version, r.history])).toEqual((await stored('merged')).map((r) => [r.version, r.history]));
+    });
+
+    test('a batch with a stored or a repeated key goes through the merge', async () => {
+      const stored1 = entity('mixed', 1);
+      await load([stored1], true);
+      const xmin = async () => (await db.pool.query("SELECT xmin::text FROM canonical.entities WHERE source_system = 'mixed' AND source_id = 'k1'")).rows[0].xmin;
+      const before = await xmin();
+      expect(await load([stored1, entity('mixed', 2)], true)).toMatchObject({ inserted: 1, unchanged: 1 });
+      expect(await xmin()).toBe(before); // unchanged rows are not touched
+      expect(await load([entity('mixed', 3), { ...entity('mixed', 3), attributes: { name: 'last' } }], true))
+        .toMatchObject({ inserted: 1, duplicates: 1 });
+      expect((await db.pool.query("SELECT attributes FROM canonical.entities WHERE source_system = 'mixed' AND source_id = 'k3'")).rows[0].attributes)
+        .toEqual({ name: 'last' });
+    });
+
+    test('a key committed meanwhile by a concurrent writer aborts the direct COPY with NewKeyConflictError', async () => {
+      const other = await writer.connect();
+      const mine = await writer.connect();
+      try {
+        await other.query('BEGIN');
+        await upsertEntities(other, [entity('race', 1)]);
+        await mine.query('BEGIN');
+        // Not visible to the probe (uncommitted): the COPY waits on the key, then fails once it commits.
+        const racing = upsertStaged(mine, [entity('race', 0), entity('race', 1, true)].map((e) => stageEntity(e, options)), { insertNewDirectly: true });
+        racing.catch(() => undefined);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await other.query('COMMIT');
+        await expect(racing).rejects.toBeInstanceOf(NewKeyConflictError);
+        await mine.query('ROLLBACK');
+        // Redone through the merge, it waits for and updates the concurrent key, as before.
+        await mine.query('BEGIN');
+        expect(await upsertStaged(mine, [entity('race', 0), entity('race', 1, true)].map((e) => stageEntity(e, options))))
+          .toMatchObject({ inserted: 1, updated: 1 });
+        await mine.query('COMMIT');
+      } finally {
+        other.release();
+        mine.release();
+      }
+    });
   });
 
   test('typed views cast the canonical attributes and tolerate malformed values', async () => {

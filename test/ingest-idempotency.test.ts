@@ -146,6 +146,42 @@ describe('ingest handler: exactly-once runs', () => {
     expect((await runs()).filter((r) => r.object_key === 'crm-data/forced.ndjson').map((r) => r.forced)).toEqual([false, true]);
   });
 
+  test('a first load racing a concurrent writer of one of its new keys is redone through the merge: one clean run', async () => {
+    const lines = Array.from({ length: 120 }, (_, i) => JSON.stringify({ customer_id: `R${String(i).padStart(5, '0')}`, name: `Racer ${i}`, lifetime_value: i }));
+    await h.put('crm-data/race.ndjson', `${lines.join('\n')}\n`);
+    // Another writer holds R00100 uncommitted: the batch with it looks new, so its COPY straight into
+    // the store waits on that key; the writer commits; the COPY fails on the key; the run is redone.
+    const other = await h.db.pool.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(`INSERT INTO canonical.entities (entity_type, source_system, source_id, attributes, content_hash)
+        VALUES ('customer', 'crm', 'R00100', '{"name": "early"}', 'early')`);
+      const delivering = h.deliver('crm-data/race.ndjson');
+      for (let waited = 0; ; waited += 20) {
+        const { rows } = await h.db.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE wait_event_type = 'Lock' AND query LIKE 'COPY canonical.entities%'`);
+        if (rows[0].n > 0) break;
+        if (waited > 20_000) throw new Error('the COPY never waited on the concurrent key');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await other.query('COMMIT');
+      expect((await delivering).batchItemFailures).toEqual([]);
+    } finally {
+      other.release();
+    }
+    expect((await runs()).filter((r) => r.object_key === 'crm-data/race.ndjson')).toEqual([
+      { object_key: 'crm-data/race.ndjson', status: 'succeeded', forced: false, inserted: 119, updated: 1, unchanged: 0 },
+    ]);
+    expect(succeeded('crm-data/race.ndjson')).toHaveLength(1);
+    const { processed_key: processedKey } = (await h.db.pool.query("SELECT processed_key FROM canonical.ingestion_runs WHERE object_key = 'crm-data/race.ndjson'")).rows[0];
+    expect((await h.getText(processedKey)).trim().split('\n')).toHaveLength(120); // the first attempt's output was aborted
+    const { rows } = await h.db.pool.query(`SELECT e.version, e.attributes ->> 'name' AS name, count(v.*)::int AS history
+      FROM canonical.entities e LEFT JOIN canonical.entity_versions v ON v.entity_id = e.id
+      WHERE e.source_system = 'crm' AND e.source_id = 'R00100' GROUP BY e.id`);
+    expect(rows).toEqual([{ version: 2, name: 'Racer 100', history: 1 }]);
+    expect((await h.db.pool.query("SELECT count(*)::int AS n FROM canonical.entities WHERE source_id LIKE 'R%'")).rows[0].n).toBe(120);
+  });
+
   test('the last attempt of a failing message sends Ingestion Failed (final) before it goes to the DLQ', async () => {
     await h.put('crm-data/doomed.ndjson', customers(60));
     h.hooks.afterBatch = () => {

@@ -120,7 +120,9 @@ function invoke(env: Record<string, string>, key: string, receiveCount = 1): Pro
   return new Promise((resolve, reject) => {
     // BENCH_NODE_ARGS: extra node flags for the handler process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     const nodeArgs = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [];
-    const child = spawn(process.execPath, [...nodeArgs, '-e', CHILD, path.join(ROOT, 'assets', 'ingest', 'index.js'), JSON.stringify(event)], {
+    // BENCH_HANDLER: another bundle to run instead (e.g. one built from the previous commit, for an A/B comparison).
+    const handler = path.resolve(process.env.BENCH_HANDLER ?? path.join(ROOT, 'assets', 'ingest', 'index.js'));
+    const child = spawn(process.execPath, [...nodeArgs, '-e', CHILD, handler, JSON.stringify(event)], {
       env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'], cwd: ROOT,
     });
     let out = '';

@@ -123,3 +123,22 @@ export async function firstSightings(client: ClientBase, ids: string[]): Promise
     'INSERT INTO pg_temp.ingest_seen_ids (source_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING RETURNING source_id', [ids]);
   return new Set(rows.map((r) => r.source_id as string));
 }
+
+/**
+ * firstSightings, and in the same round trip whether any of the first-seen ids is stored already
+ * for this entity type and source system (when none is, the batch can go straight into the store).
+ */
+export async function firstSightingsInStore(
+  client: ClientBase, ids: string[], entityType: string, sourceSystem: string,
+): Promise<{ fresh: Set<string>; anyStored: boolean }> {
+  const { rows } = await client.query(
+    `WITH fresh AS (
+       INSERT INTO pg_temp.ingest_seen_ids (source_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING RETURNING source_id)
+     SELECT f.source_id, s.stored IS NOT NULL AS stored
+     FROM fresh f
+     -- LATERAL + LIMIT: one index probe per id. (An EXISTS here may be planned as a hashed subplan that
+     -- reads every stored row of the source, each batch: unanalyzed, the table looks small during a first load.)
+     LEFT JOIN LATERAL (SELECT true AS stored FROM canonical.entities e
+       WHERE e.entity_type = $2 AND e.source_system = $3 AND e.source_id = f.source_id LIMIT 1) s ON true`, [ids, entityType, sourceSystem]);
+  return { fresh: new Set(rows.map((r) => r.source_id as string)), anyStored: rows.some((r) => r.stored) };
+}

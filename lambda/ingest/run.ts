@@ -17,7 +17,8 @@ import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECORD_LENGTH, formatFor, InputFormat, l
 import { publishFailed, publishSucceeded } from './events';
 import { hooks } from './hooks';
 import {
-  claimRun, CONTENT_ONCE_INDEX, currentGeneration, findContentDuplicate, findRun, finishRun, firstSightings, lockUnnotified, markNotified,
+  claimRun, CONTENT_ONCE_INDEX, currentGeneration, findContentDuplicate, findRun, finishRun, firstSightings, firstSightingsInStore, lockUnnotified,
+  markNotified,
   prepareSeenIds, recordRun, RunIdentity, RunOutcome,
 } from './ledger';
 import { mapRecord } from './mapping';
@@ -26,7 +27,9 @@ import { Compression, NdjsonUpload } from './outputs';
 import { decodeUtf8, DecodeProgress, FileReadError, ORIGINAL_LIMIT, readRecords, SourceRecord } from './readers';
 import { runIdFor } from './run-id';
 import { validatorFor } from './validation';
-import { bumpDataGeneration, CanonicalEntity, upsertEntities } from '../shared/canonical-upsert';
+import {
+  bumpDataGeneration, CanonicalEntity, NewKeyConflictError, stageEntity, StagedEntity, UpsertOptions, upsertStaged,
+} from '../shared/canonical-upsert';
 import {
   FileError, IngestionCounts, IngestionManifest, INGESTION_SCHEMA_VERSION, ProcessedRecord, RejectedRecord, RejectionReason, RunStatus,
 } from '../shared/ingestion-contract';
@@ -55,6 +58,10 @@ export type IngestResult =
 export const FORCE_METADATA_KEY = 'reingest';
 const BATCH_SIZE = Number(process.env.INGEST_BATCH_SIZE ?? 2000);
 const REJECTED_FLUSH = 500;
+// While a batch is with the database, the reader lets I/O callbacks run this often (in records), so
+// the next statement of that batch goes out at once, not after a whole chunk of the file is parsed.
+const YIELD_EVERY = 50;
+const PROBE_EVERY = 16;
 
 const s3 = new S3Client({ forcePathStyle: process.env.S3_FORCE_PATH_STYLE === 'true' });
 
@@ -145,8 +152,23 @@ export async function ingestObject(event: ObjectEvent, attempt: AttemptInfo): Pr
     size: head.ContentLength ?? null,
     forced: Boolean(forceToken),
   };
-  const run = new Run(source, identity, event, startedAt, head.LastModified?.toISOString() ?? null);
-  return run.execute(attempt);
+  const lastModified = head.LastModified?.toISOString() ?? null;
+  try {
+    return await new Run(source, identity, event, startedAt, lastModified, true).execute(attempt);
+  } catch (error) {
+    if (!(error instanceof NewKeyConflictError)) throw error;
+  }
+  // A concurrent run committed a key this one was inserting as new (all rolled back): once more
+  // through the merge, which waits for and handles such keys. Rare: only overlapping first loads.
+  const elapsedMs = Date.now() - startedAt.getTime();
+  return new Run(source, identity, event, startedAt, lastModified, false).execute({ ...attempt, remainingMs: attempt.remainingMs - elapsedMs });
+}
+
+interface BatchItem {
+  readonly entity: CanonicalEntity;
+  readonly record: SourceRecord;
+  /** Encoded for the store (loadToStore sources only). */
+  readonly staged?: StagedEntity;
 }
 
 interface OutcomeParts {
@@ -165,9 +187,12 @@ class Run {
   private readonly manifestKey: string;
   private readonly format: InputFormat | undefined;
   private pendingRejected: RejectedRecord[] = [];
-  private batch: Array<{ entity: CanonicalEntity; record: SourceRecord }> = [];
+  private batch: BatchItem[] = [];
+  private readonly upsertOptions: UpsertOptions;
   private batches = 0;
   private inFlight: Promise<void> = Promise.resolve();
+  private flushing = false;
+  private lastBatchNew = true;
   private sha256: string | null = null;
   private client?: PoolClient;
   private clientBroken = false;
@@ -178,6 +203,8 @@ class Run {
     private readonly event: ObjectEvent,
     private readonly startedAt: Date,
     private readonly lastModified: string | null,
+    /** Batches whose keys are all new go straight into the store (see UpsertStagedOptions). */
+    private readonly insertNewDirectly: boolean,
   ) {
     const day = datePath(event.eventTime ?? startedAt.toISOString());
     const ext = compression() === 'gzip' ? '.ndjson.gz' : '.ndjson';
@@ -186,6 +213,7 @@ class Run {
     this.rejected = new NdjsonUpload(s3, id.bucket, `rejected/${tail}${ext}`, compression());
     this.manifestKey = `manifests/${tail}.json`;
     this.format = formatFor(source, id.key);
+    this.upsertOptions = { runId: id.runId, source: { bucket: id.bucket, key: id.key, versionId: id.versionId ?? undefined } };
   }
 
   async execute(attempt: AttemptInfo): Promise<IngestResult> {
@@ -194,7 +222,7 @@ class Run {
     try {
       return await this.executeWith(this.client, attempt);
     } catch (error) {
-      if (attempt.finalAttempt) await this.publishAttemptFailure(error).catch(() => undefined);
+      if (attempt.finalAttempt && !(error instanceof NewKeyConflictError)) await this.publishAttemptFailure(error).catch(() => undefined);
       throw error;
     } finally {
       checkout.release(this.clientBroken);
@@ -278,8 +306,13 @@ class Run {
       maxRecordLength: this.source.maxRecordLength ?? DEFAULT_MAX_RECORD_LENGTH,
       progress,
     });
+    let sinceYield = 0;
     try {
       for await (const record of records) {
+        if (++sinceYield >= YIELD_EVERY && this.flushing) {
+          sinceYield = 0;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
         this.counts.received++;
         if (record.reasons) {
           this.reject(record, record.reasons);
@@ -298,7 +331,9 @@ class Run {
           this.reject(record, mapped.reasons);
           continue;
         }
-        this.batch.push({ entity: mapped.entity, record });
+        // Encoded for the COPY now, while the database is still merging the previous batch.
+        const staged = this.source.loadToStore ? stageEntity(mapped.entity, this.upsertOptions) : undefined;
+        this.batch.push({ entity: mapped.entity, record, staged });
         if (this.batch.length >= BATCH_SIZE) await this.startFlush(client);
         if (this.pendingRejected.length >= REJECTED_FLUSH) await this.flushRejected();
       }
@@ -324,7 +359,10 @@ class Run {
     if (this.batch.length === 0) return;
     const batch = this.batch;
     this.batch = [];
-    const flushing = this.flush(client, batch);
+    this.flushing = true;
+    const flushing = this.flush(client, batch).finally(() => {
+      this.flushing = false;
+    });
     flushing.catch(() => undefined); // surfaced by the next await of inFlight
     this.inFlight = flushing;
   }
@@ -354,12 +392,19 @@ class Run {
   }
 
   /** Drops ids met earlier in the file (first occurrence wins), loads the rest in one set-based upsert. */
-  private async flush(client: ClientBase, batch: Array<{ entity: CanonicalEntity; record: SourceRecord }>): Promise<void> {
+  private async flush(client: ClientBase, batch: BatchItem[]): Promise<void> {
     const firstInBatch = new Map<string, number>();
     batch.forEach((item, i) => {
       if (!firstInBatch.has(item.entity.sourceId)) firstInBatch.set(item.entity.sourceId, i);
     });
-    const fresh = await firstSightings(client, [...firstInBatch.keys()]);
+    // Whether any of these ids is stored already comes back in the same round trip; asked while the
+    // batches are new (a first load), and then only every PROBE_EVERY batches (a re-ingest).
+    const ids = [...firstInBatch.keys()];
+    const probe = this.source.loadToStore && this.insertNewDirectly && (this.lastBatchNew || this.batches % PROBE_EVERY === 0);
+    const { fresh, anyStored } = probe
+      ? await firstSightingsInStore(client, ids, this.source.entityType, this.source.sourceSystem)
+      : { fresh: await firstSightings(client, ids), anyStored: true };
+    if (probe) this.lastBatchNew = !anyStored;
     const kept: typeof batch = [];
     batch.forEach((item, i) => {
       const id = item.entity.sourceId;
@@ -370,9 +415,8 @@ class Run {
 
     const refused = new Set<number>();
     if (this.source.loadToStore && kept.length > 0) {
-      const result = await upsertEntities(client, kept.map((k) => k.entity), {
-        runId: this.id.runId, source: { bucket: this.id.bucket, key: this.id.key, versionId: this.id.versionId ?? undefined },
-      });
+      const staged = kept.map((k) => k.staged ?? stageEntity(k.entity, this.upsertOptions));
+      const result = await upsertStaged(client, staged, { insertNewDirectly: this.insertNewDirectly && !anyStored, keysCheckedNew: true });
       this.counts.inserted += result.inserted;
       this.counts.updated += result.updated;
       this.counts.unchanged += result.unchanged;

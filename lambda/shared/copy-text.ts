@@ -8,6 +8,11 @@ export function copyField(value: string | number | boolean | null | undefined): 
   return String(value).replace(SPECIAL, (c) => ESCAPES[c]);
 }
 
+/** Fields of one row, tab-separated, without the line end. */
+export function copyFields(values: Array<string | number | boolean | null | undefined>): string {
+  return values.map(copyField).join('\t');
+}
+
 export function copyRow(values: Array<string | number | boolean | null | undefined>): string {
-  return `${values.map(copyField).join('\t')}\n`;
+  return `${copyFields(values)}\n`;
 }
