@@ -16,6 +16,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { startSandbox, Sandbox } from '../sandbox/src';
 import { AccessLevel, BuiltInSources, CanonicalStore, IngestionPipeline } from '../src';
+import { sandboxApi } from './support/sandbox-api';
 
 const root = path.join(__dirname, '..');
 const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-sandbox-analytics-'));
@@ -57,18 +58,7 @@ function synthesizeApp(): string {
 describe('sandbox: the analytics handler behind a REST API', () => {
   let sandbox: Sandbox;
   const lines: string[] = [];
-  const api = async (p: string, init: RequestInit = {}) => {
-    const r = await fetch(`${sandbox.apiUrl}${p}`, { ...init, redirect: 'manual', headers: { 'x-api-key': sandbox.apiKey!, ...(init.headers as Record<string, string> ?? {}) } });
-    const text = await r.text();
-    let json: any = text;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      // not JSON
-    }
-    return { status: r.status, json, headers: r.headers };
-  };
-  const post = (body: string) => api('/analytics', { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+  const { call: api, postAnalytics: post } = sandboxApi(() => sandbox, { redirect: 'manual' });
 
   beforeAll(async () => {
     sandbox = await startSandbox({ cloudAssembly: synthesizeApp(), stateDir, apiPort: 0, s3Port: 0, print: (l) => lines.push(l), tty: false });

@@ -13,6 +13,7 @@ import { promisify } from 'util';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import { startSandbox, Sandbox, STAND_IN_LABEL } from '../sandbox/src';
+import { sandboxApi } from './support/sandbox-api';
 
 const root = path.join(__dirname, '..');
 const sampleData = path.join(root, 'examples', 'sample-data');
@@ -22,18 +23,7 @@ describe('README walk-through against the sandbox (example app)', () => {
   let sandbox: Sandbox;
   let db: Client;
   const lines: string[] = [];
-  const api = async (p: string, init: RequestInit = {}) => {
-    const r = await fetch(`${sandbox.apiUrl}${p}`, { ...init, headers: { 'x-api-key': sandbox.apiKey ?? '', ...(init.headers as Record<string, string> ?? {}) } });
-    const text = await r.text();
-    let json: any = text;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      // not JSON
-    }
-    return { status: r.status, json, headers: r.headers };
-  };
-  const post = (body: string) => api('/analytics', { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+  const { call: api, postAnalytics: post } = sandboxApi(() => sandbox);
 
   beforeAll(async () => {
     sandbox = await startSandbox({
