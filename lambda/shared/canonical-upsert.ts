@@ -289,27 +289,20 @@ export async function upsertStaged(
   const rejected: RejectedEntity[] = [];
   let count = 0;
   let withRelationships = false;
-  // Lines go out in ~64 KB chunks: one socket write per row would cost more than the COPY itself.
-  function* chunks(): Generator<string> {
+  function* lines(): Generator<string> {
     let index = 0;
-    let chunk = '';
     for (const item of staged) {
       if (item.line !== undefined) {
         count++;
         withRelationships ||= (item.entity.relationships?.length ?? 0) > 0;
-        chunk += `${index}\t${item.line}\t${copyField(item.relationships)}\n`;
-        if (chunk.length >= COPY_CHUNK_CHARS) {
-          yield chunk;
-          chunk = '';
-        }
+        yield `${index}\t${item.line}\t${copyField(item.relationships)}\n`;
       } else {
         rejected.push({ index, reason: item.reason ?? 'not staged' });
       }
       index++;
     }
-    if (chunk) yield chunk;
   }
-  await copyInto(client, `${STAGING} (ord, ${ENTITY_COLUMNS.replace('last_run_id', 'run_id')}, relationships)`, chunks());
+  await copyInto(client, `${STAGING} (ord, ${ENTITY_COLUMNS.replace('last_run_id', 'run_id')}, relationships)`, inChunks(lines()));
   if (count === 0) return { inserted: 0, updated: 0, unchanged: 0, stale: 0, duplicates: 0, rejected };
 
   const { rows: [counts] } = await client.query(MERGE);
@@ -334,7 +327,7 @@ async function copyInto(client: ClientBase, target: string, text: Iterable<strin
   await pipeline(Readable.from(text), client.query(copyFrom(`COPY ${target} FROM STDIN`)));
 }
 
-/** 64 KB chunks of lines (each with its line end). */
+/** ~64 KB chunks of lines (each with its line end): one socket write per row would cost more than the COPY itself. */
 function* inChunks(lines: Iterable<string>): Generator<string> {
   let chunk = '';
   for (const line of lines) {
