@@ -18,7 +18,7 @@ import { createTestApp, createTestStack, removeTestAppDirs } from './construct-s
 import { cloudWatchLogsStatements, logGroupKeys, logKeyProps, testLogEncryptionKey } from './construct-support/log-encryption';
 import { formatNagFindings, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
 import { missingVpcEndpoints } from './construct-support/vpc-endpoints';
-import { BUILT_IN_OPERATIONS } from '../lambda/analytics/operations';
+import { BUILT_IN_OPERATIONS } from '../lambda/analytics-api/operations';
 
 afterAll(removeTestAppDirs);
 

@@ -2,9 +2,9 @@
  * The job runner's error contract: which failures the workflow retries (by the error's name) and
  * what a caller is told about a failed job.
  */
-import { ApiError, ErrorCode, fromDatabaseError } from '../lambda/analytics/errors';
-import { classifyJobError, JobErrorName, publicJobError, TRANSIENT_JOB_ERRORS } from '../lambda/analytics/jobs/errors';
-import { jobBudgetMs, safetyMarginMs } from '../lambda/analytics/jobs/job-runner';
+import { ApiError, ErrorCode, fromDatabaseError } from '../lambda/analytics-api/errors';
+import { classifyJobError, JobErrorName, publicJobError, TRANSIENT_JOB_ERRORS } from '../lambda/analytics-api/jobs/errors';
+import { jobBudgetMs, safetyMarginMs } from '../lambda/analytics-api/jobs/job-runner';
 import { TRANSIENT_RUNNER_ERRORS } from '../src/async-job-workflow/job-state-machine';
 
 const pg = (code: string, message = 'x') => Object.assign(new Error(message), { code });

@@ -16,7 +16,7 @@ import { createTestApp, createTestStack, removeTestAppDirs } from './construct-s
 import { cloudWatchLogsStatements, expectLogGroupsEncrypted, keyArnOf, logGroupKeys } from './construct-support/log-encryption';
 import { formatNagFindings, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
 import { missingVpcEndpoints } from './construct-support/vpc-endpoints';
-import { TRANSIENT_JOB_ERRORS } from '../lambda/analytics/jobs/errors';
+import { TRANSIENT_JOB_ERRORS } from '../lambda/analytics-api/jobs/errors';
 
 afterAll(removeTestAppDirs);
 

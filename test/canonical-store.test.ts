@@ -46,7 +46,7 @@ function secretReadersByPolicy(template: Template): Map<string, string[]> {
   return result;
 }
 
-const MIGRATE_BUNDLE = path.join(__dirname, '..', 'assets', 'migrate', 'index.js');
+const MIGRATE_BUNDLE = path.join(__dirname, '..', 'assets', 'canonical-store', 'index.js');
 
 describe('CanonicalStore defaults (RDS for PostgreSQL)', () => {
   const { stack, store, template } = storeStack();

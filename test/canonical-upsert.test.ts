@@ -1,6 +1,6 @@
 import { Pool, PoolClient } from 'pg';
 import { CanonicalTestDatabase, createCanonicalDatabase } from './support/canonical-db';
-import { GroupRole } from '../lambda/migrate/runner';
+import { GroupRole } from '../lambda/canonical-store/runner';
 import {
   bumpDataGeneration, CanonicalEntity, NewKeyConflictError, stageEntity, upsertEntities, UpsertOptions, upsertStaged,
 } from '../lambda/shared/canonical-upsert';

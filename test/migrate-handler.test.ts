@@ -5,12 +5,12 @@
 import { Client } from 'pg';
 import { startLocalSecretsManager, fakeAwsEnvironment, LocalSecretsManager } from './support/local-secrets-manager';
 import { createTestDatabase, TestDatabase } from './support/test-database';
-import { LIBRARY_MIGRATIONS } from '../lambda/migrate/migrations';
+import { LIBRARY_MIGRATIONS } from '../lambda/canonical-store/migrations';
 
 describe('migrate handler (custom resource onEvent)', () => {
   let db: TestDatabase;
   let sm: LocalSecretsManager;
-  let handler: typeof import('../lambda/migrate/index').handler;
+  let handler: typeof import('../lambda/canonical-store/index').handler;
   const arns: Record<string, string> = {};
   const savedEnv = { ...process.env };
 
@@ -34,7 +34,7 @@ describe('migrate handler (custom resource onEvent)', () => {
     });
     // Loaded after the environment is set, as the Lambda runtime would.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    handler = require('../lambda/migrate/index').handler;
+    handler = require('../lambda/canonical-store/index').handler;
   });
   afterAll(async () => {
     process.env = savedEnv;

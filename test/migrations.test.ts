@@ -1,8 +1,8 @@
 import { Client } from 'pg';
 import { LOGIN_USERS } from './support/canonical-db';
 import { createTestDatabase, TestDatabase } from './support/test-database';
-import { LIBRARY_MIGRATIONS } from '../lambda/migrate/migrations';
-import { migrate, MigrationError, MigrationSet } from '../lambda/migrate/runner';
+import { LIBRARY_MIGRATIONS } from '../lambda/canonical-store/migrations';
+import { migrate, MigrationError, MigrationSet } from '../lambda/canonical-store/runner';
 
 const library: MigrationSet = { namespace: 'library', migrations: LIBRARY_MIGRATIONS };
 

@@ -1,6 +1,6 @@
 /**
  * The walk-through's API steps through the sandbox today: the committed analytics handler
- * (assets/analytics) behind a REST API with an API key, wired here with plain CDK the way an
+ * (assets/analytics-api) behind a REST API with an API key, wired here with plain CDK the way an
  * API construct would (the store's connection environment, a cache table, a results bucket),
  * next to the committed store and ingestion constructs. The same steps run against the example
  * app in sandbox.test.ts once it has its AnalyticsApi.
@@ -32,7 +32,7 @@ function synthesizeApp(): string {
   const fn = new lambda.Function(stack, 'Analytics', {
     runtime: lambda.Runtime.NODEJS_22_X,
     handler: 'index.handler',
-    code: lambda.Code.fromAsset(path.join(root, 'assets', 'analytics')),
+    code: lambda.Code.fromAsset(path.join(root, 'assets', 'analytics-api')),
     memorySize: 1024,
     timeout: Duration.seconds(28),
     environment: {

@@ -5,7 +5,7 @@
  * Starts its own durable PostgreSQL (fsync on), loads N customers (default 1,000,000), 3N orders,
  * 1,000 products and their relationships with COPY, then for each operation prints:
  *   - the same SQL run directly with psql (as the analytics reader, in a read-only transaction);
- *   - the bundled handler (assets/analytics/index.js, through API Gateway proxy events) on cache
+ *   - the bundled handler (assets/analytics-api/index.js, through API Gateway proxy events) on cache
  *     misses (cache=false), p50 and p95;
  *   - the handler on cache hits (DynamoDB: dynalite, in process), p50 and p95.
  * The handler gets a 10-minute query budget here (as a job runner would), so the heavy operations
@@ -19,11 +19,11 @@ import { Readable } from 'stream';
 import { pipeline } from 'stream/promises';
 import { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { getOperation } from '../../lambda/analytics/operations';
-import type { Params, QueryRunner } from '../../lambda/analytics/operations/types';
-import { validateParameters } from '../../lambda/analytics/validation';
-import { LIBRARY_MIGRATIONS } from '../../lambda/migrate/migrations';
-import { GroupRole, migrate } from '../../lambda/migrate/runner';
+import { getOperation } from '../../lambda/analytics-api/operations';
+import type { Params, QueryRunner } from '../../lambda/analytics-api/operations/types';
+import { validateParameters } from '../../lambda/analytics-api/validation';
+import { LIBRARY_MIGRATIONS } from '../../lambda/canonical-store/migrations';
+import { GroupRole, migrate } from '../../lambda/canonical-store/runner';
 import { copyRow } from '../../lambda/shared/copy-text';
 import { LOGIN_USERS } from '../../test/support/canonical-db';
 import { startLocalDynamoDb } from '../../test/support/local-dynamodb';
@@ -236,7 +236,7 @@ async function main(): Promise<void> {
   const customers = arg('customers', 1_000_000);
   const misses = arg('misses', 5);
   const hits = arg('hits', 50);
-  if (!fs.existsSync(path.join(ROOT, 'assets', 'analytics', 'index.js'))) throw new Error('assets/analytics is missing: run `npx projen bundle analytics` first');
+  if (!fs.existsSync(path.join(ROOT, 'assets', 'analytics-api', 'index.js'))) throw new Error('assets/analytics-api is missing: run `npx projen bundle analytics-api` first');
   console.log(`analytics benchmark: ${customers} customers, ${customers * 3} orders (${os.cpus().length} CPUs, PostgreSQL with fsync on)`);
   const pg = await startLocalPostgres({ fast: false });
   const sm = await startLocalSecretsManager();
@@ -277,7 +277,7 @@ async function main(): Promise<void> {
       QUERY_TIMEOUT_MS: '600000',
     });
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { handler } = require(path.join(ROOT, 'assets', 'analytics', 'index.js')) as typeof import('../../lambda/analytics/index');
+    const { handler } = require(path.join(ROOT, 'assets', 'analytics-api', 'index.js')) as typeof import('../../lambda/analytics-api/index');
     const call = async (c: Case, cache: boolean) => {
       const t = process.hrtime.bigint();
       const r = await handler({

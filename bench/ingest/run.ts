@@ -3,7 +3,7 @@
  *   npx ts-node --project tsconfig.dev.json bench/ingest/run.ts [--records N] [--batch-size B]
  *
  * Generates N synthetic CRM customers (~300 bytes of JSON each) as NDJSON, uploads them to s3rver,
- * and runs the real bundled handler (assets/ingest/index.js, in a child process so its peak RSS is
+ * and runs the real bundled handler (assets/ingestion-pipeline/index.js, in a child process so its peak RSS is
  * its own) against a durable local PostgreSQL (fsync on) for: the first load, a forced re-ingest
  * of the same content (all unchanged), and a file with 10% of the records changed. Then times a
  * plain COPY of the same rows into empty copies of the same tables with the same indexes (the
@@ -19,9 +19,9 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { mapRecord } from '../../lambda/ingest/mapping';
-import { LIBRARY_MIGRATIONS } from '../../lambda/migrate/migrations';
-import { GroupRole, migrate } from '../../lambda/migrate/runner';
+import { mapRecord } from '../../lambda/ingestion-pipeline/mapping';
+import { LIBRARY_MIGRATIONS } from '../../lambda/canonical-store/migrations';
+import { GroupRole, migrate } from '../../lambda/canonical-store/runner';
 import { contentHash } from '../../lambda/shared/canonical-upsert';
 import { copyRow } from '../../lambda/shared/copy-text';
 import { BuiltInSources } from '../../src/ingestion-pipeline/built-in-sources';
@@ -121,7 +121,7 @@ function invoke(env: Record<string, string>, key: string, receiveCount = 1): Pro
     // BENCH_NODE_ARGS: extra node flags for the handler process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     const nodeArgs = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [];
     // BENCH_HANDLER: another bundle to run instead (e.g. one built from the previous commit, for an A/B comparison).
-    const handler = path.resolve(process.env.BENCH_HANDLER ?? path.join(ROOT, 'assets', 'ingest', 'index.js'));
+    const handler = path.resolve(process.env.BENCH_HANDLER ?? path.join(ROOT, 'assets', 'ingestion-pipeline', 'index.js'));
     const child = spawn(process.execPath, [...nodeArgs, '-e', CHILD, handler, JSON.stringify(event)], {
       env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'], cwd: ROOT,
     });
@@ -191,8 +191,8 @@ async function main(): Promise<void> {
   const sample = Math.min(n, arg('floor-sample', 5_000));
   const batchSize = arg('batch-size', 2000);
   console.log(`Ingestion benchmark: ${fmt(n)} customers, batch size ${batchSize}; ${os.cpus().length} CPUs, Node ${process.version}`);
-  console.log('Bundling the handler (npx projen bundle ingest) …');
-  if (!process.env.BENCH_SKIP_BUNDLE) execFileSync('npx', ['projen', 'bundle', 'ingest'], { cwd: ROOT, stdio: 'ignore' });
+  console.log('Bundling the handler (npx projen bundle ingestion-pipeline) …');
+  if (!process.env.BENCH_SKIP_BUNDLE) execFileSync('npx', ['projen', 'bundle', 'ingestion-pipeline'], { cwd: ROOT, stdio: 'ignore' });
 
   const pg = await startLocalPostgres({ fast: false });
   const localS3 = await startLocalS3([BUCKET]);

@@ -18,7 +18,7 @@ import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding } from '../common/nag';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
-/** Names of the built-in operations (kept in step with lambda/analytics/operations by a test). */
+/** Names of the built-in operations (kept in step with lambda/analytics-api/operations by a test). */
 const BUILT_IN_OPERATION_NAMES = [
   'simple_demo', 'database_info', 'customer_analysis', 'revenue_analysis', 'multi_dimensional_analytics',
   'relationship_analysis', 'data_integrity_analysis', 'custom_complex_query',
@@ -158,13 +158,13 @@ export class AnalyticsApi extends Construct {
 
     // With user-defined operations, their user-operations.json travels next to the handler.
     this.handlerCode = props.userOperations?.length
-      ? assetWithConfig('analytics', USER_OPERATIONS_FILE, props.userOperations.map((op) => ({
+      ? assetWithConfig('analytics-api', USER_OPERATIONS_FILE, props.userOperations.map((op) => ({
         name: op.name, sql: op.sql, parameterSchema: op.parameterSchema, description: op.description, longRunning: op.longRunning ?? false,
       })))
-      : lambda.Code.fromAsset(assetPath('analytics'));
+      : lambda.Code.fromAsset(assetPath('analytics-api'));
     allowCloudWatchLogsToUseKey(this, props.logEncryptionKey);
     const built = createPipelineFunction(this, 'Function', {
-      assetName: 'analytics',
+      assetName: 'analytics-api',
       code: this.handlerCode,
       description: 'AnalyticsApi: SQL analytics over the canonical store',
       serviceName: this.serviceName,

@@ -186,7 +186,7 @@ export class AsyncJobWorkflow extends Construct {
     // ----- the job runner: the analytics code with the handler `index.jobRunner` -----
     allowCloudWatchLogsToUseKey(this, props.logEncryptionKey);
     const built = createPipelineFunction(this, 'JobRunner', {
-      assetName: 'analytics',
+      assetName: 'analytics-api',
       code: api.handlerCode,
       handler: 'index.jobRunner',
       description: 'AsyncJobWorkflow: runs one analytics job',

@@ -27,7 +27,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { acknowledgeNagFinding } from '../common/nag';
 
-/** Errors of the job runner that mean "try again later" (lambda/analytics/jobs/errors.ts: TRANSIENT_JOB_ERRORS). */
+/** Errors of the job runner that mean "try again later" (lambda/analytics-api/jobs/errors.ts: TRANSIENT_JOB_ERRORS). */
 export const TRANSIENT_RUNNER_ERRORS = ['TransientDatabaseError', 'TransientServiceError'];
 
 /** Lambda service errors worth retrying (the invocation did not run, or its answer was lost). */

@@ -203,7 +203,7 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
 
     // ----- schema migrations -----
     const migrator = createPipelineFunction(this, 'MigrationFunction', {
-      assetName: 'migrate',
+      assetName: 'canonical-store',
       description: 'Applies the canonical store schema migrations (custom resource)',
       serviceName: 'canonical-store-migrator',
       vpc: this.vpc,
@@ -238,7 +238,7 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
         WriterSecretArn: this.writerSecret.secretArn,
         AnalyticsSecretArn: this.analyticsSecret.secretArn,
         SqlReaderSecretArn: this.sqlReaderSecret.secretArn,
-        MigratorFingerprint: assetFingerprint('migrate'),
+        MigratorFingerprint: assetFingerprint('canonical-store'),
       },
     });
     // The database (with its cluster instances), the ingress rules and the endpoint must exist first.

@@ -93,8 +93,8 @@ export class IngestionPipeline extends Construct {
     const store = props.store;
     allowCloudWatchLogsToUseKey(this, props.logEncryptionKey);
     const built = createPipelineFunction(this, 'Processor', {
-      assetName: 'ingest',
-      code: assetWithConfig('ingest', 'sources.json', renderSourcesConfig(props.sources)),
+      assetName: 'ingestion-pipeline',
+      code: assetWithConfig('ingestion-pipeline', 'sources.json', renderSourcesConfig(props.sources)),
       description: 'IngestionPipeline processor: S3 files to the canonical store, exactly once',
       serviceName: this.serviceName,
       vpc: store.vpc,

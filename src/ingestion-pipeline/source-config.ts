@@ -1,6 +1,6 @@
 /**
  * Validation of source definitions at synth (errors name the prop) and their rendering into
- * the processor's sources.json (the shape of lambda/ingest/config.ts).
+ * the processor's sources.json (the shape of lambda/ingestion-pipeline/config.ts).
  */
 import { Token } from 'aws-cdk-lib';
 import { FieldTransform, InputFormat, SourceDefinition, TransformType } from './source-definition';

@@ -1,8 +1,8 @@
 /** A fresh database with the canonical schema migrated and the three login users created. */
 import { Client, Pool } from 'pg';
 import { createTestDatabase, TestDatabase } from './test-database';
-import { LIBRARY_MIGRATIONS } from '../../lambda/migrate/migrations';
-import { GroupRole, migrate } from '../../lambda/migrate/runner';
+import { LIBRARY_MIGRATIONS } from '../../lambda/canonical-store/migrations';
+import { GroupRole, migrate } from '../../lambda/canonical-store/runner';
 
 export const LOGIN_USERS = [
   { username: 'pipeline_writer', password: 'writer-Pa55-word', group: GroupRole.WRITER },

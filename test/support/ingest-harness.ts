@@ -11,7 +11,7 @@ import { CanonicalTestDatabase, createCanonicalDatabase, LOGIN_USERS } from './c
 import { LocalEventBridge, startLocalEventBridge } from './local-eventbridge';
 import { LocalS3, s3Notification, startLocalS3 } from './local-s3';
 import { fakeAwsEnvironment, LocalSecretsManager, startLocalSecretsManager } from './local-secrets-manager';
-import { GroupRole } from '../../lambda/migrate/runner';
+import { GroupRole } from '../../lambda/canonical-store/runner';
 import { renderSourcesConfig } from '../../src/ingestion-pipeline/source-config';
 import type { SourceDefinition } from '../../src/ingestion-pipeline/source-definition';
 
@@ -24,7 +24,7 @@ export const EVENT_BUS = 'pipeline-bus';
  * by esbuild as well). Call before the handler is required.
  */
 export function useCommonJsStreamJson(): void {
-  const wrapper = path.join(__dirname, '..', '..', 'lambda', 'ingest', 'readers', 'stream-json.ts');
+  const wrapper = path.join(__dirname, '..', '..', 'lambda', 'ingestion-pipeline', 'readers', 'stream-json.ts');
   jest.doMock(wrapper, () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const esbuild = require('esbuild') as typeof import('esbuild');
@@ -42,7 +42,7 @@ export interface IngestHarness {
   readonly localS3: LocalS3;
   readonly eventBridge: LocalEventBridge;
   readonly handler: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
-  readonly hooks: typeof import('../../lambda/ingest/hooks').hooks;
+  readonly hooks: typeof import('../../lambda/ingestion-pipeline/hooks').hooks;
   put(key: string, body: string | Buffer, metadata?: Record<string, string>): Promise<void>;
   /** Delivers the S3 notification of the key through an SQS event; returns the batch response. */
   deliver(key: string, options?: { receiveCount?: number; messageId?: string; eventTime?: string }): Promise<SQSBatchResponse>;
@@ -78,7 +78,7 @@ export function lambdaContext(remainingMs = 900_000): Context {
     invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:ingest',
     memoryLimitInMB: '1024',
     awsRequestId: `req-${Math.random().toString(36).slice(2)}`,
-    logGroupName: '/aws/lambda/ingest',
+    logGroupName: '/aws/lambda/ingestion-pipeline',
     logStreamName: 's',
     getRemainingTimeInMillis: () => remainingMs,
     done: () => undefined,
@@ -116,8 +116,8 @@ export async function startIngestHarness(sources: SourceDefinition[], extraEnv: 
   });
   useCommonJsStreamJson();
   /* eslint-disable @typescript-eslint/no-require-imports */
-  const { handler } = require('../../lambda/ingest/index');
-  const { hooks } = require('../../lambda/ingest/hooks');
+  const { handler } = require('../../lambda/ingestion-pipeline/index');
+  const { hooks } = require('../../lambda/ingestion-pipeline/hooks');
   const { closeAllPools } = require('../../lambda/shared/pool-registry');
   /* eslint-enable @typescript-eslint/no-require-imports */
   const s3 = localS3.client();
