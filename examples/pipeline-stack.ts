@@ -14,6 +14,7 @@ import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as cxapi from 'aws-cdk-lib/cx-api';
 import * as pipelines from 'aws-cdk-lib/pipelines';
 import { NagPackSuppression, NagSuppressions } from 'cdk-nag-v2';
 import { Construct, IConstruct } from 'constructs';
@@ -85,6 +86,9 @@ export class PipelineStack extends Stack {
 
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
     super(scope, id, props);
+    // Server access logs delivered through a bucket policy, not the legacy LogDeliveryWrite ACL
+    // (aws-cdk-lib's feature flag; set here so that any app gets it, first: before any child).
+    this.node.setContext(cxapi.S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY, true);
     if (!/^[\w.-]+\/[\w.-]+$/.test(props.repository)) {
       throw new Error(`repository must be "owner/name", got "${props.repository}"`);
     }

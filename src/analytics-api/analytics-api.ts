@@ -12,6 +12,7 @@ import { Construct } from 'constructs';
 import { AnalyticsApiAuthorization, AnalyticsApiProps, UserDefinedOperation } from './analytics-api-props';
 import { CanonicalStore } from '../canonical-store/canonical-store';
 import { AccessLevel, ICanonicalStore } from '../canonical-store/canonical-store-props';
+import { deliverAccessLogsThroughBucketPolicy } from '../common/access-logs';
 import { assetPath, assetWithConfig } from '../common/assets';
 import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
@@ -117,6 +118,7 @@ export class AnalyticsApi extends Construct {
 
   constructor(scope: Construct, id: string, props: AnalyticsApiProps) {
     super(scope, id);
+    deliverAccessLogsThroughBucketPolicy(this);
     validateProps(props);
     if (props.permissionsBoundary) iam.PermissionsBoundary.of(this).apply(props.permissionsBoundary);
     this.store = props.store;
@@ -368,7 +370,7 @@ export class AnalyticsApi extends Construct {
         blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
         enforceSSL: true,
         versioned: true,
-        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         removalPolicy,
         autoDeleteObjects: destroy,
         lifecycleRules: [{ expiration: Duration.days(365), noncurrentVersionExpiration: Duration.days(7) }],

@@ -111,14 +111,14 @@ export interface CanonicalStoreProps {
   /**
    * Engine version with `StoreEngine.RDS_POSTGRES`.
    *
-   * @default rds.PostgresEngineVersion.VER_16_6
+   * @default rds.PostgresEngineVersion.VER_16_13
    */
   readonly postgresVersion?: rds.PostgresEngineVersion;
 
   /**
    * Engine version with `StoreEngine.AURORA_POSTGRES_SERVERLESS_V2`.
    *
-   * @default rds.AuroraPostgresEngineVersion.VER_16_6
+   * @default rds.AuroraPostgresEngineVersion.VER_16_13
    */
   readonly auroraPostgresVersion?: rds.AuroraPostgresEngineVersion;
 

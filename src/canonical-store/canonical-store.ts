@@ -147,8 +147,8 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
     const logRetentionRole = Stack.of(this).node.tryFindChild(LOG_RETENTION_FUNCTION_ID) ? undefined : this.createLogRetentionRole();
     this.database = createDatabase(this, {
       aurora: this.engine === StoreEngine.AURORA_POSTGRES_SERVERLESS_V2,
-      postgresVersion: props.postgresVersion ?? rds.PostgresEngineVersion.VER_16_6,
-      auroraPostgresVersion: props.auroraPostgresVersion ?? rds.AuroraPostgresEngineVersion.VER_16_6,
+      postgresVersion: props.postgresVersion ?? rds.PostgresEngineVersion.VER_16_13,
+      auroraPostgresVersion: props.auroraPostgresVersion ?? rds.AuroraPostgresEngineVersion.VER_16_13,
       instanceType: props.instanceType ?? ec2.InstanceType.of(ec2.InstanceClass.BURSTABLE4_GRAVITON, ec2.InstanceSize.SMALL),
       allocatedStorage: props.allocatedStorage ?? 20,
       maxAllocatedStorage: props.maxAllocatedStorage ?? 100,

@@ -13,6 +13,7 @@ import { IngestionPipelineProps } from './ingestion-pipeline-props';
 import { OUTPUT_PREFIXES, renderSourcesConfig, validateSources } from './source-config';
 import { CanonicalStore } from '../canonical-store/canonical-store';
 import { AccessLevel } from '../canonical-store/canonical-store-props';
+import { deliverAccessLogsThroughBucketPolicy } from '../common/access-logs';
 import { alarmOnAnything } from '../common/alarms';
 import { assetWithConfig } from '../common/assets';
 import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
@@ -66,6 +67,7 @@ export class IngestionPipeline extends Construct {
 
   constructor(scope: Construct, id: string, props: IngestionPipelineProps) {
     super(scope, id);
+    deliverAccessLogsThroughBucketPolicy(this);
     validateProps(props);
     if (props.permissionsBoundary) iam.PermissionsBoundary.of(this).apply(props.permissionsBoundary);
 
@@ -249,7 +251,7 @@ export class IngestionPipeline extends Construct {
         blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
         enforceSSL: true,
         versioned: true,
-        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         removalPolicy,
         autoDeleteObjects: destroy,
         lifecycleRules: [{ expiration: Duration.days(365), noncurrentVersionExpiration: Duration.days(7) }],
