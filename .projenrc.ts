@@ -188,6 +188,21 @@ project.addTask('security:review', {
 
 for (const p of ['/lambda/', '/examples/', '/bench/', '/.ci/', '/.tmp/', '/.tools/', '/tools/', '/.node-version', 'cdk.out/', '/tsconfig.dev.json', '/cdk.json', '/docs/', '/sandbox/', '/.sandbox/']) project.addPackageIgnore(p);
 
+// Pre-deployment template checks: the pinned cfn-lint (tools/cfn-lint-requirements.txt, from PyPI into
+// .tools/cfn-lint-venv) and the runtime gate on every checked app (examples/checked-apps.ts). The
+// test command runs the same gate (test/template-lint.test.ts); docs/template-lint.md explains it.
+project.addTask('cfn-lint:install', {
+  description: 'Install the pinned cfn-lint from PyPI into .tools/cfn-lint-venv (once; needs python3 with venv)',
+  exec: 'bash tools/install-cfn-lint.sh',
+});
+project.addTask('lint:templates', {
+  description: 'cfn-lint and the Lambda runtime gate on every template of the example and the constructs (docs/template-lint.md)',
+  steps: [
+    { spawn: 'bundle' },
+    { exec: 'ts-node --transpile-only --project tsconfig.dev.json examples/lint-templates.ts' },
+  ],
+});
+
 // The local sandbox (sandbox/, a separate non-jsii package): the example app, offline.
 project.addTask('sandbox', {
   description: 'Run the example app (or --app "<cmd>") locally, offline: npm run sandbox [-- upload <file> <prefix> | trigger <name> | info]',
