@@ -64,11 +64,12 @@ export interface CfnLintFinding {
 /** Runs the pinned cfn-lint on the templates (all regions of its default set: us-east-1). */
 export function runCfnLint(templateFiles: string[]): CfnLintFinding[] {
   const result = spawnSync(cfnLintExecutable(), ['--format', 'json', '--', ...templateFiles], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  // Exit codes are a bit mask of the levels found (2 error, 4 warning, 8 informational); 1 is a crash.
-  if (result.status === null || (result.status & 1) !== 0 || !result.stdout.trim().startsWith('[')) {
+  // Exit codes are a sum of the levels found (2 error, 4 warning, 8 informational); an odd one is a crash.
+  if (result.status === null || result.status % 2 === 1 || !result.stdout.trim().startsWith('[')) {
     throw new Error(`cfn-lint failed (exit ${result.status}): ${result.stderr || result.stdout}`);
   }
-  const raw: Array<{ Level: string; Rule: { Id: string }; Message: string; Filename: string; Location: { Path?: Array<string | number> } }> = JSON.parse(result.stdout);
+  type Raw = { Level: string; Rule: { Id: string }; Message: string; Filename: string; Location: { Path?: Array<string | number> } };
+  const raw: Raw[] = JSON.parse(result.stdout);
   return raw.map((f) => ({
     level: f.Level,
     rule: f.Rule.Id,

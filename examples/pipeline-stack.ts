@@ -11,6 +11,7 @@
  */
 import { Duration, Stack, StackProps, Stage, StageProps } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
+import * as codepipeline from 'aws-cdk-lib/aws-codepipeline';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -130,6 +131,8 @@ export class PipelineStack extends Stack {
 
     this.pipeline = new pipelines.CodePipeline(this, 'Pipeline', {
       selfMutation: true,
+      // V2, AWS's current pipeline type (billed per action-execution minute); an unset type is V1.
+      pipelineType: codepipeline.PipelineType.V2,
       artifactBucket: this.artifactBucket,
       // One CodeBuild project publishes all file assets.
       publishAssetsInParallel: false,
