@@ -4,7 +4,8 @@
  * library. Every check prints one line, `PASS <label>` or `FAIL <label>: <why>`; the exit code is
  * the number of failed checks (capped at 100). run.sh counts the lines.
  *
- *   node check-assembly.mjs --cdk-out <dir> --stack <name> --assets <library assets/ dir>
+ *   node check-assembly.mjs --cdk-out <dir> --stack <name> --assets <library assets/ dir> \
+ *     --default-runtime <the library's DEFAULT_RUNTIME, e.g. nodejs24.x> --runtime-lifecycle <cfn-lint's LmbdRuntimeLifecycle.json>
  *
  * What the apps compose is listed once, in EXPECTED below; every app must compose all of it.
  * The library's handler bundles are recognised by content: a function's asset folder must hold
@@ -21,11 +22,14 @@ const { values: args } = parseArgs({
     'cdk-out': { type: 'string' },
     'stack': { type: 'string' },
     'assets': { type: 'string' },
+    'default-runtime': { type: 'string' },
+    'runtime-lifecycle': { type: 'string' },
   },
 });
-for (const a of ['cdk-out', 'stack', 'assets']) {
+for (const a of ['cdk-out', 'stack', 'assets', 'default-runtime', 'runtime-lifecycle']) {
   if (!args[a]) {
-    console.error(`usage: check-assembly.mjs --cdk-out <dir> --stack <name> --assets <dir> (missing --${a})`);
+    console.error('usage: check-assembly.mjs --cdk-out <dir> --stack <name> --assets <dir> --default-runtime <runtime> '
+      + `--runtime-lifecycle <LmbdRuntimeLifecycle.json> (missing --${a})`);
     process.exit(100);
   }
 }
@@ -33,7 +37,8 @@ for (const a of ['cdk-out', 'stack', 'assets']) {
 /**
  * What every consumer app composes. Add a construct here when the apps compose it:
  * `resources` are CloudFormation types with their exact count (or `min`), `handlers` the
- * library asset folders (assets/<name>) whose bundle must back a nodejs22.x/arm64 function.
+ * library asset folders (assets/<name>) whose bundle must back an arm64 function on the library's
+ * default Node.js runtime (one AWS does not block for new functions within six months).
  */
 const EXPECTED = [
   {
@@ -46,7 +51,7 @@ const EXPECTED = [
       { type: 'AWS::RDS::DBParameterGroup', count: 1 },
       { type: 'AWS::EC2::VPCEndpoint', min: 1 },
     ],
-    handlers: ['migrate'],
+    handlers: ['canonical-store'],
   },
   {
     construct: 'IngestionPipeline',
@@ -58,7 +63,7 @@ const EXPECTED = [
       { type: 'AWS::S3::Bucket', min: 1 },
       { type: 'AWS::CloudWatch::Alarm', min: 2 },
     ],
-    handlers: ['ingest'],
+    handlers: ['ingestion-pipeline'],
   },
   {
     construct: 'AnalyticsApi',
@@ -68,7 +73,7 @@ const EXPECTED = [
       { type: 'AWS::DynamoDB::Table', count: 1 }, // the result cache
       { type: 'AWS::ApiGateway::Method', min: 1 },
     ],
-    handlers: ['analytics'],
+    handlers: ['analytics-api'],
   },
   // A new construct: its resources and handler asset folder(s) here, and a few lines in every app.
 ];
@@ -98,6 +103,20 @@ function check(label, fn) {
     failed++;
     console.log(`FAIL ${label}: ${e.message}`);
   }
+}
+/**
+ * What is wrong with a library function's runtime, if anything: it must be a Node.js runtime, the
+ * library's default, and one that AWS's lifecycle (the pinned cfn-lint's data) does not block for
+ * new functions within six months, as the runtime gate in the tests requires.
+ */
+function runtimeProblem(runtime) {
+  if (!/^nodejs\d+\.x$/.test(String(runtime))) return `Runtime ${JSON.stringify(runtime)} is not a Node.js runtime`;
+  if (runtime !== args['default-runtime']) return `Runtime ${runtime}, the library's default is ${args['default-runtime']}`;
+  const blocked = json(args['runtime-lifecycle'])[runtime]?.['create-block'];
+  const horizon = new Date();
+  horizon.setUTCMonth(horizon.getUTCMonth() + 6);
+  if (blocked === undefined) return `Runtime ${runtime} is not in AWS's lifecycle data (${args['runtime-lifecycle']})`;
+  return blocked && blocked <= horizon.toISOString().slice(0, 10) ? `AWS blocks creating functions on ${runtime} from ${blocked}` : undefined;
 }
 const sha256 = (file) => createHash('sha256').update(readFileSync(file)).digest('hex');
 const json = (file) => JSON.parse(readFileSync(file, 'utf8'));
@@ -163,11 +182,9 @@ for (const { construct, handlers } of EXPECTED) {
     if (matches.length === 0) continue;
     handlerFunctions[handler] = matches[0];
     for (const [id, fn] of matches) {
-      check(`${construct}: ${handler} function ${id} runtime nodejs22.x, arm64`, () => {
-        const p = fn.Properties;
-        return p.Runtime === 'nodejs22.x' && JSON.stringify(p.Architectures) === '["arm64"]'
-          ? undefined : `Runtime ${p.Runtime}, Architectures ${JSON.stringify(p.Architectures)}`;
-      });
+      check(`${construct}: ${handler} function ${id} on the default runtime ${args['default-runtime']} (Node.js, not blocked), arm64`, () =>
+        runtimeProblem(fn.Properties.Runtime) ?? (JSON.stringify(fn.Properties.Architectures) === '["arm64"]'
+          ? undefined : `Architectures ${JSON.stringify(fn.Properties.Architectures)}`));
       check(`${construct}: ${handler} function ${id} source map shipped next to the bundle`, () =>
         existsSync(join(assetDirOf(fn), 'index.js.map')) ? undefined : 'no index.js.map in the asset folder');
     }
@@ -181,7 +198,7 @@ check(`CanonicalStore: Migrations.fromDirectory -> user migration ${USER_MIGRATI
   return ids.includes(USER_MIGRATION_ID) ? undefined : `UserMigrations ids: ${JSON.stringify(ids)}`;
 });
 check('CanonicalStore: LambdaTuning struct reaches the migrator (memory, extra environment)', () => {
-  const fn = handlerFunctions.migrate?.[1];
+  const fn = handlerFunctions['canonical-store']?.[1];
   if (!fn) return 'no migrator function';
   const env = fn.Properties.Environment?.Variables ?? {};
   const problems = [];
@@ -192,7 +209,7 @@ check('CanonicalStore: LambdaTuning struct reaches the migrator (memory, extra e
 
 // IngestionPipeline: the sources the app defined travel in sources.json next to the bundle.
 check('IngestionPipeline: sources.json in the processor asset holds the app\'s sources (structs, enums, `any`)', () => {
-  const fn = handlerFunctions.ingest?.[1];
+  const fn = handlerFunctions['ingestion-pipeline']?.[1];
   if (!fn) return 'no ingestion processor function';
   const file = join(assetDirOf(fn), 'sources.json');
   if (!existsSync(file)) return 'no sources.json in the processor asset folder';
@@ -213,7 +230,7 @@ check('IngestionPipeline: onIngestionSucceeded(id, [smoke-partners]) rule on the
 
 // AnalyticsApi: the app's own operation travels in user-operations.json next to the bundle.
 check('AnalyticsApi: user-operations.json in the handler asset holds the app\'s operation and its schema', () => {
-  const fn = handlerFunctions.analytics?.[1];
+  const fn = handlerFunctions['analytics-api']?.[1];
   if (!fn) return 'no analytics function';
   const file = join(assetDirOf(fn), 'user-operations.json');
   if (!existsSync(file)) return 'no user-operations.json in the handler asset folder';

@@ -59,7 +59,8 @@ step() {
 # check_assembly LANG STACK OUTDIR: counts the checker's PASS/FAIL lines.
 check_assembly() {
   local lang="$1" stack="$2" out="$3" log="$LOGS/check-$1.log"
-  node "$HERE/check-assembly.mjs" --cdk-out "$out" --stack "$stack" --assets "$ROOT/assets" >"$log" 2>&1
+  node "$HERE/check-assembly.mjs" --cdk-out "$out" --stack "$stack" --assets "$ROOT/assets" \
+    --default-runtime "$DEFAULT_RUNTIME" --runtime-lifecycle "$RUNTIME_LIFECYCLE" >"$log" 2>&1
   local rc=$?
   sed "s/^/[$lang] /" "$log"
   local p f
@@ -114,6 +115,17 @@ else
   fi
 fi
 
+# What the library functions' runtime must be: the compiled library's default, and not blocked for
+# new functions by AWS's lifecycle (the pinned cfn-lint's data, as in the tests' runtime gate).
+DEFAULT_RUNTIME=$(node -p "require('./lib/common/lambda-tuning').DEFAULT_RUNTIME.name" 2>/dev/null || echo unknown)
+if step cfn-lint-install bash tools/install-cfn-lint.sh; then
+  RUNTIME_LIFECYCLE=$(ls "$ROOT"/.tools/cfn-lint-venv/lib/python*/site-packages/cfnlint/data/AdditionalSpecs/LmbdRuntimeLifecycle.json 2>/dev/null | head -1)
+else
+  fail "cfn-lint install (its runtime lifecycle data is what the runtime checks read)"
+fi
+RUNTIME_LIFECYCLE="${RUNTIME_LIFECYCLE:-missing}"
+echo "== library default runtime: $DEFAULT_RUNTIME; lifecycle data: ${RUNTIME_LIFECYCLE#"$ROOT/"}"
+
 # What each language's package must have produced.
 if wants python; then
   WHEEL=$(ls "$ROOT"/dist/python/cdk_serverless_data_pipeline-*.whl 2>/dev/null | head -1)
@@ -149,7 +161,7 @@ smoke_python() {
   # an unreleased build is always 0.0.0, so pip would keep an older install of it.
   if step python-install bash -c "'$venv/bin/pip' install -q -r '$HERE/python/requirements.txt' '$WHEEL' \
       && '$venv/bin/pip' install -q --force-reinstall --no-deps '$WHEEL'"; then
-    pass "python: pip install aws-cdk-lib==2.176.0 + $(basename "$WHEEL")"
+    pass "python: pip install $(grep -E '^aws-cdk-lib==' "$HERE/python/requirements.txt") + $(basename "$WHEEL")"
   else
     fail "python: pip install"; return
   fi

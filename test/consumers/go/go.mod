@@ -3,7 +3,7 @@ module smoke/goconsumer
 go 1.25.0
 
 require (
-	github.com/aws/aws-cdk-go/awscdk/v2 v2.176.0
+	github.com/aws/aws-cdk-go/awscdk/v2 v2.269.0
 	github.com/aws/jsii-runtime-go v1.140.0
 	github.com/example/cdk-serverless-data-pipeline-go/cdkserverlessdatapipeline v0.0.0
 )
