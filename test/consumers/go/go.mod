@@ -31,3 +31,11 @@ require (
 
 // The module that jsii-pacmak built (not published): dist/go of this repository.
 replace github.com/example/cdk-serverless-data-pipeline-go/cdkserverlessdatapipeline => ../../../dist/go/cdkserverlessdatapipeline
+
+// A Go consumer on the library's aws-cdk-lib floor. jsii-pacmak writes the versions the library was
+// built with (aws-cdk-lib 2.278.0, awscli 2.2.297) into the library's go.mod, which would raise any
+// Go consumer to them; the Go module proxy this project reaches refuses both (403), and the floor is
+// what the smoke test is about: the floor's awscdk and the awscli module it requires.
+replace github.com/aws/aws-cdk-go/awscdk/v2 => github.com/aws/aws-cdk-go/awscdk/v2 v2.269.0
+
+replace github.com/cdklabs/awscdk-asset-awscli-go/awscliv1/v2 => github.com/cdklabs/awscdk-asset-awscli-go/awscliv1/v2 v2.2.292
