@@ -113,7 +113,16 @@ else
   for l in python java go; do
     wants "$l" || continue
     rm -rf "$ROOT/dist/$l"
-    if step "package-$l" npx projen "package:$l"; then :; else fail "package:$l (log: $LOGS/package-$l.log)"; fi
+    if step "package-$l" npx projen "package:$l"; then :
+    elif [ "$l" = go ] && [ -f "$GO_MODULE/go.mod" ] \
+        && grep -qE 'proxy.golang.org/github.com/aws/aws-cdk-go/awscdk/v2/@v/v[0-9.]+\.(mod|info|zip): 403' "$LOGS/package-go.log"; then
+      # pacmak generated the module, then its check build fetched the aws-cdk-lib Go module of the
+      # version the library was built with, which the Go module proxy refuses here. The Go app below
+      # compiles the generated module anyway (against the floor).
+      skip "package:go check build: the Go module proxy refuses $(grep -oE 'awscdk/v2@v[0-9.]+' "$LOGS/package-go.log" | head -1) (module generated; the Go app builds it)"
+    else
+      fail "package:$l (log: $LOGS/package-$l.log)"
+    fi
   done
   # .NET: built where a .NET SDK exists; the task itself says when it skips.
   if step package-dotnet npx projen package:dotnet; then
