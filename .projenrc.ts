@@ -166,6 +166,15 @@ project.addTask('security:review', {
   exec: 'ts-node --transpile-only --project tsconfig.dev.json examples/security-review.ts',
 });
 
+// Packaging: every way of packing (`npm pack`, `npx projen package:js`/`build`, which pack through
+// jsii-pacmak) runs this check first and refuses to pack without lib/ and the handler bundles the
+// constructs reference (see projenrc/check-package.ts); `npx projen compile` alone bundles nothing.
+const packageCheckTask = project.addTask('package:check', {
+  description: 'Fail unless lib/ and every handler bundle the constructs reference are built and current (runs before npm pack)',
+  exec: 'ts-node --transpile-only --project tsconfig.dev.json projenrc/check-package.ts',
+});
+project.package.setScript('prepack', `projen ${packageCheckTask.name}`);
+
 for (const p of ['/lambda/', '/examples/', '/bench/', '/.ci/', '/.tmp/', 'cdk.out/', '/tsconfig.dev.json', '/cdk.json', '/docs/', '/sandbox/', '/.sandbox/']) project.addPackageIgnore(p);
 
 // The local sandbox (sandbox/, a separate non-jsii package): the example app, offline.
