@@ -17,6 +17,7 @@
 import { AwsApiCall, ExpectedResult, IApiCall, IDeployAssert, IntegTest, Match } from '@aws-cdk/integ-tests-alpha';
 import { App, ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as cxapi from 'aws-cdk-lib/cx-api';
 import {
   AnalyticsApi, AsyncJobWorkflow, BuiltInSources, CanonicalStore, CanonicalStoreProps, IngestionPipeline,
 } from '../../src';
@@ -46,6 +47,9 @@ export interface CorePathTestOptions {
 
 /** The stack under test and its integ test case with the assertions. */
 export function buildCorePathTest(app: App, options: CorePathTestOptions): IntegTest {
+  // The assertion stack reads the test stack's attributes through exports ("strong" references,
+  // said explicitly to silence the synth warning): it is always destroyed first, so they never block.
+  app.node.setContext(cxapi.DEFAULT_CROSS_STACK_REFERENCES, 'strong');
   const stack = new Stack(app, options.stackName);
   const store = new CanonicalStore(stack, 'Store', { ...options.store, removalPolicy: RemovalPolicy.DESTROY });
   const ingestion = new IngestionPipeline(stack, 'Ingestion', { store, sources: [SOURCE], removalPolicy: RemovalPolicy.DESTROY });
