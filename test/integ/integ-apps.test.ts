@@ -43,6 +43,16 @@ function integManifest(assembly: CloudAssembly): { testCases: Record<string, { s
   return JSON.parse(fs.readFileSync(path.join(assembly.directory, 'integ.json'), 'utf8'));
 }
 
+/**
+ * The template with the `salt` of each assertion masked: integ-tests-alpha sets it to the synth time
+ * so that CloudFormation runs every assertion on every deployment.
+ */
+function withoutSalts(template: { Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }> }): unknown {
+  const resources = Object.entries(template.Resources).map(([id, r]) => [id,
+    r.Type.startsWith('Custom::DeployAssert@') && r.Properties?.salt !== undefined ? { ...r, Properties: { ...r.Properties, salt: '[SALT]' } } : r]);
+  return { ...template, Resources: Object.fromEntries(resources) };
+}
+
 test('there are integ apps', () => {
   expect(INTEG_APPS).toEqual(expect.arrayContaining(['integ.core-path.ts']));
 });
@@ -55,7 +65,7 @@ describe.each(INTEG_APPS)('%s', (file) => {
 
   test('its integ manifest and templates match the snapshots', () => {
     expect(integManifest(assembly)).toMatchSnapshot('integ manifest');
-    for (const stack of assembly.stacks) expect(stack.template).toMatchSnapshot(stack.stackName);
+    for (const stack of assembly.stacks) expect(withoutSalts(stack.template)).toMatchSnapshot(stack.stackName);
   });
 
   test('the stacks under test are deleted with everything in them, but for what the README lists', () => {
