@@ -41,7 +41,7 @@ const WAIT_SHORT = { totalTimeout: Duration.minutes(3), interval: Duration.secon
 export interface CorePathTestOptions {
   /** Name of the stack under test. */
   readonly stackName: string;
-  /** Store settings of this variant (removal policy and VPC are set here). */
+  /** Store settings of this variant (its removal policy is always DESTROY). */
   readonly store?: CanonicalStoreProps;
 }
 
