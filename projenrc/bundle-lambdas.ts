@@ -9,6 +9,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { build } from 'esbuild';
+import { handlerNames } from './handlers';
 import { MIN_NODE_MAJOR } from '../src/common/node-runtime';
 
 const root = path.join(__dirname, '..');
@@ -62,9 +63,7 @@ async function bundle(fn: string): Promise<string[]> {
 }
 
 async function main(): Promise<void> {
-  const all = fs.readdirSync(lambdaDir)
-    .filter((d) => d !== 'shared' && fs.existsSync(path.join(lambdaDir, d, 'index.ts')))
-    .sort();
+  const all = handlerNames(root);
   const requested = process.argv.slice(2);
   const unknown = requested.filter((fn) => !all.includes(fn));
   if (unknown.length > 0) throw new Error(`No handler lambda/<fn>/index.ts for: ${unknown.join(', ')}`);
