@@ -5,6 +5,7 @@
  * EventBridge.
  */
 import { IngestHarness, startIngestHarness } from './support/ingest-harness';
+import { normalizeId } from '../lambda/ingestion-pipeline/mapping';
 import { validateSources } from '../src/ingestion-pipeline/source-config';
 import { IdNormalization, InputFormat, SourceDefinition } from '../src/ingestion-pipeline/source-definition';
 
@@ -94,5 +95,16 @@ describe('ingest handler: schema dialects and id normalisation', () => {
     expect(rejected[0].reasons.map((x: any) => x.message)).toEqual(['lines must NOT have more than 2 items']);
     const { rows } = await h.db.pool.query("SELECT from_source_id, to_source_id FROM canonical.relationships WHERE rel_type = 'placed_by'");
     expect(rows).toEqual([{ from_source_id: 'O-1', to_source_id: 'c00011' }]);
+  });
+});
+
+describe('normalizeId', () => {
+  test.each([
+    ['trim', ' C00011 ', 'C00011'], ['trim', 'c00011', 'c00011'],
+    ['trim_and_lowercase', ' C00011 ', 'c00011'], ['trim_and_uppercase', ' c00011\t', 'C00011'],
+    ['none', ' C00011 ', ' C00011 '],
+    ['none', '   ', undefined], ['trim', '', undefined], ['trim', 42, '42'], ['trim', 1.5, undefined], ['trim', 2 ** 60, undefined], ['trim', null, undefined],
+  ] as const)('%s %j -> %j', (normalization, raw, id) => {
+    expect(normalizeId(raw, normalization)).toBe(id);
   });
 });

@@ -33,7 +33,7 @@ for (const a of ['cdk-out', 'stack', 'assets']) {
 /**
  * What every consumer app composes. Add a construct here when the apps compose it:
  * `resources` are CloudFormation types with their exact count (or `min`), `handlers` the
- * library asset folders (assets/<name>) whose bundle must back a nodejs22.x/arm64 function.
+ * library asset folders (assets/<name>) whose bundle must back a nodejs24.x/arm64 function.
  */
 const EXPECTED = [
   {
@@ -46,7 +46,7 @@ const EXPECTED = [
       { type: 'AWS::RDS::DBParameterGroup', count: 1 },
       { type: 'AWS::EC2::VPCEndpoint', min: 1 },
     ],
-    handlers: ['migrate'],
+    handlers: ['canonical-store'],
   },
   {
     construct: 'IngestionPipeline',
@@ -58,7 +58,7 @@ const EXPECTED = [
       { type: 'AWS::S3::Bucket', min: 1 },
       { type: 'AWS::CloudWatch::Alarm', min: 2 },
     ],
-    handlers: ['ingest'],
+    handlers: ['ingestion-pipeline'],
   },
   {
     construct: 'AnalyticsApi',
@@ -68,7 +68,7 @@ const EXPECTED = [
       { type: 'AWS::DynamoDB::Table', count: 1 }, // the result cache
       { type: 'AWS::ApiGateway::Method', min: 1 },
     ],
-    handlers: ['analytics'],
+    handlers: ['analytics-api'],
   },
   // A new construct: its resources and handler asset folder(s) here, and a few lines in every app.
 ];
@@ -163,9 +163,9 @@ for (const { construct, handlers } of EXPECTED) {
     if (matches.length === 0) continue;
     handlerFunctions[handler] = matches[0];
     for (const [id, fn] of matches) {
-      check(`${construct}: ${handler} function ${id} runtime nodejs22.x, arm64`, () => {
+      check(`${construct}: ${handler} function ${id} runtime nodejs24.x, arm64`, () => {
         const p = fn.Properties;
-        return p.Runtime === 'nodejs22.x' && JSON.stringify(p.Architectures) === '["arm64"]'
+        return p.Runtime === 'nodejs24.x' && JSON.stringify(p.Architectures) === '["arm64"]'
           ? undefined : `Runtime ${p.Runtime}, Architectures ${JSON.stringify(p.Architectures)}`;
       });
       check(`${construct}: ${handler} function ${id} source map shipped next to the bundle`, () =>
@@ -181,7 +181,7 @@ check(`CanonicalStore: Migrations.fromDirectory -> user migration ${USER_MIGRATI
   return ids.includes(USER_MIGRATION_ID) ? undefined : `UserMigrations ids: ${JSON.stringify(ids)}`;
 });
 check('CanonicalStore: LambdaTuning struct reaches the migrator (memory, extra environment)', () => {
-  const fn = handlerFunctions.migrate?.[1];
+  const fn = handlerFunctions['canonical-store']?.[1];
   if (!fn) return 'no migrator function';
   const env = fn.Properties.Environment?.Variables ?? {};
   const problems = [];
@@ -192,7 +192,7 @@ check('CanonicalStore: LambdaTuning struct reaches the migrator (memory, extra e
 
 // IngestionPipeline: the sources the app defined travel in sources.json next to the bundle.
 check('IngestionPipeline: sources.json in the processor asset holds the app\'s sources (structs, enums, `any`)', () => {
-  const fn = handlerFunctions.ingest?.[1];
+  const fn = handlerFunctions['ingestion-pipeline']?.[1];
   if (!fn) return 'no ingestion processor function';
   const file = join(assetDirOf(fn), 'sources.json');
   if (!existsSync(file)) return 'no sources.json in the processor asset folder';
@@ -200,7 +200,7 @@ check('IngestionPipeline: sources.json in the processor asset holds the app\'s s
   const names = sources.map((src) => src.name);
   for (const name of SOURCE_NAMES) if (!names.includes(name)) return `sources: ${JSON.stringify(names)}`;
   const partners = JSON.stringify(sources.find((src) => src.name === 'smoke-partners'));
-  const expected = ['"csv"', '"dd/MM/yyyy"', '"standard"', '"partner_id"', '"lower"'];
+  const expected = ['"csv"', '"dd/MM/yyyy"', '"standard"', '"partner_id"', '"lower"', '"idNormalization":"trim"', '"tier":{"type":["string","null"]}'];
   const missing = expected.filter((e) => !partners.includes(e));
   return missing.length ? `smoke-partners lacks ${missing.join(', ')}: ${partners}` : undefined;
 });
@@ -213,7 +213,7 @@ check('IngestionPipeline: onIngestionSucceeded(id, [smoke-partners]) rule on the
 
 // AnalyticsApi: the app's own operation travels in user-operations.json next to the bundle.
 check('AnalyticsApi: user-operations.json in the handler asset holds the app\'s operation and its schema', () => {
-  const fn = handlerFunctions.analytics?.[1];
+  const fn = handlerFunctions['analytics-api']?.[1];
   if (!fn) return 'no analytics function';
   const file = join(assetDirOf(fn), 'user-operations.json');
   if (!existsSync(file)) return 'no user-operations.json in the handler asset folder';
