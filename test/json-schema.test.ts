@@ -46,7 +46,7 @@ describe('dialects', () => {
 describe('strict problems, with JSON paths', () => {
   test.each([
     ['a typo', { type: 'object', requird: ['a'] }, 'has an unknown draft 2020-12 keyword "requird" at #'],
-    ['an annotation ajv does not know', { type: 'object', properties: { a: { type: 'string', 'x-note': 'n' } } }, 'has an unknown draft 2020-12 keyword "x-note" at #/properties/a'],
+    ['an annotation ajv does not know', { type: 'object', properties: { a: { 'type': 'string', 'x-note': 'n' } } }, 'has an unknown draft 2020-12 keyword "x-note" at #/properties/a'],
     ['a typo inside allOf', { type: 'object', allOf: [{ type: 'object', propertys: {} }] }, 'has an unknown draft 2020-12 keyword "propertys" at #/allOf/0'],
     ['a typo inside $defs, under an escaped name', { type: 'object', $defs: { 'a/b': { type: 'string', minLenght: 1 } } }, 'has an unknown draft 2020-12 keyword "minLenght" at #/$defs/a~1b'],
     ['a draft-07 tuple without $schema', { type: 'object', properties: { t: { type: 'array', items: [{ type: 'string' }] } } }, 'is not a valid draft 2020-12 schema: #/properties/t/items must be object,boolean'],

@@ -23,6 +23,7 @@ const EVERY_OPTION: SourceDefinition = {
   recordsPath: 'data.customers',
   sourceIdField: 'id',
   idNormalization: IdNormalization.TRIM_AND_UPPERCASE,
+  rekeyIdsFrom: IdNormalization.TRIM,
   canonicalKeyField: 'email',
   sourceTimestampField: 'updated_at',
   fields: [

@@ -91,9 +91,18 @@ export function validateSources(sources: SourceDefinition[], propName = 'sources
     if (s.idNormalization !== undefined && !Object.values(IdNormalization).includes(s.idNormalization)) {
       fail(`${p}.idNormalization`, `must be an IdNormalization, got ${JSON.stringify(s.idNormalization)}`);
     }
+    if (s.rekeyIdsFrom !== undefined && !Object.values(IdNormalization).includes(s.rekeyIdsFrom)) {
+      fail(`${p}.rekeyIdsFrom`, `must be an IdNormalization, got ${JSON.stringify(s.rekeyIdsFrom)}`);
+    }
+    if (s.rekeyIdsFrom !== undefined && s.rekeyIdsFrom === idNormalizationOf(s)) {
+      fail(`${p}.rekeyIdsFrom`, `(${s.rekeyIdsFrom}) equals idNormalization: there is nothing to re-key; remove it`);
+    }
     const sameIds = sources.slice(0, i).findIndex((o) => o.sourceSystem === s.sourceSystem && o.entityType === s.entityType);
     if (sameIds >= 0 && idNormalizationOf(sources[sameIds]) !== idNormalizationOf(s)) {
       fail(`${p}.idNormalization`, `(${idNormalizationOf(s)}) differs from ${propName}[${sameIds}].idNormalization (${idNormalizationOf(sources[sameIds])}): both key ${s.entityType} entities of ${s.sourceSystem}, so they must normalise ids the same way`);
+    }
+    if (sameIds >= 0 && sources[sameIds].rekeyIdsFrom !== s.rekeyIdsFrom) {
+      fail(`${p}.rekeyIdsFrom`, `(${s.rekeyIdsFrom ?? 'none declared'}) differs from ${propName}[${sameIds}].rekeyIdsFrom (${sources[sameIds].rekeyIdsFrom ?? 'none declared'}): both key ${s.entityType} entities of ${s.sourceSystem}`);
     }
     if (s.csvDelimiter !== undefined && s.csvDelimiter.length !== 1) fail(`${p}.csvDelimiter`, `must be one character, got ${JSON.stringify(s.csvDelimiter)}`);
     if (s.maxRecordLength !== undefined && (!Number.isInteger(s.maxRecordLength) || s.maxRecordLength < 1024)) {
@@ -146,6 +155,7 @@ export function renderSourcesConfig(sources: SourceDefinition[]): SourcesFile {
       recordsPath: s.recordsPath,
       sourceIdField: s.sourceIdField,
       idNormalization: idNormalizationOf(s),
+      rekeyIdsFrom: s.rekeyIdsFrom,
       canonicalKeyField: s.canonicalKeyField,
       sourceTimestampField: s.sourceTimestampField,
       fields: s.fields.map((f) => ({

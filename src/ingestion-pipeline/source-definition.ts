@@ -127,16 +127,27 @@ export interface SourceDefinition {
   /** Dot path of the record's id in the source system. */
   readonly sourceIdField: string;
   /**
-   * How the source id is normalised before it keys the entity; relationships to this source's
-   * entities (from any source of the pipeline) use the same normalisation for their target ids.
-   * Sources that share `sourceSystem` and `entityType` share the ids, so they must agree.
+   * How the source id is normalised before it keys the entity.
    *
-   * Changing it for a source that has stored entities re-keys nothing by itself: see
-   * "Source ids" in docs/ingestion.md before you change it.
+   * Relationships to this source's entities (from any source of the pipeline) use the same
+   * normalisation for their target ids. Sources that share `sourceSystem` and `entityType` share
+   * the ids, so they must agree. The store records the normalisation that keyed its entities: after
+   * a change, files of the source are refused (`Ingestion Failed`, `id_normalization_changed`)
+   * until `rekeyIdsFrom` declares the re-key (docs/ingestion.md, "Source ids").
    *
    * @default IdNormalization.TRIM
    */
   readonly idNormalization?: IdNormalization;
+  /**
+   * Declares a re-key after a change of `idNormalization`: the normalisation the stored ids were
+   * keyed with. The next run of the source re-keys the stored entities and relationships of its
+   * entity type and source system in its own transaction (refused, with examples, when two stored
+   * ids would become one), then loads with the new normalisation. Once the store records the new
+   * normalisation it has no effect, and can be removed.
+   *
+   * @default - no re-key: files are refused while the store's ids were keyed differently
+   */
+  readonly rekeyIdsFrom?: IdNormalization;
   /**
    * Canonical attribute whose (transformed) value matches the same real entity across systems, e.g. `email`.
    *

@@ -55,6 +55,8 @@ export interface SourceConfig {
   readonly sourceIdField: string;
   /** How source ids are normalised before they key the entity. */
   readonly idNormalization: IdNormalizationValue;
+  /** A declared re-key: the normalisation the stored ids were keyed with (re-keyed by the next run). */
+  readonly rekeyIdsFrom?: IdNormalizationValue;
   /** Canonical attribute whose value is the canonical key (e.g. `email`). */
   readonly canonicalKeyField?: string;
   /** Dot path of the source's last-modified timestamp in the source record. */
@@ -100,6 +102,7 @@ export const CONTRACT_KEYS: {
     recordsPath: true,
     sourceIdField: true,
     idNormalization: true,
+    rekeyIdsFrom: true,
     canonicalKeyField: true,
     sourceTimestampField: true,
     fields: true,
