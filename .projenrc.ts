@@ -33,14 +33,22 @@ const HANDLER_DEPS = [
   '@aws-lambda-powertools/batch@^2.35.0',
   '@aws-lambda-powertools/idempotency@^2.35.0',
   'csv-parse@^7.0.0',
-  'ajv@^8.20.0',
-  'ajv-formats@^3.0.1',
   'stream-json@^3.8.0',
   'pg-cursor@^2.22.0',
   'libpg-query@^18.1.5',
   '@aws-sdk/client-sns@^3.1000.0',
   '@aws-sdk/client-sesv2@^3.1000.0',
   '@aws-sdk/client-bedrock-runtime@^3.1000.0',
+];
+
+/**
+ * What the constructs themselves run at synth, shipped inside the npm package (jsii bundledDeps):
+ * ajv compiles users' source schemas at synth exactly as the ingestion handler does at run time
+ * (src/common/json-schema.ts is bundled into the handler too).
+ */
+const SYNTH_DEPS = [
+  'ajv@^8.20.0',
+  'ajv-formats@^3.0.1',
 ];
 
 /** Local stand-ins the tests (and later the sandbox) talk to over the real wire protocols. */
@@ -62,6 +70,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   cdkVersion: CDK_FLOOR,
   constructsVersion: CONSTRUCTS_FLOOR,
   peerDependencyOptions: { pinnedDevDependency: false },
+  bundledDeps: SYNTH_DEPS,
   jsiiVersion: '~6.0.0',
   packageManager: javascript.NodePackageManager.NPM,
   projenrcTs: true,

@@ -23,6 +23,16 @@ const RUNTIME_FILES: Record<string, string[]> = {
   'analytics-api': ['node_modules/libpg-query/wasm/libpg-query.wasm'], // the real PostgreSQL parser (WASM)
 };
 
+/**
+ * Scripts the constructs run at synth in a child Node.js process (shipped in the npm package, so
+ * they work from every jsii language): `assets/synth-checks/<name>.js`, no source map.
+ */
+const SYNTH_SCRIPTS: Record<string, { entry: string; runtimeFiles: string[] }> = {
+  // The API's SQL guard on user-defined operations (the parser is WebAssembly, loaded asynchronously).
+  'check-user-operations': { entry: 'lambda/analytics-api/check-user-operations.ts', runtimeFiles: RUNTIME_FILES['analytics-api'] },
+};
+const SYNTH_SCRIPTS_DIR = path.join(assetsDir, 'synth-checks');
+
 function folderBytes(dir: string): number {
   return fs.readdirSync(dir, { withFileTypes: true }).reduce((sum, entry) => {
     const p = path.join(dir, entry.name);
@@ -62,12 +72,32 @@ async function bundle(fn: string): Promise<string[]> {
   return failures;
 }
 
+async function bundleSynthScripts(): Promise<void> {
+  fs.rmSync(SYNTH_SCRIPTS_DIR, { recursive: true, force: true });
+  for (const [name, script] of Object.entries(SYNTH_SCRIPTS)) {
+    await build({
+      entryPoints: [path.join(root, script.entry)],
+      outfile: path.join(SYNTH_SCRIPTS_DIR, `${name}.js`),
+      bundle: true,
+      platform: 'node',
+      target: 'node18',
+      format: 'cjs',
+      minify: true,
+      legalComments: 'none',
+      logLevel: 'warning',
+    });
+    for (const file of script.runtimeFiles) fs.copyFileSync(path.join(root, file), path.join(SYNTH_SCRIPTS_DIR, path.basename(file)));
+  }
+  console.log(`synth scripts: ${Object.keys(SYNTH_SCRIPTS).join(', ')} (folder ${(folderBytes(SYNTH_SCRIPTS_DIR) / 1024).toFixed(0)} KB)`);
+}
+
 async function main(): Promise<void> {
   const all = handlerNames(root);
   const requested = process.argv.slice(2);
   const unknown = requested.filter((fn) => !all.includes(fn));
   if (unknown.length > 0) throw new Error(`No handler lambda/<fn>/index.ts for: ${unknown.join(', ')}`);
   const failures = (await Promise.all((requested.length > 0 ? requested : all).map(bundle))).flat();
+  if (requested.length === 0 || requested.includes('analytics-api')) await bundleSynthScripts();
   if (failures.length > 0) {
     console.error(`Lambda asset size budget exceeded:\n  ${failures.join('\n  ')}`);
     process.exit(1);

@@ -281,6 +281,17 @@ describe('options', () => {
     expect(() => apiStack({ userOperations: [{ name: 'a', sql: 'SELECT 1', parameterSchema: { type: 'array' } }] })).toThrow(/parameterSchema must be a JSON Schema of type "object"/);
   });
 
+  test('user-defined operations are checked at synth by the API’s SQL guard (a child Node.js process)', () => {
+    const refused = (sql: string, parameterSchema?: Record<string, unknown>) => () => apiStack({ userOperations: [{ name: 'ok', sql: 'SELECT 1' }, { name: 'mine', sql, parameterSchema }] });
+    expect(refused('DELETE FROM canonical.entities')).toThrow("userOperations[1] ('mine') is refused by the API's SQL guard: Only SELECT queries are allowed, not DELETE");
+    expect(refused('SELECT pg_sleep(10)')).toThrow("userOperations[1] ('mine') is refused by the API's SQL guard: The function pg_sleep() is not allowed in user-defined operation 'mine'");
+    expect(refused('SELECT 1; SELECT 2')).toThrow(/userOperations\[1\] \('mine'\) .*must be a single statement; found 2/);
+    expect(refused('SELEC 1')).toThrow(/userOperations\[1\] \('mine'\) .*is not valid SQL: syntax error at or near "SELEC"/);
+    expect(refused('WITH d AS (DELETE FROM canonical.entities RETURNING 1) SELECT * FROM d')).toThrow(/contains DELETE/);
+    expect(refused('SELECT * FROM canonical.customers WHERE segment = :segment')).toThrow(/the SQL uses :segment but parameterSchema does not declare it/);
+    expect(refused('SELECT :segment::text AS s', { type: 'object', properties: { segment: { type: 'string' } } })).not.toThrow();
+  });
+
   test('the construct knows the handler’s built-in operations', () => {
     expect(AnalyticsApi.BUILT_IN_OPERATIONS.slice().sort()).toEqual(BUILT_IN_OPERATIONS.map((o) => o.name).sort());
   });

@@ -12,7 +12,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { HIPAASecurityChecks } from 'cdk-nag-v2';
-import { BuiltInSources, CanonicalStore, IngestionPipeline, IngestionPipelineProps, InputFormat, SourceDefinition, TransformType } from '../src';
+import { BuiltInSources, CanonicalStore, IdNormalization, IngestionPipeline, IngestionPipelineProps, InputFormat, SourceDefinition, TransformType } from '../src';
 import { createTestStack, removeTestAppDirs } from './construct-support/app';
 import { logKeyProps, testLogEncryptionKey } from './construct-support/log-encryption';
 import { formatNagFindings, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
@@ -250,6 +250,55 @@ describe('IngestionPipeline validation names the prop', () => {
   ];
   test.each(cases)('%s', (_name, props, message) => {
     expect(() => pipelineStack({ sources: SOURCES, ...props })).toThrow(message);
+  });
+
+  const withSchema = (schema: Record<string, unknown>) => ({ sources: [{ ...base, schema }] });
+  const crmSchema = base.schema!;
+  const schemaCases: Array<[string, Partial<IngestionPipelineProps>, string]> = [
+    ['a keyword typo (requird)', withSchema({ ...crmSchema, requird: ['name'] }),
+      'sources[0].schema (source "crm-customers") has an unknown draft 2020-12 keyword "requird" at #'],
+    ['a nested typo (maxLenght)', withSchema({ ...crmSchema, properties: { ...crmSchema.properties, name: { type: 'string', maxLenght: 5 } } }),
+      'sources[0].schema (source "crm-customers") has an unknown draft 2020-12 keyword "maxLenght" at #/properties/name'],
+    ['a draft-07 tuple in a 2020-12 schema', withSchema({ ...crmSchema, properties: { ...crmSchema.properties, tags: { type: 'array', items: [{ type: 'string' }] } } }),
+      'sources[0].schema (source "crm-customers") is not a valid draft 2020-12 schema: #/properties/tags/items must be object,boolean (an array of schemas in "items" is a draft-07 tuple: in draft 2020-12 write "prefixItems", or declare "$schema": "http://json-schema.org/draft-07/schema#")'],
+    ['additionalItems in a 2020-12 schema', withSchema({ ...crmSchema, properties: { ...crmSchema.properties, tags: { type: 'array', prefixItems: [{ type: 'string' }], additionalItems: false } } }),
+      'sources[0].schema (source "crm-customers") has an unknown draft 2020-12 keyword "additionalItems" at #/properties/tags ("additionalItems" is a draft-07 keyword: in draft 2020-12 "items" (next to "prefixItems") says what later items must be, or declare "$schema": "http://json-schema.org/draft-07/schema#")'],
+    ['prefixItems in a declared draft-07 schema', withSchema({ $schema: 'http://json-schema.org/draft-07/schema#', ...crmSchema, properties: { ...crmSchema.properties, tags: { type: 'array', prefixItems: [{ type: 'string' }] } } }),
+      'sources[0].schema (source "crm-customers") has an unknown draft-07 keyword "prefixItems" at #/properties/tags ("prefixItems" is a draft 2020-12 keyword: remove "$schema" to use draft 2020-12)'],
+    ['an unsupported $schema', withSchema({ $schema: 'http://json-schema.org/draft-04/schema#', ...crmSchema }),
+      'sources[0].schema (source "crm-customers") $schema "http://json-schema.org/draft-04/schema#" is not supported'],
+    ['a wrong keyword value', withSchema({ ...crmSchema, properties: { ...crmSchema.properties, lifetime_value: { type: 'number', minimum: '0' } } }),
+      'sources[0].schema (source "crm-customers") is not a valid draft 2020-12 schema: #/properties/lifetime_value/minimum must be number'],
+    ['properties without type "object" (ajv strictTypes)', withSchema({ ...crmSchema, properties: { ...crmSchema.properties, address: { properties: { city: { type: 'string' } } } } }),
+      'sources[0].schema (source "crm-customers") is refused by ajv (draft 2020-12, strict): missing type "object" for keyword "properties" at "#/properties/address" (strictTypes)'],
+    ['a required field the schema does not define (ajv strictRequired)', withSchema({ ...crmSchema, required: ['customer_id', 'nmae'] }),
+      'sources[0].schema (source "crm-customers") is refused by ajv (draft 2020-12, strict): required property "nmae" is not defined at "#" (strictRequired)'],
+    ['a mapping from a field the schema does not define', { sources: [{ ...base, fields: [...base.fields, { source: 'emial', target: 'email2' }] }] },
+      `sources[0].fields[${base.fields.length}].source (source "crm-customers") reads "emial", which the source's schema does not define: declare it in the schema's properties (or correct the field name)`],
+    ['a nested mapping below a field without properties', { sources: [{ ...base, fields: [...base.fields, { source: 'name.first', target: 'first_name' }] }] },
+      `sources[0].fields[${base.fields.length}].source (source "crm-customers") reads "name.first", which the source's schema does not define`],
+    ['a source id field the schema does not define', { sources: [{ ...base, sourceIdField: 'customerId' }] },
+      'sources[0].sourceIdField (source "crm-customers") reads "customerId", which the source\'s schema does not define'],
+    ['sources of one identity normalising ids differently', { sources: [base, BuiltInSources.crmCustomers({ name: 'crm-csv', prefix: 'crm-csv/' })].map((s, i) => ({ ...s, idNormalization: i === 0 ? IdNormalization.TRIM : IdNormalization.TRIM_AND_LOWERCASE })) },
+      'sources[1].idNormalization (trim_and_lowercase) differs from sources[0].idNormalization (trim): both key customer entities of crm, so they must normalise ids the same way'],
+  ];
+  test.each(schemaCases)('schema and mapping checked at synth: %s', (_name, props, message) => {
+    expect(() => pipelineStack({ sources: SOURCES, ...props })).toThrow(message);
+  });
+
+  test('schemas that compile: prefixItems (2020-12), a declared draft-07 tuple, nested and array paths, $ref, additionalProperties', () => {
+    const tuple = { type: 'array', prefixItems: [{ type: 'string' }, { type: 'number' }] };
+    const draft07 = { $schema: 'http://json-schema.org/draft-07/schema#', ...crmSchema, properties: { ...crmSchema.properties, tags: { type: 'array', items: [{ type: 'string' }], additionalItems: false } } };
+    const nested = {
+      ...crmSchema,
+      $defs: { address: { type: 'object', properties: { city: { type: 'string' } } } },
+      properties: { ...crmSchema.properties, pair: tuple, address: { $ref: '#/$defs/address' }, extra: { type: 'object', additionalProperties: { type: 'string' } } },
+    };
+    const fields = [...base.fields, { source: 'pair.1', target: 'pair_amount' }, { source: 'address.city', target: 'city' }, { source: 'extra.anything', target: 'extra' }];
+    expect(() => pipelineStack({ sources: [{ ...base, schema: nested, fields }] })).not.toThrow();
+    expect(() => pipelineStack({ sources: [{ ...base, schema: draft07, fields: [...base.fields, { source: 'tags.0', target: 'first_tag' }] }] })).not.toThrow();
+    expect(() => pipelineStack({ sources: [{ ...base, schema: nested, fields: [...base.fields, { source: 'pair.2', target: 'third' }] }] }))
+      .toThrow(`sources[0].fields[${base.fields.length}].source (source "crm-customers") reads "pair.2"`);
   });
 
   test('bucket options with an existing bucket', () => {

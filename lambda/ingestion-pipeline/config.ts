@@ -4,68 +4,15 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import type { InputFormatValue, SourceConfig, SourcesFile } from '../../src/ingestion-pipeline/sources-file';
+import { SOURCES_FILE_NAME } from '../../src/ingestion-pipeline/sources-file';
 
-export type InputFormat = 'json_array' | 'json_object' | 'ndjson' | 'csv';
-
-export type TransformType = 'trim' | 'lower' | 'upper' | 'number' | 'integer' | 'boolean' | 'string' | 'date' | 'datetime' | 'default';
-
-export interface TransformConfig {
-  readonly type: TransformType;
-  /** date/datetime: the input pattern (yyyy, MM, dd, HH, mm, ss, SSS, literals), `iso`, `epoch_s`, `epoch_ms`. */
-  readonly format?: string;
-  /** default: the value used when the field is missing, null or an empty string. */
-  readonly value?: unknown;
-}
-
-export interface FieldConfig {
-  /** Dot path in the source record (`address.city`, `items.0.sku`). */
-  readonly source: string;
-  /** Canonical attribute name. */
-  readonly target: string;
-  readonly transforms?: readonly TransformConfig[];
-}
-
-export interface RelationshipConfig {
-  /** Canonical attribute holding the target's source id. */
-  readonly attribute: string;
-  readonly type: string;
-  readonly targetEntityType: string;
-  readonly targetSourceSystem: string;
-}
-
-export interface SourceConfig {
-  readonly name: string;
-  /** Raw-data key prefix, ending with `/`. */
-  readonly prefix: string;
-  readonly sourceSystem: string;
-  readonly entityType: string;
-  /** Omitted: chosen per object from its extension (.json, .ndjson/.jsonl, .csv). */
-  readonly format?: InputFormat;
-  /** json_object: dot path of the records array (e.g. `data.customers`). */
-  readonly recordsPath?: string;
-  /** Dot path of the source id in the source record. */
-  readonly sourceIdField: string;
-  /** Canonical attribute whose value is the canonical key (e.g. `email`). */
-  readonly canonicalKeyField?: string;
-  /** Dot path of the source's last-modified timestamp in the source record. */
-  readonly sourceTimestampField?: string;
-  readonly fields: readonly FieldConfig[];
-  readonly relationships?: readonly RelationshipConfig[];
-  readonly personalDataFields?: readonly string[];
-  readonly loadToStore: boolean;
-  /** JSON Schema for the source record (before mapping). */
-  readonly schema?: Record<string, unknown>;
-  readonly csvDelimiter?: string;
-  /** Longest record (NDJSON line, CSV record) in characters. */
-  readonly maxRecordLength?: number;
-  readonly maxDepth?: number;
-  /** Reject text cells that a spreadsheet would run as a formula (=, +, -, @ …). */
-  readonly rejectFormulaCells?: boolean;
-}
-
-export interface PipelineConfig {
-  readonly sources: readonly SourceConfig[];
-}
+/** The shape of sources.json is the construct's contract (src/ingestion-pipeline/sources-file.ts). */
+export type {
+  FieldConfig, IdNormalizationValue as IdNormalization, RelationshipConfig, SourceConfig, TransformConfig, TransformTypeValue as TransformType,
+} from '../../src/ingestion-pipeline/sources-file';
+export type InputFormat = InputFormatValue;
+export type PipelineConfig = SourcesFile;
 
 export const DEFAULT_MAX_RECORD_LENGTH = 1024 * 1024;
 export const DEFAULT_MAX_DEPTH = 32;
@@ -73,7 +20,7 @@ export const DEFAULT_MAX_DEPTH = 32;
 const cache = new Map<string, PipelineConfig>();
 
 /** Read once per execution environment (per file, so tests can switch files). */
-export function loadConfig(file = process.env.SOURCES_CONFIG_PATH ?? path.join(__dirname, 'sources.json')): PipelineConfig {
+export function loadConfig(file = process.env.SOURCES_CONFIG_PATH ?? path.join(__dirname, SOURCES_FILE_NAME)): PipelineConfig {
   let config = cache.get(file);
   if (!config) {
     config = JSON.parse(fs.readFileSync(file, 'utf8')) as PipelineConfig;

@@ -3,7 +3,7 @@
  * canonical key, relationships and source timestamp. Reads own properties only, so a
  * `__proto__` or `constructor` in the data can never reach a prototype.
  */
-import type { FieldConfig, SourceConfig, TransformConfig } from './config';
+import type { FieldConfig, IdNormalization, SourceConfig, TransformConfig } from './config';
 import { parseDate } from './dates';
 import type { CanonicalEntity, EntityRelationship } from '../shared/canonical-upsert';
 import type { RejectionReason } from '../shared/ingestion-contract';
@@ -72,6 +72,18 @@ function mapField(record: unknown, field: FieldConfig): unknown {
   return value;
 }
 
+/** A source id as the entity is keyed (docs/ingestion.md "Source ids"); undefined when there is none. */
+export function normalizeId(raw: unknown, normalization: IdNormalization): string | undefined {
+  if (typeof raw === 'number') return Number.isSafeInteger(raw) ? String(raw) : undefined;
+  if (typeof raw !== 'string' || raw.trim() === '') return undefined;
+  switch (normalization) {
+    case 'none': return raw;
+    case 'trim_and_lowercase': return raw.trim().toLowerCase();
+    case 'trim_and_uppercase': return raw.trim().toUpperCase();
+    default: return raw.trim();
+  }
+}
+
 export type MapResult = { entity: CanonicalEntity } | { reasons: RejectionReason[] };
 
 export function mapRecord(record: unknown, source: SourceConfig): MapResult {
@@ -86,11 +98,8 @@ export function mapRecord(record: unknown, source: SourceConfig): MapResult {
       reasons.push({ code: 'transform', message: error.message, field: field.target });
     }
   }
-  const rawId = getPath(record, source.sourceIdField);
-  let sourceId: string | undefined;
-  if (typeof rawId === 'string' && rawId.trim() !== '') sourceId = rawId.trim();
-  else if (typeof rawId === 'number' && Number.isSafeInteger(rawId)) sourceId = String(rawId);
-  else reasons.push({ code: 'missing_source_id', message: `${source.sourceIdField} (the source id) is missing or not text/a whole number`, field: source.sourceIdField });
+  const sourceId = normalizeId(getPath(record, source.sourceIdField), source.idNormalization ?? 'trim');
+  if (sourceId === undefined) reasons.push({ code: 'missing_source_id', message: `${source.sourceIdField} (the source id) is missing or not text/a whole number`, field: source.sourceIdField });
 
   let sourceUpdatedAt: string | null = null;
   if (source.sourceTimestampField) {
@@ -111,7 +120,7 @@ export function mapRecord(record: unknown, source: SourceConfig): MapResult {
       type: rel.type,
       targetEntityType: rel.targetEntityType,
       targetSourceSystem: rel.targetSourceSystem,
-      targetSourceId: String(target),
+      targetSourceId: normalizeId(String(target), rel.targetIdNormalization ?? 'none') ?? String(target),
     });
   }
   const key = source.canonicalKeyField ? attributes[source.canonicalKeyField] : undefined;

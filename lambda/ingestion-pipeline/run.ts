@@ -16,6 +16,7 @@ import { safeOriginal, structuralReasons } from './checks';
 import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECORD_LENGTH, formatFor, InputFormat, loadConfig, SourceConfig, sourceForKey } from './config';
 import { publishFailed, publishSucceeded } from './events';
 import { hooks } from './hooks';
+import { checkIdNormalization } from './id-keys';
 import {
   claimRun, CONTENT_ONCE_INDEX, currentGeneration, findContentDuplicate, findRun, finishRun, firstSightings, firstSightingsInStore, lockUnnotified,
   markNotified,
@@ -242,7 +243,7 @@ class Run {
         return await this.redelivered(client);
       }
       await prepareSeenIds(client);
-      const fileError = await this.readAll(client);
+      const fileError = await checkIdNormalization(client, this.source, this.id.runId) ?? await this.readAll(client);
       if (fileError) {
         await client.query('ROLLBACK');
         committed = true;

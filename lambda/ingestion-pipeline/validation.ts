@@ -1,15 +1,15 @@
 /**
- * JSON Schema validation of source records with ajv: compiled once per source, all errors
- * reported, formats from ajv-formats; CSV values are text, so they are coerced to the schema's
- * types (in place) before mapping.
+ * JSON Schema validation of source records with ajv: compiled once per source, in the dialect
+ * its `$schema` declares and as strictly as the construct checked it at synth (the same
+ * src/common/json-schema.ts makes the ajv instance on both sides), all errors reported, formats
+ * from ajv-formats; CSV values are text, so they are coerced to the schema's types (in place)
+ * before mapping.
  */
-import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
-import addFormats from 'ajv-formats';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { SourceConfig } from './config';
+import { ajvFor } from '../../src/common/json-schema';
 import type { RejectionReason } from '../shared/ingestion-contract';
 
-const strictAjv = addFormats(new Ajv({ allErrors: true, strict: false }));
-const coercingAjv = addFormats(new Ajv({ allErrors: true, strict: false, coerceTypes: true }));
 const compiled = new Map<string, ValidateFunction>();
 
 export type Validator = (record: unknown) => RejectionReason[];
@@ -44,7 +44,7 @@ export function validatorFor(source: SourceConfig, coerce: boolean): Validator {
   const cacheKey = `${source.name}|${coerce}`;
   let validate = compiled.get(cacheKey);
   if (!validate) {
-    validate = (coerce ? coercingAjv : strictAjv).compile(source.schema);
+    validate = ajvFor(source.schema, { coerceTypes: coerce }).compile(source.schema);
     compiled.set(cacheKey, validate);
   }
   const fn = validate;

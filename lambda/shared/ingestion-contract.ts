@@ -32,7 +32,8 @@ export type RunStatus = 'succeeded' | 'rejected' | 'skipped';
 
 /** File-level failure codes (the whole file is set aside, or the attempt failed). */
 export type FileErrorCode =
-  | 'not_utf8' | 'invalid_format' | 'truncated' | 'unknown_source' | 'object_not_found' | 'processing_error';
+  | 'not_utf8' | 'invalid_format' | 'truncated' | 'unknown_source' | 'object_not_found' | 'processing_error'
+  | 'id_normalization_changed';
 
 /** Record-level rejection codes; rejectionReasons in the manifest is keyed by `code: message`. */
 export type RejectionCode =

@@ -10,6 +10,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { AnalyticsApiAuthorization, AnalyticsApiProps, UserDefinedOperation } from './analytics-api-props';
+import { checkUserOperationsSql } from './user-operations-check';
 import { CanonicalStore } from '../canonical-store/canonical-store';
 import { AccessLevel, ICanonicalStore } from '../canonical-store/canonical-store-props';
 import { deliverAccessLogsThroughBucketPolicy } from '../common/access-logs';
@@ -609,5 +610,6 @@ function validateUserOperations(operations: UserDefinedOperation[]): void {
       throw new Error(`${where}.parameterSchema must be a JSON Schema of type "object"`);
     }
   });
+  checkUserOperationsSql(operations, BUILT_IN_OPERATION_NAMES);
 }
 

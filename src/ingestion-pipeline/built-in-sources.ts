@@ -73,6 +73,8 @@ export class BuiltInSources {
           customer_id: ID,
           name: { type: 'string', minLength: 1, maxLength: 500 },
           email: { type: ['string', 'null'], format: 'email' },
+          industry: { type: ['string', 'null'] },
+          segment: { type: ['string', 'null'] },
           country: { type: ['string', 'null'], pattern: '^\\s*[A-Za-z]{2}\\s*$' },
           lifetime_value: { type: ['number', 'null'], minimum: 0, maximum: 1e12 },
           signup_date: { type: ['string', 'null'], format: 'date' },
@@ -152,7 +154,9 @@ export class BuiltInSources {
         properties: {
           sku: ID,
           name: { type: 'string', minLength: 1, maxLength: 500 },
+          category: { type: ['string', 'null'] },
           price: { type: ['number', 'null'], minimum: 0, maximum: 1e9 },
+          parent_sku: { type: ['string', 'integer', 'null'] },
         },
       },
     };

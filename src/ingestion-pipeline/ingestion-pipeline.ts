@@ -11,6 +11,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
 import { IngestionPipelineProps } from './ingestion-pipeline-props';
 import { OUTPUT_PREFIXES, renderSourcesConfig, validateSources } from './source-config';
+import { SOURCES_FILE_NAME } from './sources-file';
 import { CanonicalStore } from '../canonical-store/canonical-store';
 import { AccessLevel } from '../canonical-store/canonical-store-props';
 import { deliverAccessLogsThroughBucketPolicy } from '../common/access-logs';
@@ -96,7 +97,7 @@ export class IngestionPipeline extends Construct {
     allowCloudWatchLogsToUseKey(this, props.logEncryptionKey);
     const built = createPipelineFunction(this, 'Processor', {
       assetName: 'ingestion-pipeline',
-      code: assetWithConfig('ingestion-pipeline', 'sources.json', renderSourcesConfig(props.sources)),
+      code: assetWithConfig('ingestion-pipeline', SOURCES_FILE_NAME, renderSourcesConfig(props.sources)),
       description: 'IngestionPipeline processor: S3 files to the canonical store, exactly once',
       serviceName: this.serviceName,
       vpc: store.vpc,

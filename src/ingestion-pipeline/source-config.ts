@@ -1,9 +1,11 @@
 /**
  * Validation of source definitions at synth (errors name the prop) and their rendering into
- * the processor's sources.json (the shape of lambda/ingestion-pipeline/config.ts).
+ * the processor's sources.json (the contract in sources-file.ts).
  */
 import { Token } from 'aws-cdk-lib';
-import { FieldTransform, InputFormat, SourceDefinition, TransformType } from './source-definition';
+import { IdNormalization, FieldTransform, InputFormat, SourceDefinition, TransformType } from './source-definition';
+import { IdNormalizationValue, SourcesFile } from './sources-file';
+import { schemaDefinesPath, schemaProblems } from '../common/json-schema';
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const ATTRIBUTE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -83,6 +85,24 @@ export function validateSources(sources: SourceDefinition[], propName = 'sources
       }
       if (Token.isUnresolved(text)) fail(`${p}.schema`, 'must not contain tokens');
       if (s.schema.type !== undefined && s.schema.type !== 'object') fail(`${p}.schema.type`, 'must be "object" (a schema for one record)');
+      checkSchema(`${p}.schema (source "${s.name}")`, s.schema);
+      checkMappedFields(p, s);
+    }
+    if (s.idNormalization !== undefined && !Object.values(IdNormalization).includes(s.idNormalization)) {
+      fail(`${p}.idNormalization`, `must be an IdNormalization, got ${JSON.stringify(s.idNormalization)}`);
+    }
+    if (s.rekeyIdsFrom !== undefined && !Object.values(IdNormalization).includes(s.rekeyIdsFrom)) {
+      fail(`${p}.rekeyIdsFrom`, `must be an IdNormalization, got ${JSON.stringify(s.rekeyIdsFrom)}`);
+    }
+    if (s.rekeyIdsFrom !== undefined && s.rekeyIdsFrom === idNormalizationOf(s)) {
+      fail(`${p}.rekeyIdsFrom`, `(${s.rekeyIdsFrom}) equals idNormalization: there is nothing to re-key; remove it`);
+    }
+    const sameIds = sources.slice(0, i).findIndex((o) => o.sourceSystem === s.sourceSystem && o.entityType === s.entityType);
+    if (sameIds >= 0 && idNormalizationOf(sources[sameIds]) !== idNormalizationOf(s)) {
+      fail(`${p}.idNormalization`, `(${idNormalizationOf(s)}) differs from ${propName}[${sameIds}].idNormalization (${idNormalizationOf(sources[sameIds])}): both key ${s.entityType} entities of ${s.sourceSystem}, so they must normalise ids the same way`);
+    }
+    if (sameIds >= 0 && sources[sameIds].rekeyIdsFrom !== s.rekeyIdsFrom) {
+      fail(`${p}.rekeyIdsFrom`, `(${s.rekeyIdsFrom ?? 'none declared'}) differs from ${propName}[${sameIds}].rekeyIdsFrom (${sources[sameIds].rekeyIdsFrom ?? 'none declared'}): both key ${s.entityType} entities of ${s.sourceSystem}`);
     }
     if (s.csvDelimiter !== undefined && s.csvDelimiter.length !== 1) fail(`${p}.csvDelimiter`, `must be one character, got ${JSON.stringify(s.csvDelimiter)}`);
     if (s.maxRecordLength !== undefined && (!Number.isInteger(s.maxRecordLength) || s.maxRecordLength < 1024)) {
@@ -94,8 +114,37 @@ export function validateSources(sources: SourceDefinition[], propName = 'sources
   });
 }
 
+/** The schema compiled as the handler will compile it (strict, in its dialect): the first problem is a synth error. */
+function checkSchema(prop: string, schema: Record<string, unknown>): void {
+  const problems = schemaProblems(schema);
+  if (problems.length > 0) fail(prop, problems.length === 1 ? problems[0] : `${problems[0]} (and ${problems.length - 1} more: ${problems.slice(1).join('; ')})`);
+}
+
+/** Every field the mapping reads must be one the schema defines (a typo would read nothing). */
+function checkMappedFields(p: string, s: SourceDefinition): void {
+  const read: Array<[string, string]> = [
+    [`${p}.sourceIdField`, s.sourceIdField],
+    ...(s.sourceTimestampField !== undefined ? [[`${p}.sourceTimestampField`, s.sourceTimestampField] as [string, string]] : []),
+    ...s.fields.map((f, k): [string, string] => [`${p}.fields[${k}].source`, f.source]),
+  ];
+  for (const [prop, field] of read) {
+    if (!schemaDefinesPath(s.schema!, field)) {
+      fail(`${prop} (source "${s.name}")`, `reads "${field}", which the source's schema does not define: declare it in the schema's properties (or correct the field name)`);
+    }
+  }
+}
+
+function idNormalizationOf(s: SourceDefinition): IdNormalizationValue {
+  return s.idNormalization ?? IdNormalization.TRIM;
+}
+
 /** The processor's sources.json content. */
-export function renderSourcesConfig(sources: SourceDefinition[]): { sources: Array<Record<string, unknown>> } {
+export function renderSourcesConfig(sources: SourceDefinition[]): SourcesFile {
+  /** Relationship targets loaded by this pipeline are keyed with their source's normalisation. */
+  const targetNormalization = (entityType: string, sourceSystem: string): IdNormalizationValue => {
+    const target = sources.find((t) => t.entityType === entityType && t.sourceSystem === sourceSystem);
+    return target ? idNormalizationOf(target) : IdNormalization.NONE;
+  };
   return {
     sources: sources.map((s) => ({
       name: s.name,
@@ -105,6 +154,8 @@ export function renderSourcesConfig(sources: SourceDefinition[]): { sources: Arr
       format: s.format,
       recordsPath: s.recordsPath,
       sourceIdField: s.sourceIdField,
+      idNormalization: idNormalizationOf(s),
+      rekeyIdsFrom: s.rekeyIdsFrom,
       canonicalKeyField: s.canonicalKeyField,
       sourceTimestampField: s.sourceTimestampField,
       fields: s.fields.map((f) => ({
@@ -112,7 +163,13 @@ export function renderSourcesConfig(sources: SourceDefinition[]): { sources: Arr
         target: f.target,
         transforms: (f.transforms ?? []).map((t) => ({ type: t.type, format: t.format, value: t.value })),
       })),
-      relationships: s.relationships ?? [],
+      relationships: (s.relationships ?? []).map((r) => ({
+        attribute: r.attribute,
+        type: r.type,
+        targetEntityType: r.targetEntityType,
+        targetSourceSystem: r.targetSourceSystem,
+        targetIdNormalization: targetNormalization(r.targetEntityType, r.targetSourceSystem),
+      })),
       personalDataFields: s.personalDataFields ?? [],
       loadToStore: s.loadToStore ?? true,
       schema: s.schema,

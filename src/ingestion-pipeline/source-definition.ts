@@ -15,6 +15,21 @@ export enum InputFormat {
   CSV = 'csv',
 }
 
+/**
+ * How a record's source id is normalised before it keys the entity (entity type, source system,
+ * source id). Text ids only: a whole-number id becomes its decimal text either way.
+ */
+export enum IdNormalization {
+  /** Leading and trailing white space removed; case kept (`" C00011 "` → `C00011`, and `c00011` is another entity). */
+  TRIM = 'trim',
+  /** Trimmed and lower-cased (`C00011` and `c00011` are one entity, keyed `c00011`). */
+  TRIM_AND_LOWERCASE = 'trim_and_lowercase',
+  /** Trimmed and upper-cased (`C00011` and `c00011` are one entity, keyed `C00011`). */
+  TRIM_AND_UPPERCASE = 'trim_and_uppercase',
+  /** Taken exactly as sent (`" C00011"` and `C00011` are two entities; an id of only white space is still refused). */
+  NONE = 'none',
+}
+
 /** A declarative transform applied to a field's value, in order. */
 export enum TransformType {
   /** Removes leading and trailing white space from text. */
@@ -112,6 +127,28 @@ export interface SourceDefinition {
   /** Dot path of the record's id in the source system. */
   readonly sourceIdField: string;
   /**
+   * How the source id is normalised before it keys the entity.
+   *
+   * Relationships to this source's entities (from any source of the pipeline) use the same
+   * normalisation for their target ids. Sources that share `sourceSystem` and `entityType` share
+   * the ids, so they must agree. The store records the normalisation that keyed its entities: after
+   * a change, files of the source are refused (`Ingestion Failed`, `id_normalization_changed`)
+   * until `rekeyIdsFrom` declares the re-key (docs/ingestion.md, "Source ids").
+   *
+   * @default IdNormalization.TRIM
+   */
+  readonly idNormalization?: IdNormalization;
+  /**
+   * Declares a re-key after a change of `idNormalization`: the normalisation the stored ids were
+   * keyed with. The next run of the source re-keys the stored entities and relationships of its
+   * entity type and source system in its own transaction (refused, with examples, when two stored
+   * ids would become one), then loads with the new normalisation. Once the store records the new
+   * normalisation it has no effect, and can be removed.
+   *
+   * @default - no re-key: files are refused while the store's ids were keyed differently
+   */
+  readonly rekeyIdsFrom?: IdNormalization;
+  /**
    * Canonical attribute whose (transformed) value matches the same real entity across systems, e.g. `email`.
    *
    * @default - no canonical key
@@ -145,8 +182,14 @@ export interface SourceDefinition {
    */
   readonly loadToStore?: boolean;
   /**
-   * JSON Schema (draft 2020-12 subset, as ajv supports it) of a source record before mapping:
-   * required fields, types, formats (`email`, `date`, `date-time`, …), plausibility ranges.
+   * JSON Schema of a source record before mapping: required fields, types, formats (`email`,
+   * `date`, `date-time`, …), plausibility ranges. Draft 2020-12 unless its `$schema` declares
+   * draft-07 (`http://json-schema.org/draft-07/schema#`); compiled at synth by ajv in strict mode,
+   * so an unknown keyword, a keyword of the other draft or an invalid value is a synth error naming
+   * the source and the JSON path. Every field the mapping reads (`sourceIdField`,
+   * `sourceTimestampField`, each `fields[].source`) must be defined by it (in `properties`,
+   * `patternProperties`, an explicit `additionalProperties`, or `prefixItems`/`items` for array
+   * positions).
    *
    * @default - no validation beyond the mapping
    */

@@ -217,7 +217,7 @@ check('IngestionPipeline: sources.json in the processor asset holds the app\'s s
   const names = sources.map((src) => src.name);
   for (const name of SOURCE_NAMES) if (!names.includes(name)) return `sources: ${JSON.stringify(names)}`;
   const partners = JSON.stringify(sources.find((src) => src.name === 'smoke-partners'));
-  const expected = ['"csv"', '"dd/MM/yyyy"', '"standard"', '"partner_id"', '"lower"'];
+  const expected = ['"csv"', '"dd/MM/yyyy"', '"standard"', '"partner_id"', '"lower"', '"idNormalization":"trim"', '"tier":{"type":["string","null"]}'];
   const missing = expected.filter((e) => !partners.includes(e));
   return missing.length ? `smoke-partners lacks ${missing.join(', ')}: ${partners}` : undefined;
 });

@@ -71,6 +71,24 @@ check_assembly() {
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then fail "$lang: check-assembly.mjs exited $rc"; fi
 }
 
+# expect_refused_sql LANG CMD...: the app run with SMOKE_REFUSED_SQL=1 adds a user operation whose
+# SQL is a DELETE; synth must fail with the API's SQL guard's message (checked at synth, in a child
+# Node.js process the construct starts, whatever the app's language).
+REFUSED_SQL_MESSAGE="userOperations[1] ('purge_customers') is refused by the API's SQL guard: Only SELECT queries are allowed, not DELETE"
+expect_refused_sql() {
+  local lang="$1"; shift
+  local log="$LOGS/$lang-refused-sql.log"
+  echo "== $lang-refused-sql: SMOKE_REFUSED_SQL=1 $*"
+  if SMOKE_REFUSED_SQL=1 "$@" >"$log" 2>&1; then
+    fail "$lang: synth with a DELETE user operation succeeded (log: $log)"
+  elif grep -qF "$REFUSED_SQL_MESSAGE" "$log"; then
+    pass "$lang: refused user SQL is a synth error: $REFUSED_SQL_MESSAGE"
+  else
+    fail "$lang: synth with a DELETE user operation failed without the guard's message (log: $log)"
+    grep -v '^!!' "$log" | tail -n 20 | sed 's/^/   | /'
+  fi
+}
+
 echo "== toolchain: node $(node --version); $(python3 --version 2>&1); $(java -version 2>&1 | head -1);" \
   "$(mvn -v 2>/dev/null | head -1 | sed 's/\x1b\[[0-9;]*m//g'); $(go version 2>/dev/null || echo 'no go');" \
   "dotnet $(dotnet --version 2>/dev/null || echo 'not installed')"
@@ -195,6 +213,7 @@ smoke_python() {
   else
     fail "python: app.py synth"
   fi
+  expect_refused_sql python "$venv/bin/python" "$HERE/python/app.py" "$out.refused"
   TIMES+=("smoke-python total $(elapsed "$t0") s")
 }
 
@@ -212,6 +231,9 @@ smoke_java() {
   else
     fail "java: mvn compile exec:java"
   fi
+  expect_refused_sql java mvn -B -q -Dmaven.repo.local="$m2" -f "$HERE/java/pom.xml" \
+    -Dlibrary.version="$LIB_VERSION" -Dsmoke.migrations="$HERE/migrations" \
+    exec:java -Dexec.args="$out.refused"
   TIMES+=("smoke-java total $(elapsed "$t0") s")
 }
 
@@ -234,6 +256,7 @@ smoke_go() {
   else
     fail "go: app synth"
   fi
+  expect_refused_sql go env SMOKE_MIGRATIONS="$HERE/migrations" "$app/smoke" "$out.refused"
   TIMES+=("smoke-go total $(elapsed "$t0") s")
 }
 

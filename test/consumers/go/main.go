@@ -75,7 +75,18 @@ func main() {
 			{Source: jsii.String("tier"), Target: jsii.String("segment"), Transforms: &[]*pipeline.FieldTransform{
 				{Type: pipeline.TransformType_DEFAULT, Value: "standard"}}},
 		},
-		Schema: &map[string]interface{}{"type": "object", "required": []string{"partner_id", "email"}},
+		// Checked at synth (draft 2020-12, strict): every mapped field is defined here.
+		Schema: &map[string]interface{}{
+			"type":     "object",
+			"required": []string{"partner_id", "email"},
+			"properties": map[string]interface{}{
+				"partner_id": map[string]interface{}{"type": "string"},
+				"name":       map[string]interface{}{"type": "string"},
+				"email":      map[string]interface{}{"type": "string"},
+				"since":      map[string]interface{}{"type": "string"},
+				"tier":       map[string]interface{}{"type": []string{"string", "null"}},
+			},
+		},
 	}
 	ingestion := pipeline.NewIngestionPipeline(stack, jsii.String("Ingestion"), &pipeline.IngestionPipelineProps{
 		Store:   store,
@@ -84,19 +95,24 @@ func main() {
 	ingestion.OnIngestionSucceeded(jsii.String("PartnersLoaded"), jsii.Strings("smoke-partners"), nil)
 
 	// --- AnalyticsApi: IAM authorization, an operation of the app's own, invoked by the app's function ---
+	operations := []*pipeline.UserDefinedOperation{{
+		Name: jsii.String("customers_in_country"),
+		Sql:  jsii.String("SELECT name, email FROM canonical.customers WHERE country = :country"),
+		ParameterSchema: &map[string]interface{}{
+			"type":                 "object",
+			"properties":           map[string]interface{}{"country": map[string]interface{}{"type": "string", "minLength": 2, "maxLength": 2}},
+			"required":             []string{"country"},
+			"additionalProperties": false,
+		},
+	}}
+	if os.Getenv("SMOKE_REFUSED_SQL") != "" {
+		// The negative case (run.sh): SQL the API's guard refuses is a synth error here too.
+		operations = append(operations, &pipeline.UserDefinedOperation{Name: jsii.String("purge_customers"), Sql: jsii.String("DELETE FROM canonical.entities")})
+	}
 	api := pipeline.NewAnalyticsApi(stack, jsii.String("Analytics"), &pipeline.AnalyticsApiProps{
-		Store:         store,
-		Authorization: pipeline.AnalyticsApiAuthorization_IAM,
-		UserOperations: &[]*pipeline.UserDefinedOperation{{
-			Name: jsii.String("customers_in_country"),
-			Sql:  jsii.String("SELECT name, email FROM canonical.customers WHERE country = :country"),
-			ParameterSchema: &map[string]interface{}{
-				"type":                 "object",
-				"properties":           map[string]interface{}{"country": map[string]interface{}{"type": "string", "minLength": 2, "maxLength": 2}},
-				"required":             []string{"country"},
-				"additionalProperties": false,
-			},
-		}},
+		Store:          store,
+		Authorization:  pipeline.AnalyticsApiAuthorization_IAM,
+		UserOperations: &operations,
 	})
 	api.GrantInvoke(reporter)
 

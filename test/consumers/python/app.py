@@ -85,7 +85,18 @@ def main(outdir: str) -> None:
                 transforms=[FieldTransform(type=TransformType.DEFAULT, value="standard")],
             ),
         ],
-        schema={"type": "object", "required": ["partner_id", "email"]},
+        # Checked at synth (draft 2020-12, strict): every mapped field is defined here.
+        schema={
+            "type": "object",
+            "required": ["partner_id", "email"],
+            "properties": {
+                "partner_id": {"type": "string"},
+                "name": {"type": "string"},
+                "email": {"type": "string"},
+                "since": {"type": "string"},
+                "tier": {"type": ["string", "null"]},
+            },
+        },
     )
     pipeline = IngestionPipeline(
         stack,
@@ -96,23 +107,27 @@ def main(outdir: str) -> None:
     pipeline.on_ingestion_succeeded("PartnersLoaded", ["smoke-partners"])
 
     # --- AnalyticsApi: IAM authorization, an operation of the app's own, invoked by the app's function ---
+    operations = [
+        UserDefinedOperation(
+            name="customers_in_country",
+            sql="SELECT name, email FROM canonical.customers WHERE country = :country",
+            parameter_schema={
+                "type": "object",
+                "properties": {"country": {"type": "string", "minLength": 2, "maxLength": 2}},
+                "required": ["country"],
+                "additionalProperties": False,
+            },
+        )
+    ]
+    if os.environ.get("SMOKE_REFUSED_SQL"):
+        # The negative case (run.sh): SQL the API's guard refuses is a synth error here too.
+        operations.append(UserDefinedOperation(name="purge_customers", sql="DELETE FROM canonical.entities"))
     api = AnalyticsApi(
         stack,
         "Analytics",
         store=store,
         authorization=AnalyticsApiAuthorization.IAM,
-        user_operations=[
-            UserDefinedOperation(
-                name="customers_in_country",
-                sql="SELECT name, email FROM canonical.customers WHERE country = :country",
-                parameter_schema={
-                    "type": "object",
-                    "properties": {"country": {"type": "string", "minLength": 2, "maxLength": 2}},
-                    "required": ["country"],
-                    "additionalProperties": False,
-                },
-            )
-        ],
+        user_operations=operations,
     )
     api.grant_invoke(reporter)
 

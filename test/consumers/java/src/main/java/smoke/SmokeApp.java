@@ -16,6 +16,7 @@ import io.github.cdkserverlessdatapipeline.StoreEngine;
 import io.github.cdkserverlessdatapipeline.TransformType;
 import io.github.cdkserverlessdatapipeline.UserDefinedOperation;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import software.amazon.awscdk.App;
@@ -79,7 +80,16 @@ public final class SmokeApp {
             field("email", "email", transform(TransformType.TRIM), transform(TransformType.LOWER)),
             field("since", "signup_date", FieldTransform.builder().type(TransformType.DATE).format("dd/MM/yyyy").build()),
             field("tier", "segment", FieldTransform.builder().type(TransformType.DEFAULT).value("standard").build())))
-        .schema(Map.of("type", "object", "required", List.of("partner_id", "email")))
+        // Checked at synth (draft 2020-12, strict): every mapped field is defined here.
+        .schema(Map.of(
+            "type", "object",
+            "required", List.of("partner_id", "email"),
+            "properties", Map.of(
+                "partner_id", Map.of("type", "string"),
+                "name", Map.of("type", "string"),
+                "email", Map.of("type", "string"),
+                "since", Map.of("type", "string"),
+                "tier", Map.of("type", List.of("string", "null")))))
         .build();
     IngestionPipeline ingestion = IngestionPipeline.Builder.create(stack, "Ingestion")
         .store(store)
@@ -88,18 +98,23 @@ public final class SmokeApp {
     ingestion.onIngestionSucceeded("PartnersLoaded", List.of("smoke-partners"));
 
     // --- AnalyticsApi: IAM authorization, an operation of the app's own, invoked by the app's function ---
+    List<UserDefinedOperation> operations = new ArrayList<>(List.of(UserDefinedOperation.builder()
+        .name("customers_in_country")
+        .sql("SELECT name, email FROM canonical.customers WHERE country = :country")
+        .parameterSchema(Map.of(
+            "type", "object",
+            "properties", Map.of("country", Map.of("type", "string", "minLength", 2, "maxLength", 2)),
+            "required", List.of("country"),
+            "additionalProperties", false))
+        .build()));
+    if (System.getenv("SMOKE_REFUSED_SQL") != null) {
+      // The negative case (run.sh): SQL the API's guard refuses is a synth error here too.
+      operations.add(UserDefinedOperation.builder().name("purge_customers").sql("DELETE FROM canonical.entities").build());
+    }
     AnalyticsApi api = AnalyticsApi.Builder.create(stack, "Analytics")
         .store(store)
         .authorization(AnalyticsApiAuthorization.IAM)
-        .userOperations(List.of(UserDefinedOperation.builder()
-            .name("customers_in_country")
-            .sql("SELECT name, email FROM canonical.customers WHERE country = :country")
-            .parameterSchema(Map.of(
-                "type", "object",
-                "properties", Map.of("country", Map.of("type", "string", "minLength", 2, "maxLength", 2)),
-                "required", List.of("country"),
-                "additionalProperties", false))
-            .build()))
+        .userOperations(operations)
         .build();
     api.grantInvoke(reporter);
 
