@@ -67,28 +67,24 @@ function isRuntimeFinding(f: CfnLintFinding): boolean {
   return RUNTIME_RULES.has(f.rule) || /(^|\/)Runtime(\/|$)/.test(f.path);
 }
 
-/** Synthesizes the checked apps into `outdir` and runs the gate on them, as of `today`. */
-export function lintTemplates(outdir: string, today: Date = new Date()): TemplateLintReport {
-  const lifecycle = lambdaRuntimeLifecycle();
-  const templates = synthesizeCheckedApps(outdir);
-  const failures: string[] = [];
-  const runtimes: string[] = [];
-  for (const t of templates) {
-    const where = `${t.app} ${t.stack}`;
-    try {
-      for (const fn of functionRuntimes(t.template)) runtimes.push(`${where} ${fn.logicalId}: ${fn.runtimes.join(', ')}`);
-      for (const p of runtimeProblems(t.template, lifecycle, today)) failures.push(`runtime gate [${where}] ${p.logicalId}: ${p.problem}`);
-    } catch (e) {
-      failures.push(`runtime gate [${where}]: ${(e as Error).message}`);
-    }
-  }
+/** What the gate makes of cfn-lint's findings, given the allow-list. */
+export interface JudgedFindings {
+  readonly failures: string[];
+  readonly allowed: Array<{ finding: string; reason: string }>;
+  readonly counts: { errors: number; misreportedErrors: number; warnings: number };
+}
 
-  const allowlist = readAllowlist();
+/**
+ * Errors fail unless the allow-list says cfn-lint misreports them; findings on a Runtime always
+ * fail; warnings fail unless allowed; allow-list entries no finding needs fail too.
+ */
+export function judgeFindings(findings: CfnLintFinding[], allowlist: Allowlist, label: (f: CfnLintFinding) => string): JudgedFindings {
   const used = new Set<AllowedFinding>();
+  const failures: string[] = [];
   const allowed: Array<{ finding: string; reason: string }> = [];
   const counts = { errors: 0, misreportedErrors: 0, warnings: 0 };
-  for (const f of runCfnLint(templates.map((t) => t.templateFile))) {
-    const text = describe(f, templates);
+  for (const f of findings) {
+    const text = label(f);
     const entry = isRuntimeFinding(f) ? undefined
       : matching(f.level === 'Error' ? allowlist.misreportedErrors : f.level === 'Warning' ? allowlist.warnings : [], f);
     if (f.level === 'Error') entry ? counts.misreportedErrors++ : counts.errors++;
@@ -105,6 +101,28 @@ export function lintTemplates(outdir: string, today: Date = new Date()): Templat
   for (const a of [...allowlist.warnings, ...allowlist.misreportedErrors].filter((x) => !used.has(x))) {
     failures.push(`docs/template-lint-allowlist.json entry matches no finding any more (remove it): ${a.rule} ${a.message}`);
   }
+  return { failures, allowed, counts };
+}
+
+/** Synthesizes the checked apps into `outdir` and runs the gate on them, as of `today`. */
+export function lintTemplates(outdir: string, today: Date = new Date()): TemplateLintReport {
+  const lifecycle = lambdaRuntimeLifecycle();
+  const templates = synthesizeCheckedApps(outdir);
+  const failures: string[] = [];
+  const runtimes: string[] = [];
+  for (const t of templates) {
+    const where = `${t.app} ${t.stack}`;
+    try {
+      for (const fn of functionRuntimes(t.template)) runtimes.push(`${where} ${fn.logicalId}: ${fn.runtimes.join(', ')}`);
+      for (const p of runtimeProblems(t.template, lifecycle, today)) failures.push(`runtime gate [${where}] ${p.logicalId}: ${p.problem}`);
+    } catch (e) {
+      failures.push(`runtime gate [${where}]: ${(e as Error).message}`);
+    }
+  }
+
+  const judged = judgeFindings(runCfnLint(templates.map((t) => t.templateFile)), readAllowlist(), (f) => describe(f, templates));
+  failures.push(...judged.failures);
+  const { allowed, counts } = judged;
   return { cfnLintVersion: pinnedCfnLintVersion(), templates, runtimes, failures, allowed, counts };
 }
 
