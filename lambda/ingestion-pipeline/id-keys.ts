@@ -52,7 +52,9 @@ export async function checkIdNormalization(client: ClientBase, source: SourceCon
   return rekey(client, source, stored, wanted, runId, what);
 }
 
-async function rekey(client: ClientBase, source: SourceConfig, from: IdNormalization, to: IdNormalization, runId: string, what: string): Promise<FileError | undefined> {
+async function rekey(
+  client: ClientBase, source: SourceConfig, from: IdNormalization, to: IdNormalization, runId: string, what: string,
+): Promise<FileError | undefined> {
   const identity = [source.entityType, source.sourceSystem];
   await client.query('SELECT 1 FROM canonical.source_id_normalization WHERE entity_type = $1 AND source_system = $2 FOR UPDATE', identity);
   const id = normalizedSql('source_id', to);

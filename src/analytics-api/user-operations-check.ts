@@ -13,6 +13,8 @@ import { UserDefinedOperation } from './analytics-api-props';
 /** `src/analytics-api/` (ts-jest) and `lib/analytics-api/` (after jsii) sit at the same depth. */
 const SCRIPT = path.join(__dirname, '..', '..', 'assets', 'synth-checks', 'check-user-operations.js');
 const TIMEOUT_MS = 120_000;
+/** Results by input: an app (or a test suite) that declares the same operations twice checks them once. */
+const checked = new Map<string, CheckResult[]>();
 
 interface CheckResult {
   readonly name: string;
@@ -29,15 +31,23 @@ export function checkUserOperationsSql(operations: UserDefinedOperation[], reser
     operations: operations.map((op) => ({ name: op.name, sql: op.sql, parameterSchema: op.parameterSchema })),
     reservedNames,
   });
-  const child = spawnSync(process.execPath, [SCRIPT], { input, encoding: 'utf8', timeout: TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 });
-  if (child.error || child.status !== 0) {
-    const why = child.error?.message ?? (child.signal ? `killed by ${child.signal}` : `exit code ${child.status}`);
-    throw new Error(`userOperations could not be checked (${process.execPath} ${SCRIPT}: ${why}): ${(child.stderr ?? '').trim().slice(0, 2000)}`);
+  let results = checked.get(input);
+  if (!results) {
+    results = runCheck(input);
+    checked.set(input, results);
   }
-  const { results } = JSON.parse(child.stdout) as { results: CheckResult[] };
   results.forEach((result, i) => {
     if (result.error !== undefined) {
       throw new Error(`userOperations[${i}] ('${result.name}') is refused by the API's SQL guard: ${result.error}`);
     }
   });
+}
+
+function runCheck(input: string): CheckResult[] {
+  const child = spawnSync(process.execPath, [SCRIPT], { input, encoding: 'utf8', timeout: TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 });
+  if (child.error || child.status !== 0) {
+    const why = child.error?.message ?? (child.signal ? `killed by ${child.signal}` : `exit code ${child.status}`);
+    throw new Error(`userOperations could not be checked (${process.execPath} ${SCRIPT}: ${why}): ${(child.stderr ?? '').trim().slice(0, 2000)}`);
+  }
+  return (JSON.parse(child.stdout) as { results: CheckResult[] }).results;
 }
