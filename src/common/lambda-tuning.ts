@@ -78,6 +78,32 @@ function validateRuntime(runtime: lambda.Runtime, prop: string): void {
   }
 }
 
+/**
+ * Acknowledges cdk-nag's AwsSolutions-L1 ("not the latest runtime") on a function that runs the
+ * library's default runtime (chosen on purpose: the runtime the handlers are tested on), and only
+ * while the aws-cdk-lib in use knows a newer Node.js runtime (what the rule compares with). Any
+ * other runtime is left to the rule.
+ *
+ * @param whose who chose the runtime, for the reason
+ */
+export function acknowledgeDefaultRuntime(fn: lambda.Function, whose: string): void {
+  const newest = newestKnownNodeRuntime();
+  if (fn.runtime.name !== DEFAULT_RUNTIME.name || newest === undefined || nodeMajor(newest) <= nodeMajor(DEFAULT_RUNTIME.name)) return;
+  acknowledgeNagFinding(fn, 'AwsSolutions-L1',
+    `${whose} the library's default runtime, ${DEFAULT_RUNTIME.name} (the handlers are built and tested on Node.js ${nodeMajor(DEFAULT_RUNTIME.name)}); `
+    + `aws-cdk-lib also offers ${newest}, which lambdaTuning.runtime selects for the library's functions`);
+}
+
+/** The newest `nodejsNN.x` runtime aws-cdk-lib knows. */
+function newestKnownNodeRuntime(): string | undefined {
+  const names = lambda.Runtime.ALL.map((r) => r.name).filter((n) => /^nodejs\d+\.x$/.test(n));
+  return names.sort((a, b) => nodeMajor(a) - nodeMajor(b)).pop();
+}
+
+function nodeMajor(runtimeName: string): number {
+  return Number(/^nodejs(\d+)/.exec(runtimeName)?.[1] ?? 0);
+}
+
 /** Default log retention of the library's functions. */
 export const DEFAULT_LOG_RETENTION = logs.RetentionDays.THREE_MONTHS;
 
@@ -253,6 +279,7 @@ export function createPipelineFunction(scope: Construct, id: string, options: Pi
     'X-Ray PutTraceSegments/PutTelemetryRecords and the Lambda VPC network-interface actions support no resource-level permissions',
     ['Resource::*']);
   acknowledgeHipaaFindings(fn, role, options);
+  acknowledgeDefaultRuntime(fn, 'Runs');
 
   calledServices.set(fn, { services: [...options.callsServices], vpc: options.vpc });
   const vpcEndpoints = options.vpc && options.createVpcEndpoints !== false
