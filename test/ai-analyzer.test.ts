@@ -8,6 +8,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AiAnalyzer, AiAnalyzerProps, AnomalyThresholds, BedrockModel } from '../src';
 import { createTestStack, removeTestAppDirs } from './construct-support/app';
+import { snapshotTest } from './construct-support/floor';
 import { logKeyProps, testLogEncryptionKey } from './construct-support/log-encryption';
 import { formatNagFindings, NagFinding, NagReport, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
 import { endpointsByVpc, missingVpcEndpoints } from './construct-support/vpc-endpoints';
@@ -226,7 +227,7 @@ describe('AiAnalyzer defaults (environment-agnostic stack)', () => {
     expect(b.analyzer.metricOutputTokens().metricName).toBe('OutputTokens');
   });
 
-  test('snapshot', () => {
+  snapshotTest('snapshot', () => {
     expect(template.toJSON()).toMatchSnapshot();
   });
 });

@@ -15,6 +15,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AnalyticsApi, AnalyticsApiAuthorization, AnalyticsApiProps, CanonicalStore } from '../src';
 import { createTestApp, createTestStack, removeTestAppDirs } from './construct-support/app';
+import { snapshotTest } from './construct-support/floor';
 import { cloudWatchLogsStatements, logGroupKeys, logKeyProps, testLogEncryptionKey } from './construct-support/log-encryption';
 import { formatNagFindings, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
 import { missingVpcEndpoints } from './construct-support/vpc-endpoints';
@@ -173,7 +174,7 @@ describe('AnalyticsApi defaults', () => {
     expect(api.metricCacheHits().toMetricConfig().metricStat).toMatchObject({ metricName: 'CacheHit', namespace: 'ServerlessDataPipeline' });
   });
 
-  test('snapshot', () => {
+  snapshotTest('snapshot', () => {
     expect(template.toJSON()).toMatchSnapshot();
   });
 });

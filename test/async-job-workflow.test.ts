@@ -13,6 +13,7 @@ import {
   AnalyticsApi, AnalyticsApiProps, AsyncJobWorkflow, AsyncJobWorkflowProps, CanonicalStore,
 } from '../src';
 import { createTestApp, createTestStack, removeTestAppDirs } from './construct-support/app';
+import { snapshotTest } from './construct-support/floor';
 import { cloudWatchLogsStatements, expectLogGroupsEncrypted, keyArnOf, logGroupKeys } from './construct-support/log-encryption';
 import { formatNagFindings, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
 import { missingVpcEndpoints } from './construct-support/vpc-endpoints';
@@ -299,7 +300,7 @@ describe('AsyncJobWorkflow defaults', () => {
     expect(jobs.metricJobDuration().statistic).toBe('p90');
   });
 
-  test('snapshot', () => {
+  snapshotTest('snapshot', () => {
     expect(template.toJSON()).toMatchSnapshot();
   });
 });

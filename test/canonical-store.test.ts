@@ -13,6 +13,7 @@ import {
   AccessLevel, CanonicalStore, CanonicalStoreProps, Migrations, PipelineAwsService, StoreEngine,
 } from '../src';
 import { createTestApp, createTestStack, removeTestAppDirs } from './construct-support/app';
+import { snapshotTest } from './construct-support/floor';
 import { logKeyProps, testLogEncryptionKey } from './construct-support/log-encryption';
 import { formatNagFindings, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
 import { missingVpcEndpoints } from './construct-support/vpc-endpoints';
@@ -262,7 +263,7 @@ describe('CanonicalStore defaults (RDS for PostgreSQL)', () => {
     expect(() => store.metricServerlessDatabaseCapacity()).toThrow(/AURORA_POSTGRES_SERVERLESS_V2 only/);
   });
 
-  test('snapshot', () => {
+  snapshotTest('snapshot', () => {
     expect(template.toJSON()).toMatchSnapshot();
   });
 });

@@ -13,6 +13,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { BuiltInSources, CanonicalStore, IngestionPipeline, IngestionPipelineProps, InputFormat, SourceDefinition, TransformType } from '../src';
 import { createTestStack, removeTestAppDirs } from './construct-support/app';
+import { snapshotTest } from './construct-support/floor';
 import { logKeyProps, testLogEncryptionKey } from './construct-support/log-encryption';
 import { formatNagFindings, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
 import { missingVpcEndpoints } from './construct-support/vpc-endpoints';
@@ -161,7 +162,7 @@ describe('IngestionPipeline defaults', () => {
     expect(pipeline.metricIngestionLatency().statistic).toBe('p90');
   });
 
-  test('snapshot', () => {
+  snapshotTest('snapshot', () => {
     expect(template.toJSON()).toMatchSnapshot();
   });
 });

@@ -18,7 +18,7 @@ import { connectionEnvironment, grantConnect, grantSecretRead, ImportedCanonical
 import { validateProps } from './validate-props';
 import { assetFingerprint } from '../common/assets';
 import { acknowledgeDefaultRuntime, createPipelineFunction, DEFAULT_LOG_RETENTION } from '../common/lambda-tuning';
-import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
+import { acknowledgeDefaultLogEncryption, allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding } from '../common/nag';
 import { ensureVpcEndpoint, PipelineAwsService } from '../common/vpc-endpoints';
 
@@ -373,6 +373,7 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
 
   private createMigrationsProvider(onEvent: lambda.IFunction, logGroupProps: logs.LogGroupProps): cr.Provider {
     const logGroup = new logs.LogGroup(this, 'MigrationsProviderLogGroup', logGroupProps);
+    acknowledgeDefaultLogEncryption(logGroup, logGroupProps.encryptionKey);
     // Our own role instead of AWSLambdaBasicExecutionRole: this log group only (+ invoking the migrator).
     const role = new iam.Role(this, 'MigrationsProviderRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),

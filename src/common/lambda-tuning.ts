@@ -14,8 +14,9 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { assetPath } from './assets';
-import { MIN_NODE_MAJOR } from './node-runtime';
+import { acknowledgeDefaultLogEncryption } from './log-encryption';
 import { acknowledgeNagFinding } from './nag';
+import { MIN_NODE_MAJOR } from './node-runtime';
 import { ensureVpcEndpoints, PipelineAwsService } from './vpc-endpoints';
 
 /**
@@ -225,6 +226,7 @@ export function createPipelineFunction(scope: Construct, id: string, options: Pi
     removalPolicy: options.logRemovalPolicy ?? RemovalPolicy.RETAIN,
     encryptionKey: options.logEncryptionKey,
   });
+  acknowledgeDefaultLogEncryption(logGroup, options.logEncryptionKey);
 
   // Our own role instead of AWSLambdaBasicExecutionRole: it may write to this log group only.
   const role = new iam.Role(scope, `${id}Role`, {
@@ -280,6 +282,10 @@ export function createPipelineFunction(scope: Construct, id: string, options: Pi
     ['Resource::*']);
   acknowledgeHipaaFindings(fn, role, options);
   acknowledgeDefaultRuntime(fn, 'Runs');
+  if (!options.vpc) {
+    acknowledgeNagFinding(fn, 'HIPAA.Security-LambdaInsideVPC',
+      'No vpc was given: the function calls AWS service APIs only (TLS, IAM-authorized) and reaches no private resource; pass vpc to run it in your VPC');
+  }
 
   calledServices.set(fn, { services: [...options.callsServices], vpc: options.vpc });
   const vpcEndpoints = options.vpc && options.createVpcEndpoints !== false

@@ -174,15 +174,15 @@ export function formatNagFindings(list: NagFinding[]): string {
  * removed, or it hides a finding that no longer exists. Entries: `<path>: <rule> <finding> (cdk-nag N)`.
  */
 export function unusedNagAcknowledgements(scope: IConstruct, report: Pick<NagReport, 'acknowledgedV2' | 'acknowledgedV3' | 'rulePrefixes'>): string[] {
-  return [...unusedV3(scope, report), ...unusedV2(scope, report)];
+  return [...unusedNagV3Acknowledgements(scope, report), ...unusedNagV2Acknowledgements(scope, report)];
 }
 
 function judged(report: Pick<NagReport, 'rulePrefixes'>, id: string): boolean {
   return report.rulePrefixes.some((prefix) => id.startsWith(prefix));
 }
 
-/** cdk-nag 3 acknowledgements (`Validations.of(x).acknowledge`), on resources or on constructs above them. */
-function unusedV3(scope: IConstruct, report: Pick<NagReport, 'acknowledgedV3' | 'rulePrefixes'>): string[] {
+/** cdk-nag 3 acknowledgements (`Validations.of(x).acknowledge`), on resources or on constructs above them, that covered no finding. */
+export function unusedNagV3Acknowledgements(scope: IConstruct, report: Pick<NagReport, 'acknowledgedV3' | 'rulePrefixes'>): string[] {
   const found = [...report.acknowledgedV3].map((entry) => entry.split('\n'));
   const unused: string[] = [];
   for (const construct of scope.node.findAll()) {
@@ -219,8 +219,8 @@ function isCovered(messages: string[], id: string, finding: string | { regex: st
   });
 }
 
-/** cdk-nag 2 acknowledgements (the `cdk_nag` metadata of CfnResources). */
-function unusedV2(scope: IConstruct, report: Pick<NagReport, 'acknowledgedV2' | 'rulePrefixes'>): string[] {
+/** cdk-nag 2 acknowledgements (the `cdk_nag` metadata of CfnResources) that covered no finding. */
+export function unusedNagV2Acknowledgements(scope: IConstruct, report: Pick<NagReport, 'acknowledgedV2' | 'rulePrefixes'>): string[] {
   const unused: string[] = [];
   for (const construct of scope.node.findAll()) {
     if (!CfnResource.isCfnResource(construct)) continue;
