@@ -82,8 +82,8 @@ describe('cdk-nag 2', () => {
 });
 
 test('runs on the aws-cdk-lib of its jest project (`floor`: the peer floor, mapped onto aws-cdk-lib)', () => {
-  const version: string = require('aws-cdk-lib/package.json').version;
-  const floor: string = require('aws-cdk-lib-floor/package.json').version;
+  const version = (JSON.parse(fs.readFileSync(require.resolve('aws-cdk-lib/package.json'), 'utf8')) as { version: string }).version;
+  const floor = (JSON.parse(fs.readFileSync(require.resolve('aws-cdk-lib-floor/package.json'), 'utf8')) as { version: string }).version;
   if (isFloorRun()) expect(version).toBe(floor);
   else expect(version).not.toBe(floor);
 });
