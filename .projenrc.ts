@@ -14,6 +14,19 @@ const CONSTRUCTS_FLOOR = '10.5.1';
 const CDK_CURRENT = '2.278.0';
 const CONSTRUCTS_CURRENT = '10.8.1';
 
+/** What both jest projects share (a project does not inherit the root's transform or serializers). */
+const JEST_PROJECT = {
+  transform: { '^.+\\.[t]sx?$': ['ts-jest', { tsconfig: 'tsconfig.dev.json' }] },
+  snapshotSerializers: ['<rootDir>/test/support/asset-hash-serializer.ts'],
+  testTimeout: 120_000,
+  clearMocks: true,
+};
+/** Test files (test/<name>.test.ts) that also run on the floor aws-cdk-lib: synthesis only, no local services. */
+const FLOOR_TESTS = [
+  'canonical-store', 'ingestion-pipeline', 'analytics-api', 'async-job-workflow', 'ai-analyzer', 'report-notifier', 'monitoring',
+  'example-app', 'security-review',
+];
+
 /** Handler runtime packages: devDependencies, bundled into assets/ by esbuild. */
 const HANDLER_DEPS = [
   'pg@^8.23.0',
@@ -135,10 +148,24 @@ const project = new awscdk.AwsCdkConstructLibrary({
   jestOptions: {
     updateSnapshot: javascript.UpdateSnapshot.NEVER,
     jestConfig: {
-      testMatch: ['<rootDir>/test/**/*.test.ts'],
-      globalSetup: '<rootDir>/test/support/global-setup.ts',
-      globalTeardown: '<rootDir>/test/support/global-teardown.ts',
-      snapshotSerializers: ['<rootDir>/test/support/asset-hash-serializer.ts'],
+      // Two projects: `current` runs every test on the current aws-cdk-lib; `floor` runs the
+      // construct tests (template assertions, cdk-nag 3 and 2 reviews; not the snapshots, see
+      // test/construct-support/floor.ts) on the peer floor. One of them: `npx jest --selectProjects current`.
+      projects: [
+        {
+          displayName: 'current',
+          testMatch: ['<rootDir>/test/**/*.test.ts'],
+          globalSetup: '<rootDir>/test/support/global-setup.ts',
+          globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+          ...JEST_PROJECT,
+        },
+        {
+          displayName: 'floor',
+          testMatch: FLOOR_TESTS.map((name) => `<rootDir>/test/${name}.test.ts`),
+          moduleNameMapper: { '^aws-cdk-lib(/.*)?$': '<rootDir>/node_modules/aws-cdk-lib-floor$1' },
+          ...JEST_PROJECT,
+        },
+      ],
       testTimeout: 120_000,
       coveragePathIgnorePatterns: ['/node_modules/', '/test/'],
     },

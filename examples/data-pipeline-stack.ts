@@ -3,7 +3,7 @@
  * constructs that build on it, all wired together, monitored by one dashboard, and held to the
  * cdk-nag AwsSolutions and HIPAA Security rules (health data is part of the demo).
  */
-import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import * as backup from 'aws-cdk-lib/aws-backup';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -13,7 +13,6 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
-import { NagSuppressions } from 'cdk-nag-v2';
 import { Construct } from 'constructs';
 import {
   AiAnalyzer, AnalyticsApi, AnalyticsApiAuthorization, AnomalyThresholds, AsyncJobWorkflow, BuiltInSources, CanonicalStore,
@@ -218,23 +217,19 @@ export class DataPipelineStack extends Stack {
     this.acknowledgeNagFindings();
   }
 
-  /** cdk-nag findings on the example's own resources, accepted by design (one resource, one rule). */
+  /** cdk-nag findings on the example's own resources, accepted by design (one resource, one rule or finding). */
   private acknowledgeNagFindings(): void {
     const selectionRole = this.backupPlan.node.findChild('Selection').node.findChild('Role');
-    NagSuppressions.addResourceSuppressions(selectionRole, [{
-      id: 'AwsSolutions-IAM4',
-      reason: 'AWS Backup\'s service role policies (AWSBackupServiceRolePolicyForBackup/ForRestores) are the documented, AWS-maintained permissions for backing up and restoring RDS and DynamoDB',
-      appliesTo: [
-        'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup',
-        'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores',
-      ],
-    }]);
-    for (const id of ['AwsSolutions-SMG4', 'HIPAA.Security-SecretsManagerRotationEnabled']) {
-      NagSuppressions.addResourceSuppressions(this.pseudonymizationKey, [{
-        id,
-        reason: 'A pseudonymization (HMAC) key, not a credential: rotating it would change every pseudonym and break the linking of analyses over time; only the analyzer may read it',
-      }]);
-    }
+    const backupRoles = 'AWS Backup\'s service role policies (AWSBackupServiceRolePolicyForBackup/ForRestores) are the documented, AWS-maintained permissions for backing up and restoring RDS and DynamoDB';
+    Validations.of(selectionRole).acknowledge(
+      { id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup]', reason: backupRoles },
+      { id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores]', reason: backupRoles },
+    );
+    const hmacKey = 'A pseudonymization (HMAC) key, not a credential: rotating it would change every pseudonym and break the linking of analyses over time; only the analyzer may read it';
+    Validations.of(this.pseudonymizationKey).acknowledge(
+      { id: 'AwsSolutions-SMG4', reason: hmacKey },
+      { id: 'HIPAA.Security-SecretsManagerRotationEnabled', reason: hmacKey },
+    );
   }
 }
 

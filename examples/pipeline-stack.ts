@@ -9,7 +9,7 @@
  * Deploy it once by hand; from then on every push to the branch updates the pipeline itself
  * (self-mutation) and then the system.
  */
-import { Duration, Stack, StackProps, Stage, StageProps } from 'aws-cdk-lib';
+import { CfnElement, Duration, Stack, StackProps, Stage, StageProps, Validations } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as codepipeline from 'aws-cdk-lib/aws-codepipeline';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -17,7 +17,6 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as cxapi from 'aws-cdk-lib/cx-api';
 import * as pipelines from 'aws-cdk-lib/pipelines';
-import { NagPackSuppression, NagSuppressions } from 'cdk-nag-v2';
 import { Construct, IConstruct } from 'constructs';
 import { DataPipelineStack, DataPipelineStackProps } from './data-pipeline-stack';
 
@@ -169,12 +168,16 @@ export class PipelineStack extends Stack {
 
   /**
    * cdk-nag findings on what CDK Pipelines generates, accepted by design: each on one resource,
-   * granular findings listed (or matched) one by one.
+   * each finding of a granular rule (IAM5) acknowledged by its id (cdk-nag 3 matches ids exactly).
    */
   private acknowledgeNagFindings(): void {
-    const pipelineRoot = this.pipeline.node;
-    const policies = pipelineRoot.findAll()
-      .filter((c): c is iam.Policy => c instanceof iam.Policy && c.node.id === 'DefaultPolicy');
+    const logicalId = (c: IConstruct) => Stack.of(this).getLogicalId(c.node.defaultChild as CfnElement);
+    const artifacts = `Resource::<${logicalId(this.artifactBucket)}.Arn>/*`;
+    const buildLogs = (project: string) => [
+      `Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/codebuild/${project}`,
+      `Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:report-group/${project}`,
+    ];
+    const policies = this.pipeline.node.findAll().filter((c): c is iam.Policy => c instanceof iam.Policy && c.node.id === 'DefaultPolicy');
     for (const policy of policies) {
       const path = policy.node.path;
       acknowledge(policy, 'HIPAA.Security-IAMNoInlinePolicy',
@@ -182,30 +185,26 @@ export class PipelineStack extends Stack {
       if (path.endsWith('/CodeBuildActionRole/DefaultPolicy')) continue; // starts the builds: no wildcard
       const selfMutation = path.includes('/UpdatePipeline/SelfMutation/');
       const assets = path.includes('/Assets/');
-      const buildProject = selfMutation || assets || path.includes('/Build/Synth/') || path.includes('/Deploy/Test/');
+      const testOrSynth = path.includes('/Build/Synth/') || path.includes('/Deploy/Test/');
       // CDK's grants on the artifact bucket (and its key): read / write / list the build artifacts.
-      const appliesTo: Array<string | { regex: string }> = [
-        { regex: '/^Action::s3:(GetObject|GetBucket|List|DeleteObject|Abort)\\*$/' },
-        { regex: '/^Resource::<ArtifactBucket[0-9A-F]{8}\\.Arn>\\/\\*$/' },
-      ];
-      if (!assets) appliesTo.push({ regex: '/^Action::kms:(GenerateDataKey|ReEncrypt)\\*$/' });
-      if (buildProject) {
-        // A CodeBuild project's own log groups and report groups (named after the project).
-        appliesTo.push(
-          { regex: '/^Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:\\/aws\\/codebuild\\/.+$/' },
-          { regex: '/^Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:report-group\\/.+$/' },
-        );
+      const findings = ['Action::s3:GetObject*', 'Action::s3:GetBucket*', 'Action::s3:List*', artifacts];
+      if (!selfMutation && !assets && !path.includes('/Deploy/Test/')) findings.push('Action::s3:DeleteObject*', 'Action::s3:Abort*');
+      if (!assets) findings.push('Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*');
+      // A CodeBuild project's own log groups and report groups (named after the project, the role's scope).
+      if (selfMutation || testOrSynth) {
+        const project = `<${logicalId(policy.node.scope!.node.scope!)}>`;
+        findings.push(...buildLogs(project).map((arn, i) => `${arn}${i === 0 ? ':*' : '-*'}`));
       }
-      if (selfMutation || assets) appliesTo.push('Resource::*');
-      if (selfMutation) appliesTo.push('Resource::arn:*:iam::<AWS::AccountId>:role/*');
+      if (assets) findings.push('Resource::*', ...buildLogs('*'));
+      if (selfMutation) findings.push('Resource::*', 'Resource::arn:*:iam::<AWS::AccountId>:role/*');
       const reason = selfMutation
         ? 'CDK Pipelines self-mutation: describes stacks and lists buckets (no resource-level permissions), assumes only the CDK bootstrap roles (tag-conditioned), and uses the artifact bucket, its key and its own CodeBuild logs'
         : assets
           ? 'CDK Pipelines asset publishing: starts and watches its CodeBuild builds (no resource-level permissions), reads the artifact bucket, writes its own CodeBuild logs and reports'
           : 'CDK Pipelines: the pipeline and its build steps read and write the build artifacts in the artifact bucket (CDK grant wildcards) and their own CodeBuild log and report groups';
-      acknowledge(policy, 'AwsSolutions-IAM5', reason, appliesTo);
+      for (const finding of findings) acknowledge(policy, `AwsSolutions-IAM5[${finding}]`, reason);
     }
-    for (const project of pipelineRoot.findAll().filter((c): c is codebuild.CfnProject => c instanceof codebuild.CfnProject)) {
+    for (const project of this.pipeline.node.findAll().filter((c): c is codebuild.CfnProject => c instanceof codebuild.CfnProject)) {
       acknowledge(project, 'HIPAA.Security-CodeBuildProjectSourceRepoUrl',
         'The project\'s source is the pipeline artifact (source type CODEPIPELINE) from the CodeStar connection: no repository URL and no credentials in the project');
     }
@@ -218,8 +217,9 @@ export class PipelineStack extends Stack {
   }
 }
 
-function acknowledge(resource: IConstruct, id: string, reason: string, appliesTo?: NagPackSuppression['appliesTo']): void {
-  NagSuppressions.addResourceSuppressions(resource, [{ id, reason, appliesTo }]);
+/** cdk-nag 3: acknowledges one rule (or one finding, `Rule[finding]`) on one resource. */
+function acknowledge(resource: IConstruct, id: string, reason: string): void {
+  Validations.of(resource).acknowledge({ id, reason });
 }
 
 /** Single-quotes a value for the shell of the CodeBuild step. */

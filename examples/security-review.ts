@@ -1,20 +1,31 @@
 /**
- * The security review of the example app: cdk-nag's AwsSolutions and HIPAA Security packs on every
- * stack, and the report of what they accepted by design (docs/security-review.md).
+ * The security review: cdk-nag's AwsSolutions and HIPAA Security packs
+ * - under cdk-nag 3 (a policy-validation plugin, registered as a user registers it), on the whole
+ *   example app (the system stack, the CI/CD pipeline stack and the stack of the pipeline's stage)
+ *   and on each construct alone with its defaults;
+ * - under cdk-nag 2 (aspects), on the example app's system and pipeline stacks;
+ * and the report of what they accepted by design (docs/security-review.md).
  *
- *   npm run security:review       rewrites docs/security-review.md from the app
+ *   npm run security:review       prints what each pack validated, rewrites docs/security-review.md
  *
- * test/security-review.test.ts runs the same review, fails on any unacknowledged error, on any
- * warning not listed here, and when docs/security-review.md no longer matches the app.
+ * test/security-review.test.ts runs the same review and fails on any unacknowledged finding, on any
+ * acknowledgement that covers no finding, and when docs/security-review.md no longer matches.
  */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { App, Aspects, CfnResource, Stack } from 'aws-cdk-lib';
-import { Annotations, Match } from 'aws-cdk-lib/assertions';
-import { SynthesisMessage } from 'aws-cdk-lib/cx-api';
-import { AwsSolutionsChecks, HIPAASecurityChecks } from 'cdk-nag-v2';
-import { buildExampleApp, ExampleApp } from './example-app';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { IConstruct } from 'constructs';
+import {
+  AiAnalyzer, AnalyticsApi, AnomalyThresholds, AsyncJobWorkflow, BuiltInSources, CanonicalStore, IngestionPipeline,
+  PipelineMonitoring, ReportNotifier,
+} from '../src';
+import { buildExampleApp } from './example-app';
+import {
+  addNagV2Packs, NagFinding, NagPackRun, nagV2Messages, nagV3Packs, unusedNagV2Acknowledgements, unusedNagV3Acknowledgements,
+} from '../test/construct-support/nag';
 
 /** The context the review builds the app with: the system stack and the CI/CD pipeline stack. */
 export const REVIEW_CONTEXT = {
@@ -23,36 +34,199 @@ export const REVIEW_CONTEXT = {
   repo: 'example/cdk-serverless-data-pipeline',
 };
 
-const PACKS = /^(AwsSolutions|HIPAA\.Security|CdkNagValidationFailure)/;
+const RULE_PREFIXES = ['AwsSolutions-', 'HIPAA.Security-'];
 
-/** Warnings of the system stack, each looked at by a person: why it stays a warning. `*` stands for a hash. */
-export const EXPECTED_WARNINGS: { [finding: string]: string } = {
-  ...endpointWarnings('SecretsManager', 'Eventbridge', 'BedrockRuntime', 'Ses', 'Sns', 'StepFunctions'),
-  'Store/Vpc/Resource: HIPAA.Security-VPCDefaultSecurityGroupClosed':
-    'CloudFormation creates every VPC\'s default security group open; nothing uses it (every resource has its own security group). '
-    + 'Closing it needs a custom resource (CDK\'s restrictDefaultSecurityGroup), i.e. one more Lambda function outside the VPC',
+/**
+ * Context of the reviewed apps: violations do not interrupt synthesis (nor print CDK's report);
+ * the review reads what each pack returned.
+ */
+const REPORT_ONLY = { '@aws-cdk/core:failSynthOnValidationErrors': false };
+
+/** What cdk-nag 3 reported on one app. */
+export interface NagV3Review {
+  readonly name: string;
+  readonly app: App;
+  /** What each pack validated. */
+  readonly packs: NagPackRun[];
+  /** Unacknowledged errors and warnings. */
+  readonly findings: NagFinding[];
+  /** Findings of rules only the app can settle (`LEFT_TO_THE_APP`), for a construct alone. */
+  readonly leftToTheApp: NagFinding[];
+  /** Acknowledgements that covered no finding. */
+  readonly unused: string[];
+}
+
+/**
+ * Rules that a construct alone cannot settle and does not acknowledge: whether a resource is in an
+ * AWS Backup plan is the app's decision (the example adds the database and the analyzer's tables
+ * to its plan), and an acknowledgement inside the construct would hide the app's choice.
+ */
+export const LEFT_TO_THE_APP: { [rule: string]: string } = {
+  'HIPAA.Security-RDSInBackupPlan': 'AWS Backup plans are the account\'s: add the database to yours (the example does); RDS automated backups are on',
+  'HIPAA.Security-DynamoDBInBackupPlan': 'AWS Backup plans are the account\'s: add the table to yours (the example does); point-in-time recovery is on',
 };
 
-function endpointWarnings(...endpoints: string[]): { [finding: string]: string } {
-  const result: { [finding: string]: string } = {};
-  for (const endpoint of endpoints) {
-    for (const rule of ['EC2RestrictedCommonPorts', 'EC2RestrictedSSH']) {
-      result[`PipelineVpcEndpoints-*/${endpoint}/SecurityGroup/Resource: CdkNagValidationFailure[HIPAA.Security-${rule}]`] =
-        'The interface endpoint\'s security group allows HTTPS (443) from the VPC\'s CIDR block, a deploy-time value cdk-nag cannot resolve: no SSH, no other port';
+const leftToTheApp = (f: NagFinding) => Object.keys(LEFT_TO_THE_APP).some((rule) => f.message.startsWith(`${rule}:`));
+
+/** What cdk-nag 2 reported on one stack of the example. */
+export interface NagV2Review {
+  readonly stack: Stack;
+  /** Unacknowledged errors and warnings. */
+  readonly findings: NagFinding[];
+  /** The library's cdk-nag 2 acknowledgements (cdk_nag metadata) that covered no finding. */
+  readonly unused: string[];
+}
+
+/** The whole review. */
+export interface SecurityReview {
+  readonly example: NagV3Review;
+  readonly constructsAlone: NagV3Review[];
+  readonly exampleV2: NagV2Review[];
+}
+
+/**
+ * Registers the cdk-nag 3 packs on an app built by `build` (as a user does:
+ * `Validations.of(app).addPlugins(...)`), synthesizes it and returns what they reported.
+ */
+export function reviewWithNagV3(name: string, app: App, judged: (path: string) => boolean = () => true, alone = false): NagV3Review {
+  const packs = nagV3Packs(app, { hipaa: true });
+  Validations.of(app).addPlugins(...packs.map((p) => p.pack));
+  try {
+    app.synth();
+  } catch (e) {
+    // A violation interrupts synthesis: what the packs reported is read below.
+    if (packs.every((p) => p.report?.success !== false)) throw e;
+  }
+  const all = packs.flatMap((p) => [...p.findings('error'), ...p.findings('warning')]).filter((f) => judged(f.path));
+  const findings = all.filter((f) => !(alone && leftToTheApp(f)));
+  const acknowledgedV3 = new Set(packs.flatMap((p) => [...p.acknowledged]));
+  const unused = unusedNagV3Acknowledgements(app, { acknowledgedV3, rulePrefixes: RULE_PREFIXES });
+  return { name, app, packs: packs.map((p) => p.run), findings, leftToTheApp: all.filter((f) => alone && leftToTheApp(f)), unused };
+}
+
+/** One construct alone, with its defaults: what it needs, and the construct. */
+interface ConstructAlone {
+  readonly name: string;
+  /** Builds the construct (and what it needs) in the stack; returns what it needs, whose findings are judged in their own review. */
+  readonly build: (stack: Stack) => IConstruct[];
+}
+
+const analyzerProps = (stack: Stack) => ({
+  eventBus: new events.EventBus(stack, 'Bus'),
+  dataBucket: s3.Bucket.fromBucketName(stack, 'Data', 'pipeline-data'),
+  thresholds: AnomalyThresholds.vitalSigns(),
+});
+
+/** The constructs, each alone with its defaults (and the constructs it needs). */
+export const CONSTRUCTS_ALONE: ConstructAlone[] = [
+  { name: 'CanonicalStore', build: (stack) => { new CanonicalStore(stack, 'Store'); return []; } },
+  {
+    name: 'IngestionPipeline',
+    build: (stack) => {
+      const store = new CanonicalStore(stack, 'Store');
+      new IngestionPipeline(stack, 'Ingestion', { store, sources: [BuiltInSources.crmCustomers(), BuiltInSources.healthReadings()] });
+      return [store];
+    },
+  },
+  {
+    name: 'AnalyticsApi',
+    build: (stack) => {
+      const store = new CanonicalStore(stack, 'Store');
+      new AnalyticsApi(stack, 'Api', { store });
+      return [store];
+    },
+  },
+  {
+    name: 'AsyncJobWorkflow',
+    build: (stack) => {
+      const store = new CanonicalStore(stack, 'Store');
+      const api = new AnalyticsApi(stack, 'Api', { store });
+      new AsyncJobWorkflow(stack, 'Jobs', { api, store });
+      return [store, api];
+    },
+  },
+  { name: 'AiAnalyzer', build: (stack) => { new AiAnalyzer(stack, 'Analyzer', analyzerProps(stack)); return []; } },
+  {
+    name: 'ReportNotifier',
+    build: (stack) => {
+      const props = analyzerProps(stack);
+      const analyzer = new AiAnalyzer(stack, 'Analyzer', props);
+      new ReportNotifier(stack, 'Notifier', { eventBus: props.eventBus, analyzer, fromAddress: 'reports@example.com', toAddresses: ['ops@example.com'] });
+      return [analyzer];
+    },
+  },
+  {
+    name: 'PipelineMonitoring',
+    build: (stack) => {
+      const store = new CanonicalStore(stack, 'Store');
+      new PipelineMonitoring(stack, 'Monitoring', { store });
+      return [store];
+    },
+  },
+];
+
+/** Each construct alone, in its own app (from `createApp`), under cdk-nag 3. */
+export function reviewConstructsAlone(createApp: () => App): NagV3Review[] {
+  return CONSTRUCTS_ALONE.map(({ name, build }) => {
+    const app = createApp();
+    const stack = new Stack(app, `${name}Alone`);
+    const needs = build(stack).map((c) => `/${c.node.path}/`);
+    return reviewWithNagV3(`${name} alone, with defaults`, app, (p) => !needs.some((n) => p.startsWith(n)), true);
+  });
+}
+
+/** The example app (system, CI/CD pipeline and its stage) under cdk-nag 3. */
+export function reviewExampleApp(app: App): NagV3Review {
+  buildExampleApp(app);
+  return reviewWithNagV3('Example app', app);
+}
+
+/**
+ * The example app's system and pipeline stacks under cdk-nag 2. The library's resources carry
+ * cdk-nag 2 acknowledgements too; the example acknowledges its own resources with cdk-nag 3's API
+ * only, so a finding cdk-nag 3 acknowledgements cover (the same rule and finding, on the resource
+ * or above it) is not counted.
+ */
+export function reviewExampleAppV2(app: App): NagV2Review[] {
+  const example = buildExampleApp(app);
+  addNagV2Packs(app, { hipaa: true });
+  const acknowledgedForV3 = acknowledgementsV3(app);
+  return [example.dataPipeline, example.pipeline!].map((stack) => {
+    const messages = nagV2Messages(stack);
+    const covered = (f: NagFinding) => {
+      const rule = f.message.split(': ')[0].replace(/^CdkNagValidationFailure\[(.*)\]$/, '$1');
+      return [...acknowledgedForV3.get(rule) ?? []].some((p) => f.path === p || f.path.startsWith(`${p}/`));
+    };
+    const findings = [...messages.errors, ...messages.warnings].filter((f) => !covered(f));
+    const own = (u: string) => !stack.node.findAll().some((c) => Stack.isStack(c) && c !== stack && u.startsWith(`/${c.node.path}/`));
+    const unused = unusedNagV2Acknowledgements(stack, { acknowledgedV2: messages.acknowledged, rulePrefixes: [...RULE_PREFIXES, 'CdkNagValidationFailure'] }).filter(own);
+    return { stack, findings, unused };
+  });
+}
+
+/** cdk-nag 3 acknowledgements in the app: rule id (with its finding) -> paths of the constructs they are on. */
+function acknowledgementsV3(scope: IConstruct): Map<string, Set<string>> {
+  const result = new Map<string, Set<string>>();
+  for (const construct of scope.node.findAll()) {
+    for (const entry of construct.node.metadata) {
+      if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY || !entry.data) continue;
+      for (const id of Object.keys(entry.data).map((k) => k.replace(/^annotation::/i, ''))) {
+        const paths = result.get(id) ?? new Set<string>();
+        paths.add(`/${construct.node.path}`);
+        result.set(id, paths);
+      }
     }
   }
   return result;
 }
 
-/** What the packs reported on one stack. */
-export interface StackReview {
-  readonly stack: Stack;
-  /** Unacknowledged errors, as `<path in the stack>: <rule>`. */
-  readonly errors: string[];
-  /** Unacknowledged warnings, same form. */
-  readonly warnings: string[];
-  /** The suppression messages: which acknowledgement covered which finding. */
-  readonly acknowledged: Array<{ path: string; message: string }>;
+/** The whole review; `createApp` makes each app (a temporary output directory). */
+export function securityReview(createApp: (context: { [key: string]: unknown }) => App): SecurityReview {
+  return {
+    example: reviewExampleApp(createApp({ ...REVIEW_CONTEXT, ...REPORT_ONLY })),
+    constructsAlone: reviewConstructsAlone(() => createApp(REPORT_ONLY)),
+    exampleV2: reviewExampleAppV2(createApp(REVIEW_CONTEXT)),
+  };
 }
 
 /** One acknowledged rule of a stack: on how many resources, for which reasons. */
@@ -62,59 +236,28 @@ export interface AcknowledgedRule {
   readonly reasons: Array<{ reason: string; resources: string[] }>;
 }
 
-/** The example app built with both packs as aspects (synthesized when the reviews are read). */
-export function reviewExampleApp(app: App): { example: ExampleApp; system: StackReview; pipeline: StackReview } {
-  const example = buildExampleApp(app);
-  Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true, logIgnores: true }));
-  Aspects.of(app).add(new HIPAASecurityChecks({ verbose: true, logIgnores: true }));
-  return { example, system: reviewStack(example.dataPipeline), pipeline: reviewStack(example.pipeline!) };
-}
-
-function reviewStack(stack: Stack): StackReview {
-  const annotations = Annotations.fromStack(stack);
-  const label = (m: SynthesisMessage) => `${relativePath(stack, m.id)}: ${String(m.entry.data).split(': ')[0]}`;
-  const nag = (m: SynthesisMessage) => PACKS.test(String(m.entry.data));
-  return {
-    stack,
-    errors: annotations.findError('*', Match.anyValue()).filter(nag).map(label).sort(),
-    warnings: annotations.findWarning('*', Match.anyValue()).filter(nag).map(label).sort(),
-    acknowledged: annotations.findInfo('*', Match.stringLikeRegexp('^CdkNagSuppression'))
-      .map((m) => ({ path: m.id, message: String(m.entry.data).split('\n')[0] })),
-  };
-}
-
-function relativePath(stack: Stack, id: string): string {
-  return id.replace(`/${stack.node.path}/`, '');
-}
-
 /** A resource path for the report: without the trailing `/Resource` and the hash of generated ids. */
 function shortPath(p: string): string {
   return p.replace(/\/Resource$/, '').replace(/-?[0-9a-f]{32,}/g, '');
 }
 
-/** Matches a finding against an EXPECTED_WARNINGS key, where `*` stands for a hash in generated ids. */
-export function matchesWarning(pattern: string, finding: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\\\*/g, '[0-9a-f]+')}$`);
-  return re.test(finding);
-}
-
-/** The acknowledgements (cdk_nag metadata) on the stack's own resources, by rule. */
+/** The cdk-nag 3 acknowledgements on the stack's own constructs, by rule (granular findings under their rule). */
 export function acknowledgedRules(stack: Stack): AcknowledgedRule[] {
   const byRule = new Map<string, Map<string, string[]>>();
   for (const construct of stack.node.findAll()) {
-    if (!CfnResource.isCfnResource(construct) || Stack.of(construct) !== stack) continue;
-    const rules: Array<{ id: string; reason: string; applies_to?: unknown[] }> = construct.getMetadata('cdk_nag')?.rules_to_suppress ?? [];
-    for (const { id, reason, applies_to: appliesTo } of rules) {
-      // A rule cdk-nag could not evaluate is named with the rule it stands for.
-      const rule = id === 'CdkNagValidationFailure' && appliesTo?.length ? `${id}[${appliesTo.join(', ')}]` : id;
-      const reasons = byRule.get(rule) ?? new Map<string, string[]>();
-      byRule.set(rule, reasons);
-      // One reason per resource and rule (an IAM5 acknowledgement lists each wildcard with the same reason).
-      const text = reason.replace(/^\[[^\]]*\] /, '');
-      const resources = reasons.get(text) ?? [];
-      const where = shortPath(construct.node.path.replace(`${stack.node.path}/`, ''));
-      if (!resources.includes(where)) resources.push(where);
-      reasons.set(text, resources);
+    if (construct.node.scopes.slice().reverse().find((c) => Stack.isStack(c)) !== stack) continue;
+    for (const entry of construct.node.metadata) {
+      if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY || !entry.data) continue;
+      for (const [key, reason] of Object.entries<string>(entry.data)) {
+        const rule = key.replace(/^annotation::/i, '').replace(/\[.*\]$/, '');
+        if (!RULE_PREFIXES.some((p) => rule.startsWith(p))) continue;
+        const reasons = byRule.get(rule) ?? new Map<string, string[]>();
+        byRule.set(rule, reasons);
+        const resources = reasons.get(reason) ?? [];
+        const where = shortPath(construct.node.path.replace(`${stack.node.path}/`, ''));
+        if (!resources.includes(where)) resources.push(where);
+        reasons.set(reason, resources);
+      }
     }
   }
   return [...byRule.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([rule, reasons]) => ({
@@ -123,25 +266,56 @@ export function acknowledgedRules(stack: Stack): AcknowledgedRule[] {
   }));
 }
 
-/** The review as Markdown: each stack's acknowledged rules with their resources and reasons, and the warnings. */
-export function renderSecurityReview(reviews: StackReview[]): string {
+/** What each pack validated, one line per pack: for the console and the report. */
+export function packSummary(review: NagV3Review): string[] {
+  return review.packs.map((p) => `${review.name}: ${p.pack}: ${p.templates} templates, ${p.resources} resources validated; `
+    + `${review.findings.filter((f) => f.message.startsWith(`${p.pack}-`) || f.message.includes(`[${p.pack}-`)).length} unacknowledged findings`
+    + (review.leftToTheApp.some((f) => f.message.startsWith(`${p.pack}-`)) ? `, ${review.leftToTheApp.filter((f) => f.message.startsWith(`${p.pack}-`)).length} left to the app` : ''));
+}
+
+/** The review as Markdown. */
+export function renderSecurityReview(review: SecurityReview): string {
   const lines = [
-    '# Security review of the example app',
+    '# Security review',
     '',
     '<!-- Generated by `npm run security:review` (examples/security-review.ts); test/security-review.test.ts checks it is current. -->',
     '',
-    'cdk-nag\'s `AwsSolutionsChecks` and `HIPAASecurityChecks` run on every stack of the example app',
-    '(`test/security-review.test.ts`). No error is left unacknowledged. What the design accepts is',
-    'acknowledged narrowly, one rule on one resource with its reason: on the library\'s resources inside',
-    'the constructs (`Store`, `Ingestion`, `Api`, `Jobs`, `Analyzer`, `Notifier`, the shared VPC endpoints,',
-    'CDK\'s singleton functions they add), on the example\'s own resources in the example.',
+    'cdk-nag\'s `AwsSolutionsChecks` and `HIPAASecurityChecks` run under cdk-nag 3 (registered as a user',
+    'registers them: `Validations.of(app).addPlugins(...)`) on the whole example app, including the stack',
+    'the CDK Pipelines stage deploys, and on each construct alone with its defaults; and under cdk-nag 2',
+    '(aspects) on the example\'s system and pipeline stacks (`test/security-review.test.ts`). No finding is',
+    'left unacknowledged and every acknowledgement covers a finding. What the design accepts is',
+    'acknowledged narrowly, one rule (or one finding of a granular rule) on one resource with its reason:',
+    'inside the constructs for the library\'s resources (recorded for cdk-nag 3 and for cdk-nag 2), in the',
+    'example for its own (cdk-nag 3\'s `Validations.of(x).acknowledge`).',
     '',
+    '## What was validated (cdk-nag 3)',
+    '',
+    '| Review | Pack | Templates | Resources | Unacknowledged findings |',
+    '| --- | --- | ---: | ---: | ---: |',
   ];
-  for (const review of reviews) {
-    const rules = acknowledgedRules(review.stack);
+  for (const r of [review.example, ...review.constructsAlone]) {
+    for (const p of r.packs) {
+      const count = r.findings.filter((f) => f.message.startsWith(`${p.pack}-`) || f.message.includes(`[${p.pack}-`)).length;
+      lines.push(`| ${r.name} | ${p.pack} | ${p.templates} | ${p.resources} | ${count} |`);
+    }
+  }
+  lines.push('', 'Left to the app (not acknowledged inside the constructs; a construct alone reports them):', '');
+  lines.push('| Rule | Why | Where (constructs alone) |', '| --- | --- | --- |');
+  for (const [rule, why] of Object.entries(LEFT_TO_THE_APP)) {
+    const where = review.constructsAlone.flatMap((r) => r.leftToTheApp.filter((f) => f.message.startsWith(`${rule}:`)).map((f) => `\`${shortPath(f.path.slice(1))}\``));
+    lines.push(`| \`${rule}\` | ${why} | ${where.join(', ')} |`);
+  }
+  lines.push('', '## cdk-nag 2', '');
+  lines.push('| Stack | Unacknowledged findings |', '| --- | ---: |');
+  for (const r of review.exampleV2) lines.push(`| \`${r.stack.stackName}\` | ${r.findings.length} |`);
+  lines.push('');
+  const stacks = review.example.app.node.findAll().filter((c): c is Stack => Stack.isStack(c));
+  for (const stack of stacks) {
+    const rules = acknowledgedRules(stack);
     const resources = new Set(rules.flatMap((r) => r.reasons.flatMap((x) => x.resources.map((p) => `${r.rule} ${p}`))));
-    lines.push(`## Stack \`${review.stack.stackName}\``, '');
-    lines.push(`${rules.length} rules acknowledged, ${resources.size} acknowledgements (rule × resource); ${review.errors.length} unacknowledged errors.`, '');
+    lines.push(`## Stack \`${stack.stackName}\`${stack.node.path === stack.stackName ? '' : ` (\`${stack.node.path}\`)`}`, '');
+    lines.push(`${rules.length} rules acknowledged, ${resources.size} acknowledgements (rule × resource).`, '');
     lines.push('| Rule | Resources | Why |', '| --- | ---: | --- |');
     for (const r of rules) {
       const count = new Set(r.reasons.flatMap((x) => x.resources)).size;
@@ -149,15 +323,6 @@ export function renderSecurityReview(reviews: StackReview[]): string {
       lines.push(`| \`${r.rule}\` | ${count} | ${why.replace(/\|/g, '\\|')} |`);
     }
     lines.push('');
-    lines.push(review.warnings.length === 0 ? 'Warnings: none.' : `Warnings (${review.warnings.length}), each kept for the reason given:`, '');
-    if (review.warnings.length > 0) {
-      lines.push('| Warning | Why it stays |', '| --- | --- |');
-      for (const w of review.warnings) {
-        const why = Object.entries(EXPECTED_WARNINGS).find(([p]) => matchesWarning(p, w))?.[1] ?? '(not reviewed)';
-        lines.push(`| \`${shortPath(w.split(': ')[0])}\`: ${w.split(': ')[1]} | ${why} |`);
-      }
-      lines.push('');
-    }
   }
   return lines.join('\n');
 }
@@ -165,15 +330,27 @@ export function renderSecurityReview(reviews: StackReview[]): string {
 export const SECURITY_REVIEW_DOC = path.join(__dirname, '..', 'docs', 'security-review.md');
 
 if (require.main === module) {
-  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'security-review-'));
+  const dirs: string[] = [];
+  const createApp = (context: { [key: string]: unknown }) => {
+    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'security-review-'));
+    dirs.push(outdir);
+    return new App({ outdir, context });
+  };
   try {
-    const { system, pipeline } = reviewExampleApp(new App({ outdir, context: REVIEW_CONTEXT }));
-    fs.writeFileSync(SECURITY_REVIEW_DOC, renderSecurityReview([system, pipeline]));
-    const errors = [...system.errors, ...pipeline.errors];
-    console.log(`Wrote ${path.relative(process.cwd(), SECURITY_REVIEW_DOC)}; unacknowledged errors: ${errors.length}`);
-    for (const e of errors) console.log(`  ${e}`);
-    process.exitCode = errors.length > 0 ? 1 : 0;
+    const review = securityReview(createApp);
+    fs.writeFileSync(SECURITY_REVIEW_DOC, renderSecurityReview(review));
+    for (const r of [review.example, ...review.constructsAlone]) {
+      for (const line of packSummary(r)) console.log(`cdk-nag 3: ${line}`);
+    }
+    for (const r of review.exampleV2) console.log(`cdk-nag 2: ${r.stack.stackName}: ${r.findings.length} unacknowledged findings`);
+    const problems = [
+      ...[review.example, ...review.constructsAlone].flatMap((r) => [...r.findings.map((f) => `${r.name}: ${f.path}: ${f.message.split(': ')[0]}`), ...r.unused.map((u) => `${r.name}: unused ${u}`)]),
+      ...review.exampleV2.flatMap((r) => [...r.findings.map((f) => `cdk-nag 2: ${f.path}: ${f.message.split(': ')[0]}`), ...r.unused.map((u) => `cdk-nag 2: unused ${u}`)]),
+    ];
+    console.log(`Wrote ${path.relative(process.cwd(), SECURITY_REVIEW_DOC)}; unacknowledged findings and unused acknowledgements: ${problems.length}`);
+    for (const p of problems) console.log(`  ${p}`);
+    process.exitCode = problems.length > 0 ? 1 : 0;
   } finally {
-    fs.rmSync(outdir, { recursive: true, force: true });
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   }
 }

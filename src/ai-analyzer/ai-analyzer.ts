@@ -1,6 +1,5 @@
 import { Annotations, Duration, Names, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -14,7 +13,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { AiAnalyzerProps, AnomalyThreshold, IAnalysisStore } from './ai-analyzer-props';
 import { BedrockModel } from './bedrock-model';
-import { alarmOnAnything } from '../common/alarms';
+import { alarmOnAnything, notifyAlarmTopic } from '../common/alarms';
 import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding } from '../common/nag';
@@ -275,9 +274,7 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
       },
       period: Duration.minutes(5),
     }));
-    if (props.alarmTopic) {
-      for (const alarm of [this.deadLetterQueueAlarm, this.errorsAlarm]) alarm.addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
-    }
+    for (const alarm of [this.deadLetterQueueAlarm, this.errorsAlarm]) notifyAlarmTopic(alarm, props.alarmTopic);
   }
 
   /**
@@ -363,6 +360,10 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
     const noRotation = 'A pseudonymization key, not a credential: rotating it would change every pseudonym and break the linking of analyses over time';
     acknowledgeNagFinding(secret, 'AwsSolutions-SMG4', noRotation);
     acknowledgeNagFinding(secret, 'HIPAA.Security-SecretsManagerRotationEnabled', noRotation);
+    if (!encryptionKey) {
+      acknowledgeNagFinding(secret, 'HIPAA.Security-SecretsManagerUsingKMSKey',
+        'Secrets Manager encrypts the key with its AWS managed key by default; pass encryptionKey for a customer-managed KMS key');
+    }
     return secret;
   }
 

@@ -1,7 +1,6 @@
 import { CfnResource, Duration, Names, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -14,9 +13,10 @@ import { checkUserOperationsSql } from './user-operations-check';
 import { CanonicalStore } from '../canonical-store/canonical-store';
 import { AccessLevel, ICanonicalStore } from '../canonical-store/canonical-store-props';
 import { deliverAccessLogsThroughBucketPolicy } from '../common/access-logs';
+import { notifyAlarmTopic } from '../common/alarms';
 import { assetPath, assetWithConfig } from '../common/assets';
 import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
-import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
+import { acknowledgeDefaultLogEncryption, allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding } from '../common/nag';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
@@ -437,6 +437,7 @@ export class AnalyticsApi extends Construct {
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
       encryptionKey: props.logEncryptionKey,
     });
+    acknowledgeDefaultLogEncryption(accessLogs, props.logEncryptionKey);
     const origins = props.corsAllowOrigins ?? [];
     const api = new apigw.RestApi(this, 'Api', {
       description: 'Analytics over the canonical store (cdk-serverless-data-pipeline AnalyticsApi)',
@@ -542,10 +543,7 @@ export class AnalyticsApi extends Construct {
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    for (const alarm of [serverErrors, latency, functionErrors]) {
-      if (props.alarmTopic) alarm.addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
-      else acknowledgeNagFinding(alarm, 'HIPAA.Security-CloudWatchAlarmAction', 'No alarmTopic was given: the alarm shows in CloudWatch; pass alarmTopic to be notified');
-    }
+    for (const alarm of [serverErrors, latency, functionErrors]) notifyAlarmTopic(alarm, props.alarmTopic);
     return { serverErrors, latency, functionErrors };
   }
 }

@@ -1,6 +1,5 @@
 import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -14,7 +13,7 @@ import { AsyncJobWorkflowProps, JobRetryOptions } from './async-job-workflow-pro
 import { buildJobStateMachines, ResolvedRetry } from './job-state-machine';
 import { AnalyticsApi } from '../analytics-api';
 import { AccessLevel } from '../canonical-store/canonical-store-props';
-import { alarmOnAnything } from '../common/alarms';
+import { alarmOnAnything, notifyAlarmTopic } from '../common/alarms';
 import { createPipelineFunction, DEFAULT_LOG_RETENTION } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding } from '../common/nag';
@@ -243,10 +242,7 @@ export class AsyncJobWorkflow extends Construct {
     // ----- alarms -----
     this.executionsTimedOutAlarm = alarmOnAnything(this, 'ExecutionsTimedOutAlarm', 'Analytics job executions timed out (their jobs were marked FAILED by the unfinished-job marker)', this.metricJobsTimedOut());
     this.markerFailedAlarm = alarmOnAnything(this, 'MarkerFailedAlarm', 'The unfinished-job marker failed: a job may still show SUBMITTED or RUNNING although its execution ended', this.unfinishedJobMarker.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }));
-    for (const alarm of [this.executionsTimedOutAlarm, this.markerFailedAlarm]) {
-      if (props.alarmTopic) alarm.addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
-      else acknowledgeNagFinding(alarm, 'HIPAA.Security-CloudWatchAlarmAction', 'No alarmTopic was given: the alarm shows in CloudWatch; pass alarmTopic to be notified');
-    }
+    for (const alarm of [this.executionsTimedOutAlarm, this.markerFailedAlarm]) notifyAlarmTopic(alarm, props.alarmTopic);
   }
 
   /** Jobs that succeeded (executions of the job state machine). */

@@ -25,6 +25,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { acknowledgeDefaultLogEncryption } from '../common/log-encryption';
 import { acknowledgeNagFinding } from '../common/nag';
 
 /** Errors of the job runner that mean "try again later" (lambda/analytics-api/jobs/errors.ts: TRANSIENT_JOB_ERRORS). */
@@ -124,6 +125,7 @@ function logGroup(scope: Construct, id: string, options: JobStateMachineOptions)
     retention: options.logRetention,
     removalPolicy: options.removalPolicy,
   });
+  acknowledgeDefaultLogEncryption(group, options.logKey);
   return group;
 }
 

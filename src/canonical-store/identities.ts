@@ -10,6 +10,7 @@ import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { AccessLevel } from './canonical-store-props';
+import { acknowledgeNagFinding } from '../common/nag';
 
 /** Usernames of the access levels (the migrator creates the three non-owner users). */
 export const USERNAMES: { [level: string]: string } = {
@@ -32,12 +33,17 @@ export const PASSWORD_EXCLUDE_CHARACTERS = " %+~`#$&*()|[]{}:;<>?!'/@\"\\";
 
 /** A login user's secret, not yet attached to the database. */
 export function createUserSecret(scope: Construct, level: AccessLevel, databaseName: string, encryptionKey?: kms.IKey): rds.DatabaseSecret {
-  return new rds.DatabaseSecret(scope, SECRET_IDS[level], {
+  const secret = new rds.DatabaseSecret(scope, SECRET_IDS[level], {
     username: USERNAMES[level],
     dbname: databaseName,
     encryptionKey,
     excludeCharacters: PASSWORD_EXCLUDE_CHARACTERS,
   });
+  if (!encryptionKey) {
+    acknowledgeNagFinding(secret, 'HIPAA.Security-SecretsManagerUsingKMSKey',
+      'Secrets Manager encrypts the secret with its AWS managed key by default; pass encryptionKey for a customer-managed KMS key');
+  }
+  return secret;
 }
 
 export interface RotationOptions {

@@ -3,6 +3,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { acknowledgeDefaultLogEncryption } from '../common/log-encryption';
 import { acknowledgeNagFinding } from '../common/nag';
 
 export interface StoreVpcOptions {
@@ -38,10 +39,16 @@ export function createStoreVpc(scope: Construct, options: StoreVpcOptions): ec2.
     removalPolicy: options.removalPolicy,
     encryptionKey: options.logEncryptionKey,
   });
+  acknowledgeDefaultLogEncryption(flowLogGroup, options.logEncryptionKey);
   vpc.addFlowLog('FlowLog', {
     destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup),
     trafficType: ec2.FlowLogTrafficType.ALL,
   });
+  if (!vpc.node.tryFindChild('RestrictDefaultSecurityGroupCustomResource')) {
+    acknowledgeNagFinding(vpc, 'HIPAA.Security-VPCDefaultSecurityGroupClosed',
+      'CloudFormation creates every VPC\'s default security group open; nothing uses it (every resource has its own security group). '
+      + 'Closing it needs CDK\'s restrictDefaultSecurityGroup custom resource (feature flag @aws-cdk/aws-ec2:restrictDefaultSecurityGroup), one more Lambda function outside the VPC');
+  }
   for (const subnet of vpc.publicSubnets) {
     const route = subnet.node.tryFindChild('DefaultRoute');
     if (route) {

@@ -14,8 +14,9 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { assetPath } from './assets';
-import { MIN_NODE_MAJOR } from './node-runtime';
+import { acknowledgeDefaultLogEncryption } from './log-encryption';
 import { acknowledgeNagFinding } from './nag';
+import { MIN_NODE_MAJOR } from './node-runtime';
 import { ensureVpcEndpoints, PipelineAwsService } from './vpc-endpoints';
 
 /**
@@ -76,6 +77,32 @@ function validateRuntime(runtime: lambda.Runtime, prop: string): void {
   if (runtime.family !== lambda.RuntimeFamily.NODEJS || major === undefined || Number(major) < MIN_NODE_MAJOR) {
     throw new Error(`${prop}.runtime must be a Node.js runtime, nodejs${MIN_NODE_MAJOR}.x or later (the handlers are built for Node.js ${MIN_NODE_MAJOR}+), got ${runtime.name}`);
   }
+}
+
+/**
+ * Acknowledges cdk-nag's AwsSolutions-L1 ("not the latest runtime") on a function that runs the
+ * library's default runtime (chosen on purpose: the runtime the handlers are tested on), and only
+ * while the aws-cdk-lib in use knows a newer Node.js runtime (what the rule compares with). Any
+ * other runtime is left to the rule.
+ *
+ * @param whose who chose the runtime, for the reason
+ */
+export function acknowledgeDefaultRuntime(fn: lambda.Function, whose: string): void {
+  const newest = newestKnownNodeRuntime();
+  if (fn.runtime.name !== DEFAULT_RUNTIME.name || newest === undefined || nodeMajor(newest) <= nodeMajor(DEFAULT_RUNTIME.name)) return;
+  acknowledgeNagFinding(fn, 'AwsSolutions-L1',
+    `${whose} the library's default runtime, ${DEFAULT_RUNTIME.name} (the handlers are built and tested on Node.js ${nodeMajor(DEFAULT_RUNTIME.name)}); `
+    + `aws-cdk-lib also offers ${newest}, which lambdaTuning.runtime selects for the library's functions`);
+}
+
+/** The newest `nodejsNN.x` runtime aws-cdk-lib knows. */
+function newestKnownNodeRuntime(): string | undefined {
+  const names = lambda.Runtime.ALL.map((r) => r.name).filter((n) => /^nodejs\d+\.x$/.test(n));
+  return names.sort((a, b) => nodeMajor(a) - nodeMajor(b)).pop();
+}
+
+function nodeMajor(runtimeName: string): number {
+  return Number(/^nodejs(\d+)/.exec(runtimeName)?.[1] ?? 0);
 }
 
 /** Default log retention of the library's functions. */
@@ -199,6 +226,7 @@ export function createPipelineFunction(scope: Construct, id: string, options: Pi
     removalPolicy: options.logRemovalPolicy ?? RemovalPolicy.RETAIN,
     encryptionKey: options.logEncryptionKey,
   });
+  acknowledgeDefaultLogEncryption(logGroup, options.logEncryptionKey);
 
   // Our own role instead of AWSLambdaBasicExecutionRole: it may write to this log group only.
   const role = new iam.Role(scope, `${id}Role`, {
@@ -253,6 +281,11 @@ export function createPipelineFunction(scope: Construct, id: string, options: Pi
     'X-Ray PutTraceSegments/PutTelemetryRecords and the Lambda VPC network-interface actions support no resource-level permissions',
     ['Resource::*']);
   acknowledgeHipaaFindings(fn, role, options);
+  acknowledgeDefaultRuntime(fn, 'Runs');
+  if (!options.vpc) {
+    acknowledgeNagFinding(fn, 'HIPAA.Security-LambdaInsideVPC',
+      'No vpc was given: the function calls AWS service APIs only (TLS, IAM-authorized) and reaches no private resource; pass vpc to run it in your VPC');
+  }
 
   calledServices.set(fn, { services: [...options.callsServices], vpc: options.vpc });
   const vpcEndpoints = options.vpc && options.createVpcEndpoints !== false

@@ -6,7 +6,9 @@
 import { ArnFormat, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { acknowledgeNagFinding } from './nag';
 
 /** Child of a key whose policy already has the statement: constructs sharing a key add it once. */
 const MARKER_ID = 'CloudWatchLogsKeyPolicy';
@@ -31,4 +33,14 @@ export function allowCloudWatchLogsToUseKey(scope: Construct, key: kms.IKey | un
     },
   }));
   if (statementAdded) new Construct(key, MARKER_ID);
+}
+
+/**
+ * A log group created without the user's key is encrypted by CloudWatch Logs with its own key:
+ * acknowledges HIPAA Security's customer-managed-key rule, pointing at `logEncryptionKey`.
+ */
+export function acknowledgeDefaultLogEncryption(logGroup: logs.LogGroup, key: object | undefined): void {
+  if (key) return;
+  acknowledgeNagFinding(logGroup, 'HIPAA.Security-CloudWatchLogGroupEncrypted',
+    'CloudWatch Logs encrypts the log group with its own key by default; pass logEncryptionKey for a customer-managed KMS key');
 }

@@ -91,7 +91,7 @@ class PipelineVpcEndpoints extends Construct {
     if (Token.isUnresolved(this.vpc.vpcCidrBlock)) {
       acknowledgeNagFinding(endpoint.connections.securityGroups[0], 'CdkNagValidationFailure',
         'The endpoint accepts HTTPS from the VPC CIDR only (a deploy-time value cdk-nag cannot resolve), never from 0.0.0.0/0',
-        ['AwsSolutions-EC23']);
+        ['AwsSolutions-EC23', 'HIPAA.Security-EC2RestrictedCommonPorts', 'HIPAA.Security-EC2RestrictedSSH']);
     }
     return endpoint;
   }

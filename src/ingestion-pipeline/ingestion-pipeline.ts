@@ -1,6 +1,5 @@
 import { CfnResource, Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -15,7 +14,7 @@ import { SOURCES_FILE_NAME } from './sources-file';
 import { CanonicalStore } from '../canonical-store/canonical-store';
 import { AccessLevel } from '../canonical-store/canonical-store-props';
 import { deliverAccessLogsThroughBucketPolicy } from '../common/access-logs';
-import { alarmOnAnything } from '../common/alarms';
+import { alarmOnAnything, notifyAlarmTopic } from '../common/alarms';
 import { assetWithConfig } from '../common/assets';
 import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
@@ -145,9 +144,7 @@ export class IngestionPipeline extends Construct {
       },
       period: Duration.minutes(5),
     }));
-    if (props.alarmTopic) {
-      for (const alarm of [this.deadLetterQueueAlarm, this.errorsAlarm]) alarm.addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
-    }
+    for (const alarm of [this.deadLetterQueueAlarm, this.errorsAlarm]) notifyAlarmTopic(alarm, props.alarmTopic);
   }
 
   /**
@@ -294,6 +291,10 @@ export class IngestionPipeline extends Construct {
     });
     acknowledgeNagFinding(bucket, 'HIPAA.Security-S3BucketReplicationEnabled',
       'Cross-region replication is the operator\'s choice (data residency, cost): the bucket is versioned, and every file\'s outcome is recorded in PostgreSQL and in the manifests');
+    if (!props.encryptionKey) {
+      acknowledgeNagFinding(bucket, 'HIPAA.Security-S3DefaultEncryptionKMS',
+        'Encrypted with SSE-S3 by default; pass encryptionKey for SSE-KMS with a customer-managed key');
+    }
     return bucket;
   }
 
@@ -324,6 +325,12 @@ export class IngestionPipeline extends Construct {
 
   /** CDK's singleton BucketNotificationsHandler function: its findings, acknowledged where it lives. */
   private acknowledgeNotificationsHandler(): void {
+    // The policy CDK attaches to the handler's role for this bucket.
+    const handlerPolicy = this.bucket.node.tryFindChild('Notifications')?.node.tryFindChild('HandlerPolicy');
+    if (handlerPolicy) {
+      acknowledgeNagFinding(handlerPolicy, 'HIPAA.Security-IAMNoInlinePolicy',
+        'CDK\'s BucketNotificationsHandler: the policy CDK attaches for this bucket only allows s3:PutBucketNotification and s3:GetBucketNotification on it');
+    }
     for (const child of Stack.of(this).node.children) {
       if (!child.node.id.startsWith('BucketNotificationsHandler')) continue;
       const role = child.node.tryFindChild('Role') as IConstruct | undefined;

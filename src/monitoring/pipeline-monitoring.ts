@@ -1,10 +1,10 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { PipelineMonitoringProps } from './pipeline-monitoring-props';
 import { StoreEngine } from '../canonical-store/canonical-store-props';
+import { notifyAlarmTopic } from '../common/alarms';
 
 /** Dashboard width in grid units. */
 const FULL = 24;
@@ -341,7 +341,7 @@ export class PipelineMonitoring extends Construct {
 
   private addAlarm(id: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm {
     const alarm = new cloudwatch.Alarm(this, id, props);
-    if (this.props.alarmTopic) alarm.addAlarmAction(new cwActions.SnsAction(this.props.alarmTopic));
+    notifyAlarmTopic(alarm, this.props.alarmTopic);
     this.alarms.push(alarm);
     return alarm;
   }
