@@ -457,6 +457,82 @@ describe('CanonicalStore with RDS Proxy', () => {
   });
 });
 
+describe('RDS Proxy with a database port other than 5432', () => {
+  const stack = createTestStack();
+  const store = new CanonicalStore(stack, 'Store', { proxy: true, port: 5433 });
+  const handler = new lambda.Function(stack, 'Handler', {
+    runtime: lambda.Runtime.NODEJS_22_X,
+    code: lambda.Code.fromInline('exports.handler = async () => {}'),
+    handler: 'index.handler',
+    vpc: store.vpc,
+    vpcSubnets: store.vpcSubnets,
+  });
+  store.grantConnect(handler, AccessLevel.WRITER);
+  const template = Template.fromStack(stack);
+
+  test('handlers get the proxy\'s port (5432); the database, the migrator and the rotation use 5433', () => {
+    expect(store.port).toBe(5432);
+    expect(store.databasePort).toBe(5433);
+    expect(store.connectionEnvironment(AccessLevel.WRITER).DB_PORT).toBe('5432');
+    template.hasResourceProperties('AWS::RDS::DBInstance', { Port: '5433' });
+    // The migrator connects to the instance directly, on the database's port.
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ DB_HOST: { 'Fn::GetAtt': [logicalId(store.instance!), 'Endpoint.Address'] }, DB_PORT: '5433' }) },
+    });
+    const sg = { 'Fn::GetAtt': [logicalId(store.securityGroup), 'GroupId'] };
+    // Proxy -> database, migrator -> database, rotation -> database: all on 5433.
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', { FromPort: 5433, ToPort: 5433, GroupId: sg, SourceSecurityGroupId: sg });
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      FromPort: 5433, GroupId: sg, SourceSecurityGroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^StoreMigrationFunctionSecurityGroup'), 'GroupId'] },
+    });
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      FromPort: 5433, GroupId: sg, SourceSecurityGroupId: { 'Fn::GetAtt': [logicalId(store.rotationSecurityGroup), 'GroupId'] },
+    });
+  });
+
+  test('grantConnect opens the proxy\'s port 5432 to a handler', () => {
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      FromPort: 5432,
+      ToPort: 5432,
+      GroupId: { 'Fn::GetAtt': [logicalId(store.securityGroup), 'GroupId'] },
+      SourceSecurityGroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^HandlerSecurityGroup'), 'GroupId'] },
+    });
+  });
+});
+
+describe('Availability Zones of the database subnets', () => {
+  function byoVpc(stack: Stack, zones: string[]): ec2.IVpc {
+    return ec2.Vpc.fromVpcAttributes(stack, 'Vpc', {
+      vpcId: 'vpc-12345',
+      availabilityZones: zones,
+      isolatedSubnetIds: zones.map((_, i) => `subnet-${i}`),
+      vpcCidrBlock: '10.1.0.0/16',
+    });
+  }
+
+  test('subnets in one Availability Zone are a synth error naming the prop', () => {
+    const stack = createTestStack();
+    expect(() => new CanonicalStore(stack, 'Store', { vpc: byoVpc(stack, ['eu-west-1a']), createVpcEndpoints: false }))
+      .toThrow(/^vpc: the database subnets \(subnet-0\) are in 1 Availability Zone\(s\) \(eu-west-1a\); a DB subnet group needs subnets in at least two/);
+  });
+
+  test('vpcSubnets choosing subnets of one zone is a synth error naming vpcSubnets', () => {
+    const stack = createTestStack();
+    const vpc = byoVpc(stack, ['eu-west-1a', 'eu-west-1b']);
+    expect(() => new CanonicalStore(stack, 'Store', { vpc, vpcSubnets: { availabilityZones: ['eu-west-1b'] }, createVpcEndpoints: false }))
+      .toThrow(/^vpcSubnets: .* in 1 Availability Zone\(s\) \(eu-west-1b\)/);
+  });
+
+  test('subnets in two zones, and subnets imported without their zone, are accepted', () => {
+    const stack = createTestStack();
+    expect(() => new CanonicalStore(stack, 'Store', { vpc: byoVpc(stack, ['eu-west-1a', 'eu-west-1b']), createVpcEndpoints: false })).not.toThrow();
+    const other = createTestStack();
+    const vpc = byoVpc(other, ['eu-west-1a', 'eu-west-1b']);
+    const subnets = [ec2.Subnet.fromSubnetId(other, 'A', 'subnet-x'), ec2.Subnet.fromSubnetId(other, 'B', 'subnet-y')];
+    expect(() => new CanonicalStore(other, 'Store', { vpc, vpcSubnets: { subnets }, createVpcEndpoints: false })).not.toThrow();
+  });
+});
+
 describe('bring your own VPC and VPC endpoints', () => {
   test('BYO VPC and security group with createVpcEndpoints: false creates no VPC and no endpoint', () => {
     const stack = createTestStack();

@@ -54,7 +54,7 @@ export interface ICanonicalStore extends IConstruct {
   /** Hostname handlers connect to: the RDS Proxy endpoint when there is a proxy, else the database endpoint. */
   readonly endpoint: string;
 
-  /** Port handlers connect to. */
+  /** Port handlers connect to (the proxy's, 5432, when there is a proxy). */
   readonly port: number;
 
   /** Name of the database that holds the canonical schema. */
@@ -174,7 +174,8 @@ export interface CanonicalStoreProps {
   readonly databaseName?: string;
 
   /**
-   * Port of the database (and proxy).
+   * Port of the database. With `proxy`, handlers connect to the proxy on 5432 (an RDS Proxy for
+   * PostgreSQL listens on the engine's default port) and the proxy to the database on this port.
    *
    * @default 5432
    */
@@ -233,7 +234,8 @@ export interface CanonicalStoreProps {
   readonly proxy?: boolean;
 
   /**
-   * Bring your own VPC. It needs subnets for the database in at least two Availability Zones.
+   * Bring your own VPC. It needs subnets for the database in at least two Availability Zones
+   * (checked at synth when the subnets' zones are known).
    *
    * @default - a new VPC with isolated subnets only (see `natGateways`), with flow logs
    */

@@ -22,6 +22,9 @@ import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding } from '../common/nag';
 import { ensureVpcEndpoint, PipelineAwsService } from '../common/vpc-endpoints';
 
+/** PostgreSQL's default port, on which an RDS Proxy for PostgreSQL always listens. */
+const POSTGRES_DEFAULT_PORT = 5432;
+
 /** Logical id CDK gives its stack-wide log-retention function. */
 const LOG_RETENTION_FUNCTION_ID = 'LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a';
 
@@ -44,8 +47,14 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
   /** Hostname of the DB instance, or of the Aurora cluster's writer endpoint (used by the migrator). */
   public readonly databaseEndpoint: string;
 
-  /** Port of the database and the proxy. */
+  /**
+   * Port handlers connect to: the proxy's (5432: an RDS Proxy for PostgreSQL listens on the
+   * engine's default port, whatever the database's) when there is a proxy, else `databasePort`.
+   */
   public readonly port: number;
+
+  /** Port of the database itself (prop `port`): the migrator and the rotation functions connect to it. */
+  public readonly databasePort: number;
 
   /** Name of the database that holds the canonical schema. */
   public readonly databaseName: string;
@@ -108,7 +117,9 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
     }
 
     this.engine = props.engine ?? StoreEngine.RDS_POSTGRES;
-    this.port = props.port ?? 5432;
+    this.databasePort = props.port ?? POSTGRES_DEFAULT_PORT;
+    // An RDS Proxy for PostgreSQL always listens on 5432: handlers get that port with a proxy.
+    this.port = props.proxy ? POSTGRES_DEFAULT_PORT : this.databasePort;
     this.databaseName = props.databaseName ?? 'pipeline';
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.SNAPSHOT;
     const destroy = removalPolicy === RemovalPolicy.DESTROY;
@@ -135,6 +146,7 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
       throw new Error('vpc has no isolated subnets: pass `vpcSubnets` to choose the subnets of the database');
     }
     this.vpcSubnets = props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
+    requireTwoAvailabilityZones(this.vpc, this.vpcSubnets, props.vpcSubnets ? 'vpcSubnets' : 'vpc');
     this.securityGroup = props.securityGroup ?? new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: this.vpc,
       description: 'Canonical store database: no inbound access unless granted',
@@ -158,7 +170,7 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
       vpc: this.vpc,
       vpcSubnets: this.vpcSubnets,
       securityGroup: this.securityGroup,
-      port: this.port,
+      port: this.databasePort,
       databaseName: this.databaseName,
       ownerSecret,
       encryptionKey: props.encryptionKey,
@@ -194,7 +206,7 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
         requireTLS: true,
         iamAuth: false,
       });
-      this.securityGroup.connections.allowInternally(ec2.Port.tcp(this.port), 'RDS Proxy to the database');
+      this.securityGroup.connections.allowInternally(ec2.Port.tcp(this.databasePort), 'RDS Proxy to the database');
     }
     this.endpoint = this.proxy ? this.proxy.endpoint : this.databaseEndpoint;
 
@@ -213,14 +225,15 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
       tuningProp: 'lambdaTuning',
       logEncryptionKey: props.logEncryptionKey,
       // Directly to the database, never through the proxy: DDL and session-level locks.
-      environment: connectionEnvironment(this.databaseEndpoint, this.port, this.databaseName, this.ownerSecret),
+      environment: connectionEnvironment(this.databaseEndpoint, this.databasePort, this.databaseName, this.ownerSecret),
       callsServices: [PipelineAwsService.SECRETS_MANAGER],
       createVpcEndpoints,
       logRemovalPolicy,
       invokedSynchronouslyBy: 'the custom resource provider on each deploy (CloudFormation records failures)',
     });
     this.migrationFunction = migrator.fn;
-    this.grantConnect(migrator.fn, AccessLevel.OWNER);
+    // The database's port, which differs from the handlers' (the proxy's) with a proxy and a custom port.
+    grantConnect(this, migrator.fn, AccessLevel.OWNER, undefined, this.databasePort);
     // It creates the other users with their current passwords.
     [this.writerSecret, this.analyticsSecret, this.sqlReaderSecret].forEach((s) => grantSecretRead(s, migrator.fn));
 
@@ -251,7 +264,7 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
       vpc: this.vpc,
       description: 'Secret rotation functions of the canonical store',
     });
-    this.securityGroup.connections.allowFrom(this.rotationSecurityGroup, ec2.Port.tcp(this.port), 'Secret rotation functions');
+    this.securityGroup.connections.allowFrom(this.rotationSecurityGroup, ec2.Port.tcp(this.databasePort), 'Secret rotation functions');
     for (const secret of secrets) {
       const schedule = addSingleUserRotation(secret, {
         vpc: this.vpc,
@@ -400,7 +413,7 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
     }
     this.acknowledgeGeneratedRoles(logRetentionRole);
     // cdk-nag flags the default port on RDS instances (not on provisioned-mode Aurora clusters).
-    if (this.instance && this.port === 5432) {
+    if (this.instance && this.databasePort === POSTGRES_DEFAULT_PORT) {
       acknowledgeNagFinding(database, 'AwsSolutions-RDS11',
         'The default PostgreSQL port is kept for client compatibility: the database sits in isolated subnets, reachable only from granted security groups, TLS and passwords required (prop port changes it)');
     }
@@ -451,5 +464,26 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
       const policy = role?.node.tryFindChild('DefaultPolicy');
       if (policy) acknowledgeNagFinding(policy, 'HIPAA.Security-IAMNoInlinePolicy', reason);
     }
+  }
+}
+
+/**
+ * AWS refuses a DB subnet group (and an RDS Proxy) whose subnets are in fewer than two Availability
+ * Zones: fail at synth, naming the prop, instead of at deploy. Subnets imported without their zone
+ * cannot be checked and are let through.
+ */
+function requireTwoAvailabilityZones(vpc: ec2.IVpc, selection: ec2.SubnetSelection, prop: string): void {
+  const subnets = vpc.selectSubnets(selection).subnets;
+  const zones = new Set<string>();
+  for (const subnet of subnets) {
+    try {
+      zones.add(subnet.availabilityZone);
+    } catch {
+      return; // an imported subnet without its Availability Zone
+    }
+  }
+  if (zones.size < 2) {
+    throw new Error(`${prop}: the database subnets (${subnets.map((s) => (Token.isUnresolved(s.subnetId) ? s.node.path : s.subnetId)).join(', ') || 'none'}) are in ${zones.size} Availability Zone(s)`
+      + `${zones.size > 0 ? ` (${[...zones].join(', ')})` : ''}; a DB subnet group needs subnets in at least two: choose subnets in two or more zones`);
   }
 }

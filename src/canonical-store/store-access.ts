@@ -46,8 +46,10 @@ export function grantSecretRead(secret: secretsmanager.ISecret, grantee: iam.IGr
   return grant;
 }
 
-/** Network access to the store's port and read access to the level's secret. */
-export function grantConnect(store: ICanonicalStore, grantee: iam.IGrantable, level: AccessLevel, connectable?: ec2.IConnectable): iam.Grant {
+/** Network access to the store's port (or `portNumber`) and read access to the level's secret. */
+export function grantConnect(
+  store: ICanonicalStore, grantee: iam.IGrantable, level: AccessLevel, connectable?: ec2.IConnectable, portNumber: number = store.port,
+): iam.Grant {
   // jsii has no intersection types: the grantee is usually connectable itself (a Lambda function).
   const network = connectable ?? ((grantee as Partial<ec2.IConnectable>).connections ? grantee as unknown as ec2.IConnectable : undefined);
   if (!network) {
@@ -57,7 +59,7 @@ export function grantConnect(store: ICanonicalStore, grantee: iam.IGrantable, le
   // (CDK ignores, with a synth warning, an egress rule on a group that allows all outbound). The
   // ingress rule is a remote rule: it lives in the grantee's stack, so a store shared by another
   // stack does not depend on its consumers.
-  const port = ec2.Port.tcp(store.port);
+  const port = ec2.Port.tcp(portNumber);
   const description = `Canonical store access as ${level}`;
   for (const group of network.connections.securityGroups) {
     store.securityGroup.addIngressRule(group, port, description, true);
