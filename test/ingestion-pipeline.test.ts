@@ -13,7 +13,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { HIPAASecurityChecks } from 'cdk-nag';
 import { BuiltInSources, CanonicalStore, IngestionPipeline, IngestionPipelineProps, InputFormat, SourceDefinition, TransformType } from '../src';
-import { createTestStack, removeTestAppDirs } from './construct-support/app';
+import { createTestApp, createTestStack, removeTestAppDirs } from './construct-support/app';
 import { logKeyProps, testLogEncryptionKey } from './construct-support/log-encryption';
 import { formatNagFindings, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
 import { missingVpcEndpoints } from './construct-support/vpc-endpoints';
@@ -255,6 +255,37 @@ describe('IngestionPipeline validation names the prop', () => {
   test('bucket options with an existing bucket', () => {
     expect(() => pipelineStack({ removalPolicy: RemovalPolicy.DESTROY }, (s) => ({ bucket: s3.Bucket.fromBucketName(s, 'B', 'existing-bucket') })))
       .toThrow(/^encryptionKey, serverAccessLogsBucket and removalPolicy apply to a bucket the pipeline creates/);
+  });
+});
+
+describe('two pipelines on one bucket', () => {
+  function twoPipelines(first: SourceDefinition[], second: SourceDefinition[], secondBucket?: (stack: Stack) => s3.IBucket) {
+    const app = createTestApp();
+    const storeStack = new Stack(app, 'StoreStack');
+    const store = new CanonicalStore(storeStack, 'Store');
+    const bucket = s3.Bucket.fromBucketName(storeStack, 'Raw', 'shared-raw-bucket');
+    const a = new IngestionPipeline(storeStack, 'Crm', { store, bucket, sources: first });
+    const otherStack = new Stack(app, 'OtherStack');
+    return () => new IngestionPipeline(otherStack, 'Erp', { store, bucket: secondBucket?.(otherStack) ?? a.bucket, sources: second });
+  }
+
+  test('overlapping prefixes are a synth error naming both pipelines', () => {
+    const add = twoPipelines([BuiltInSources.crmCustomers()], [BuiltInSources.erpOrders({ prefix: 'crm-data/orders/' })]);
+    expect(add).toThrow('IngestionPipeline OtherStack/Erp (source "erp-orders", prefix "crm-data/orders/") and IngestionPipeline StoreStack/Crm '
+      + '(source "crm-customers", prefix "crm-data/") use the same bucket with overlapping prefixes: S3 refuses overlapping event notifications');
+  });
+
+  test('the same source name is a synth error naming both pipelines, also for the bucket imported again by name', () => {
+    const add = twoPipelines([BuiltInSources.crmCustomers()], [BuiltInSources.crmCustomers({ prefix: 'crm-2/' })],
+      (stack) => s3.Bucket.fromBucketName(stack, 'SameBucket', 'shared-raw-bucket'));
+    expect(add).toThrow(/^IngestionPipeline OtherStack\/Erp \(source "crm-customers", prefix "crm-2\/"\) and IngestionPipeline StoreStack\/Crm .* with the same source name: both would write processed\/crm-customers\//);
+  });
+
+  test('disjoint prefixes and names on one bucket, or overlapping ones on another bucket, are fine', () => {
+    expect(twoPipelines([BuiltInSources.crmCustomers()], [BuiltInSources.erpOrders()])).not.toThrow();
+    const other = twoPipelines([BuiltInSources.crmCustomers()], [BuiltInSources.crmCustomers()],
+      (stack) => s3.Bucket.fromBucketName(stack, 'OtherBucket', 'another-raw-bucket'));
+    expect(other).not.toThrow();
   });
 });
 

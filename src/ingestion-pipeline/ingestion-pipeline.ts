@@ -9,6 +9,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
+import { claimBucketSources } from './bucket-sources';
 import { IngestionPipelineProps } from './ingestion-pipeline-props';
 import { OUTPUT_PREFIXES, renderSourcesConfig, validateSources } from './source-config';
 import { CanonicalStore } from '../canonical-store/canonical-store';
@@ -70,6 +71,7 @@ export class IngestionPipeline extends Construct {
     if (props.permissionsBoundary) iam.PermissionsBoundary.of(this).apply(props.permissionsBoundary);
 
     this.bucket = props.bucket ?? this.createBucket(props);
+    claimBucketSources(this, this.bucket, props.sources);
     this.eventBus = props.eventBus ?? new events.EventBus(this, 'EventBus');
 
     const maxReceiveCount = props.maxReceiveCount ?? 3;
