@@ -286,6 +286,24 @@ describe('options', () => {
   });
 });
 
+describe('store and API in two stacks sharing the store\'s VPC', () => {
+  const app = createTestApp();
+  const storeStack = new Stack(app, 'StoreStack');
+  const store = new CanonicalStore(storeStack, 'Store');
+  const apiStackB = new Stack(app, 'ApiStack');
+  new AnalyticsApi(apiStackB, 'Analytics', { store });
+
+  test('one Secrets Manager endpoint in the VPC (in the VPC\'s stack), and the gateway endpoints there too', () => {
+    const serviceNames = [storeStack, apiStackB].flatMap((stack) =>
+      Object.values(Template.fromStack(stack).findResources('AWS::EC2::VPCEndpoint')).map((e) => JSON.stringify(e.Properties.ServiceName)));
+    expect(serviceNames.filter((n) => n.includes('.secretsmanager'))).toHaveLength(1);
+    expect(serviceNames.filter((n) => n.includes('.s3'))).toHaveLength(1);
+    expect(serviceNames.filter((n) => n.includes('.dynamodb'))).toHaveLength(1);
+    Template.fromStack(apiStackB).resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+    expect(missingVpcEndpoints(apiStackB)).toEqual([]);
+  });
+});
+
 describe('cdk-nag', () => {
   test.each([
     ['IAM (defaults)', {}],

@@ -2,7 +2,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -564,7 +564,7 @@ describe('bring your own VPC and VPC endpoints', () => {
     expect(missingVpcEndpoints(stack)).toEqual([]);
   });
 
-  test('an endpoint is created once per VPC per stack, however often it is asked for', () => {
+  test('an endpoint is created once per VPC, however often it is asked for', () => {
     const stack = createTestStack();
     const store = new CanonicalStore(stack, 'Store');
     const second = new CanonicalStore(stack, 'Second', { vpc: store.vpc });
@@ -581,6 +581,61 @@ describe('bring your own VPC and VPC endpoints', () => {
       VpcEndpointType: 'Gateway',
       ServiceName: { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, '.s3']] },
     });
+  });
+
+  test('a VPC created in the app: one set of endpoints, in the VPC\'s stack, whatever the stacks that ask', () => {
+    const app = createTestApp();
+    const network = new Stack(app, 'Network');
+    const vpc = new ec2.Vpc(network, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'Isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+    const a = new Stack(app, 'A');
+    const b = new Stack(app, 'B');
+    new CanonicalStore(a, 'Store', { vpc });
+    new CanonicalStore(b, 'Store', { vpc });
+    const endpoints = Template.fromStack(network).findResources('AWS::EC2::VPCEndpoint');
+    expect(Object.values(endpoints).map((e) => e.Properties.ServiceName)).toEqual([
+      { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, '.secretsmanager']] },
+    ]);
+    Template.fromStack(a).resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+    Template.fromStack(b).resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+    expect(missingVpcEndpoints(a)).toEqual([]);
+    expect(missingVpcEndpoints(b)).toEqual([]);
+  });
+
+  test('an imported VPC with a literal id: one set, in the first stack that asks; the other stacks depend on it', () => {
+    const app = createTestApp();
+    const attrs = {
+      vpcId: 'vpc-12345',
+      availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+      isolatedSubnetIds: ['subnet-a', 'subnet-b'],
+      isolatedSubnetRouteTableIds: ['rtb-a', 'rtb-b'],
+      vpcCidrBlock: '10.1.0.0/16',
+    };
+    const first = new Stack(app, 'First');
+    const second = new Stack(app, 'Second');
+    new CanonicalStore(first, 'Store', { vpc: ec2.Vpc.fromVpcAttributes(first, 'Vpc', attrs) });
+    // The same VPC imported again in another stack (as each stack of an app would).
+    const vpcAgain = ec2.Vpc.fromVpcAttributes(second, 'Vpc', attrs);
+    new CanonicalStore(second, 'Store', { vpc: vpcAgain });
+    ensureVpcEndpoint(second, vpcAgain, PipelineAwsService.S3);
+    Template.fromStack(first).resourceCountIs('AWS::EC2::VPCEndpoint', 2);
+    Template.fromStack(first).hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcId: 'vpc-12345', PrivateDnsEnabled: true, SubnetIds: ['subnet-a', 'subnet-b'] });
+    Template.fromStack(second).resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+    expect(second.dependencies).toContain(first);
+    expect(missingVpcEndpoints(second)).toEqual([]);
+  });
+
+  test('an imported VPC whose id is a token: a synth error asking to choose; createVpcEndpoints: false works', () => {
+    const stack = createTestStack();
+    const attrs = {
+      vpcId: Fn.importValue('SharedVpcId'),
+      availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+      isolatedSubnetIds: ['subnet-a', 'subnet-b'],
+    };
+    expect(() => new CanonicalStore(stack, 'Store', { vpc: ec2.Vpc.fromVpcAttributes(stack, 'Vpc', attrs) }))
+      .toThrow(/^TestStack\/Store: needs a SECRETS_MANAGER VPC endpoint in VPC TestStack\/Vpc, whose id is only known at deploy time.*pass `createVpcEndpoints: false`.*or import the VPC by its literal id/);
+    const other = createTestStack();
+    new CanonicalStore(other, 'Store', { vpc: ec2.Vpc.fromVpcAttributes(other, 'Vpc', attrs), createVpcEndpoints: false });
+    Template.fromStack(other).resourceCountIs('AWS::EC2::VPCEndpoint', 0);
   });
 
   test('every service has an endpoint type', () => {
@@ -694,8 +749,9 @@ describe('grants and imports', () => {
     template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 1);
     expect(imported.vpcSubnets).toEqual({ subnetType: ec2.SubnetType.PRIVATE_ISOLATED });
     expect(() => imported.secretFor(AccessLevel.OWNER)).toThrow(/pass `ownerSecret`/);
+    // The VPC is created in the store's stack: its endpoints live there, whoever asks for them.
     const endpoint = imported.ensureVpcEndpoint(PipelineAwsService.SQS);
-    expect(Stack.of(endpoint)).toBe(consumer);
+    expect(Stack.of(endpoint)).toBe(storeStackA);
   });
 
   test('a grantee in another stack with a customer-managed key: no dependency cycle', () => {
