@@ -193,6 +193,13 @@ describe('IngestionPipeline options', () => {
     expect(pipeline.bucket.bucketName).toBe('my-raw-data');
   });
 
+  test('removalPolicy (a shared prop) also covers the processor\'s log group, with an existing bucket too', () => {
+    const { stack } = pipelineStack({ removalPolicy: RemovalPolicy.DESTROY }, (s) => ({ bucket: s3.Bucket.fromBucketName(s, 'Existing', 'my-raw-data') }));
+    const logGroups = Template.fromStack(stack).findResources('AWS::Logs::LogGroup');
+    const processorLogs = Object.entries(logGroups).filter(([id]) => id.startsWith('IngestionProcessorLogGroup'));
+    expect(processorLogs.map(([, r]) => r.DeletionPolicy)).toEqual(['Delete']);
+  });
+
   test('a customer-managed key encrypts the new bucket and the processor may use it', () => {
     const { stack } = pipelineStack({}, (s) => ({ encryptionKey: new kms.Key(s, 'Key', { enableKeyRotation: true }), removalPolicy: RemovalPolicy.DESTROY }));
     const template = Template.fromStack(stack);
@@ -253,8 +260,8 @@ describe('IngestionPipeline validation names the prop', () => {
   });
 
   test('bucket options with an existing bucket', () => {
-    expect(() => pipelineStack({ removalPolicy: RemovalPolicy.DESTROY }, (s) => ({ bucket: s3.Bucket.fromBucketName(s, 'B', 'existing-bucket') })))
-      .toThrow(/^encryptionKey, serverAccessLogsBucket and removalPolicy apply to a bucket the pipeline creates/);
+    expect(() => pipelineStack({}, (s) => ({ bucket: s3.Bucket.fromBucketName(s, 'B', 'existing-bucket'), serverAccessLogsBucket: new s3.Bucket(s, 'Logs') })))
+      .toThrow(/^encryptionKey and serverAccessLogsBucket apply to a bucket the pipeline creates/);
   });
 });
 

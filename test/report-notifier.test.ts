@@ -1,4 +1,4 @@
-import { Duration, Stack, StackProps } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -244,6 +244,12 @@ describe('ReportNotifier options', () => {
     new ReportNotifier(stack, 'Notifier', { eventBus: bus, analyzer, fromAddress: 'r@example.com', toAddresses: ['o@example.com'], vpc });
     return stack;
   }
+
+  test('removalPolicy (a shared prop) covers the function\'s log group: retained by default, deleted with DESTROY', () => {
+    const logGroupOf = (b: Built) => Object.entries(b.template.findResources('AWS::Logs::LogGroup')).filter(([id]) => id.startsWith('NotifierFunctionLogGroup'));
+    expect(logGroupOf(build()).map(([, r]) => r.DeletionPolicy)).toEqual(['Retain']);
+    expect(logGroupOf(build({ removalPolicy: RemovalPolicy.DESTROY })).map(([, r]) => r.DeletionPolicy)).toEqual(['Delete']);
+  });
 
   test('in a VPC: the endpoints for SES, SNS, S3 and DynamoDB (and the analyzer\'s)', () => {
     const stack = vpcStack();

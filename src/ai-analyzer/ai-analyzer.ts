@@ -54,6 +54,11 @@ export class AnomalyThresholds {
  * model for insights on a bounded, pseudonymized summary, stores the analysis in DynamoDB and S3,
  * and sends `Analysis Complete` (or `Analysis Failed`) to the bus. Idempotent per run; also
  * invocable on demand (see docs/ai-and-reports.md).
+ *
+ * Shared props (`PipelineConstructProps`): `lambdaTuning` tunes the analyzer function (default
+ * 1024 MiB, 5 minutes, logs kept three months); `removalPolicy` covers the analysis table and the
+ * function's log group; `logEncryptionKey` the function's log group; `createVpcEndpoints` applies
+ * with `vpc`. Alarms: dead-letter queue not empty, failed analyses.
  */
 export class AiAnalyzer extends Construct implements IAnalysisStore {
   /** EventBridge `source` of the analyzer's events. */

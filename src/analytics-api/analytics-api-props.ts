@@ -1,12 +1,10 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import * as sns from 'aws-cdk-lib/aws-sns';
 import { ICanonicalStore } from '../canonical-store';
-import { LambdaTuning } from '../common/lambda-tuning';
+import { AlarmedPipelineConstructProps } from '../common/construct-props';
 
 /**
  * How callers authenticate to the analytics API.
@@ -68,7 +66,7 @@ export interface UserDefinedOperation {
 /**
  * Properties of an `AnalyticsApi`.
  */
-export interface AnalyticsApiProps {
+export interface AnalyticsApiProps extends AlarmedPipelineConstructProps {
   /** The canonical store to query, as its analytics reader and (for users' SQL) its restricted reader. */
   readonly store: ICanonicalStore;
 
@@ -175,13 +173,6 @@ export interface AnalyticsApiProps {
   readonly serverAccessLogsBucket?: s3.IBucket;
 
   /**
-   * Operations topic for the API's alarms (server errors, p99 latency, function errors).
-   *
-   * @default - the alarms have no action
-   */
-  readonly alarmTopic?: sns.ITopic;
-
-  /**
    * Server-side errors (HTTP 5XX) in 5 minutes above which the 5XX alarm fires.
    *
    * @default 5
@@ -224,47 +215,4 @@ export interface AnalyticsApiProps {
    * @default logs.RetentionDays.ONE_YEAR
    */
   readonly accessLogRetention?: logs.RetentionDays;
-
-  /**
-   * Tuning of the API's function. Its timeout must stay below API Gateway's 29 seconds.
-   *
-   * @default - 1024 MiB, 29 seconds, logs kept three months
-   */
-  readonly lambdaTuning?: LambdaTuning;
-
-  /**
-   * KMS key of the log groups of the function and of the stage's access logs. Not API Gateway's
-   * execution logs: API Gateway creates their log group, outside the stack.
-   *
-   * The key policy must let CloudWatch Logs of the region (`logs.<region>.amazonaws.com`) use the
-   * key. When the key is a `kms.Key` of the construct's stack, the construct adds that statement
-   * (for the account's log groups in the region, by `kms:EncryptionContext:aws:logs:arn`); for an
-   * imported key, or one of another stack, add it to the key policy yourself.
-   *
-   * @default - log groups are encrypted by CloudWatch Logs with its own keys
-   */
-  readonly logEncryptionKey?: kms.IKey;
-
-  /**
-   * Permissions boundary applied to every role the construct creates.
-   *
-   * @default - none
-   */
-  readonly permissionsBoundary?: iam.IManagedPolicy;
-
-  /**
-   * Whether to create the VPC endpoints the function calls from the store's VPC (Secrets Manager,
-   * S3 and DynamoDB gateway endpoints). Turn off when the VPC already has them.
-   *
-   * @default true
-   */
-  readonly createVpcEndpoints?: boolean;
-
-  /**
-   * What happens to the cache table, the results bucket and the log groups when the construct is
-   * removed from the stack. `DESTROY` also empties the results bucket.
-   *
-   * @default RemovalPolicy.RETAIN
-   */
-  readonly removalPolicy?: RemovalPolicy;
 }

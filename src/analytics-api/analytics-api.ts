@@ -59,6 +59,13 @@ const GATEWAY_RESPONSES: Array<[apigw.ResponseType, string, string]> = [
  *
  * Routes: `GET /health`, `GET /analytics?operation=NAME&…`, `POST /analytics`
  * (`{"operation", "parameters"}`), `GET /download/{key}`. See docs/analytics-api.md.
+ *
+ * Shared props (`PipelineConstructProps`): `lambdaTuning` tunes the API's function (default
+ * 1024 MiB, 29 seconds, logs kept three months; its timeout must stay below API Gateway's 29
+ * seconds); `removalPolicy` covers the cache table, the results bucket (`DESTROY` empties it) and
+ * the log groups; `logEncryptionKey` the function's log group and the stage's access logs (not API
+ * Gateway's execution logs); VPC endpoints: Secrets Manager, S3 and DynamoDB. Alarms: server errors,
+ * p99 latency, function errors.
  */
 export class AnalyticsApi extends Construct {
   /** Names of the built-in operations. */

@@ -94,6 +94,14 @@ function validateProps(scope: Construct, props: AsyncJobWorkflowProps): void {
  * retries transient failures with exponential backoff and jitter, an encrypted notification topic
  * (unless given), and an EventBridge rule that marks a job FAILED when its execution failed, timed
  * out or was aborted before a Catch did (an Express state machine, no code). See docs/async-jobs.md.
+ *
+ * Shared props (`PipelineConstructProps`): `lambdaTuning` tunes the job runner (default 1024 MiB,
+ * logs kept three months; its timeout is `jobTimeout`, setting `timeout` is an error);
+ * `removalPolicy` covers the job table, the key and the log groups; `logEncryptionKey` the job
+ * runner's and the two state machines' log groups (default for the state machines: the
+ * construct's key); VPC endpoints: Secrets Manager, S3, DynamoDB, Step Functions. Alarms:
+ * executions timed out, the unfinished-job marker failing (and every failed job is published to
+ * `alarmTopic`).
  */
 export class AsyncJobWorkflow extends Construct {
   /** The longest job attempt the design supports (Lambda's maximum timeout). */

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -6,7 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { IConstruct } from 'constructs';
-import { LambdaTuning } from '../common/lambda-tuning';
+import { PipelineConstructProps } from '../common/construct-props';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
 /**
@@ -91,7 +91,7 @@ export interface ICanonicalStore extends IConstruct {
   connectionEnvironment(level: AccessLevel): { [key: string]: string };
 
   /**
-   * Makes sure the store's VPC has an endpoint for `service` (one per VPC per stack, in the
+   * Makes sure the store's VPC has an endpoint for `service` (one per VPC per app, in the
    * store's subnets), for Lambda functions in this VPC that call it.
    */
   ensureVpcEndpoint(service: PipelineAwsService): ec2.IVpcEndpoint;
@@ -100,7 +100,7 @@ export interface ICanonicalStore extends IConstruct {
 /**
  * Properties of a `CanonicalStore`.
  */
-export interface CanonicalStoreProps {
+export interface CanonicalStoreProps extends PipelineConstructProps {
   /**
    * The PostgreSQL service.
    *
@@ -196,14 +196,6 @@ export interface CanonicalStoreProps {
   readonly encryptionKey?: kms.IKey;
 
   /**
-   * What happens to the database when it is removed from the stack or replaced.
-   * `RemovalPolicy.DESTROY` deletes the data: an explicit opt-in.
-   *
-   * @default RemovalPolicy.SNAPSHOT
-   */
-  readonly removalPolicy?: RemovalPolicy;
-
-  /**
    * Whether the database refuses deletion.
    *
    * @default - true, unless `removalPolicy` is `RemovalPolicy.DESTROY`
@@ -271,15 +263,6 @@ export interface CanonicalStoreProps {
   readonly securityGroup?: ec2.ISecurityGroup;
 
   /**
-   * Create the VPC endpoints the store's functions need (Secrets Manager, for the migrator
-   * and the secret rotation functions). Turn it off when the VPC already has them, e.g. a
-   * BYO VPC or a second stack using the same VPC.
-   *
-   * @default true
-   */
-  readonly createVpcEndpoints?: boolean;
-
-  /**
    * How often each of the four secrets is rotated (single-user rotation: the usernames stay, the passwords change).
    *
    * @default Duration.days(30)
@@ -295,39 +278,11 @@ export interface CanonicalStoreProps {
   readonly migrations?: UserMigration[];
 
   /**
-   * Tuning of the migrator function.
-   *
-   * @default - 512 MiB, 10 minutes timeout, logs kept three months
-   */
-  readonly lambdaTuning?: LambdaTuning;
-
-  /**
    * Retention of the database's exported `postgresql` log and of the created VPC's flow logs.
    *
    * @default logs.RetentionDays.THREE_MONTHS
    */
   readonly logRetention?: logs.RetentionDays;
-
-  /**
-   * KMS key of the log groups the construct creates: the migrator function's, the migrations
-   * provider's and the created VPC's flow logs. Not the database's exported logs: RDS creates
-   * their log group, outside the stack.
-   *
-   * The key policy must let CloudWatch Logs of the region (`logs.<region>.amazonaws.com`) use the
-   * key. When the key is a `kms.Key` of the construct's stack, the construct adds that statement
-   * (for the account's log groups in the region, by `kms:EncryptionContext:aws:logs:arn`); for an
-   * imported key, or one of another stack, add it to the key policy yourself.
-   *
-   * @default - log groups are encrypted by CloudWatch Logs with its own keys
-   */
-  readonly logEncryptionKey?: kms.IKey;
-
-  /**
-   * Permissions boundary applied to every IAM role the construct creates.
-   *
-   * @default - none
-   */
-  readonly permissionsBoundary?: iam.IManagedPolicy;
 }
 
 /**

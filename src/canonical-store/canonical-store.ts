@@ -32,6 +32,13 @@ const LOG_RETENTION_FUNCTION_ID = 'LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a'
  * The canonical store: PostgreSQL (RDS or Aurora Serverless v2) in isolated subnets, encrypted,
  * TLS-only, with one login user per `AccessLevel` (each with its own rotated secret) and the
  * schema migrated on every deploy by a custom resource.
+ *
+ * Shared props (`PipelineConstructProps`): `lambdaTuning` tunes the migrator (default 512 MiB,
+ * 10 minutes, logs kept three months); `removalPolicy` covers the database (default
+ * `RemovalPolicy.SNAPSHOT`; `DESTROY` deletes the data and, with it, the log groups);
+ * `logEncryptionKey` the migrator's, the migrations provider's and the created VPC's flow log
+ * groups (not the database's exported logs, whose log group RDS creates); VPC endpoints: Secrets
+ * Manager (the migrator and the rotation functions).
  */
 export class CanonicalStore extends Construct implements ICanonicalStore {
   /**

@@ -30,6 +30,12 @@ const DEFAULT_TIMEOUT = Duration.minutes(15);
  *
  * S3 event notifications → SQS queue (dead-letter queue after `maxReceiveCount` attempts) →
  * processor Lambda in the store's VPC, with partial batch responses and a concurrency cap.
+ *
+ * Shared props (`PipelineConstructProps`): `lambdaTuning` tunes the processor (default 1769 MiB,
+ * one full vCPU since the processor is CPU-bound, and 15 minutes); `removalPolicy` covers the
+ * buckets the pipeline creates (`DESTROY` empties them) and the processor's log group;
+ * `logEncryptionKey` the processor's log group; VPC endpoints: S3 (gateway), Secrets Manager,
+ * EventBridge. Alarms: dead-letter queue not empty, processor errors and files set aside.
  */
 export class IngestionPipeline extends Construct {
   /** EventBridge `source` of the pipeline's events. */
@@ -106,6 +112,7 @@ export class IngestionPipeline extends Construct {
       tuning: props.lambdaTuning,
       tuningProp: 'lambdaTuning',
       logEncryptionKey: props.logEncryptionKey,
+      logRemovalPolicy: props.removalPolicy === RemovalPolicy.DESTROY ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
       environment: {
         ...store.connectionEnvironment(AccessLevel.WRITER),
         EVENT_BUS_NAME: this.eventBus.eventBusName,
@@ -361,8 +368,8 @@ function validateProps(props: IngestionPipelineProps): void {
   int('maxConcurrency', props.maxConcurrency, 2, 1000);
   int('batchSize', props.batchSize, 1, 10);
   int('maxReceiveCount', props.maxReceiveCount, 1, 100);
-  if (props.bucket && (props.encryptionKey || props.serverAccessLogsBucket || props.removalPolicy !== undefined)) {
-    throw new Error('encryptionKey, serverAccessLogsBucket and removalPolicy apply to a bucket the pipeline creates; do not set them with bucket');
+  if (props.bucket && (props.encryptionKey || props.serverAccessLogsBucket)) {
+    throw new Error('encryptionKey and serverAccessLogsBucket apply to a bucket the pipeline creates; do not set them with bucket');
   }
 }
 

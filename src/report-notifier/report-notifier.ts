@@ -1,4 +1,4 @@
-import { Aws, Duration, Names, Stack, Token } from 'aws-cdk-lib';
+import { Aws, Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -30,6 +30,11 @@ const EMAIL = /^[^\s@<>"]+@[^\s@<>"]+\.[^\s@<>"]+$/;
  * - optionally a digest on a schedule (EventBridge Scheduler) of the period's analyses and files;
  * - `Ingestion Failed` (last attempt) and `Analysis Failed` → the operations topic (and optionally e-mail).
  * Event delivery is retried, then kept in a dead-letter queue (alarmed).
+ *
+ * Shared props (`PipelineConstructProps`): `lambdaTuning` tunes the notifier function (default
+ * 512 MiB, 2 minutes, logs kept three months); `removalPolicy` covers the function's log group;
+ * `logEncryptionKey` the function's log group; VPC endpoints (with `vpc`): the services the
+ * function calls. Alarms: dead-letter queue not empty, errors.
  */
 export class ReportNotifier extends Construct {
   /** The notifier function. */
@@ -142,6 +147,7 @@ export class ReportNotifier extends Construct {
       tuning: props.lambdaTuning,
       tuningProp: 'lambdaTuning',
       logEncryptionKey: props.logEncryptionKey,
+      logRemovalPolicy: props.removalPolicy === RemovalPolicy.DESTROY ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
       environment: {
         ANALYSIS_TABLE_NAME: analyzer.analysisTable.tableName,
         ANALYSIS_BUCKET: analyzer.analysisBucket.bucketName,
