@@ -284,6 +284,12 @@ describe('options', () => {
   test('the construct knows the handler’s built-in operations', () => {
     expect(AnalyticsApi.BUILT_IN_OPERATIONS.slice().sort()).toEqual(BUILT_IN_OPERATIONS.map((o) => o.name).sort());
   });
+
+  test('BUILT_IN_OPERATIONS cannot be changed', () => {
+    expect(() => AnalyticsApi.BUILT_IN_OPERATIONS.push('mine')).toThrow(TypeError);
+    expect(() => { AnalyticsApi.BUILT_IN_OPERATIONS[0] = 'mine'; }).toThrow(TypeError);
+    expect(AnalyticsApi.BUILT_IN_OPERATIONS).not.toContain('mine');
+  });
 });
 
 describe('store and API in two stacks sharing the store\'s VPC', () => {

@@ -221,6 +221,25 @@ describe('IngestionPipeline options', () => {
     template.hasResourceProperties('AWS::Events::Rule', { EventPattern: { 'source': ['cdk-serverless-data-pipeline.ingestion'], 'detail-type': ['Ingestion Failed'] } });
   });
 
+  test('grantUpload writes under the sources\' prefixes only (with the bucket key when there is one)', () => {
+    const { stack, pipeline } = pipelineStack({ sources: [BuiltInSources.crmCustomers(), BuiltInSources.erpOrders()] },
+      (s) => ({ encryptionKey: new kms.Key(s, 'Key', { enableKeyRotation: true }) }));
+    const producer = new iam.Role(stack, 'Producer', { assumedBy: new iam.AccountRootPrincipal() });
+    pipeline.grantUpload(producer);
+    const template = Template.fromStack(stack);
+    const producerPolicy = Object.values(template.findResources('AWS::IAM::Policy'))
+      .find((p) => JSON.stringify(p.Properties.Roles).includes('Producer'))!;
+    const statements: any[] = producerPolicy.Properties.PolicyDocument.Statement;
+    const s3Statements = statements.filter((st) => [].concat(st.Action).some((a: string) => a.startsWith('s3:')));
+    expect(s3Statements).toHaveLength(1);
+    expect(s3Statements[0].Action).toEqual(['s3:PutObject', 's3:AbortMultipartUpload']);
+    const resources = JSON.stringify(s3Statements[0].Resource);
+    expect(resources).toContain('/crm-data/*');
+    expect(resources).toContain('/erp-data/orders/*');
+    for (const output of ['processed/', 'rejected/', 'manifests/']) expect(resources).not.toContain(`/${output}`);
+    expect(statements.some((st) => [].concat(st.Action).includes('kms:GenerateDataKey*' as never))).toBe(true);
+  });
+
   test('grantReadProcessed reads processed/ and manifests/ only', () => {
     const { stack, pipeline } = pipelineStack();
     const reader = new iam.Role(stack, 'Reader', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });

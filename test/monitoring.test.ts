@@ -78,6 +78,9 @@ describe('with an RDS store, extra functions and the operations topic', () => {
     // The migrator fails the deploy that runs it: a person sees it there, no alarm.
     expect(find(/Store migrator: the function failed/)).toBeUndefined();
     expect(monitoring.alarms).toHaveLength(Object.keys(alarms).length);
+    // A copy: changing it changes nothing.
+    monitoring.alarms.length = 0;
+    expect(monitoring.alarms).toHaveLength(Object.keys(alarms).length);
   });
 
   test('every alarm notifies the operations topic', () => {

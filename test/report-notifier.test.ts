@@ -168,6 +168,14 @@ describe('ReportNotifier defaults', () => {
     for (const [, alarm] of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^NotifierAlarmTopic/) }]);
   });
 
+  test('metric methods: invocations, errors, dead-letter queue depth', () => {
+    const resolve = (m: any) => b.stack.resolve({ ns: m.namespace, name: m.metricName, stat: m.statistic, dims: m.dimensions });
+    const fnRef = { Ref: b.stack.resolve((b.notifier.notifierFunction.node.defaultChild as iam.CfnRole).logicalId) };
+    expect(resolve(b.notifier.metricInvocations())).toEqual({ ns: 'AWS/Lambda', name: 'Invocations', stat: 'Sum', dims: { FunctionName: fnRef } });
+    expect(resolve(b.notifier.metricErrors())).toEqual({ ns: 'AWS/Lambda', name: 'Errors', stat: 'Sum', dims: { FunctionName: fnRef } });
+    expect(resolve(b.notifier.metricDeadLetterQueueDepth())).toMatchObject({ ns: 'AWS/SQS', name: 'ApproximateNumberOfMessagesVisible', stat: 'Maximum' });
+  });
+
   test('snapshot', () => {
     expect(template.toJSON()).toMatchSnapshot();
   });

@@ -294,6 +294,17 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
   }
 
   /**
+   * Allows `grantee` to read the analyses: the analysis table (items and the day index) and the
+   * analysis documents under `analysisPrefix` (with decryption by their keys), as
+   * `Table.grantReadData` and `Bucket.grantRead` give them.
+   */
+  public grantReadAnalyses(grantee: iam.IGrantable): iam.Grant {
+    const grant = this.analysisTable.grantReadData(grantee);
+    this.analysisBucket.grantRead(grantee, `${this.analysisPrefix}*`);
+    return grant;
+  }
+
+  /**
    * A rule on the bus for `Analysis Complete` events.
    */
   public onAnalysisComplete(id: string, options: events.OnEventOptions = {}): events.Rule {

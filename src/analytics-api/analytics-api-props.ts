@@ -45,7 +45,7 @@ export interface UserDefinedOperation {
    *
    * @default - no parameters: `{"type": "object", "additionalProperties": false}`
    */
-  readonly parameterSchema?: { [key: string]: any };
+  readonly parameterSchema?: { [key: string]: unknown };
 
   /**
    * What the operation answers, for documentation.

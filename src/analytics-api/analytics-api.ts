@@ -68,8 +68,8 @@ const GATEWAY_RESPONSES: Array<[apigw.ResponseType, string, string]> = [
  * p99 latency, function errors.
  */
 export class AnalyticsApi extends Construct {
-  /** Names of the built-in operations. */
-  public static readonly BUILT_IN_OPERATIONS: string[] = [...BUILT_IN_OPERATION_NAMES];
+  /** Names of the built-in operations (a frozen array: it cannot be changed). */
+  public static readonly BUILT_IN_OPERATIONS: string[] = Object.freeze([...BUILT_IN_OPERATION_NAMES]) as string[];
 
   /** The REST API. */
   public readonly api: apigw.RestApi;

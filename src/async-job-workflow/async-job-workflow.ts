@@ -143,11 +143,14 @@ export class AsyncJobWorkflow extends Construct {
   /** Alarm: the unfinished-job marker failed (a job may show RUNNING although its execution ended). */
   public readonly markerFailedAlarm: cloudwatch.Alarm;
 
+  private readonly api: AnalyticsApi;
+
   constructor(scope: Construct, id: string, props: AsyncJobWorkflowProps) {
     super(scope, id);
     validateProps(this, props);
     if (props.permissionsBoundary) iam.PermissionsBoundary.of(this).apply(props.permissionsBoundary);
     const api: AnalyticsApi = props.api;
+    this.api = api;
     const store = props.store;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     this.jobTimeout = props.jobTimeout ?? MAX_JOB_TIMEOUT;
@@ -255,6 +258,32 @@ export class AsyncJobWorkflow extends Construct {
       if (props.alarmTopic) alarm.addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
       else acknowledgeNagFinding(alarm, 'HIPAA.Security-CloudWatchAlarmAction', 'No alarmTopic was given: the alarm shows in CloudWatch; pass alarmTopic to be notified');
     }
+  }
+
+  /**
+   * Lets `grantee` submit jobs through the API (`execute-api:Invoke` on `POST /analytics/jobs`),
+   * for an API with IAM authorization.
+   */
+  public grantSubmitJobs(grantee: iam.IGrantable): iam.Grant {
+    return this.grantApiRoutes(grantee, [['POST', '/analytics/jobs']]);
+  }
+
+  /**
+   * Lets `grantee` read jobs through the API: their status and inline results
+   * (`GET /analytics/jobs/{jobId}`) and large results (`GET /download/{key}`), for an API with IAM
+   * authorization.
+   */
+  public grantReadJobs(grantee: iam.IGrantable): iam.Grant {
+    return this.grantApiRoutes(grantee, [['GET', '/analytics/jobs/*'], ['GET', '/download/*']]);
+  }
+
+  private grantApiRoutes(grantee: iam.IGrantable, routes: Array<[string, string]>): iam.Grant {
+    const restApi = this.api.api;
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['execute-api:Invoke'],
+      resourceArns: routes.map(([method, path]) => restApi.arnForExecuteApi(method, path, restApi.deploymentStage.stageName)),
+    });
   }
 
   /** Jobs that succeeded (executions of the job state machine). */

@@ -14,8 +14,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { assetPath } from './assets';
-import { MIN_NODE_MAJOR } from './node-runtime';
 import { acknowledgeNagFinding } from './nag';
+import { MIN_NODE_MAJOR } from './node-runtime';
 import { ensureVpcEndpoints, PipelineAwsService } from './vpc-endpoints';
 
 /**

@@ -35,14 +35,18 @@ export class PipelineMonitoring extends Construct {
   /** The dashboard. */
   public readonly dashboard: cloudwatch.Dashboard;
 
-  /** The alarms this construct created (each notifies `alarmTopic` when given). */
-  public readonly alarms: cloudwatch.Alarm[] = [];
+  private readonly createdAlarms: cloudwatch.Alarm[] = [];
 
   private readonly props: PipelineMonitoringProps;
   private readonly period: Duration;
   private readonly functions: MonitoredFunction[] = [];
   /** Alarms of the other constructs, shown in the alarm status widget. */
   private readonly constructAlarms: cloudwatch.IAlarm[] = [];
+
+  /** The alarms this construct created (each notifies `alarmTopic` when given); a copy: changing it changes nothing. */
+  public get alarms(): cloudwatch.Alarm[] {
+    return [...this.createdAlarms];
+  }
 
   constructor(scope: Construct, id: string, props: PipelineMonitoringProps = {}) {
     super(scope, id);
@@ -73,7 +77,7 @@ export class PipelineMonitoring extends Construct {
       width: FULL,
       height: 2,
     }));
-    const allAlarms = [...this.alarms, ...this.constructAlarms];
+    const allAlarms = [...this.createdAlarms, ...this.constructAlarms];
     if (allAlarms.length > 0) {
       this.dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({
         title: 'Alarms',
@@ -342,7 +346,7 @@ export class PipelineMonitoring extends Construct {
   private addAlarm(id: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm {
     const alarm = new cloudwatch.Alarm(this, id, props);
     if (this.props.alarmTopic) alarm.addAlarmAction(new cwActions.SnsAction(this.props.alarmTopic));
-    this.alarms.push(alarm);
+    this.createdAlarms.push(alarm);
     return alarm;
   }
 }

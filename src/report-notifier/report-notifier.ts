@@ -209,6 +209,21 @@ export class ReportNotifier extends Construct {
     for (const alarm of [this.deadLetterQueueAlarm, this.errorsAlarm]) alarm.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
   }
 
+
+  /** Runs of the notifier function (events and digests handled), sum over 5 minutes. */
+  public metricInvocations(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.notifierFunction.metricInvocations({ period: Duration.minutes(5), statistic: 'Sum', ...props });
+  }
+
+  /** Failed runs of the notifier function (they are retried, then kept in the dead-letter queue). */
+  public metricErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.notifierFunction.metricErrors({ period: Duration.minutes(5), statistic: 'Sum', ...props });
+  }
+
+  /** Events in the dead-letter queue (undelivered reports and notices), maximum over 5 minutes. */
+  public metricDeadLetterQueueDepth(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum', ...props });
+  }
   private createDigestSchedule(props: ReportNotifierProps): scheduler.CfnSchedule {
     const role = new iam.Role(this, 'DigestScheduleRole', {
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com').withConditions({ StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } }),
