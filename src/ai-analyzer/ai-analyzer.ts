@@ -17,7 +17,8 @@ import { BedrockModel } from './bedrock-model';
 import { alarmOnAnything } from '../common/alarms';
 import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
-import { acknowledgeNagFinding } from '../common/nag';
+import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
+import { applyPermissionsBoundary } from '../common/permissions-boundary';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
 const DEFAULT_TIMEOUT = Duration.minutes(5);
@@ -127,7 +128,6 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
   constructor(scope: Construct, id: string, props: AiAnalyzerProps) {
     super(scope, id);
     validateProps(props);
-    if (props.permissionsBoundary) iam.PermissionsBoundary.of(this).apply(props.permissionsBoundary);
 
     this.eventBus = props.eventBus;
     this.dataBucket = props.dataBucket;
@@ -283,6 +283,8 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
     if (props.alarmTopic) {
       for (const alarm of [this.deadLetterQueueAlarm, this.errorsAlarm]) alarm.addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
     }
+    // Last: also reaches the stack-wide functions aws-cdk-lib created for the construct.
+    applyPermissionsBoundary(this, props.permissionsBoundary);
   }
 
   /**
@@ -410,7 +412,7 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
     this.eventBus.grantPutEventsTo(fn);
     this.pseudonymizationKey?.grantRead(fn);
 
-    const policy = fn.role!.node.findChild('DefaultPolicy');
+    const policy = defaultPolicyOf(fn.role!);
     const prefixes = [this.processedPrefix, this.manifestPrefix, this.analysisPrefix];
     acknowledgeNagFinding(policy, 'AwsSolutions-IAM5',
       'Object access is scoped to the processed/ and manifests/ prefixes (read) and the analyses prefix (write) of the pipeline\'s buckets',

@@ -15,7 +15,8 @@ import { AccessLevel, ICanonicalStore } from '../canonical-store/canonical-store
 import { assetPath, assetWithConfig } from '../common/assets';
 import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
-import { acknowledgeNagFinding } from '../common/nag';
+import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
+import { applyPermissionsBoundary } from '../common/permissions-boundary';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
 /** Names of the built-in operations (kept in step with lambda/analytics-api/operations by a test). */
@@ -125,7 +126,6 @@ export class AnalyticsApi extends Construct {
   constructor(scope: Construct, id: string, props: AnalyticsApiProps) {
     super(scope, id);
     validateProps(props);
-    if (props.permissionsBoundary) iam.PermissionsBoundary.of(this).apply(props.permissionsBoundary);
     this.store = props.store;
     this.authorization = props.authorization ?? AnalyticsApiAuthorization.IAM;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
@@ -260,6 +260,8 @@ export class AnalyticsApi extends Construct {
     this.serverErrorAlarm = alarms.serverErrors;
     this.latencyAlarm = alarms.latency;
     this.functionErrorsAlarm = alarms.functionErrors;
+    // Last: also reaches the stack-wide functions aws-cdk-lib created for the construct.
+    applyPermissionsBoundary(this, props.permissionsBoundary);
   }
 
   /**
@@ -424,7 +426,7 @@ export class AnalyticsApi extends Construct {
       actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload'],
       resources: [this.resultsBucket.arnForObjects(`${RESULTS_PREFIX}*`)],
     }));
-    const policy = fn.role!.node.findChild('DefaultPolicy');
+    const policy = defaultPolicyOf(fn.role!);
     acknowledgeNagFinding(policy, 'AwsSolutions-IAM5',
       'Object-level access to the results prefix only: results are written under random keys and read back for presigned download URLs',
       [{ regex: `/^Resource::<.*ResultsBucket[A-Za-z0-9]*\\.Arn>\\/${RESULTS_PREFIX.replace('/', '')}\\/\\*$/` }]);

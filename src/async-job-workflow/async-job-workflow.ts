@@ -17,7 +17,8 @@ import { AccessLevel } from '../canonical-store/canonical-store-props';
 import { alarmOnAnything } from '../common/alarms';
 import { createPipelineFunction, DEFAULT_LOG_RETENTION } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
-import { acknowledgeNagFinding } from '../common/nag';
+import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
+import { applyPermissionsBoundary } from '../common/permissions-boundary';
 import { ensureVpcEndpoint, PipelineAwsService } from '../common/vpc-endpoints';
 
 /** Lambda's longest timeout: the longest job attempt the workflow supports. */
@@ -148,7 +149,6 @@ export class AsyncJobWorkflow extends Construct {
   constructor(scope: Construct, id: string, props: AsyncJobWorkflowProps) {
     super(scope, id);
     validateProps(this, props);
-    if (props.permissionsBoundary) iam.PermissionsBoundary.of(this).apply(props.permissionsBoundary);
     const api: AnalyticsApi = props.api;
     this.api = api;
     const store = props.store;
@@ -258,6 +258,8 @@ export class AsyncJobWorkflow extends Construct {
       if (props.alarmTopic) alarm.addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
       else acknowledgeNagFinding(alarm, 'HIPAA.Security-CloudWatchAlarmAction', 'No alarmTopic was given: the alarm shows in CloudWatch; pass alarmTopic to be notified');
     }
+    // Last: also reaches the stack-wide functions aws-cdk-lib created for the construct.
+    applyPermissionsBoundary(this, props.permissionsBoundary);
   }
 
   /**
@@ -324,7 +326,7 @@ export class AsyncJobWorkflow extends Construct {
       actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
       resources: [api.resultsBucket.arnForObjects(`${RESULTS_PREFIX}*`)],
     }));
-    const policy = fn.role!.node.findChild('DefaultPolicy');
+    const policy = defaultPolicyOf(fn.role!);
     acknowledgeNagFinding(policy, 'AwsSolutions-IAM5',
       'Object-level writes to the API\'s results prefix only: large job results are written under random keys',
       [{ regex: `/^Resource::<.*ResultsBucket[A-Za-z0-9]*\\.Arn>\\/${RESULTS_PREFIX.replace('/', '')}\\/\\*$/` }]);
@@ -354,7 +356,7 @@ export class AsyncJobWorkflow extends Construct {
     }));
     this.stateMachine.grantStartExecution(fn);
     this.stateMachine.grantExecution(fn, 'states:DescribeExecution');
-    acknowledgeNagFinding(fn.role!.node.findChild('DefaultPolicy'), 'AwsSolutions-IAM5',
+    acknowledgeNagFinding(defaultPolicyOf(fn.role!), 'AwsSolutions-IAM5',
       'DescribeExecution on the executions of the job state machine only (execution ARNs end in the job id)',
       [{ regex: '/^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:.*:\\*$/' }]);
     if (createVpcEndpoints) ensureVpcEndpoint(this, api.store.vpc, PipelineAwsService.STEP_FUNCTIONS, api.store.vpcSubnets);

@@ -19,7 +19,8 @@ import { validateProps } from './validate-props';
 import { assetFingerprint } from '../common/assets';
 import { createPipelineFunction, DEFAULT_LOG_RETENTION } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
-import { acknowledgeNagFinding } from '../common/nag';
+import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
+import { applyPermissionsBoundary } from '../common/permissions-boundary';
 import { ensureVpcEndpoint, PipelineAwsService } from '../common/vpc-endpoints';
 
 /** PostgreSQL's default port, on which an RDS Proxy for PostgreSQL always listens. */
@@ -119,9 +120,6 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
   constructor(scope: Construct, id: string, props: CanonicalStoreProps = {}) {
     super(scope, id);
     validateProps(props);
-    if (props.permissionsBoundary) {
-      iam.PermissionsBoundary.of(this).apply(props.permissionsBoundary);
-    }
 
     this.engine = props.engine ?? StoreEngine.RDS_POSTGRES;
     this.databasePort = props.port ?? POSTGRES_DEFAULT_PORT;
@@ -284,6 +282,8 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
     }
 
     this.acknowledgeNagFindings(props, migrator.fn, logRetentionRole);
+    // Last: also reaches the stack-wide functions aws-cdk-lib created for the construct.
+    applyPermissionsBoundary(this, props.permissionsBoundary);
   }
 
   /** The secret of an access level. */
@@ -432,7 +432,7 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
     // CDK's Provider grants invoke on the function and its versions/aliases (<arn>:*).
     const migratorLogicalId = Stack.of(this).resolve((migrator.node.defaultChild as lambda.CfnFunction).logicalId);
     const providerRole = this.node.findChild('MigrationsProviderRole');
-    acknowledgeNagFinding(providerRole.node.findChild('DefaultPolicy'), 'AwsSolutions-IAM5',
+    acknowledgeNagFinding(defaultPolicyOf(providerRole), 'AwsSolutions-IAM5',
       'The custom resource provider may invoke the migrator function only; the :* suffix covers its versions and aliases (CDK Provider grant)',
       [`Resource::<${migratorLogicalId}.Arn>:*`]);
     // CDK picks the provider framework's runtime: the latest Node.js it knows for the region.
@@ -453,7 +453,7 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
     }
 
     if (logRetentionRole) {
-      acknowledgeNagFinding(logRetentionRole.node.findChild('DefaultPolicy'), 'AwsSolutions-IAM5',
+      acknowledgeNagFinding(defaultPolicyOf(logRetentionRole), 'AwsSolutions-IAM5',
         'CDK log-retention function: sets retention on the RDS log group, whose name is only known at deploy time, and writes its own generated-name log group',
         ['Resource::*', { regex: '/^Resource::arn:<AWS::Partition>:logs:.+:log-group:\\/aws\\/lambda\\/\\*:\\*$/' }]);
     }

@@ -46,7 +46,7 @@ export interface PipelineConstructProps {
 
   /**
    * Permissions boundary applied to every IAM role the construct creates, those aws-cdk-lib
-   * generates for it included (see docs/security-review.md for the list, and for
+   * generates for it included (see docs/deploying.md for the list, and for
    * `iam.PermissionsBoundary.of(scope)` and `iam.Role.customizeRoles`).
    *
    * @default - none

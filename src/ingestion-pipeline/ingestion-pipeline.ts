@@ -18,7 +18,8 @@ import { alarmOnAnything } from '../common/alarms';
 import { assetWithConfig } from '../common/assets';
 import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
-import { acknowledgeNagFinding } from '../common/nag';
+import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
+import { applyPermissionsBoundary } from '../common/permissions-boundary';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
 const DEFAULT_TIMEOUT = Duration.minutes(15);
@@ -76,7 +77,6 @@ export class IngestionPipeline extends Construct {
   constructor(scope: Construct, id: string, props: IngestionPipelineProps) {
     super(scope, id);
     validateProps(props);
-    if (props.permissionsBoundary) iam.PermissionsBoundary.of(this).apply(props.permissionsBoundary);
 
     this.bucket = props.bucket ?? this.createBucket(props);
     claimBucketSources(this, this.bucket, props.sources);
@@ -157,6 +157,8 @@ export class IngestionPipeline extends Construct {
     if (props.alarmTopic) {
       for (const alarm of [this.deadLetterQueueAlarm, this.errorsAlarm]) alarm.addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
     }
+    // Last: also reaches the stack-wide functions aws-cdk-lib created for the construct.
+    applyPermissionsBoundary(this, props.permissionsBoundary);
   }
 
   /**
@@ -334,7 +336,7 @@ export class IngestionPipeline extends Construct {
       actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
       resources: OUTPUT_PREFIXES.map((p) => this.bucket.arnForObjects(`${p}*`)),
     }));
-    const policy = fn.role!.node.findChild('DefaultPolicy');
+    const policy = defaultPolicyOf(fn.role!);
     if (this.bucket.encryptionKey) {
       this.bucket.encryptionKey.grantEncryptDecrypt(fn);
       acknowledgeNagFinding(policy, 'AwsSolutions-IAM5', 'kms:GenerateDataKey* and kms:ReEncrypt* on the bucket\'s key only (Key.grantEncryptDecrypt)',

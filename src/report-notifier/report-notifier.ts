@@ -16,7 +16,8 @@ import { AiAnalyzer } from '../ai-analyzer/ai-analyzer';
 import { alarmOnAnything } from '../common/alarms';
 import { createPipelineFunction } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
-import { acknowledgeNagFinding } from '../common/nag';
+import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
+import { applyPermissionsBoundary } from '../common/permissions-boundary';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
 const DEFAULT_TIMEOUT = Duration.minutes(2);
@@ -73,7 +74,6 @@ export class ReportNotifier extends Construct {
   constructor(scope: Construct, id: string, props: ReportNotifierProps) {
     super(scope, id);
     validateProps(props);
-    if (props.permissionsBoundary) iam.PermissionsBoundary.of(this).apply(props.permissionsBoundary);
     const analyzer = props.analyzer;
 
     // ----- operations topic, identity, configuration set -----
@@ -207,6 +207,8 @@ export class ReportNotifier extends Construct {
     this.deadLetterQueueAlarm = alarmOnAnything(this, 'DeadLetterQueueAlarm', 'Reports or failure notices could not be sent: see the notifier\'s dead-letter queue', this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }));
     this.errorsAlarm = alarmOnAnything(this, 'ErrorsAlarm', 'The report notifier failed (SES, SNS or reading the analysis); it is retried', fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }));
     for (const alarm of [this.deadLetterQueueAlarm, this.errorsAlarm]) alarm.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
+    // Last: also reaches the stack-wide functions aws-cdk-lib created for the construct.
+    applyPermissionsBoundary(this, props.permissionsBoundary);
   }
 
 
@@ -231,7 +233,7 @@ export class ReportNotifier extends Construct {
     });
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.notifierFunction.functionArn] }));
     this.deadLetterQueue.grantSendMessages(role);
-    acknowledgeNagFinding(role.node.findChild('DefaultPolicy'), 'HIPAA.Security-IAMNoInlinePolicy',
+    acknowledgeNagFinding(defaultPolicyOf(role), 'HIPAA.Security-IAMNoInlinePolicy',
       'EventBridge Scheduler\'s role for the digest: lambda:InvokeFunction on the notifier and sqs:SendMessage to its dead-letter queue only; a managed policy would add no reuse');
     const lookback = props.digestLookback ?? Duration.hours(24);
     return new scheduler.CfnSchedule(this, 'DigestSchedule', {
@@ -290,7 +292,7 @@ export class ReportNotifier extends Construct {
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'PublishNotices', actions: ['sns:Publish'], resources: [this.alarmTopic.topicArn] }));
     topicKey?.grant(fn, 'kms:GenerateDataKey', 'kms:Decrypt');
 
-    const policy = fn.role!.node.findChild('DefaultPolicy');
+    const policy = defaultPolicyOf(fn.role!);
     acknowledgeNagFinding(policy, 'AwsSolutions-IAM5',
       'Object reads are scoped to the analyses prefix and the manifests prefix of the pipeline\'s buckets',
       [analysisPrefix, manifestPrefix].map((p) => ({ regex: `/^Resource::(<[A-Za-z0-9]+\\.Arn>|arn:<AWS::Partition>:s3:::[a-z0-9.-]+)/${escapeRegex(p)}\\*$/` })));
