@@ -11,7 +11,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import {
   AiAnalyzer, AnalyticsApi, AsyncJobWorkflow, BuiltInSources, CanonicalStore, IngestionPipeline, PipelineMonitoring, ReportNotifier, StoreEngine,
 } from '../src';
-import { createTestStack, removeTestAppDirs } from './construct-support/app';
+import { createTestApp, createTestStack, removeTestAppDirs } from './construct-support/app';
 
 afterAll(removeTestAppDirs);
 
@@ -229,4 +229,30 @@ test('the dashboard name can be left to CloudFormation', () => {
   const stack = createTestStack();
   new PipelineMonitoring(stack, 'Monitoring');
   Template.fromStack(stack).hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: Match.absent() });
+});
+
+test('an imported analytics API (another stack) is monitored: its stage and function metrics, an alarm on its function errors', () => {
+  const app = createTestApp();
+  const apiStack = new Stack(app, 'ApiStack');
+  const store = new CanonicalStore(apiStack, 'Store');
+  const api = new AnalyticsApi(apiStack, 'Api', { store });
+  const monitoringStack = new Stack(app, 'MonitoringStack');
+  const imported = AnalyticsApi.fromAnalyticsApiAttributes(monitoringStack, 'Api', {
+    restApiId: 'abc123',
+    restApiName: 'analytics',
+    functionArn: 'arn:aws:lambda:eu-west-1:111111111111:function:analytics-api',
+    serviceName: 'analytics-prod',
+  });
+  new PipelineMonitoring(monitoringStack, 'Monitoring', { api: imported });
+  const template = Template.fromStack(monitoringStack);
+  const body = dashboardBody(template);
+  for (const metric of ['Count', '5XXError', 'Latency', 'CacheHit', 'QueryTimeout']) expect(body).toMatch(new RegExp(`\\W${metric}\\W`));
+  expect(body).toMatch(/AWS\/ApiGateway\W+Count\W+ApiName\W+analytics\W+Stage\W+prod\W/);
+  expect(body).toMatch(/ServerlessDataPipeline\W+CacheHit\W+service\W+analytics-prod\W/);
+  const alarms = alarmsByDescription(template);
+  expect(alarms['Analytics API: the function failed (see its log group)']).toMatchObject({ MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: 'analytics-api' }] });
+  // The created API's metrics are the same methods, from its own name and stage.
+  expect(monitoringStack.resolve(imported.metricLatency().dimensions)).toEqual({ ApiName: 'analytics', Stage: 'prod' });
+  expect(apiStack.resolve(api.metricLatency().statistic)).toBe('p99');
+  expect(api.alarms).toEqual([api.serverErrorAlarm, api.latencyAlarm, api.functionErrorsAlarm]);
 });

@@ -1,8 +1,12 @@
 import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import { IConstruct } from 'constructs';
 import { ICanonicalStore } from '../canonical-store';
 import { AlarmedPipelineConstructProps } from '../common/construct-props';
 
@@ -215,4 +219,83 @@ export interface AnalyticsApiProps extends AlarmedPipelineConstructProps {
    * @default logs.RetentionDays.ONE_YEAR
    */
   readonly accessLogRetention?: logs.RetentionDays;
+}
+
+/**
+ * An analytics API, created (`AnalyticsApi`) or imported (`AnalyticsApi.fromAnalyticsApiAttributes`):
+ * what monitoring and grants need.
+ */
+export interface IAnalyticsApi extends IConstruct {
+  /** The function behind the routes. */
+  readonly apiFunction: lambda.IFunction;
+
+  /** `POWERTOOLS_SERVICE_NAME` of the function: the `service` dimension of its metrics. */
+  readonly serviceName: string;
+
+  /** Name of the REST API (the `ApiName` dimension of API Gateway's metrics). */
+  readonly restApiName: string;
+
+  /** Name of the stage. */
+  readonly stageName: string;
+
+  /** The API's own alarms (server errors, latency, function errors); none for an imported API. */
+  readonly alarms: cloudwatch.IAlarm[];
+
+  /** Lets `grantee` call the API (`execute-api:Invoke` on every route of the stage), for IAM authorization. */
+  grantInvoke(grantee: iam.IGrantable): iam.Grant;
+
+  /** Requests to the stage. */
+  metricCount(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Client-side errors (4XX) of the stage. */
+  metricClientError(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Server-side errors (5XX) of the stage. */
+  metricServerError(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Latency of the stage (ms, default statistic p99). */
+  metricLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Operations answered from the cache. */
+  metricCacheHits(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Operations that ran their SQL. */
+  metricCacheMisses(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Handler time of an operation (ms, default statistic p90). */
+  metricOperationDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Queries stopped by the statement timeout (HTTP 504). */
+  metricQueryTimeouts(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Requests that found the database unavailable (HTTP 503). */
+  metricDatabaseUnavailable(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** A metric the function emits, dimension `service`. */
+  metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+}
+
+/**
+ * Attributes of an analytics API defined elsewhere (e.g. in another stack or app), to monitor it
+ * or grant access to it.
+ */
+export interface AnalyticsApiAttributes {
+  /** Id of the REST API. */
+  readonly restApiId: string;
+
+  /** Name of the REST API (the `ApiName` dimension of API Gateway's metrics). */
+  readonly restApiName: string;
+
+  /**
+   * Name of the stage.
+   *
+   * @default 'prod'
+   */
+  readonly stageName?: string;
+
+  /** ARN of the API's function. */
+  readonly functionArn: string;
+
+  /** `serviceName` of the API (the `service` dimension of the function's metrics). */
+  readonly serviceName: string;
 }

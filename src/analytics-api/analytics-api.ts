@@ -9,11 +9,13 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import { AnalyticsApiAuthorization, AnalyticsApiProps, UserDefinedOperation } from './analytics-api-props';
+import { AnalyticsApiBase } from './analytics-api-base';
+import { AnalyticsApiAttributes, AnalyticsApiAuthorization, AnalyticsApiProps, IAnalyticsApi, UserDefinedOperation } from './analytics-api-props';
+import { ImportedAnalyticsApi } from './imported-analytics-api';
 import { CanonicalStore } from '../canonical-store/canonical-store';
 import { AccessLevel, ICanonicalStore } from '../canonical-store/canonical-store-props';
 import { assetPath, assetWithConfig } from '../common/assets';
-import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
+import { createPipelineFunction } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
 import { applyPermissionsBoundary } from '../common/permissions-boundary';
@@ -68,9 +70,17 @@ const GATEWAY_RESPONSES: Array<[apigw.ResponseType, string, string]> = [
  * Gateway's execution logs); VPC endpoints: Secrets Manager, S3 and DynamoDB. Alarms: server errors,
  * p99 latency, function errors.
  */
-export class AnalyticsApi extends Construct {
+export class AnalyticsApi extends AnalyticsApiBase {
   /** Names of the built-in operations (a frozen array: it cannot be changed). */
   public static readonly BUILT_IN_OPERATIONS: string[] = Object.freeze([...BUILT_IN_OPERATION_NAMES]) as string[];
+
+  /**
+   * Imports an analytics API defined elsewhere (another stack or app), e.g. to monitor it with
+   * `PipelineMonitoring` or grant callers access to it.
+   */
+  public static fromAnalyticsApiAttributes(scope: Construct, id: string, attrs: AnalyticsApiAttributes): IAnalyticsApi {
+    return new ImportedAnalyticsApi(scope, id, attrs);
+  }
 
   /** The REST API. */
   public readonly api: apigw.RestApi;
@@ -119,6 +129,12 @@ export class AnalyticsApi extends Construct {
    * for another function of the same code.
    */
   public readonly handlerEnvironment: { [key: string]: string };
+
+  /** Name of the REST API. */
+  public readonly restApiName: string;
+
+  /** Name of the stage. */
+  public readonly stageName: string;
 
   private readonly methodOptions: apigw.MethodOptions;
   private readonly requestValidator: apigw.RequestValidator;
@@ -199,6 +215,8 @@ export class AnalyticsApi extends Construct {
     const api = this.createRestApi(props);
     this.api = api;
     this.url = api.url;
+    this.restApiName = api.restApiName;
+    this.stageName = api.deploymentStage.stageName;
     this.requestValidator = new apigw.RequestValidator(this, 'RequestValidator', {
       restApi: api,
       validateRequestBody: true,
@@ -264,6 +282,16 @@ export class AnalyticsApi extends Construct {
     applyPermissionsBoundary(this, props.permissionsBoundary);
   }
 
+  /** The function behind every route (`handler`). */
+  public get apiFunction(): lambda.IFunction {
+    return this.handler;
+  }
+
+  /** The API's alarms: server errors, p99 latency, function errors. */
+  public get alarms(): cloudwatch.IAlarm[] {
+    return [this.serverErrorAlarm, this.latencyAlarm, this.functionErrorsAlarm];
+  }
+
   /**
    * Adds a route to the API, with the API's authorization and request validation, proxied to
    * `handler` (e.g. `addRoute('analytics/jobs', ['POST'])` for the async job workflow).
@@ -290,58 +318,6 @@ export class AnalyticsApi extends Construct {
     });
   }
 
-  /** Requests to the stage. */
-  public metricCount(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.api.deploymentStage.metricCount({ period: Duration.minutes(5), ...props });
-  }
-
-  /** Client-side errors (4XX) of the stage. */
-  public metricClientError(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.api.deploymentStage.metricClientError({ period: Duration.minutes(5), ...props });
-  }
-
-  /** Server-side errors (5XX) of the stage. */
-  public metricServerError(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.api.deploymentStage.metricServerError({ period: Duration.minutes(5), ...props });
-  }
-
-  /** Latency of the stage (ms, default statistic p99). */
-  public metricLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.api.deploymentStage.metricLatency({ period: Duration.minutes(5), statistic: 'p99', ...props });
-  }
-
-  /** Operations answered from the cache (EMF from the function). */
-  public metricCacheHits(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('CacheHit', { statistic: 'Sum', ...props });
-  }
-
-  /** Operations that ran their SQL (cache misses and bypasses). */
-  public metricCacheMisses(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('CacheMiss', { statistic: 'Sum', ...props });
-  }
-
-  /** Handler time of an operation (ms, default statistic p90). */
-  public metricOperationDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('OperationDuration', { statistic: 'p90', ...props });
-  }
-
-  /** Queries stopped by the statement timeout (HTTP 504). */
-  public metricQueryTimeouts(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('QueryTimeout', { statistic: 'Sum', ...props });
-  }
-
-  /** Requests that found the database unavailable (HTTP 503). */
-  public metricDatabaseUnavailable(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('DatabaseUnavailable', { statistic: 'Sum', ...props });
-  }
-
-  /**
-   * A metric the function emits (CacheHit, CacheMiss, OperationDuration, LargeResult, QueryTimeout,
-   * DatabaseUnavailable, InternalError), dimension `service`.
-   */
-  public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return handlerMetric(this.serviceName, metricName, props);
-  }
 
   private addMethod(
     resource: apigw.IResource, httpMethod: string, integration: apigw.Integration,

@@ -2,7 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AiAnalyzer } from '../ai-analyzer/ai-analyzer';
-import { AnalyticsApi } from '../analytics-api/analytics-api';
+import { IAnalyticsApi } from '../analytics-api/analytics-api-props';
 import { AsyncJobWorkflow } from '../async-job-workflow/async-job-workflow';
 import { CanonicalStore } from '../canonical-store/canonical-store';
 import { IngestionPipeline } from '../ingestion-pipeline/ingestion-pipeline';
@@ -63,11 +63,13 @@ export interface PipelineMonitoringProps {
   /**
    * The analytics API: requests, client and server errors, latency, cache hits and misses,
    * operation duration, query timeouts and database unavailability, its function. (The API
-   * raises its own 5XX, latency and function error alarms.)
+   * raises its own 5XX, latency and function error alarms.) An imported API
+   * (`AnalyticsApi.fromAnalyticsApiAttributes`) is monitored the same way; its own alarms are not
+   * known here, so this construct alarms on its function's errors instead.
    *
    * @default - no API section
    */
-  readonly api?: AnalyticsApi;
+  readonly api?: IAnalyticsApi;
 
   /**
    * The async job workflow: jobs started, succeeded, failed and timed out, job duration, its job

@@ -171,8 +171,9 @@ export class PipelineMonitoring extends Construct {
         api.metricDatabaseUnavailable({ ...sum, label: 'Database unavailable (503)' }),
       ], FULL),
     ];
-    this.constructAlarms.push(api.serverErrorAlarm, api.latencyAlarm, api.functionErrorsAlarm);
-    this.functions.push({ label: 'Analytics API', fn: api.handler, alarmOnErrors: false });
+    this.constructAlarms.push(...api.alarms);
+    // A created API alarms on its function's errors itself; an imported one's alarms are not known here.
+    this.functions.push({ label: 'Analytics API', fn: api.apiFunction, alarmOnErrors: api.alarms.length === 0 });
     return widgets;
   }
 
