@@ -256,3 +256,22 @@ test('an imported analytics API (another stack) is monitored: its stage and func
   expect(apiStack.resolve(api.metricLatency().statistic)).toBe('p99');
   expect(api.alarms).toEqual([api.serverErrorAlarm, api.latencyAlarm, api.functionErrorsAlarm]);
 });
+
+test('an imported canonical store (another stack) is monitored by its identifier; without it, its metrics say what to pass', () => {
+  const app = createTestApp();
+  const storeStack = new Stack(app, 'StoreStack');
+  const store = new CanonicalStore(storeStack, 'Store', { engine: StoreEngine.AURORA_POSTGRES_SERVERLESS_V2 });
+  const monitoringStack = new Stack(app, 'MonitoringStack');
+  const attrs = { endpoint: 'db.example.internal', databaseName: 'pipeline', vpc: store.vpc, securityGroup: store.securityGroup };
+  const imported = CanonicalStore.fromCanonicalStoreAttributes(monitoringStack, 'Store', {
+    ...attrs, engine: StoreEngine.AURORA_POSTGRES_SERVERLESS_V2, databaseIdentifier: 'pipeline-cluster',
+  });
+  new PipelineMonitoring(monitoringStack, 'Monitoring', { store: imported });
+  const template = Template.fromStack(monitoringStack);
+  expect(dashboardBody(template)).toMatch(/AWS\/RDS\W+ServerlessDatabaseCapacity\W+DBClusterIdentifier\W+pipeline-cluster\W/);
+  expect(alarmsByDescription(template)['Canonical store: database CPU has been high for 15 minutes (slow queries, ingestion load, or an undersized instance)'])
+    .toMatchObject({ MetricName: 'CPUUtilization', Dimensions: [{ Name: 'DBClusterIdentifier', Value: 'pipeline-cluster' }] });
+  const withoutId = CanonicalStore.fromCanonicalStoreAttributes(monitoringStack, 'NoId', attrs);
+  expect(() => withoutId.metricCPUUtilization()).toThrow(/MonitoringStack\/NoId: its metrics need the database's identifier; pass `databaseIdentifier`/);
+  expect(() => imported.metricFreeStorageSpace()).toThrow(/applies to StoreEngine.RDS_POSTGRES only/);
+});

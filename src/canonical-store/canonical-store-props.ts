@@ -1,4 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -69,6 +70,9 @@ export interface ICanonicalStore extends IConstruct {
   /** Security group of the database (and its proxy): `grantConnect` opens it to a grantee. */
   readonly securityGroup: ec2.ISecurityGroup;
 
+  /** The PostgreSQL service. */
+  readonly engine: StoreEngine;
+
   /** The Secrets Manager secret (username, password, host, port, dbname) of an access level. */
   secretFor(level: AccessLevel): secretsmanager.ISecret;
 
@@ -89,6 +93,24 @@ export interface ICanonicalStore extends IConstruct {
    * `DB_SECRET_ARN` and `DB_TLS`. No secret values.
    */
   connectionEnvironment(level: AccessLevel): { [key: string]: string };
+
+  /** A metric of the database in the AWS/RDS namespace. */
+  metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** CPU utilization, in percent. */
+  metricCPUUtilization(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Open database connections. */
+  metricDatabaseConnections(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Free memory, in bytes. */
+  metricFreeableMemory(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Free storage space, in bytes (`StoreEngine.RDS_POSTGRES` only). */
+  metricFreeStorageSpace(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Capacity in ACUs (`StoreEngine.AURORA_POSTGRES_SERVERLESS_V2` only). */
+  metricServerlessDatabaseCapacity(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
 
   /**
    * Makes sure the store's VPC has an endpoint for `service` (one per VPC per app, in the
@@ -314,6 +336,21 @@ export interface CanonicalStoreAttributes {
 
   /** Security group of the database (and its proxy). */
   readonly securityGroup: ec2.ISecurityGroup;
+
+  /**
+   * The PostgreSQL service.
+   *
+   * @default StoreEngine.RDS_POSTGRES
+   */
+  readonly engine?: StoreEngine;
+
+  /**
+   * The DB instance identifier (RDS) or DB cluster identifier (Aurora): the dimension of the
+   * store's metrics (`metric*()`, `PipelineMonitoring`).
+   *
+   * @default - the metric methods throw
+   */
+  readonly databaseIdentifier?: string;
 
   /**
    * Secret of `AccessLevel.OWNER`. Leave it out unless this scope really needs the owner.

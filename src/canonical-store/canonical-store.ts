@@ -1,5 +1,4 @@
 import { ArnFormat, CustomResource, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -8,6 +7,7 @@ import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct, IConstruct } from 'constructs';
+import { CanonicalStoreBase } from './canonical-store-base';
 import {
   AccessLevel, CanonicalStoreAttributes, CanonicalStoreProps, ICanonicalStore, StoreEngine,
 } from './canonical-store-props';
@@ -41,7 +41,7 @@ const LOG_RETENTION_FUNCTION_ID = 'LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a'
  * groups (not the database's exported logs, whose log group RDS creates); VPC endpoints: Secrets
  * Manager (the migrator and the rotation functions).
  */
-export class CanonicalStore extends Construct implements ICanonicalStore {
+export class CanonicalStore extends CanonicalStoreBase implements ICanonicalStore {
   /**
    * Imports a canonical store defined elsewhere (e.g. in another stack) to grant access to it.
    */
@@ -321,55 +321,8 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
     return ensureVpcEndpoint(this, this.vpc, service, this.vpcSubnets);
   }
 
-  /**
-   * A metric of the database in the AWS/RDS namespace (per instance with RDS, per cluster with Aurora).
-   *
-   * @param metricName e.g. `CPUUtilization`
-   * @param props options of the metric
-   */
-  public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: 'AWS/RDS',
-      metricName,
-      dimensionsMap: this.database.metricDimensions,
-      statistic: 'Average',
-      ...props,
-    });
-  }
-
-  /** CPU utilization, in percent (average over 5 minutes by default). */
-  public metricCPUUtilization(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('CPUUtilization', { unit: cloudwatch.Unit.PERCENT, ...props });
-  }
-
-  /** Open database connections (average over 5 minutes by default). */
-  public metricDatabaseConnections(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('DatabaseConnections', { unit: cloudwatch.Unit.COUNT, ...props });
-  }
-
-  /** Free memory, in bytes (average over 5 minutes by default). */
-  public metricFreeableMemory(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('FreeableMemory', { unit: cloudwatch.Unit.BYTES, ...props });
-  }
-
-  /**
-   * Free storage space, in bytes, with `StoreEngine.RDS_POSTGRES` (Aurora storage grows by itself).
-   */
-  public metricFreeStorageSpace(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    if (this.cluster) {
-      throw new Error('metricFreeStorageSpace applies to StoreEngine.RDS_POSTGRES only: Aurora storage grows automatically');
-    }
-    return this.metric('FreeStorageSpace', { unit: cloudwatch.Unit.BYTES, ...props });
-  }
-
-  /**
-   * Capacity in ACUs with `StoreEngine.AURORA_POSTGRES_SERVERLESS_V2`.
-   */
-  public metricServerlessDatabaseCapacity(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    if (!this.cluster) {
-      throw new Error('metricServerlessDatabaseCapacity applies to StoreEngine.AURORA_POSTGRES_SERVERLESS_V2 only');
-    }
-    return this.metric('ServerlessDatabaseCapacity', { unit: cloudwatch.Unit.COUNT, ...props });
+  protected metricDimensions(): { [name: string]: string } {
+    return this.database.metricDimensions;
   }
 
   /**

@@ -4,7 +4,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { AiAnalyzer } from '../ai-analyzer/ai-analyzer';
 import { IAnalyticsApi } from '../analytics-api/analytics-api-props';
 import { AsyncJobWorkflow } from '../async-job-workflow/async-job-workflow';
-import { CanonicalStore } from '../canonical-store/canonical-store';
+import { ICanonicalStore } from '../canonical-store/canonical-store-props';
 import { IngestionPipeline } from '../ingestion-pipeline/ingestion-pipeline';
 import { ReportNotifier } from '../report-notifier/report-notifier';
 
@@ -39,9 +39,12 @@ export interface PipelineMonitoringProps {
    * The canonical store: database CPU, connections, memory and free storage (RDS) or capacity
    * (Aurora Serverless v2), its migrator function; alarms on CPU and free storage.
    *
+   * An imported store (`CanonicalStore.fromCanonicalStoreAttributes` with `databaseIdentifier`) is
+   * monitored the same way, without its migrator.
+   *
    * @default - no database section
    */
-  readonly store?: CanonicalStore;
+  readonly store?: ICanonicalStore;
 
   /**
    * The ingestion pipeline: records per second received, loaded and rejected, file failures,

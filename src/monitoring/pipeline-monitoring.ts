@@ -4,6 +4,7 @@ import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { PipelineMonitoringProps } from './pipeline-monitoring-props';
+import { CanonicalStore } from '../canonical-store/canonical-store';
 import { StoreEngine } from '../canonical-store/canonical-store-props';
 
 /** Dashboard width in grid units. */
@@ -298,7 +299,7 @@ export class PipelineMonitoring extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.MISSING,
       });
     }
-    this.functions.push({ label: 'Store migrator', fn: store.migrationFunction, alarmOnErrors: false });
+    if (store instanceof CanonicalStore) this.functions.push({ label: 'Store migrator', fn: store.migrationFunction, alarmOnErrors: false });
     return widgets;
   }
 
