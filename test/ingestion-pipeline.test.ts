@@ -90,7 +90,7 @@ describe('IngestionPipeline defaults', () => {
   test('the processor runs in the store VPC as the writer, with the bus and the receive count', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('^IngestionPipeline processor'),
-      Runtime: 'nodejs22.x',
+      Runtime: 'nodejs24.x',
       MemorySize: 1769,
       Timeout: 900,
       VpcConfig: Match.objectLike({ SubnetIds: Match.anyValue() }),
