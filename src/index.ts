@@ -1,5 +1,6 @@
 // Public API only: the internal helpers of src/common stay out of it.
 export type { LambdaTuning } from './common/lambda-tuning';
+export type { AlarmedPipelineConstructProps, PipelineConstructProps } from './common/construct-props';
 export { PipelineAwsService } from './common/vpc-endpoints';
 export * from './canonical-store';
 export * from './ingestion-pipeline';

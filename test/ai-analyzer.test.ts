@@ -400,3 +400,19 @@ describe('logEncryptionKey', () => {
     return { stack: b.stack, construct: b.analyzer };
   });
 });
+
+test('grantReadAnalyses: read the analysis table and its index, and the documents under the analysis prefix', () => {
+  const b = build({}, {}, false);
+  const reader = new iam.Role(b.stack, 'Reader', { assumedBy: new iam.AccountRootPrincipal() });
+  b.analyzer.grantReadAnalyses(reader);
+  const template = Template.fromStack(b.stack);
+  const roleId = b.stack.resolve((reader.node.defaultChild as iam.CfnRole).logicalId);
+  const statements: any[] = Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((p) => (p.Properties.Roles as any[]).some((r) => r.Ref === roleId))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement);
+  const actions = statements.flatMap((st) => [].concat(st.Action)) as string[];
+  expect(actions).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query']));
+  expect(actions.filter((a) => /^(dynamodb:(Put|Update|Delete)|s3:(Put|Delete))/.test(a))).toEqual([]);
+  const s3Read = statements.find((st) => [].concat(st.Action).includes('s3:GetObject*' as never));
+  expect(JSON.stringify(s3Read.Resource)).toContain(`/${b.analyzer.analysisPrefix}*`);
+});

@@ -296,6 +296,30 @@ describe('options', () => {
   test('the construct knows the handler’s built-in operations', () => {
     expect(AnalyticsApi.BUILT_IN_OPERATIONS.slice().sort()).toEqual(BUILT_IN_OPERATIONS.map((o) => o.name).sort());
   });
+
+  test('BUILT_IN_OPERATIONS cannot be changed', () => {
+    expect(() => AnalyticsApi.BUILT_IN_OPERATIONS.push('mine')).toThrow(TypeError);
+    expect(() => { AnalyticsApi.BUILT_IN_OPERATIONS[0] = 'mine'; }).toThrow(TypeError);
+    expect(AnalyticsApi.BUILT_IN_OPERATIONS).not.toContain('mine');
+  });
+});
+
+describe('store and API in two stacks sharing the store\'s VPC', () => {
+  const app = createTestApp();
+  const storeStack = new Stack(app, 'StoreStack');
+  const store = new CanonicalStore(storeStack, 'Store');
+  const apiStackB = new Stack(app, 'ApiStack');
+  new AnalyticsApi(apiStackB, 'Analytics', { store });
+
+  test('one Secrets Manager endpoint in the VPC (in the VPC\'s stack), and the gateway endpoints there too', () => {
+    const serviceNames = [storeStack, apiStackB].flatMap((stack) =>
+      Object.values(Template.fromStack(stack).findResources('AWS::EC2::VPCEndpoint')).map((e) => JSON.stringify(e.Properties.ServiceName)));
+    expect(serviceNames.filter((n) => n.includes('.secretsmanager'))).toHaveLength(1);
+    expect(serviceNames.filter((n) => n.includes('.s3'))).toHaveLength(1);
+    expect(serviceNames.filter((n) => n.includes('.dynamodb'))).toHaveLength(1);
+    Template.fromStack(apiStackB).resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+    expect(missingVpcEndpoints(apiStackB)).toEqual([]);
+  });
 });
 
 describe('cdk-nag', () => {

@@ -461,3 +461,23 @@ describe('logEncryptionKey', () => {
     expect(cloudWatchLogsStatements(template, jobs.encryptionKey)).toHaveLength(1);
   });
 });
+
+describe('grants', () => {
+  test('grantSubmitJobs: execute-api:Invoke on POST /analytics/jobs; grantReadJobs: GET of jobs and downloads', () => {
+    const b = workflowStack();
+    const submitter = new iam.Role(b.stack, 'Submitter', { assumedBy: new iam.AccountRootPrincipal() });
+    const reader = new iam.Role(b.stack, 'Reader', { assumedBy: new iam.AccountRootPrincipal() });
+    b.jobs.grantSubmitJobs(submitter);
+    b.jobs.grantReadJobs(reader);
+    const template = Template.fromStack(b.stack);
+    const routesOf = (roleId: string) => statementsOf(template, roleId).flatMap((st) => {
+      expect(st.Action).toBe('execute-api:Invoke');
+      return [].concat(st.Resource).map((r: any) => (r['Fn::Join'][1] as any[]).map((x) => (typeof x === 'string' ? x : '<ref>')).join('').replace(/^.*:/, ''));
+    });
+    const restApiId = id(b.stack, b.api.api);
+    // <rest api id>/<stage>/<method>/<path>
+    expect(routesOf(id(b.stack, submitter))).toEqual(['<ref>/<ref>/POST/analytics/jobs']);
+    expect(routesOf(id(b.stack, reader))).toEqual(['<ref>/<ref>/GET/analytics/jobs/*', '<ref>/<ref>/GET/download/*']);
+    expect(JSON.stringify(statementsOf(template, id(b.stack, reader)))).toContain(restApiId);
+  });
+});

@@ -2,7 +2,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -458,6 +458,82 @@ describe('CanonicalStore with RDS Proxy', () => {
   });
 });
 
+describe('RDS Proxy with a database port other than 5432', () => {
+  const stack = createTestStack();
+  const store = new CanonicalStore(stack, 'Store', { proxy: true, port: 5433 });
+  const handler = new lambda.Function(stack, 'Handler', {
+    runtime: lambda.Runtime.NODEJS_22_X,
+    code: lambda.Code.fromInline('exports.handler = async () => {}'),
+    handler: 'index.handler',
+    vpc: store.vpc,
+    vpcSubnets: store.vpcSubnets,
+  });
+  store.grantConnect(handler, AccessLevel.WRITER);
+  const template = Template.fromStack(stack);
+
+  test('handlers get the proxy\'s port (5432); the database, the migrator and the rotation use 5433', () => {
+    expect(store.port).toBe(5432);
+    expect(store.databasePort).toBe(5433);
+    expect(store.connectionEnvironment(AccessLevel.WRITER).DB_PORT).toBe('5432');
+    template.hasResourceProperties('AWS::RDS::DBInstance', { Port: '5433' });
+    // The migrator connects to the instance directly, on the database's port.
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ DB_HOST: { 'Fn::GetAtt': [logicalId(store.instance!), 'Endpoint.Address'] }, DB_PORT: '5433' }) },
+    });
+    const sg = { 'Fn::GetAtt': [logicalId(store.securityGroup), 'GroupId'] };
+    // Proxy -> database, migrator -> database, rotation -> database: all on 5433.
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', { FromPort: 5433, ToPort: 5433, GroupId: sg, SourceSecurityGroupId: sg });
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      FromPort: 5433, GroupId: sg, SourceSecurityGroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^StoreMigrationFunctionSecurityGroup'), 'GroupId'] },
+    });
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      FromPort: 5433, GroupId: sg, SourceSecurityGroupId: { 'Fn::GetAtt': [logicalId(store.rotationSecurityGroup), 'GroupId'] },
+    });
+  });
+
+  test('grantConnect opens the proxy\'s port 5432 to a handler', () => {
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      FromPort: 5432,
+      ToPort: 5432,
+      GroupId: { 'Fn::GetAtt': [logicalId(store.securityGroup), 'GroupId'] },
+      SourceSecurityGroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^HandlerSecurityGroup'), 'GroupId'] },
+    });
+  });
+});
+
+describe('Availability Zones of the database subnets', () => {
+  function byoVpc(stack: Stack, zones: string[]): ec2.IVpc {
+    return ec2.Vpc.fromVpcAttributes(stack, 'Vpc', {
+      vpcId: 'vpc-12345',
+      availabilityZones: zones,
+      isolatedSubnetIds: zones.map((_, i) => `subnet-${i}`),
+      vpcCidrBlock: '10.1.0.0/16',
+    });
+  }
+
+  test('subnets in one Availability Zone are a synth error naming the prop', () => {
+    const stack = createTestStack();
+    expect(() => new CanonicalStore(stack, 'Store', { vpc: byoVpc(stack, ['eu-west-1a']), createVpcEndpoints: false }))
+      .toThrow(/^vpc: the database subnets \(subnet-0\) are in 1 Availability Zone\(s\) \(eu-west-1a\); a DB subnet group needs subnets in at least two/);
+  });
+
+  test('vpcSubnets choosing subnets of one zone is a synth error naming vpcSubnets', () => {
+    const stack = createTestStack();
+    const vpc = byoVpc(stack, ['eu-west-1a', 'eu-west-1b']);
+    expect(() => new CanonicalStore(stack, 'Store', { vpc, vpcSubnets: { availabilityZones: ['eu-west-1b'] }, createVpcEndpoints: false }))
+      .toThrow(/^vpcSubnets: .* in 1 Availability Zone\(s\) \(eu-west-1b\)/);
+  });
+
+  test('subnets in two zones, and subnets imported without their zone, are accepted', () => {
+    const stack = createTestStack();
+    expect(() => new CanonicalStore(stack, 'Store', { vpc: byoVpc(stack, ['eu-west-1a', 'eu-west-1b']), createVpcEndpoints: false })).not.toThrow();
+    const other = createTestStack();
+    const vpc = byoVpc(other, ['eu-west-1a', 'eu-west-1b']);
+    const subnets = [ec2.Subnet.fromSubnetId(other, 'A', 'subnet-x'), ec2.Subnet.fromSubnetId(other, 'B', 'subnet-y')];
+    expect(() => new CanonicalStore(other, 'Store', { vpc, vpcSubnets: { subnets }, createVpcEndpoints: false })).not.toThrow();
+  });
+});
+
 describe('bring your own VPC and VPC endpoints', () => {
   test('BYO VPC and security group with createVpcEndpoints: false creates no VPC and no endpoint', () => {
     const stack = createTestStack();
@@ -489,7 +565,7 @@ describe('bring your own VPC and VPC endpoints', () => {
     expect(missingVpcEndpoints(stack)).toEqual([]);
   });
 
-  test('an endpoint is created once per VPC per stack, however often it is asked for', () => {
+  test('an endpoint is created once per VPC, however often it is asked for', () => {
     const stack = createTestStack();
     const store = new CanonicalStore(stack, 'Store');
     const second = new CanonicalStore(stack, 'Second', { vpc: store.vpc });
@@ -506,6 +582,61 @@ describe('bring your own VPC and VPC endpoints', () => {
       VpcEndpointType: 'Gateway',
       ServiceName: { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, '.s3']] },
     });
+  });
+
+  test('a VPC created in the app: one set of endpoints, in the VPC\'s stack, whatever the stacks that ask', () => {
+    const app = createTestApp();
+    const network = new Stack(app, 'Network');
+    const vpc = new ec2.Vpc(network, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'Isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+    const a = new Stack(app, 'A');
+    const b = new Stack(app, 'B');
+    new CanonicalStore(a, 'Store', { vpc });
+    new CanonicalStore(b, 'Store', { vpc });
+    const endpoints = Template.fromStack(network).findResources('AWS::EC2::VPCEndpoint');
+    expect(Object.values(endpoints).map((e) => e.Properties.ServiceName)).toEqual([
+      { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, '.secretsmanager']] },
+    ]);
+    Template.fromStack(a).resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+    Template.fromStack(b).resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+    expect(missingVpcEndpoints(a)).toEqual([]);
+    expect(missingVpcEndpoints(b)).toEqual([]);
+  });
+
+  test('an imported VPC with a literal id: one set, in the first stack that asks; the other stacks depend on it', () => {
+    const app = createTestApp();
+    const attrs = {
+      vpcId: 'vpc-12345',
+      availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+      isolatedSubnetIds: ['subnet-a', 'subnet-b'],
+      isolatedSubnetRouteTableIds: ['rtb-a', 'rtb-b'],
+      vpcCidrBlock: '10.1.0.0/16',
+    };
+    const first = new Stack(app, 'First');
+    const second = new Stack(app, 'Second');
+    new CanonicalStore(first, 'Store', { vpc: ec2.Vpc.fromVpcAttributes(first, 'Vpc', attrs) });
+    // The same VPC imported again in another stack (as each stack of an app would).
+    const vpcAgain = ec2.Vpc.fromVpcAttributes(second, 'Vpc', attrs);
+    new CanonicalStore(second, 'Store', { vpc: vpcAgain });
+    ensureVpcEndpoint(second, vpcAgain, PipelineAwsService.S3);
+    Template.fromStack(first).resourceCountIs('AWS::EC2::VPCEndpoint', 2);
+    Template.fromStack(first).hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcId: 'vpc-12345', PrivateDnsEnabled: true, SubnetIds: ['subnet-a', 'subnet-b'] });
+    Template.fromStack(second).resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+    expect(second.dependencies).toContain(first);
+    expect(missingVpcEndpoints(second)).toEqual([]);
+  });
+
+  test('an imported VPC whose id is a token: a synth error asking to choose; createVpcEndpoints: false works', () => {
+    const stack = createTestStack();
+    const attrs = {
+      vpcId: Fn.importValue('SharedVpcId'),
+      availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+      isolatedSubnetIds: ['subnet-a', 'subnet-b'],
+    };
+    expect(() => new CanonicalStore(stack, 'Store', { vpc: ec2.Vpc.fromVpcAttributes(stack, 'Vpc', attrs) }))
+      .toThrow(/^TestStack\/Store: needs a SECRETS_MANAGER VPC endpoint in VPC TestStack\/Vpc, whose id is only known at deploy time.*pass `createVpcEndpoints: false`.*or import the VPC by its literal id/);
+    const other = createTestStack();
+    new CanonicalStore(other, 'Store', { vpc: ec2.Vpc.fromVpcAttributes(other, 'Vpc', attrs), createVpcEndpoints: false });
+    Template.fromStack(other).resourceCountIs('AWS::EC2::VPCEndpoint', 0);
   });
 
   test('every service has an endpoint type', () => {
@@ -619,8 +750,9 @@ describe('grants and imports', () => {
     template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 1);
     expect(imported.vpcSubnets).toEqual({ subnetType: ec2.SubnetType.PRIVATE_ISOLATED });
     expect(() => imported.secretFor(AccessLevel.OWNER)).toThrow(/pass `ownerSecret`/);
+    // The VPC is created in the store's stack: its endpoints live there, whoever asks for them.
     const endpoint = imported.ensureVpcEndpoint(PipelineAwsService.SQS);
-    expect(Stack.of(endpoint)).toBe(consumer);
+    expect(Stack.of(endpoint)).toBe(storeStackA);
   });
 
   test('a grantee in another stack with a customer-managed key: no dependency cycle', () => {

@@ -12,7 +12,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { BuiltInSources, CanonicalStore, IdNormalization, IngestionPipeline, IngestionPipelineProps, InputFormat, SourceDefinition, TransformType } from '../src';
-import { createTestStack, removeTestAppDirs } from './construct-support/app';
+import { createTestApp, createTestStack, removeTestAppDirs } from './construct-support/app';
 import { snapshotTest } from './construct-support/floor';
 import { logKeyProps, testLogEncryptionKey } from './construct-support/log-encryption';
 import { formatNagFindings, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
@@ -193,6 +193,13 @@ describe('IngestionPipeline options', () => {
     expect(pipeline.bucket.bucketName).toBe('my-raw-data');
   });
 
+  test('removalPolicy (a shared prop) also covers the processor\'s log group, with an existing bucket too', () => {
+    const { stack } = pipelineStack({ removalPolicy: RemovalPolicy.DESTROY }, (s) => ({ bucket: s3.Bucket.fromBucketName(s, 'Existing', 'my-raw-data') }));
+    const logGroups = Template.fromStack(stack).findResources('AWS::Logs::LogGroup');
+    const processorLogs = Object.entries(logGroups).filter(([id]) => id.startsWith('IngestionProcessorLogGroup'));
+    expect(processorLogs.map(([, r]) => r.DeletionPolicy)).toEqual(['Delete']);
+  });
+
   test('a customer-managed key encrypts the new bucket and the processor may use it', () => {
     const { stack } = pipelineStack({}, (s) => ({ encryptionKey: new kms.Key(s, 'Key', { enableKeyRotation: true }), removalPolicy: RemovalPolicy.DESTROY }));
     const template = Template.fromStack(stack);
@@ -212,6 +219,25 @@ describe('IngestionPipeline options', () => {
       EventPattern: { 'source': ['cdk-serverless-data-pipeline.ingestion'], 'detail-type': ['Ingestion Succeeded'], 'detail': { sourceName: ['health-readings'] } },
     });
     template.hasResourceProperties('AWS::Events::Rule', { EventPattern: { 'source': ['cdk-serverless-data-pipeline.ingestion'], 'detail-type': ['Ingestion Failed'] } });
+  });
+
+  test('grantUpload writes under the sources\' prefixes only (with the bucket key when there is one)', () => {
+    const { stack, pipeline } = pipelineStack({ sources: [BuiltInSources.crmCustomers(), BuiltInSources.erpOrders()] },
+      (s) => ({ encryptionKey: new kms.Key(s, 'Key', { enableKeyRotation: true }) }));
+    const producer = new iam.Role(stack, 'Producer', { assumedBy: new iam.AccountRootPrincipal() });
+    pipeline.grantUpload(producer);
+    const template = Template.fromStack(stack);
+    const producerPolicy = Object.values(template.findResources('AWS::IAM::Policy'))
+      .find((p) => JSON.stringify(p.Properties.Roles).includes('Producer'))!;
+    const statements: any[] = producerPolicy.Properties.PolicyDocument.Statement;
+    const s3Statements = statements.filter((st) => [].concat(st.Action).some((a: string) => a.startsWith('s3:')));
+    expect(s3Statements).toHaveLength(1);
+    expect(s3Statements[0].Action).toEqual(['s3:PutObject', 's3:AbortMultipartUpload']);
+    const resources = JSON.stringify(s3Statements[0].Resource);
+    expect(resources).toContain('/crm-data/*');
+    expect(resources).toContain('/erp-data/orders/*');
+    for (const output of ['processed/', 'rejected/', 'manifests/']) expect(resources).not.toContain(`/${output}`);
+    expect(statements.some((st) => [].concat(st.Action).includes('kms:GenerateDataKey*' as never))).toBe(true);
   });
 
   test('grantReadProcessed reads processed/ and manifests/ only', () => {
@@ -302,8 +328,39 @@ describe('IngestionPipeline validation names the prop', () => {
   });
 
   test('bucket options with an existing bucket', () => {
-    expect(() => pipelineStack({ removalPolicy: RemovalPolicy.DESTROY }, (s) => ({ bucket: s3.Bucket.fromBucketName(s, 'B', 'existing-bucket') })))
-      .toThrow(/^encryptionKey, serverAccessLogsBucket and removalPolicy apply to a bucket the pipeline creates/);
+    expect(() => pipelineStack({}, (s) => ({ bucket: s3.Bucket.fromBucketName(s, 'B', 'existing-bucket'), serverAccessLogsBucket: new s3.Bucket(s, 'Logs') })))
+      .toThrow(/^encryptionKey and serverAccessLogsBucket apply to a bucket the pipeline creates/);
+  });
+});
+
+describe('two pipelines on one bucket', () => {
+  function twoPipelines(first: SourceDefinition[], second: SourceDefinition[], secondBucket?: (stack: Stack) => s3.IBucket) {
+    const app = createTestApp();
+    const storeStack = new Stack(app, 'StoreStack');
+    const store = new CanonicalStore(storeStack, 'Store');
+    const bucket = s3.Bucket.fromBucketName(storeStack, 'Raw', 'shared-raw-bucket');
+    const a = new IngestionPipeline(storeStack, 'Crm', { store, bucket, sources: first });
+    const otherStack = new Stack(app, 'OtherStack');
+    return () => new IngestionPipeline(otherStack, 'Erp', { store, bucket: secondBucket?.(otherStack) ?? a.bucket, sources: second });
+  }
+
+  test('overlapping prefixes are a synth error naming both pipelines', () => {
+    const add = twoPipelines([BuiltInSources.crmCustomers()], [BuiltInSources.erpOrders({ prefix: 'crm-data/orders/' })]);
+    expect(add).toThrow('IngestionPipeline OtherStack/Erp (source "erp-orders", prefix "crm-data/orders/") and IngestionPipeline StoreStack/Crm '
+      + '(source "crm-customers", prefix "crm-data/") use the same bucket with overlapping prefixes: S3 refuses overlapping event notifications');
+  });
+
+  test('the same source name is a synth error naming both pipelines, also for the bucket imported again by name', () => {
+    const add = twoPipelines([BuiltInSources.crmCustomers()], [BuiltInSources.crmCustomers({ prefix: 'crm-2/' })],
+      (stack) => s3.Bucket.fromBucketName(stack, 'SameBucket', 'shared-raw-bucket'));
+    expect(add).toThrow(/^IngestionPipeline OtherStack\/Erp \(source "crm-customers", prefix "crm-2\/"\) and IngestionPipeline StoreStack\/Crm .* with the same source name: both would write processed\/crm-customers\//);
+  });
+
+  test('disjoint prefixes and names on one bucket, or overlapping ones on another bucket, are fine', () => {
+    expect(twoPipelines([BuiltInSources.crmCustomers()], [BuiltInSources.erpOrders()])).not.toThrow();
+    const other = twoPipelines([BuiltInSources.crmCustomers()], [BuiltInSources.crmCustomers()],
+      (stack) => s3.Bucket.fromBucketName(stack, 'OtherBucket', 'another-raw-bucket'));
+    expect(other).not.toThrow();
   });
 });
 

@@ -11,7 +11,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import {
   AiAnalyzer, AnalyticsApi, AsyncJobWorkflow, BuiltInSources, CanonicalStore, IngestionPipeline, PipelineMonitoring, ReportNotifier, StoreEngine,
 } from '../src';
-import { createTestStack, removeTestAppDirs } from './construct-support/app';
+import { createTestApp, createTestStack, removeTestAppDirs } from './construct-support/app';
 
 afterAll(removeTestAppDirs);
 
@@ -77,6 +77,9 @@ describe('with an RDS store, extra functions and the operations topic', () => {
     expect(throttles.Metrics[0].Expression).toBe('SUM([FILL(t0, 0), FILL(t1, 0)])');
     // The migrator fails the deploy that runs it: a person sees it there, no alarm.
     expect(find(/Store migrator: the function failed/)).toBeUndefined();
+    expect(monitoring.alarms).toHaveLength(Object.keys(alarms).length);
+    // A copy: changing it changes nothing.
+    monitoring.alarms.length = 0;
     expect(monitoring.alarms).toHaveLength(Object.keys(alarms).length);
   });
 
@@ -226,4 +229,49 @@ test('the dashboard name can be left to CloudFormation', () => {
   const stack = createTestStack();
   new PipelineMonitoring(stack, 'Monitoring');
   Template.fromStack(stack).hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: Match.absent() });
+});
+
+test('an imported analytics API (another stack) is monitored: its stage and function metrics, an alarm on its function errors', () => {
+  const app = createTestApp();
+  const apiStack = new Stack(app, 'ApiStack');
+  const store = new CanonicalStore(apiStack, 'Store');
+  const api = new AnalyticsApi(apiStack, 'Api', { store });
+  const monitoringStack = new Stack(app, 'MonitoringStack');
+  const imported = AnalyticsApi.fromAnalyticsApiAttributes(monitoringStack, 'Api', {
+    restApiId: 'abc123',
+    restApiName: 'analytics',
+    functionArn: 'arn:aws:lambda:eu-west-1:111111111111:function:analytics-api',
+    serviceName: 'analytics-prod',
+  });
+  new PipelineMonitoring(monitoringStack, 'Monitoring', { api: imported });
+  const template = Template.fromStack(monitoringStack);
+  const body = dashboardBody(template);
+  for (const metric of ['Count', '5XXError', 'Latency', 'CacheHit', 'QueryTimeout']) expect(body).toMatch(new RegExp(`\\W${metric}\\W`));
+  expect(body).toMatch(/AWS\/ApiGateway\W+Count\W+ApiName\W+analytics\W+Stage\W+prod\W/);
+  expect(body).toMatch(/ServerlessDataPipeline\W+CacheHit\W+service\W+analytics-prod\W/);
+  const alarms = alarmsByDescription(template);
+  expect(alarms['Analytics API: the function failed (see its log group)']).toMatchObject({ MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: 'analytics-api' }] });
+  // The created API's metrics are the same methods, from its own name and stage.
+  expect(monitoringStack.resolve(imported.metricLatency().dimensions)).toEqual({ ApiName: 'analytics', Stage: 'prod' });
+  expect(apiStack.resolve(api.metricLatency().statistic)).toBe('p99');
+  expect(api.alarms).toEqual([api.serverErrorAlarm, api.latencyAlarm, api.functionErrorsAlarm]);
+});
+
+test('an imported canonical store (another stack) is monitored by its identifier; without it, its metrics say what to pass', () => {
+  const app = createTestApp();
+  const storeStack = new Stack(app, 'StoreStack');
+  const store = new CanonicalStore(storeStack, 'Store', { engine: StoreEngine.AURORA_POSTGRES_SERVERLESS_V2 });
+  const monitoringStack = new Stack(app, 'MonitoringStack');
+  const attrs = { endpoint: 'db.example.internal', databaseName: 'pipeline', vpc: store.vpc, securityGroup: store.securityGroup };
+  const imported = CanonicalStore.fromCanonicalStoreAttributes(monitoringStack, 'Store', {
+    ...attrs, engine: StoreEngine.AURORA_POSTGRES_SERVERLESS_V2, databaseIdentifier: 'pipeline-cluster',
+  });
+  new PipelineMonitoring(monitoringStack, 'Monitoring', { store: imported });
+  const template = Template.fromStack(monitoringStack);
+  expect(dashboardBody(template)).toMatch(/AWS\/RDS\W+ServerlessDatabaseCapacity\W+DBClusterIdentifier\W+pipeline-cluster\W/);
+  expect(alarmsByDescription(template)['Canonical store: database CPU has been high for 15 minutes (slow queries, ingestion load, or an undersized instance)'])
+    .toMatchObject({ MetricName: 'CPUUtilization', Dimensions: [{ Name: 'DBClusterIdentifier', Value: 'pipeline-cluster' }] });
+  const withoutId = CanonicalStore.fromCanonicalStoreAttributes(monitoringStack, 'NoId', attrs);
+  expect(() => withoutId.metricCPUUtilization()).toThrow(/MonitoringStack\/NoId: its metrics need the database's identifier; pass `databaseIdentifier`/);
+  expect(() => imported.metricFreeStorageSpace()).toThrow(/applies to StoreEngine.RDS_POSTGRES only/);
 });

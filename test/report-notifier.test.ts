@@ -1,4 +1,4 @@
-import { Duration, Stack, StackProps } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -164,6 +164,14 @@ describe('ReportNotifier defaults', () => {
     for (const [, alarm] of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^NotifierAlarmTopic/) }]);
   });
 
+  test('metric methods: invocations, errors, dead-letter queue depth', () => {
+    const resolve = (m: any) => b.stack.resolve({ ns: m.namespace, name: m.metricName, stat: m.statistic, dims: m.dimensions });
+    const fnRef = { Ref: b.stack.resolve((b.notifier.notifierFunction.node.defaultChild as iam.CfnRole).logicalId) };
+    expect(resolve(b.notifier.metricInvocations())).toEqual({ ns: 'AWS/Lambda', name: 'Invocations', stat: 'Sum', dims: { FunctionName: fnRef } });
+    expect(resolve(b.notifier.metricErrors())).toEqual({ ns: 'AWS/Lambda', name: 'Errors', stat: 'Sum', dims: { FunctionName: fnRef } });
+    expect(resolve(b.notifier.metricDeadLetterQueueDepth())).toMatchObject({ ns: 'AWS/SQS', name: 'ApproximateNumberOfMessagesVisible', stat: 'Maximum' });
+  });
+
   snapshotTest('snapshot', () => {
     expect(template.toJSON()).toMatchSnapshot();
   });
@@ -240,6 +248,12 @@ describe('ReportNotifier options', () => {
     new ReportNotifier(stack, 'Notifier', { eventBus: bus, analyzer, fromAddress: 'r@example.com', toAddresses: ['o@example.com'], vpc });
     return stack;
   }
+
+  test('removalPolicy (a shared prop) covers the function\'s log group: retained by default, deleted with DESTROY', () => {
+    const logGroupOf = (b: Built) => Object.entries(b.template.findResources('AWS::Logs::LogGroup')).filter(([id]) => id.startsWith('NotifierFunctionLogGroup'));
+    expect(logGroupOf(build()).map(([, r]) => r.DeletionPolicy)).toEqual(['Retain']);
+    expect(logGroupOf(build({ removalPolicy: RemovalPolicy.DESTROY })).map(([, r]) => r.DeletionPolicy)).toEqual(['Delete']);
+  });
 
   test('in a VPC: the endpoints for SES, SNS, S3 and DynamoDB (and the analyzer\'s)', () => {
     const stack = vpcStack();

@@ -1,14 +1,12 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import * as sns from 'aws-cdk-lib/aws-sns';
 import { BedrockModel } from './bedrock-model';
-import { LambdaTuning } from '../common/lambda-tuning';
+import { AlarmedPipelineConstructProps } from '../common/construct-props';
 
 /**
  * A range a numeric attribute should stay in (a clinical or business range). Values outside it
@@ -81,7 +79,7 @@ export interface IAnalysisStore {
 /**
  * Properties of an `AiAnalyzer`.
  */
-export interface AiAnalyzerProps {
+export interface AiAnalyzerProps extends AlarmedPipelineConstructProps {
   /** The pipeline's event bus: the analyzer listens for `Ingestion Succeeded` and sends its own events there. */
   readonly eventBus: events.IEventBus;
 
@@ -253,13 +251,6 @@ export interface AiAnalyzerProps {
   readonly analysisRetention?: Duration;
 
   /**
-   * What happens to the analysis table when it leaves the stack.
-   *
-   * @default RemovalPolicy.RETAIN
-   */
-  readonly removalPolicy?: RemovalPolicy;
-
-  /**
    * Most concurrent analyses (2-1000): bounds the Bedrock request rate as well.
    *
    * @default 2
@@ -273,39 +264,6 @@ export interface AiAnalyzerProps {
    * @default 3
    */
   readonly maxReceiveCount?: number;
-
-  /**
-   * Topic for the alarms (dead-letter queue not empty, failed analyses).
-   *
-   * @default - alarms are created without actions
-   */
-  readonly alarmTopic?: sns.ITopic;
-
-  /**
-   * Memory, timeout, log retention and extra environment of the analyzer function.
-   *
-   * @default - 1024 MiB, 5 minutes, logs kept three months
-   */
-  readonly lambdaTuning?: LambdaTuning;
-
-  /**
-   * KMS key of the analyzer function's log group.
-   *
-   * The key policy must let CloudWatch Logs of the region (`logs.<region>.amazonaws.com`) use the
-   * key. When the key is a `kms.Key` of the construct's stack, the construct adds that statement
-   * (for the account's log groups in the region, by `kms:EncryptionContext:aws:logs:arn`); for an
-   * imported key, or one of another stack, add it to the key policy yourself.
-   *
-   * @default - log groups are encrypted by CloudWatch Logs with its own keys
-   */
-  readonly logEncryptionKey?: kms.IKey;
-
-  /**
-   * Permissions boundary for the roles the construct creates.
-   *
-   * @default - none
-   */
-  readonly permissionsBoundary?: iam.IManagedPolicy;
 
   /**
    * Runs the function in this VPC (it then reaches Bedrock, EventBridge, Secrets Manager, S3 and
@@ -328,12 +286,4 @@ export interface AiAnalyzerProps {
    * @default - a new security group with all outbound traffic allowed
    */
   readonly securityGroups?: ec2.ISecurityGroup[];
-
-  /**
-   * Whether to add the VPC endpoints the function needs to `vpc` (once per VPC and stack). Turn
-   * off when the VPC has them already.
-   *
-   * @default true
-   */
-  readonly createVpcEndpoints?: boolean;
 }

@@ -16,7 +16,8 @@ import { BedrockModel } from './bedrock-model';
 import { alarmOnAnything, notifyAlarmTopic } from '../common/alarms';
 import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
-import { acknowledgeNagFinding } from '../common/nag';
+import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
+import { applyPermissionsBoundary } from '../common/permissions-boundary';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
 const DEFAULT_TIMEOUT = Duration.minutes(5);
@@ -53,6 +54,11 @@ export class AnomalyThresholds {
  * model for insights on a bounded, pseudonymized summary, stores the analysis in DynamoDB and S3,
  * and sends `Analysis Complete` (or `Analysis Failed`) to the bus. Idempotent per run; also
  * invocable on demand (see docs/ai-and-reports.md).
+ *
+ * Shared props (`PipelineConstructProps`): `lambdaTuning` tunes the analyzer function (default
+ * 1024 MiB, 5 minutes, logs kept three months); `removalPolicy` covers the analysis table and the
+ * function's log group; `logEncryptionKey` the function's log group; `createVpcEndpoints` applies
+ * with `vpc`. Alarms: dead-letter queue not empty, failed analyses.
  */
 export class AiAnalyzer extends Construct implements IAnalysisStore {
   /** EventBridge `source` of the analyzer's events. */
@@ -121,7 +127,6 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
   constructor(scope: Construct, id: string, props: AiAnalyzerProps) {
     super(scope, id);
     validateProps(props);
-    if (props.permissionsBoundary) iam.PermissionsBoundary.of(this).apply(props.permissionsBoundary);
 
     this.eventBus = props.eventBus;
     this.dataBucket = props.dataBucket;
@@ -275,6 +280,8 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
       period: Duration.minutes(5),
     }));
     for (const alarm of [this.deadLetterQueueAlarm, this.errorsAlarm]) notifyAlarmTopic(alarm, props.alarmTopic);
+    // Last: also reaches the stack-wide functions aws-cdk-lib created for the construct.
+    applyPermissionsBoundary(this, props.permissionsBoundary);
   }
 
   /**
@@ -283,6 +290,17 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
    */
   public grantInvoke(grantee: iam.IGrantable): iam.Grant {
     return this.analyzerFunction.grantInvoke(grantee);
+  }
+
+  /**
+   * Allows `grantee` to read the analyses: the analysis table (items and the day index) and the
+   * analysis documents under `analysisPrefix` (with decryption by their keys), as
+   * `Table.grantReadData` and `Bucket.grantRead` give them.
+   */
+  public grantReadAnalyses(grantee: iam.IGrantable): iam.Grant {
+    const grant = this.analysisTable.grantReadData(grantee);
+    this.analysisBucket.grantRead(grantee, `${this.analysisPrefix}*`);
+    return grant;
   }
 
   /**
@@ -395,7 +413,7 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
     this.eventBus.grantPutEventsTo(fn);
     this.pseudonymizationKey?.grantRead(fn);
 
-    const policy = fn.role!.node.findChild('DefaultPolicy');
+    const policy = defaultPolicyOf(fn.role!);
     const prefixes = [this.processedPrefix, this.manifestPrefix, this.analysisPrefix];
     acknowledgeNagFinding(policy, 'AwsSolutions-IAM5',
       'Object access is scoped to the processed/ and manifests/ prefixes (read) and the analyses prefix (write) of the pipeline\'s buckets',

@@ -1,12 +1,14 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import * as sns from 'aws-cdk-lib/aws-sns';
+import { IConstruct } from 'constructs';
 import { ICanonicalStore } from '../canonical-store';
-import { LambdaTuning } from '../common/lambda-tuning';
+import { AlarmedPipelineConstructProps } from '../common/construct-props';
 
 /**
  * How callers authenticate to the analytics API.
@@ -47,7 +49,7 @@ export interface UserDefinedOperation {
    *
    * @default - no parameters: `{"type": "object", "additionalProperties": false}`
    */
-  readonly parameterSchema?: { [key: string]: any };
+  readonly parameterSchema?: { [key: string]: unknown };
 
   /**
    * What the operation answers, for documentation.
@@ -68,7 +70,7 @@ export interface UserDefinedOperation {
 /**
  * Properties of an `AnalyticsApi`.
  */
-export interface AnalyticsApiProps {
+export interface AnalyticsApiProps extends AlarmedPipelineConstructProps {
   /** The canonical store to query, as its analytics reader and (for users' SQL) its restricted reader. */
   readonly store: ICanonicalStore;
 
@@ -175,13 +177,6 @@ export interface AnalyticsApiProps {
   readonly serverAccessLogsBucket?: s3.IBucket;
 
   /**
-   * Operations topic for the API's alarms (server errors, p99 latency, function errors).
-   *
-   * @default - the alarms have no action
-   */
-  readonly alarmTopic?: sns.ITopic;
-
-  /**
    * Server-side errors (HTTP 5XX) in 5 minutes above which the 5XX alarm fires.
    *
    * @default 5
@@ -224,47 +219,83 @@ export interface AnalyticsApiProps {
    * @default logs.RetentionDays.ONE_YEAR
    */
   readonly accessLogRetention?: logs.RetentionDays;
+}
+
+/**
+ * An analytics API, created (`AnalyticsApi`) or imported (`AnalyticsApi.fromAnalyticsApiAttributes`):
+ * what monitoring and grants need.
+ */
+export interface IAnalyticsApi extends IConstruct {
+  /** The function behind the routes. */
+  readonly apiFunction: lambda.IFunction;
+
+  /** `POWERTOOLS_SERVICE_NAME` of the function: the `service` dimension of its metrics. */
+  readonly serviceName: string;
+
+  /** Name of the REST API (the `ApiName` dimension of API Gateway's metrics). */
+  readonly restApiName: string;
+
+  /** Name of the stage. */
+  readonly stageName: string;
+
+  /** The API's own alarms (server errors, latency, function errors); none for an imported API. */
+  readonly alarms: cloudwatch.IAlarm[];
+
+  /** Lets `grantee` call the API (`execute-api:Invoke` on every route of the stage), for IAM authorization. */
+  grantInvoke(grantee: iam.IGrantable): iam.Grant;
+
+  /** Requests to the stage. */
+  metricCount(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Client-side errors (4XX) of the stage. */
+  metricClientError(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Server-side errors (5XX) of the stage. */
+  metricServerError(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Latency of the stage (ms, default statistic p99). */
+  metricLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Operations answered from the cache. */
+  metricCacheHits(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Operations that ran their SQL. */
+  metricCacheMisses(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Handler time of an operation (ms, default statistic p90). */
+  metricOperationDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Queries stopped by the statement timeout (HTTP 504). */
+  metricQueryTimeouts(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Requests that found the database unavailable (HTTP 503). */
+  metricDatabaseUnavailable(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** A metric the function emits, dimension `service`. */
+  metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+}
+
+/**
+ * Attributes of an analytics API defined elsewhere (e.g. in another stack or app), to monitor it
+ * or grant access to it.
+ */
+export interface AnalyticsApiAttributes {
+  /** Id of the REST API. */
+  readonly restApiId: string;
+
+  /** Name of the REST API (the `ApiName` dimension of API Gateway's metrics). */
+  readonly restApiName: string;
 
   /**
-   * Tuning of the API's function. Its timeout must stay below API Gateway's 29 seconds.
+   * Name of the stage.
    *
-   * @default - 1024 MiB, 29 seconds, logs kept three months
+   * @default 'prod'
    */
-  readonly lambdaTuning?: LambdaTuning;
+  readonly stageName?: string;
 
-  /**
-   * KMS key of the log groups of the function and of the stage's access logs. Not API Gateway's
-   * execution logs: API Gateway creates their log group, outside the stack.
-   *
-   * The key policy must let CloudWatch Logs of the region (`logs.<region>.amazonaws.com`) use the
-   * key. When the key is a `kms.Key` of the construct's stack, the construct adds that statement
-   * (for the account's log groups in the region, by `kms:EncryptionContext:aws:logs:arn`); for an
-   * imported key, or one of another stack, add it to the key policy yourself.
-   *
-   * @default - log groups are encrypted by CloudWatch Logs with its own keys
-   */
-  readonly logEncryptionKey?: kms.IKey;
+  /** ARN of the API's function. */
+  readonly functionArn: string;
 
-  /**
-   * Permissions boundary applied to every role the construct creates.
-   *
-   * @default - none
-   */
-  readonly permissionsBoundary?: iam.IManagedPolicy;
-
-  /**
-   * Whether to create the VPC endpoints the function calls from the store's VPC (Secrets Manager,
-   * S3 and DynamoDB gateway endpoints). Turn off when the VPC already has them.
-   *
-   * @default true
-   */
-  readonly createVpcEndpoints?: boolean;
-
-  /**
-   * What happens to the cache table, the results bucket and the log groups when the construct is
-   * removed from the stack. `DESTROY` also empties the results bucket.
-   *
-   * @default RemovalPolicy.RETAIN
-   */
-  readonly removalPolicy?: RemovalPolicy;
+  /** `serviceName` of the API (the `service` dimension of the function's metrics). */
+  readonly serviceName: string;
 }

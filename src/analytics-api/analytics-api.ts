@@ -8,7 +8,9 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import { AnalyticsApiAuthorization, AnalyticsApiProps, UserDefinedOperation } from './analytics-api-props';
+import { AnalyticsApiBase } from './analytics-api-base';
+import { AnalyticsApiAttributes, AnalyticsApiAuthorization, AnalyticsApiProps, IAnalyticsApi, UserDefinedOperation } from './analytics-api-props';
+import { ImportedAnalyticsApi } from './imported-analytics-api';
 import { checkUserOperationsSql } from './user-operations-check';
 import { CanonicalStore } from '../canonical-store/canonical-store';
 import { AccessLevel, ICanonicalStore } from '../canonical-store/canonical-store-props';
@@ -17,7 +19,8 @@ import { notifyAlarmTopic } from '../common/alarms';
 import { assetPath, assetWithConfig } from '../common/assets';
 import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
 import { acknowledgeDefaultLogEncryption, allowCloudWatchLogsToUseKey } from '../common/log-encryption';
-import { acknowledgeNagFinding } from '../common/nag';
+import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
+import { applyPermissionsBoundary } from '../common/permissions-boundary';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
 /** Names of the built-in operations (kept in step with lambda/analytics-api/operations by a test). */
@@ -61,10 +64,25 @@ const GATEWAY_RESPONSES: Array<[apigw.ResponseType, string, string]> = [
  *
  * Routes: `GET /health`, `GET /analytics?operation=NAME&…`, `POST /analytics`
  * (`{"operation", "parameters"}`), `GET /download/{key}`. See docs/analytics-api.md.
+ *
+ * Shared props (`PipelineConstructProps`): `lambdaTuning` tunes the API's function (default
+ * 1024 MiB, 29 seconds, logs kept three months; its timeout must stay below API Gateway's 29
+ * seconds); `removalPolicy` covers the cache table, the results bucket (`DESTROY` empties it) and
+ * the log groups; `logEncryptionKey` the function's log group and the stage's access logs (not API
+ * Gateway's execution logs); VPC endpoints: Secrets Manager, S3 and DynamoDB. Alarms: server errors,
+ * p99 latency, function errors.
  */
-export class AnalyticsApi extends Construct {
-  /** Names of the built-in operations. */
-  public static readonly BUILT_IN_OPERATIONS: string[] = [...BUILT_IN_OPERATION_NAMES];
+export class AnalyticsApi extends AnalyticsApiBase {
+  /** Names of the built-in operations (a frozen array: it cannot be changed). */
+  public static readonly BUILT_IN_OPERATIONS: string[] = Object.freeze([...BUILT_IN_OPERATION_NAMES]) as string[];
+
+  /**
+   * Imports an analytics API defined elsewhere (another stack or app), e.g. to monitor it with
+   * `PipelineMonitoring` or grant callers access to it.
+   */
+  public static fromAnalyticsApiAttributes(scope: Construct, id: string, attrs: AnalyticsApiAttributes): IAnalyticsApi {
+    return new ImportedAnalyticsApi(scope, id, attrs);
+  }
 
   /** The REST API. */
   public readonly api: apigw.RestApi;
@@ -114,6 +132,12 @@ export class AnalyticsApi extends Construct {
    */
   public readonly handlerEnvironment: { [key: string]: string };
 
+  /** Name of the REST API. */
+  public readonly restApiName: string;
+
+  /** Name of the stage. */
+  public readonly stageName: string;
+
   private readonly methodOptions: apigw.MethodOptions;
   private readonly requestValidator: apigw.RequestValidator;
 
@@ -121,7 +145,6 @@ export class AnalyticsApi extends Construct {
     super(scope, id);
     deliverAccessLogsThroughBucketPolicy(this);
     validateProps(props);
-    if (props.permissionsBoundary) iam.PermissionsBoundary.of(this).apply(props.permissionsBoundary);
     this.store = props.store;
     this.authorization = props.authorization ?? AnalyticsApiAuthorization.IAM;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
@@ -195,6 +218,8 @@ export class AnalyticsApi extends Construct {
     const api = this.createRestApi(props);
     this.api = api;
     this.url = api.url;
+    this.restApiName = api.restApiName;
+    this.stageName = api.deploymentStage.stageName;
     this.requestValidator = new apigw.RequestValidator(this, 'RequestValidator', {
       restApi: api,
       validateRequestBody: true,
@@ -256,6 +281,18 @@ export class AnalyticsApi extends Construct {
     this.serverErrorAlarm = alarms.serverErrors;
     this.latencyAlarm = alarms.latency;
     this.functionErrorsAlarm = alarms.functionErrors;
+    // Last: also reaches the stack-wide functions aws-cdk-lib created for the construct.
+    applyPermissionsBoundary(this, props.permissionsBoundary);
+  }
+
+  /** The function behind every route (`handler`). */
+  public get apiFunction(): lambda.IFunction {
+    return this.handler;
+  }
+
+  /** The API's alarms: server errors, p99 latency, function errors. */
+  public get alarms(): cloudwatch.IAlarm[] {
+    return [this.serverErrorAlarm, this.latencyAlarm, this.functionErrorsAlarm];
   }
 
   /**
@@ -284,58 +321,6 @@ export class AnalyticsApi extends Construct {
     });
   }
 
-  /** Requests to the stage. */
-  public metricCount(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.api.deploymentStage.metricCount({ period: Duration.minutes(5), ...props });
-  }
-
-  /** Client-side errors (4XX) of the stage. */
-  public metricClientError(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.api.deploymentStage.metricClientError({ period: Duration.minutes(5), ...props });
-  }
-
-  /** Server-side errors (5XX) of the stage. */
-  public metricServerError(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.api.deploymentStage.metricServerError({ period: Duration.minutes(5), ...props });
-  }
-
-  /** Latency of the stage (ms, default statistic p99). */
-  public metricLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.api.deploymentStage.metricLatency({ period: Duration.minutes(5), statistic: 'p99', ...props });
-  }
-
-  /** Operations answered from the cache (EMF from the function). */
-  public metricCacheHits(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('CacheHit', { statistic: 'Sum', ...props });
-  }
-
-  /** Operations that ran their SQL (cache misses and bypasses). */
-  public metricCacheMisses(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('CacheMiss', { statistic: 'Sum', ...props });
-  }
-
-  /** Handler time of an operation (ms, default statistic p90). */
-  public metricOperationDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('OperationDuration', { statistic: 'p90', ...props });
-  }
-
-  /** Queries stopped by the statement timeout (HTTP 504). */
-  public metricQueryTimeouts(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('QueryTimeout', { statistic: 'Sum', ...props });
-  }
-
-  /** Requests that found the database unavailable (HTTP 503). */
-  public metricDatabaseUnavailable(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('DatabaseUnavailable', { statistic: 'Sum', ...props });
-  }
-
-  /**
-   * A metric the function emits (CacheHit, CacheMiss, OperationDuration, LargeResult, QueryTimeout,
-   * DatabaseUnavailable, InternalError), dimension `service`.
-   */
-  public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return handlerMetric(this.serviceName, metricName, props);
-  }
 
   private addMethod(
     resource: apigw.IResource, httpMethod: string, integration: apigw.Integration,
@@ -420,7 +405,7 @@ export class AnalyticsApi extends Construct {
       actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload'],
       resources: [this.resultsBucket.arnForObjects(`${RESULTS_PREFIX}*`)],
     }));
-    const policy = fn.role!.node.findChild('DefaultPolicy');
+    const policy = defaultPolicyOf(fn.role!);
     acknowledgeNagFinding(policy, 'AwsSolutions-IAM5',
       'Object-level access to the results prefix only: results are written under random keys and read back for presigned download URLs',
       [{ regex: `/^Resource::<.*ResultsBucket[A-Za-z0-9]*\\.Arn>\\/${RESULTS_PREFIX.replace('/', '')}\\/\\*$/` }]);

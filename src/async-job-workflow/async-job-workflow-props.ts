@@ -1,10 +1,8 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
+import { Duration } from 'aws-cdk-lib';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AnalyticsApi } from '../analytics-api';
 import { ICanonicalStore } from '../canonical-store';
-import { LambdaTuning } from '../common/lambda-tuning';
+import { AlarmedPipelineConstructProps } from '../common/construct-props';
 
 /**
  * How the workflow retries a job whose query failed for a transient reason (connection reset or
@@ -45,7 +43,7 @@ export interface JobRetryOptions {
 /**
  * Properties of an `AsyncJobWorkflow`.
  */
-export interface AsyncJobWorkflowProps {
+export interface AsyncJobWorkflowProps extends AlarmedPipelineConstructProps {
   /**
    * The analytics API that gets the job routes (`POST /analytics/jobs`,
    * `GET /analytics/jobs/{jobId}`) and hands long-running operations to the workflow. It must be in
@@ -75,14 +73,6 @@ export interface AsyncJobWorkflowProps {
    * @default - no subscriptions
    */
   readonly notificationEmails?: string[];
-
-  /**
-   * Operations topic: every failed job is also published here, and the workflow's alarms
-   * (executions timed out, the unfinished-job marker failing) notify it.
-   *
-   * @default - failures go to the notification topic only; alarms have no action
-   */
-  readonly alarmTopic?: sns.ITopic;
 
   /**
    * Longest run of one job attempt: the job runner's Lambda timeout (at most 15 minutes, Lambda's
@@ -124,47 +114,4 @@ export interface AsyncJobWorkflowProps {
    * @default false
    */
   readonly logExecutionData?: boolean;
-
-  /**
-   * Tuning of the job-runner function. Its timeout is `jobTimeout` (setting `timeout` here is an error).
-   *
-   * @default - 1024 MiB, logs kept three months
-   */
-  readonly lambdaTuning?: LambdaTuning;
-
-  /**
-   * KMS key of the log groups of the job runner and of the two state machines.
-   *
-   * The key policy must let CloudWatch Logs of the region (`logs.<region>.amazonaws.com`) use the
-   * key. When the key is a `kms.Key` of the construct's stack, the construct adds that statement
-   * (for the account's log groups in the region, by `kms:EncryptionContext:aws:logs:arn`); for an
-   * imported key, or one of another stack, add it to the key policy yourself.
-   *
-   * @default - the job runner's log group is encrypted by CloudWatch Logs with its own keys, the
-   * state machines' with the construct's key (`encryptionKey`)
-   */
-  readonly logEncryptionKey?: kms.IKey;
-
-  /**
-   * Permissions boundary applied to every role the construct creates.
-   *
-   * @default - none
-   */
-  readonly permissionsBoundary?: iam.IManagedPolicy;
-
-  /**
-   * Whether to create the VPC endpoints the job runner and the API function call from the store's
-   * VPC (Secrets Manager, S3, DynamoDB, Step Functions). Turn off when the VPC already has them or
-   * reaches the services through a NAT gateway.
-   *
-   * @default true
-   */
-  readonly createVpcEndpoints?: boolean;
-
-  /**
-   * What happens to the job table and the log groups when the construct is removed from the stack.
-   *
-   * @default RemovalPolicy.RETAIN
-   */
-  readonly removalPolicy?: RemovalPolicy;
 }

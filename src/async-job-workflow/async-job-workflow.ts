@@ -16,7 +16,8 @@ import { AccessLevel } from '../canonical-store/canonical-store-props';
 import { alarmOnAnything, notifyAlarmTopic } from '../common/alarms';
 import { createPipelineFunction, DEFAULT_LOG_RETENTION } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
-import { acknowledgeNagFinding } from '../common/nag';
+import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
+import { applyPermissionsBoundary } from '../common/permissions-boundary';
 import { ensureVpcEndpoint, PipelineAwsService } from '../common/vpc-endpoints';
 
 /** Lambda's longest timeout: the longest job attempt the workflow supports. */
@@ -93,6 +94,14 @@ function validateProps(scope: Construct, props: AsyncJobWorkflowProps): void {
  * retries transient failures with exponential backoff and jitter, an encrypted notification topic
  * (unless given), and an EventBridge rule that marks a job FAILED when its execution failed, timed
  * out or was aborted before a Catch did (an Express state machine, no code). See docs/async-jobs.md.
+ *
+ * Shared props (`PipelineConstructProps`): `lambdaTuning` tunes the job runner (default 1024 MiB,
+ * logs kept three months; its timeout is `jobTimeout`, setting `timeout` is an error);
+ * `removalPolicy` covers the job table, the key and the log groups; `logEncryptionKey` the job
+ * runner's and the two state machines' log groups (default for the state machines: the
+ * construct's key); VPC endpoints: Secrets Manager, S3, DynamoDB, Step Functions. Alarms:
+ * executions timed out, the unfinished-job marker failing (and every failed job is published to
+ * `alarmTopic`).
  */
 export class AsyncJobWorkflow extends Construct {
   /** The longest job attempt the design supports (Lambda's maximum timeout). */
@@ -134,11 +143,13 @@ export class AsyncJobWorkflow extends Construct {
   /** Alarm: the unfinished-job marker failed (a job may show RUNNING although its execution ended). */
   public readonly markerFailedAlarm: cloudwatch.Alarm;
 
+  private readonly api: AnalyticsApi;
+
   constructor(scope: Construct, id: string, props: AsyncJobWorkflowProps) {
     super(scope, id);
     validateProps(this, props);
-    if (props.permissionsBoundary) iam.PermissionsBoundary.of(this).apply(props.permissionsBoundary);
     const api: AnalyticsApi = props.api;
+    this.api = api;
     const store = props.store;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     this.jobTimeout = props.jobTimeout ?? MAX_JOB_TIMEOUT;
@@ -243,6 +254,34 @@ export class AsyncJobWorkflow extends Construct {
     this.executionsTimedOutAlarm = alarmOnAnything(this, 'ExecutionsTimedOutAlarm', 'Analytics job executions timed out (their jobs were marked FAILED by the unfinished-job marker)', this.metricJobsTimedOut());
     this.markerFailedAlarm = alarmOnAnything(this, 'MarkerFailedAlarm', 'The unfinished-job marker failed: a job may still show SUBMITTED or RUNNING although its execution ended', this.unfinishedJobMarker.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }));
     for (const alarm of [this.executionsTimedOutAlarm, this.markerFailedAlarm]) notifyAlarmTopic(alarm, props.alarmTopic);
+    // Last: also reaches the stack-wide functions aws-cdk-lib created for the construct.
+    applyPermissionsBoundary(this, props.permissionsBoundary);
+  }
+
+  /**
+   * Lets `grantee` submit jobs through the API (`execute-api:Invoke` on `POST /analytics/jobs`),
+   * for an API with IAM authorization.
+   */
+  public grantSubmitJobs(grantee: iam.IGrantable): iam.Grant {
+    return this.grantApiRoutes(grantee, [['POST', '/analytics/jobs']]);
+  }
+
+  /**
+   * Lets `grantee` read jobs through the API: their status and inline results
+   * (`GET /analytics/jobs/{jobId}`) and large results (`GET /download/{key}`), for an API with IAM
+   * authorization.
+   */
+  public grantReadJobs(grantee: iam.IGrantable): iam.Grant {
+    return this.grantApiRoutes(grantee, [['GET', '/analytics/jobs/*'], ['GET', '/download/*']]);
+  }
+
+  private grantApiRoutes(grantee: iam.IGrantable, routes: Array<[string, string]>): iam.Grant {
+    const restApi = this.api.api;
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['execute-api:Invoke'],
+      resourceArns: routes.map(([method, path]) => restApi.arnForExecuteApi(method, path, restApi.deploymentStage.stageName)),
+    });
   }
 
   /** Jobs that succeeded (executions of the job state machine). */
@@ -283,7 +322,7 @@ export class AsyncJobWorkflow extends Construct {
       actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
       resources: [api.resultsBucket.arnForObjects(`${RESULTS_PREFIX}*`)],
     }));
-    const policy = fn.role!.node.findChild('DefaultPolicy');
+    const policy = defaultPolicyOf(fn.role!);
     acknowledgeNagFinding(policy, 'AwsSolutions-IAM5',
       'Object-level writes to the API\'s results prefix only: large job results are written under random keys',
       [{ regex: `/^Resource::<.*ResultsBucket[A-Za-z0-9]*\\.Arn>\\/${RESULTS_PREFIX.replace('/', '')}\\/\\*$/` }]);
@@ -313,7 +352,7 @@ export class AsyncJobWorkflow extends Construct {
     }));
     this.stateMachine.grantStartExecution(fn);
     this.stateMachine.grantExecution(fn, 'states:DescribeExecution');
-    acknowledgeNagFinding(fn.role!.node.findChild('DefaultPolicy'), 'AwsSolutions-IAM5',
+    acknowledgeNagFinding(defaultPolicyOf(fn.role!), 'AwsSolutions-IAM5',
       'DescribeExecution on the executions of the job state machine only (execution ARNs end in the job id)',
       [{ regex: '/^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:.*:\\*$/' }]);
     if (createVpcEndpoints) ensureVpcEndpoint(this, api.store.vpc, PipelineAwsService.STEP_FUNCTIONS, api.store.vpcSubnets);

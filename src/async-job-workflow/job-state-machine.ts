@@ -26,7 +26,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { acknowledgeDefaultLogEncryption } from '../common/log-encryption';
-import { acknowledgeNagFinding } from '../common/nag';
+import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
 
 /** Errors of the job runner that mean "try again later" (lambda/analytics-api/jobs/errors.ts: TRANSIENT_JOB_ERRORS). */
 export const TRANSIENT_RUNNER_ERRORS = ['TransientDatabaseError', 'TransientServiceError'];
@@ -147,7 +147,7 @@ function grantTopicKey(stateMachine: sfn.StateMachine, key: kms.IKey | undefined
   if (!key) return;
   // SNS encrypts with the topic's key on behalf of the publisher.
   stateMachine.addToRolePolicy(new iam.PolicyStatement({ actions: ['kms:GenerateDataKey*', 'kms:Decrypt'], resources: [key.keyArn] }));
-  acknowledgeNagFinding(stateMachine.role.node.findChild('DefaultPolicy'), 'AwsSolutions-IAM5',
+  acknowledgeNagFinding(defaultPolicyOf(stateMachine.role), 'AwsSolutions-IAM5',
     'kms:GenerateDataKey* on the notification topic\'s key only: SNS encrypts each published message with a new data key',
     ['Action::kms:GenerateDataKey*']);
 }

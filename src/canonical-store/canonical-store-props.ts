@@ -1,4 +1,5 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -6,7 +7,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { IConstruct } from 'constructs';
-import { LambdaTuning } from '../common/lambda-tuning';
+import { PipelineConstructProps } from '../common/construct-props';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
 /**
@@ -54,7 +55,7 @@ export interface ICanonicalStore extends IConstruct {
   /** Hostname handlers connect to: the RDS Proxy endpoint when there is a proxy, else the database endpoint. */
   readonly endpoint: string;
 
-  /** Port handlers connect to. */
+  /** Port handlers connect to (the proxy's, 5432, when there is a proxy). */
   readonly port: number;
 
   /** Name of the database that holds the canonical schema. */
@@ -68,6 +69,9 @@ export interface ICanonicalStore extends IConstruct {
 
   /** Security group of the database (and its proxy): `grantConnect` opens it to a grantee. */
   readonly securityGroup: ec2.ISecurityGroup;
+
+  /** The PostgreSQL service. */
+  readonly engine: StoreEngine;
 
   /** The Secrets Manager secret (username, password, host, port, dbname) of an access level. */
   secretFor(level: AccessLevel): secretsmanager.ISecret;
@@ -90,8 +94,26 @@ export interface ICanonicalStore extends IConstruct {
    */
   connectionEnvironment(level: AccessLevel): { [key: string]: string };
 
+  /** A metric of the database in the AWS/RDS namespace. */
+  metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** CPU utilization, in percent. */
+  metricCPUUtilization(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Open database connections. */
+  metricDatabaseConnections(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Free memory, in bytes. */
+  metricFreeableMemory(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Free storage space, in bytes (`StoreEngine.RDS_POSTGRES` only). */
+  metricFreeStorageSpace(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Capacity in ACUs (`StoreEngine.AURORA_POSTGRES_SERVERLESS_V2` only). */
+  metricServerlessDatabaseCapacity(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
   /**
-   * Makes sure the store's VPC has an endpoint for `service` (one per VPC per stack, in the
+   * Makes sure the store's VPC has an endpoint for `service` (one per VPC per app, in the
    * store's subnets), for Lambda functions in this VPC that call it.
    */
   ensureVpcEndpoint(service: PipelineAwsService): ec2.IVpcEndpoint;
@@ -100,7 +122,7 @@ export interface ICanonicalStore extends IConstruct {
 /**
  * Properties of a `CanonicalStore`.
  */
-export interface CanonicalStoreProps {
+export interface CanonicalStoreProps extends PipelineConstructProps {
   /**
    * The PostgreSQL service.
    *
@@ -174,7 +196,8 @@ export interface CanonicalStoreProps {
   readonly databaseName?: string;
 
   /**
-   * Port of the database (and proxy).
+   * Port of the database. With `proxy`, handlers connect to the proxy on 5432 (an RDS Proxy for
+   * PostgreSQL listens on the engine's default port) and the proxy to the database on this port.
    *
    * @default 5432
    */
@@ -193,14 +216,6 @@ export interface CanonicalStoreProps {
    * @default - AWS managed keys (aws/rds, aws/secretsmanager)
    */
   readonly encryptionKey?: kms.IKey;
-
-  /**
-   * What happens to the database when it is removed from the stack or replaced.
-   * `RemovalPolicy.DESTROY` deletes the data: an explicit opt-in.
-   *
-   * @default RemovalPolicy.SNAPSHOT
-   */
-  readonly removalPolicy?: RemovalPolicy;
 
   /**
    * Whether the database refuses deletion.
@@ -233,7 +248,8 @@ export interface CanonicalStoreProps {
   readonly proxy?: boolean;
 
   /**
-   * Bring your own VPC. It needs subnets for the database in at least two Availability Zones.
+   * Bring your own VPC. It needs subnets for the database in at least two Availability Zones
+   * (checked at synth when the subnets' zones are known).
    *
    * @default - a new VPC with isolated subnets only (see `natGateways`), with flow logs
    */
@@ -269,15 +285,6 @@ export interface CanonicalStoreProps {
   readonly securityGroup?: ec2.ISecurityGroup;
 
   /**
-   * Create the VPC endpoints the store's functions need (Secrets Manager, for the migrator
-   * and the secret rotation functions). Turn it off when the VPC already has them, e.g. a
-   * BYO VPC or a second stack using the same VPC.
-   *
-   * @default true
-   */
-  readonly createVpcEndpoints?: boolean;
-
-  /**
    * How often each of the four secrets is rotated (single-user rotation: the usernames stay, the passwords change).
    *
    * @default Duration.days(30)
@@ -293,39 +300,11 @@ export interface CanonicalStoreProps {
   readonly migrations?: UserMigration[];
 
   /**
-   * Tuning of the migrator function.
-   *
-   * @default - 512 MiB, 10 minutes timeout, logs kept three months
-   */
-  readonly lambdaTuning?: LambdaTuning;
-
-  /**
    * Retention of the database's exported `postgresql` log and of the created VPC's flow logs.
    *
    * @default logs.RetentionDays.THREE_MONTHS
    */
   readonly logRetention?: logs.RetentionDays;
-
-  /**
-   * KMS key of the log groups the construct creates: the migrator function's, the migrations
-   * provider's and the created VPC's flow logs. Not the database's exported logs: RDS creates
-   * their log group, outside the stack.
-   *
-   * The key policy must let CloudWatch Logs of the region (`logs.<region>.amazonaws.com`) use the
-   * key. When the key is a `kms.Key` of the construct's stack, the construct adds that statement
-   * (for the account's log groups in the region, by `kms:EncryptionContext:aws:logs:arn`); for an
-   * imported key, or one of another stack, add it to the key policy yourself.
-   *
-   * @default - log groups are encrypted by CloudWatch Logs with its own keys
-   */
-  readonly logEncryptionKey?: kms.IKey;
-
-  /**
-   * Permissions boundary applied to every IAM role the construct creates.
-   *
-   * @default - none
-   */
-  readonly permissionsBoundary?: iam.IManagedPolicy;
 }
 
 /**
@@ -357,6 +336,21 @@ export interface CanonicalStoreAttributes {
 
   /** Security group of the database (and its proxy). */
   readonly securityGroup: ec2.ISecurityGroup;
+
+  /**
+   * The PostgreSQL service.
+   *
+   * @default StoreEngine.RDS_POSTGRES
+   */
+  readonly engine?: StoreEngine;
+
+  /**
+   * The DB instance identifier (RDS) or DB cluster identifier (Aurora): the dimension of the
+   * store's metrics (`metric*()`, `PipelineMonitoring`).
+   *
+   * @default - the metric methods throw
+   */
+  readonly databaseIdentifier?: string;
 
   /**
    * Secret of `AccessLevel.OWNER`. Leave it out unless this scope really needs the owner.

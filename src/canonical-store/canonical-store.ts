@@ -1,5 +1,4 @@
 import { ArnFormat, CustomResource, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -8,6 +7,7 @@ import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct, IConstruct } from 'constructs';
+import { CanonicalStoreBase } from './canonical-store-base';
 import {
   AccessLevel, CanonicalStoreAttributes, CanonicalStoreProps, ICanonicalStore, StoreEngine,
 } from './canonical-store-props';
@@ -19,8 +19,12 @@ import { validateProps } from './validate-props';
 import { assetFingerprint } from '../common/assets';
 import { acknowledgeDefaultRuntime, createPipelineFunction, DEFAULT_LOG_RETENTION } from '../common/lambda-tuning';
 import { acknowledgeDefaultLogEncryption, allowCloudWatchLogsToUseKey } from '../common/log-encryption';
-import { acknowledgeNagFinding } from '../common/nag';
+import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
+import { applyPermissionsBoundary } from '../common/permissions-boundary';
 import { ensureVpcEndpoint, PipelineAwsService } from '../common/vpc-endpoints';
+
+/** PostgreSQL's default port, on which an RDS Proxy for PostgreSQL always listens. */
+const POSTGRES_DEFAULT_PORT = 5432;
 
 /** Logical id CDK gives its stack-wide log-retention function. */
 const LOG_RETENTION_FUNCTION_ID = 'LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a';
@@ -29,8 +33,15 @@ const LOG_RETENTION_FUNCTION_ID = 'LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a'
  * The canonical store: PostgreSQL (RDS or Aurora Serverless v2) in isolated subnets, encrypted,
  * TLS-only, with one login user per `AccessLevel` (each with its own rotated secret) and the
  * schema migrated on every deploy by a custom resource.
+ *
+ * Shared props (`PipelineConstructProps`): `lambdaTuning` tunes the migrator (default 512 MiB,
+ * 10 minutes, logs kept three months); `removalPolicy` covers the database (default
+ * `RemovalPolicy.SNAPSHOT`; `DESTROY` deletes the data and, with it, the log groups);
+ * `logEncryptionKey` the migrator's, the migrations provider's and the created VPC's flow log
+ * groups (not the database's exported logs, whose log group RDS creates); VPC endpoints: Secrets
+ * Manager (the migrator and the rotation functions).
  */
-export class CanonicalStore extends Construct implements ICanonicalStore {
+export class CanonicalStore extends CanonicalStoreBase implements ICanonicalStore {
   /**
    * Imports a canonical store defined elsewhere (e.g. in another stack) to grant access to it.
    */
@@ -44,8 +55,14 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
   /** Hostname of the DB instance, or of the Aurora cluster's writer endpoint (used by the migrator). */
   public readonly databaseEndpoint: string;
 
-  /** Port of the database and the proxy. */
+  /**
+   * Port handlers connect to: the proxy's (5432: an RDS Proxy for PostgreSQL listens on the
+   * engine's default port, whatever the database's) when there is a proxy, else `databasePort`.
+   */
   public readonly port: number;
+
+  /** Port of the database itself (prop `port`): the migrator and the rotation functions connect to it. */
+  public readonly databasePort: number;
 
   /** Name of the database that holds the canonical schema. */
   public readonly databaseName: string;
@@ -103,12 +120,11 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
   constructor(scope: Construct, id: string, props: CanonicalStoreProps = {}) {
     super(scope, id);
     validateProps(props);
-    if (props.permissionsBoundary) {
-      iam.PermissionsBoundary.of(this).apply(props.permissionsBoundary);
-    }
 
     this.engine = props.engine ?? StoreEngine.RDS_POSTGRES;
-    this.port = props.port ?? 5432;
+    this.databasePort = props.port ?? POSTGRES_DEFAULT_PORT;
+    // An RDS Proxy for PostgreSQL always listens on 5432: handlers get that port with a proxy.
+    this.port = props.proxy ? POSTGRES_DEFAULT_PORT : this.databasePort;
     this.databaseName = props.databaseName ?? 'pipeline';
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.SNAPSHOT;
     const destroy = removalPolicy === RemovalPolicy.DESTROY;
@@ -135,6 +151,7 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
       throw new Error('vpc has no isolated subnets: pass `vpcSubnets` to choose the subnets of the database');
     }
     this.vpcSubnets = props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
+    requireTwoAvailabilityZones(this.vpc, this.vpcSubnets, props.vpcSubnets ? 'vpcSubnets' : 'vpc');
     this.securityGroup = props.securityGroup ?? new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: this.vpc,
       description: 'Canonical store database: no inbound access unless granted',
@@ -158,7 +175,7 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
       vpc: this.vpc,
       vpcSubnets: this.vpcSubnets,
       securityGroup: this.securityGroup,
-      port: this.port,
+      port: this.databasePort,
       databaseName: this.databaseName,
       ownerSecret,
       encryptionKey: props.encryptionKey,
@@ -194,7 +211,7 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
         requireTLS: true,
         iamAuth: false,
       });
-      this.securityGroup.connections.allowInternally(ec2.Port.tcp(this.port), 'RDS Proxy to the database');
+      this.securityGroup.connections.allowInternally(ec2.Port.tcp(this.databasePort), 'RDS Proxy to the database');
       acknowledgeProxyIngress(this.securityGroup);
     }
     this.endpoint = this.proxy ? this.proxy.endpoint : this.databaseEndpoint;
@@ -214,14 +231,15 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
       tuningProp: 'lambdaTuning',
       logEncryptionKey: props.logEncryptionKey,
       // Directly to the database, never through the proxy: DDL and session-level locks.
-      environment: connectionEnvironment(this.databaseEndpoint, this.port, this.databaseName, this.ownerSecret),
+      environment: connectionEnvironment(this.databaseEndpoint, this.databasePort, this.databaseName, this.ownerSecret),
       callsServices: [PipelineAwsService.SECRETS_MANAGER],
       createVpcEndpoints,
       logRemovalPolicy,
       invokedSynchronouslyBy: 'the custom resource provider on each deploy (CloudFormation records failures)',
     });
     this.migrationFunction = migrator.fn;
-    this.grantConnect(migrator.fn, AccessLevel.OWNER);
+    // The database's port, which differs from the handlers' (the proxy's) with a proxy and a custom port.
+    grantConnect(this, migrator.fn, AccessLevel.OWNER, undefined, this.databasePort);
     // It creates the other users with their current passwords.
     [this.writerSecret, this.analyticsSecret, this.sqlReaderSecret].forEach((s) => grantSecretRead(s, migrator.fn));
 
@@ -252,7 +270,7 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
       vpc: this.vpc,
       description: 'Secret rotation functions of the canonical store',
     });
-    this.securityGroup.connections.allowFrom(this.rotationSecurityGroup, ec2.Port.tcp(this.port), 'Secret rotation functions');
+    this.securityGroup.connections.allowFrom(this.rotationSecurityGroup, ec2.Port.tcp(this.databasePort), 'Secret rotation functions');
     for (const secret of secrets) {
       const schedule = addSingleUserRotation(secret, {
         vpc: this.vpc,
@@ -265,6 +283,8 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
     }
 
     this.acknowledgeNagFindings(props, migrator.fn, logRetentionRole);
+    // Last: also reaches the stack-wide functions aws-cdk-lib created for the construct.
+    applyPermissionsBoundary(this, props.permissionsBoundary);
   }
 
   /** The secret of an access level. */
@@ -302,55 +322,8 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
     return ensureVpcEndpoint(this, this.vpc, service, this.vpcSubnets);
   }
 
-  /**
-   * A metric of the database in the AWS/RDS namespace (per instance with RDS, per cluster with Aurora).
-   *
-   * @param metricName e.g. `CPUUtilization`
-   * @param props options of the metric
-   */
-  public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: 'AWS/RDS',
-      metricName,
-      dimensionsMap: this.database.metricDimensions,
-      statistic: 'Average',
-      ...props,
-    });
-  }
-
-  /** CPU utilization, in percent (average over 5 minutes by default). */
-  public metricCPUUtilization(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('CPUUtilization', { unit: cloudwatch.Unit.PERCENT, ...props });
-  }
-
-  /** Open database connections (average over 5 minutes by default). */
-  public metricDatabaseConnections(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('DatabaseConnections', { unit: cloudwatch.Unit.COUNT, ...props });
-  }
-
-  /** Free memory, in bytes (average over 5 minutes by default). */
-  public metricFreeableMemory(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('FreeableMemory', { unit: cloudwatch.Unit.BYTES, ...props });
-  }
-
-  /**
-   * Free storage space, in bytes, with `StoreEngine.RDS_POSTGRES` (Aurora storage grows by itself).
-   */
-  public metricFreeStorageSpace(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    if (this.cluster) {
-      throw new Error('metricFreeStorageSpace applies to StoreEngine.RDS_POSTGRES only: Aurora storage grows automatically');
-    }
-    return this.metric('FreeStorageSpace', { unit: cloudwatch.Unit.BYTES, ...props });
-  }
-
-  /**
-   * Capacity in ACUs with `StoreEngine.AURORA_POSTGRES_SERVERLESS_V2`.
-   */
-  public metricServerlessDatabaseCapacity(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    if (!this.cluster) {
-      throw new Error('metricServerlessDatabaseCapacity applies to StoreEngine.AURORA_POSTGRES_SERVERLESS_V2 only');
-    }
-    return this.metric('ServerlessDatabaseCapacity', { unit: cloudwatch.Unit.COUNT, ...props });
+  protected metricDimensions(): { [name: string]: string } {
+    return this.database.metricDimensions;
   }
 
   /**
@@ -402,7 +375,7 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
     }
     this.acknowledgeGeneratedRoles(logRetentionRole);
     // cdk-nag flags the default port on RDS instances (not on provisioned-mode Aurora clusters).
-    if (this.instance && this.port === 5432) {
+    if (this.instance && this.databasePort === POSTGRES_DEFAULT_PORT) {
       acknowledgeNagFinding(database, 'AwsSolutions-RDS11',
         'The default PostgreSQL port is kept for client compatibility: the database sits in isolated subnets, reachable only from granted security groups, TLS and passwords required (prop port changes it)');
     }
@@ -414,7 +387,7 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
     // CDK's Provider grants invoke on the function and its versions/aliases (<arn>:*).
     const migratorLogicalId = Stack.of(this).resolve((migrator.node.defaultChild as lambda.CfnFunction).logicalId);
     const providerRole = this.node.findChild('MigrationsProviderRole');
-    acknowledgeNagFinding(providerRole.node.findChild('DefaultPolicy'), 'AwsSolutions-IAM5',
+    acknowledgeNagFinding(defaultPolicyOf(providerRole), 'AwsSolutions-IAM5',
       'The custom resource provider may invoke the migrator function only; the :* suffix covers its versions and aliases (CDK Provider grant)',
       [`Resource::<${migratorLogicalId}.Arn>:*`]);
     // CDK picks the provider framework's runtime (the latest Node.js it knows for the region): cdk-nag's runtime rule judges it.
@@ -428,7 +401,7 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
     acknowledgeDefaultRuntime(framework, 'CDK\'s custom resource provider framework (runtime chosen by aws-cdk-lib) runs');
 
     if (logRetentionRole) {
-      acknowledgeNagFinding(logRetentionRole.node.findChild('DefaultPolicy'), 'AwsSolutions-IAM5',
+      acknowledgeNagFinding(defaultPolicyOf(logRetentionRole), 'AwsSolutions-IAM5',
         'CDK log-retention function: sets retention on the RDS log group, whose name is only known at deploy time, and writes its own generated-name log group',
         ['Resource::*', { regex: '/^Resource::arn:<AWS::Partition>:logs:.+:log-group:\\/aws\\/lambda\\/\\*:\\*$/' }]);
     }
@@ -460,5 +433,26 @@ function acknowledgeProxyIngress(securityGroup: ec2.ISecurityGroup): void {
         'CDK\'s RDS Proxy rule: the proxy reaches the database on its port, a deploy-time attribute cdk-nag cannot resolve; the source is the store\'s own security group, not an address range',
         ['HIPAA.Security-EC2RestrictedCommonPorts', 'HIPAA.Security-EC2RestrictedSSH']);
     }
+  }
+}
+
+/**
+ * AWS refuses a DB subnet group (and an RDS Proxy) whose subnets are in fewer than two Availability
+ * Zones: fail at synth, naming the prop, instead of at deploy. Subnets imported without their zone
+ * cannot be checked and are let through.
+ */
+function requireTwoAvailabilityZones(vpc: ec2.IVpc, selection: ec2.SubnetSelection, prop: string): void {
+  const subnets = vpc.selectSubnets(selection).subnets;
+  const zones = new Set<string>();
+  for (const subnet of subnets) {
+    try {
+      zones.add(subnet.availabilityZone);
+    } catch {
+      return; // an imported subnet without its Availability Zone
+    }
+  }
+  if (zones.size < 2) {
+    throw new Error(`${prop}: the database subnets (${subnets.map((s) => (Token.isUnresolved(s.subnetId) ? s.node.path : s.subnetId)).join(', ') || 'none'}) are in ${zones.size} Availability Zone(s)`
+      + `${zones.size > 0 ? ` (${[...zones].join(', ')})` : ''}; a DB subnet group needs subnets in at least two: choose subnets in two or more zones`);
   }
 }

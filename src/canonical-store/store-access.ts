@@ -6,7 +6,8 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { AccessLevel, CanonicalStoreAttributes, ICanonicalStore } from './canonical-store-props';
+import { CanonicalStoreBase } from './canonical-store-base';
+import { AccessLevel, CanonicalStoreAttributes, ICanonicalStore, StoreEngine } from './canonical-store-props';
 import { ensureVpcEndpoint, PipelineAwsService } from '../common/vpc-endpoints';
 
 /** `DB_TLS` in the cloud: verify the server certificate and hostname against the RDS CA bundle. */
@@ -46,8 +47,10 @@ export function grantSecretRead(secret: secretsmanager.ISecret, grantee: iam.IGr
   return grant;
 }
 
-/** Network access to the store's port and read access to the level's secret. */
-export function grantConnect(store: ICanonicalStore, grantee: iam.IGrantable, level: AccessLevel, connectable?: ec2.IConnectable): iam.Grant {
+/** Network access to the store's port (or `portNumber`) and read access to the level's secret. */
+export function grantConnect(
+  store: ICanonicalStore, grantee: iam.IGrantable, level: AccessLevel, connectable?: ec2.IConnectable, portNumber: number = store.port,
+): iam.Grant {
   // jsii has no intersection types: the grantee is usually connectable itself (a Lambda function).
   const network = connectable ?? ((grantee as Partial<ec2.IConnectable>).connections ? grantee as unknown as ec2.IConnectable : undefined);
   if (!network) {
@@ -57,7 +60,7 @@ export function grantConnect(store: ICanonicalStore, grantee: iam.IGrantable, le
   // (CDK ignores, with a synth warning, an egress rule on a group that allows all outbound). The
   // ingress rule is a remote rule: it lives in the grantee's stack, so a store shared by another
   // stack does not depend on its consumers.
-  const port = ec2.Port.tcp(store.port);
+  const port = ec2.Port.tcp(portNumber);
   const description = `Canonical store access as ${level}`;
   for (const group of network.connections.securityGroups) {
     store.securityGroup.addIngressRule(group, port, description, true);
@@ -67,7 +70,8 @@ export function grantConnect(store: ICanonicalStore, grantee: iam.IGrantable, le
 }
 
 /** A canonical store defined elsewhere, e.g. in another stack. */
-export class ImportedCanonicalStore extends Construct implements ICanonicalStore {
+export class ImportedCanonicalStore extends CanonicalStoreBase implements ICanonicalStore {
+  public readonly engine: StoreEngine;
   public readonly endpoint: string;
   public readonly port: number;
   public readonly databaseName: string;
@@ -75,6 +79,7 @@ export class ImportedCanonicalStore extends Construct implements ICanonicalStore
   public readonly vpcSubnets: ec2.SubnetSelection;
   public readonly securityGroup: ec2.ISecurityGroup;
   private readonly secrets: { [level: string]: secretsmanager.ISecret | undefined };
+  private readonly databaseIdentifier?: string;
 
   constructor(scope: Construct, id: string, attrs: CanonicalStoreAttributes) {
     super(scope, id);
@@ -84,6 +89,8 @@ export class ImportedCanonicalStore extends Construct implements ICanonicalStore
     this.vpc = attrs.vpc;
     this.vpcSubnets = attrs.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
     this.securityGroup = attrs.securityGroup;
+    this.engine = attrs.engine ?? StoreEngine.RDS_POSTGRES;
+    this.databaseIdentifier = attrs.databaseIdentifier;
     this.secrets = {
       [AccessLevel.OWNER]: attrs.ownerSecret,
       [AccessLevel.WRITER]: attrs.writerSecret,
@@ -111,5 +118,14 @@ export class ImportedCanonicalStore extends Construct implements ICanonicalStore
 
   public ensureVpcEndpoint(service: PipelineAwsService): ec2.IVpcEndpoint {
     return ensureVpcEndpoint(this, this.vpc, service, this.vpcSubnets);
+  }
+
+  protected metricDimensions(): { [name: string]: string } {
+    if (!this.databaseIdentifier) {
+      throw new Error(`${this.node.path}: its metrics need the database's identifier; pass \`databaseIdentifier\` to CanonicalStore.fromCanonicalStoreAttributes`);
+    }
+    return this.engine === StoreEngine.AURORA_POSTGRES_SERVERLESS_V2
+      ? { DBClusterIdentifier: this.databaseIdentifier }
+      : { DBInstanceIdentifier: this.databaseIdentifier };
   }
 }

@@ -15,7 +15,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { assetPath } from './assets';
 import { acknowledgeDefaultLogEncryption } from './log-encryption';
-import { acknowledgeNagFinding } from './nag';
+import { acknowledgeNagFinding, defaultPolicyOf } from './nag';
 import { MIN_NODE_MAJOR } from './node-runtime';
 import { ensureVpcEndpoints, PipelineAwsService } from './vpc-endpoints';
 
@@ -277,7 +277,7 @@ export function createPipelineFunction(scope: Construct, id: string, options: Pi
     },
   });
 
-  acknowledgeNagFinding(role.node.findChild('DefaultPolicy'), 'AwsSolutions-IAM5',
+  acknowledgeNagFinding(defaultPolicyOf(role), 'AwsSolutions-IAM5',
     'X-Ray PutTraceSegments/PutTelemetryRecords and the Lambda VPC network-interface actions support no resource-level permissions',
     ['Resource::*']);
   acknowledgeHipaaFindings(fn, role, options);
@@ -296,7 +296,7 @@ export function createPipelineFunction(scope: Construct, id: string, options: Pi
 
 /** HIPAA Security findings that every function of the library accepts by design. */
 function acknowledgeHipaaFindings(fn: lambda.Function, role: iam.Role, options: PipelineFunctionOptions): void {
-  acknowledgeNagFinding(role.node.findChild('DefaultPolicy'), 'HIPAA.Security-IAMNoInlinePolicy',
+  acknowledgeNagFinding(defaultPolicyOf(role), 'HIPAA.Security-IAMNoInlinePolicy',
     'The policy is generated from least-privilege grants for this one role; a managed policy would add no reuse');
   if (options.tuning?.reservedConcurrentExecutions === undefined) {
     acknowledgeNagFinding(fn, 'HIPAA.Security-LambdaConcurrency',

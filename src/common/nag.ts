@@ -34,7 +34,7 @@ interface NagRuleSuppression {
 /**
  * Acknowledges one cdk-nag rule on one resource, for cdk-nag 3 and cdk-nag 2.
  *
- * @param resource  a CfnResource, or an L2 whose default child is one
+ * @param resource  a CfnResource, or an L2 whose default child is one; undefined: nothing to acknowledge
  * @param id        the rule id, e.g. `AwsSolutions-IAM5`, or `CdkNagValidationFailure` with the
  *                  rules that cannot be evaluated in `appliesTo`
  * @param reason    why the finding is accepted (at least 10 characters)
@@ -42,7 +42,12 @@ interface NagRuleSuppression {
  *                  (AwsSolutions-IAM5 on an IAM policy only) for findings that contain generated
  *                  logical ids, the stack's account or region
  */
-export function acknowledgeNagFinding(resource: IConstruct, id: string, reason: string, appliesTo?: Array<string | NagFindingPattern>): void {
+export function acknowledgeNagFinding(
+  resource: IConstruct | undefined, id: string, reason: string, appliesTo?: Array<string | NagFindingPattern>,
+): void {
+  if (!resource) return; // a resource that does not exist, e.g. the policy of a role replaced by iam.Role.customizeRoles
+  // A precreated role (iam.Role.customizeRoles) is not in the template: nothing to acknowledge.
+  if (resource instanceof iam.Role && !resource.node.defaultChild) return;
   const cfn = CfnResource.isCfnResource(resource) ? resource : resource.node.defaultChild;
   if (!cfn || !CfnResource.isCfnResource(cfn)) {
     throw new Error(`Cannot acknowledge ${id} on ${resource.node.path}: it is not a CloudFormation resource`);
@@ -150,4 +155,10 @@ function flattenReference(node: any): string {
   if (node['Fn::ImportValue']) return flattenReference(node['Fn::ImportValue']);
   if (node.Ref) return `<${flattenReference(node.Ref)}>`;
   return JSON.stringify(node);
+/**
+ * The default policy of a role (where its grants go), or undefined when it has none: no grant
+ * yet, or the role is replaced by a precreated one (`iam.Role.customizeRoles`).
+ */
+export function defaultPolicyOf(role: IConstruct): IConstruct | undefined {
+  return role.node.tryFindChild('DefaultPolicy');
 }

@@ -1,9 +1,9 @@
 /**
  * VPC endpoints for the AWS services our in-VPC Lambdas call. Isolated subnets have no route
  * to the internet, so each service a function calls needs an endpoint in its VPC. Endpoints
- * are created once per VPC per stack, however many constructs ask for them.
+ * are created once per VPC per app, however many stacks and constructs ask for them.
  */
-import { Stack, Token } from 'aws-cdk-lib';
+import { CfnResource, Stack, Stage, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct, IConstruct } from 'constructs';
 import { acknowledgeNagFinding } from './nag';
@@ -53,21 +53,78 @@ function endpointId(service: PipelineAwsService): string {
   return service.toLowerCase().split('_').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
 }
 
+/** Per Stage (an App is one): the endpoints of each imported VPC, by its literal id. */
+const importedVpcEndpoints = new WeakMap<IConstruct, Map<string, PipelineVpcEndpoints>>();
+
+/** Whether `vpc` is an `AWS::EC2::VPC` resource of this app (e.g. an `ec2.Vpc`), not an import. */
+function isCreatedInApp(vpc: ec2.IVpc): boolean {
+  const resource = vpc.node.defaultChild;
+  return resource !== undefined && CfnResource.isCfnResource(resource) && resource.cfnResourceType === 'AWS::EC2::VPC';
+}
+
 /**
- * The endpoints of one VPC in one stack: a direct child of the stack, found by the VPC's id
- * (or, when the id is a token, its construct address).
+ * The endpoints of one VPC, one set per app (AWS refuses a second interface endpoint with private
+ * DNS for a service in a VPC):
+ * - a VPC created in the app: in the VPC's own stack, which every stack using the VPC depends on;
+ * - an imported VPC with a literal id: in the stack of the first construct that asks, and every
+ *   other stack that asks depends on that one;
+ * - an imported VPC whose id is a token: an error, since another stack's import of the same VPC
+ *   cannot be recognized.
  */
 class PipelineVpcEndpoints extends Construct {
-  static of(scope: IConstruct, vpc: ec2.IVpc): PipelineVpcEndpoints {
-    const stack = Stack.of(scope);
-    const key = Token.isUnresolved(vpc.vpcId) ? vpc.node.addr : vpc.vpcId;
-    const id = `PipelineVpcEndpoints-${key}`;
-    const existing = stack.node.tryFindChild(id);
-    return existing instanceof PipelineVpcEndpoints ? existing : new PipelineVpcEndpoints(stack, id, vpc);
+  /** The endpoints of `vpc` if some were created (for tests: where an endpoint lives). */
+  static find(scope: IConstruct, vpc: ec2.IVpc): PipelineVpcEndpoints | undefined {
+    if (isCreatedInApp(vpc)) {
+      const found = Stack.of(vpc).node.tryFindChild(`PipelineVpcEndpoints-${vpc.node.addr}`);
+      return found instanceof PipelineVpcEndpoints ? found : undefined;
+    }
+    return importedVpcEndpoints.get(Stage.of(scope) ?? scope.node.root)?.get(vpc.vpcId);
+  }
+
+  static of(scope: IConstruct, vpc: ec2.IVpc, service: PipelineAwsService): PipelineVpcEndpoints {
+    if (isCreatedInApp(vpc)) {
+      const stack = Stack.of(vpc);
+      const id = `PipelineVpcEndpoints-${vpc.node.addr}`;
+      const existing = stack.node.tryFindChild(id);
+      return existing instanceof PipelineVpcEndpoints ? existing : new PipelineVpcEndpoints(stack, id, vpc);
+    }
+    if (Token.isUnresolved(vpc.vpcId)) {
+      throw new Error(`${scope.node.path}: needs a ${service} VPC endpoint in VPC ${vpc.node.path}, whose id is only known at deploy time, `
+        + 'so the library cannot tell whether another stack creates the same endpoints (AWS refuses two with private DNS in one VPC). '
+        + 'Either pass `createVpcEndpoints: false` to the library\'s constructs and create the endpoints yourself, '
+        + 'or import the VPC by its literal id (e.g. ec2.Vpc.fromLookup) so that the library creates one set for the app');
+    }
+    const stage = Stage.of(scope) ?? scope.node.root;
+    let byVpcId = importedVpcEndpoints.get(stage);
+    if (!byVpcId) importedVpcEndpoints.set(stage, byVpcId = new Map());
+    let endpoints = byVpcId.get(vpc.vpcId);
+    if (!endpoints) {
+      endpoints = new PipelineVpcEndpoints(Stack.of(scope), `PipelineVpcEndpoints-${vpc.vpcId}`, vpc);
+      byVpcId.set(vpc.vpcId, endpoints);
+    }
+    endpoints.dependOnIt(Stack.of(scope));
+    return endpoints;
   }
 
   private constructor(scope: Construct, id: string, private readonly vpc: ec2.IVpc) {
     super(scope, id);
+  }
+
+  /** Makes `stack` deploy after the endpoints' stack (an imported VPC's endpoints serve other stacks). */
+  private dependOnIt(stack: Stack): void {
+    const host = Stack.of(this);
+    if (stack === host || stack.dependencies.includes(host)) return;
+    try {
+      stack.addDependency(host, `the VPC endpoints of ${this.vpc.vpcId} (cdk-serverless-data-pipeline)`);
+    } catch (error) {
+      throw new Error(`The VPC endpoints of ${this.vpc.vpcId} are in stack ${host.stackName}, the first to ask for them, but ${stack.stackName} `
+        + `cannot depend on it (${(error as Error).message}). Create the constructs of the stack that the others depend on first, `
+        + 'or pass `createVpcEndpoints: false` and create the endpoints yourself');
+    }
+  }
+
+  existing(service: PipelineAwsService): ec2.IVpcEndpoint | undefined {
+    return this.node.tryFindChild(endpointId(service)) as ec2.IVpcEndpoint | undefined;
   }
 
   endpointFor(service: PipelineAwsService, subnets?: ec2.SubnetSelection): ec2.IVpcEndpoint {
@@ -102,13 +159,14 @@ function defaultInterfaceSubnets(vpc: ec2.IVpc): ec2.SubnetSelection {
 }
 
 /**
- * Returns the endpoint of `service` in `vpc`, creating it in the stack of `scope` the first time.
+ * Returns the endpoint of `service` in `vpc`, creating it the first time it is asked for in the app
+ * (in the VPC's stack when the app creates the VPC, else in the stack of `scope`).
  *
  * @param subnets where interface endpoints are placed; the first call for a service in a VPC decides
  * (default: the isolated subnets, else the private subnets; for gateway endpoints: all subnets).
  */
 export function ensureVpcEndpoint(scope: IConstruct, vpc: ec2.IVpc, service: PipelineAwsService, subnets?: ec2.SubnetSelection): ec2.IVpcEndpoint {
-  return PipelineVpcEndpoints.of(scope, vpc).endpointFor(service, subnets);
+  return PipelineVpcEndpoints.of(scope, vpc, service).endpointFor(service, subnets);
 }
 
 /** `ensureVpcEndpoint` for several services. */
@@ -116,4 +174,9 @@ export function ensureVpcEndpoints(
   scope: IConstruct, vpc: ec2.IVpc, services: PipelineAwsService[], subnets?: ec2.SubnetSelection,
 ): ec2.IVpcEndpoint[] {
   return Array.from(new Set(services)).map((service) => ensureVpcEndpoint(scope, vpc, service, subnets));
+}
+
+/** The endpoint of `service` in `vpc` that the library created in the app of `scope`, if any. */
+export function findVpcEndpoint(scope: IConstruct, vpc: ec2.IVpc, service: PipelineAwsService): ec2.IVpcEndpoint | undefined {
+  return PipelineVpcEndpoints.find(scope, vpc)?.existing(service);
 }

@@ -8,6 +8,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
+import { claimBucketSources } from './bucket-sources';
 import { IngestionPipelineProps } from './ingestion-pipeline-props';
 import { OUTPUT_PREFIXES, renderSourcesConfig, validateSources } from './source-config';
 import { SOURCES_FILE_NAME } from './sources-file';
@@ -18,7 +19,8 @@ import { alarmOnAnything, notifyAlarmTopic } from '../common/alarms';
 import { assetWithConfig } from '../common/assets';
 import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
-import { acknowledgeNagFinding } from '../common/nag';
+import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
+import { applyPermissionsBoundary } from '../common/permissions-boundary';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
 const DEFAULT_TIMEOUT = Duration.minutes(15);
@@ -30,6 +32,12 @@ const DEFAULT_TIMEOUT = Duration.minutes(15);
  *
  * S3 event notifications → SQS queue (dead-letter queue after `maxReceiveCount` attempts) →
  * processor Lambda in the store's VPC, with partial batch responses and a concurrency cap.
+ *
+ * Shared props (`PipelineConstructProps`): `lambdaTuning` tunes the processor (default 1769 MiB,
+ * one full vCPU since the processor is CPU-bound, and 15 minutes); `removalPolicy` covers the
+ * buckets the pipeline creates (`DESTROY` empties them) and the processor's log group;
+ * `logEncryptionKey` the processor's log group; VPC endpoints: S3 (gateway), Secrets Manager,
+ * EventBridge. Alarms: dead-letter queue not empty, processor errors and files set aside.
  */
 export class IngestionPipeline extends Construct {
   /** EventBridge `source` of the pipeline's events. */
@@ -65,13 +73,16 @@ export class IngestionPipeline extends Construct {
   /** `POWERTOOLS_SERVICE_NAME` of the processor: the `service` dimension of its metrics. */
   public readonly serviceName: string;
 
+  private readonly sourcePrefixes: string[];
+
   constructor(scope: Construct, id: string, props: IngestionPipelineProps) {
     super(scope, id);
     deliverAccessLogsThroughBucketPolicy(this);
     validateProps(props);
-    if (props.permissionsBoundary) iam.PermissionsBoundary.of(this).apply(props.permissionsBoundary);
 
     this.bucket = props.bucket ?? this.createBucket(props);
+    claimBucketSources(this, this.bucket, props.sources);
+    this.sourcePrefixes = props.sources.map((s) => s.prefix);
     this.eventBus = props.eventBus ?? new events.EventBus(this, 'EventBus');
 
     const maxReceiveCount = props.maxReceiveCount ?? 3;
@@ -106,6 +117,7 @@ export class IngestionPipeline extends Construct {
       tuning: props.lambdaTuning,
       tuningProp: 'lambdaTuning',
       logEncryptionKey: props.logEncryptionKey,
+      logRemovalPolicy: props.removalPolicy === RemovalPolicy.DESTROY ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
       environment: {
         ...store.connectionEnvironment(AccessLevel.WRITER),
         EVENT_BUS_NAME: this.eventBus.eventBusName,
@@ -145,6 +157,8 @@ export class IngestionPipeline extends Construct {
       period: Duration.minutes(5),
     }));
     for (const alarm of [this.deadLetterQueueAlarm, this.errorsAlarm]) notifyAlarmTopic(alarm, props.alarmTopic);
+    // Last: also reaches the stack-wide functions aws-cdk-lib created for the construct.
+    applyPermissionsBoundary(this, props.permissionsBoundary);
   }
 
   /**
@@ -210,6 +224,21 @@ export class IngestionPipeline extends Construct {
   /** A metric the processor emits (RecordsReceived, RecordsLoaded, RecordsChanged, RecordsRejected, RecordsDuplicate, FilesProcessed, FileFailures, ProcessingDuration, IngestionLatency). */
   public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return handlerMetric(this.serviceName, metricName, props);
+  }
+
+  /**
+   * Lets `producer` upload files under the sources' prefixes only (`s3:PutObject`, multipart
+   * uploads included), with the bucket key's encrypt and decrypt (multipart uploads decrypt their
+   * parts) when the bucket has one. Nothing else of the bucket: not the outputs, not listing.
+   */
+  public grantUpload(producer: iam.IGrantable): iam.Grant {
+    const grant = iam.Grant.addToPrincipal({
+      grantee: producer,
+      actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+      resourceArns: this.sourcePrefixes.map((p) => this.bucket.arnForObjects(`${p}*`)),
+    });
+    this.bucket.encryptionKey?.grantEncryptDecrypt(producer);
+    return grant;
   }
 
   /** Read access to `processed/` and `manifests/` (what the analyzer and the reports need). */
@@ -311,7 +340,7 @@ export class IngestionPipeline extends Construct {
       actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
       resources: OUTPUT_PREFIXES.map((p) => this.bucket.arnForObjects(`${p}*`)),
     }));
-    const policy = fn.role!.node.findChild('DefaultPolicy');
+    const policy = defaultPolicyOf(fn.role!);
     if (this.bucket.encryptionKey) {
       this.bucket.encryptionKey.grantEncryptDecrypt(fn);
       acknowledgeNagFinding(policy, 'AwsSolutions-IAM5', 'kms:GenerateDataKey* and kms:ReEncrypt* on the bucket\'s key only (Key.grantEncryptDecrypt)',
@@ -355,7 +384,7 @@ function escapeRegex(text: string): string {
 
 function acknowledgeOnce(resource: IConstruct, id: string, reason: string, appliesTo?: string[]): void {
   const cfn = resource.node.defaultChild ?? resource;
-  const existing: Array<{ id: string }> = (cfn as any).getMetadata?.('cdk_nag')?.rules_to_suppress ?? [];
+  const existing: Array<{ id: string }> = (CfnResource.isCfnResource(cfn) ? cfn.getMetadata('cdk_nag')?.rules_to_suppress : undefined) ?? [];
   if (!existing.some((r) => r.id === id)) acknowledgeNagFinding(resource, id, reason, appliesTo);
 }
 
@@ -369,8 +398,8 @@ function validateProps(props: IngestionPipelineProps): void {
   int('maxConcurrency', props.maxConcurrency, 2, 1000);
   int('batchSize', props.batchSize, 1, 10);
   int('maxReceiveCount', props.maxReceiveCount, 1, 100);
-  if (props.bucket && (props.encryptionKey || props.serverAccessLogsBucket || props.removalPolicy !== undefined)) {
-    throw new Error('encryptionKey, serverAccessLogsBucket and removalPolicy apply to a bucket the pipeline creates; do not set them with bucket');
+  if (props.bucket && (props.encryptionKey || props.serverAccessLogsBucket)) {
+    throw new Error('encryptionKey and serverAccessLogsBucket apply to a bucket the pipeline creates; do not set them with bucket');
   }
 }
 

@@ -70,7 +70,7 @@ export interface FieldTransform {
    *
    * @default - none (required for DEFAULT)
    */
-  readonly value?: any;
+  readonly value?: unknown;
 }
 
 /** Maps one source field to one canonical attribute. */
@@ -193,7 +193,7 @@ export interface SourceDefinition {
    *
    * @default - no validation beyond the mapping
    */
-  readonly schema?: { [key: string]: any };
+  readonly schema?: { [key: string]: unknown };
   /**
    * CSV field delimiter (one character).
    *

@@ -2,9 +2,9 @@ import { Duration } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AiAnalyzer } from '../ai-analyzer/ai-analyzer';
-import { AnalyticsApi } from '../analytics-api/analytics-api';
+import { IAnalyticsApi } from '../analytics-api/analytics-api-props';
 import { AsyncJobWorkflow } from '../async-job-workflow/async-job-workflow';
-import { CanonicalStore } from '../canonical-store/canonical-store';
+import { ICanonicalStore } from '../canonical-store/canonical-store-props';
 import { IngestionPipeline } from '../ingestion-pipeline/ingestion-pipeline';
 import { ReportNotifier } from '../report-notifier/report-notifier';
 
@@ -39,9 +39,12 @@ export interface PipelineMonitoringProps {
    * The canonical store: database CPU, connections, memory and free storage (RDS) or capacity
    * (Aurora Serverless v2), its migrator function; alarms on CPU and free storage.
    *
+   * An imported store (`CanonicalStore.fromCanonicalStoreAttributes` with `databaseIdentifier`) is
+   * monitored the same way, without its migrator.
+   *
    * @default - no database section
    */
-  readonly store?: CanonicalStore;
+  readonly store?: ICanonicalStore;
 
   /**
    * The ingestion pipeline: records per second received, loaded and rejected, file failures,
@@ -63,11 +66,13 @@ export interface PipelineMonitoringProps {
   /**
    * The analytics API: requests, client and server errors, latency, cache hits and misses,
    * operation duration, query timeouts and database unavailability, its function. (The API
-   * raises its own 5XX, latency and function error alarms.)
+   * raises its own 5XX, latency and function error alarms.) An imported API
+   * (`AnalyticsApi.fromAnalyticsApiAttributes`) is monitored the same way; its own alarms are not
+   * known here, so this construct alarms on its function's errors instead.
    *
    * @default - no API section
    */
-  readonly api?: AnalyticsApi;
+  readonly api?: IAnalyticsApi;
 
   /**
    * The async job workflow: jobs started, succeeded, failed and timed out, job duration, its job

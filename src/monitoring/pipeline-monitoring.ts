@@ -3,6 +3,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { PipelineMonitoringProps } from './pipeline-monitoring-props';
+import { CanonicalStore } from '../canonical-store/canonical-store';
 import { StoreEngine } from '../canonical-store/canonical-store-props';
 import { notifyAlarmTopic } from '../common/alarms';
 
@@ -35,14 +36,18 @@ export class PipelineMonitoring extends Construct {
   /** The dashboard. */
   public readonly dashboard: cloudwatch.Dashboard;
 
-  /** The alarms this construct created (each notifies `alarmTopic` when given). */
-  public readonly alarms: cloudwatch.Alarm[] = [];
+  private readonly createdAlarms: cloudwatch.Alarm[] = [];
 
   private readonly props: PipelineMonitoringProps;
   private readonly period: Duration;
   private readonly functions: MonitoredFunction[] = [];
   /** Alarms of the other constructs, shown in the alarm status widget. */
   private readonly constructAlarms: cloudwatch.IAlarm[] = [];
+
+  /** The alarms this construct created (each notifies `alarmTopic` when given); a copy: changing it changes nothing. */
+  public get alarms(): cloudwatch.Alarm[] {
+    return [...this.createdAlarms];
+  }
 
   constructor(scope: Construct, id: string, props: PipelineMonitoringProps = {}) {
     super(scope, id);
@@ -73,7 +78,7 @@ export class PipelineMonitoring extends Construct {
       width: FULL,
       height: 2,
     }));
-    const allAlarms = [...this.alarms, ...this.constructAlarms];
+    const allAlarms = [...this.createdAlarms, ...this.constructAlarms];
     if (allAlarms.length > 0) {
       this.dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({
         title: 'Alarms',
@@ -167,8 +172,9 @@ export class PipelineMonitoring extends Construct {
         api.metricDatabaseUnavailable({ ...sum, label: 'Database unavailable (503)' }),
       ], FULL),
     ];
-    this.constructAlarms.push(api.serverErrorAlarm, api.latencyAlarm, api.functionErrorsAlarm);
-    this.functions.push({ label: 'Analytics API', fn: api.handler, alarmOnErrors: false });
+    this.constructAlarms.push(...api.alarms);
+    // A created API alarms on its function's errors itself; an imported one's alarms are not known here.
+    this.functions.push({ label: 'Analytics API', fn: api.apiFunction, alarmOnErrors: api.alarms.length === 0 });
     return widgets;
   }
 
@@ -293,7 +299,7 @@ export class PipelineMonitoring extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.MISSING,
       });
     }
-    this.functions.push({ label: 'Store migrator', fn: store.migrationFunction, alarmOnErrors: false });
+    if (store instanceof CanonicalStore) this.functions.push({ label: 'Store migrator', fn: store.migrationFunction, alarmOnErrors: false });
     return widgets;
   }
 
@@ -342,7 +348,7 @@ export class PipelineMonitoring extends Construct {
   private addAlarm(id: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm {
     const alarm = new cloudwatch.Alarm(this, id, props);
     notifyAlarmTopic(alarm, this.props.alarmTopic);
-    this.alarms.push(alarm);
+    this.createdAlarms.push(alarm);
     return alarm;
   }
 }

@@ -1,17 +1,15 @@
 import { Duration } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import * as ses from 'aws-cdk-lib/aws-ses';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { IAnalysisStore } from '../ai-analyzer/ai-analyzer-props';
-import { LambdaTuning } from '../common/lambda-tuning';
+import { PipelineConstructProps } from '../common/construct-props';
 
 /**
  * Properties of a `ReportNotifier`.
  */
-export interface ReportNotifierProps {
+export interface ReportNotifierProps extends PipelineConstructProps {
   /** The pipeline's event bus (with the analyzer's and the ingestion's events). */
   readonly eventBus: events.IEventBus;
 
@@ -53,15 +51,6 @@ export interface ReportNotifierProps {
    * @default false
    */
   readonly createConfigurationSet?: boolean;
-
-  /**
-   * The operations topic: `Ingestion Failed` (last attempt) and `Analysis Failed` notices, and
-   * this construct's alarms. Create one topic per application (with its subscriptions) and hand it
-   * to every construct.
-   *
-   * @default - a new topic encrypted with a new KMS key (`alarmTopic` property: subscribe to it)
-   */
-  readonly alarmTopic?: sns.ITopic;
 
   /**
    * Whether each `Analysis Complete` event sends the report of that analysis.
@@ -121,32 +110,6 @@ export interface ReportNotifierProps {
   readonly retryAttempts?: number;
 
   /**
-   * Memory, timeout, log retention and extra environment of the notifier function.
-   *
-   * @default - 512 MiB, 2 minutes, logs kept three months
-   */
-  readonly lambdaTuning?: LambdaTuning;
-
-  /**
-   * KMS key of the notifier function's log group.
-   *
-   * The key policy must let CloudWatch Logs of the region (`logs.<region>.amazonaws.com`) use the
-   * key. When the key is a `kms.Key` of the construct's stack, the construct adds that statement
-   * (for the account's log groups in the region, by `kms:EncryptionContext:aws:logs:arn`); for an
-   * imported key, or one of another stack, add it to the key policy yourself.
-   *
-   * @default - log groups are encrypted by CloudWatch Logs with its own keys
-   */
-  readonly logEncryptionKey?: kms.IKey;
-
-  /**
-   * Permissions boundary for the roles the construct creates.
-   *
-   * @default - none
-   */
-  readonly permissionsBoundary?: iam.IManagedPolicy;
-
-  /**
    * Runs the function in this VPC (it then reaches SES, SNS, S3 and DynamoDB through VPC endpoints).
    *
    * @default - not in a VPC
@@ -168,9 +131,11 @@ export interface ReportNotifierProps {
   readonly securityGroups?: ec2.ISecurityGroup[];
 
   /**
-   * Whether to add the VPC endpoints the function needs to `vpc`.
+   * The operations topic: `Ingestion Failed` (last attempt) and `Analysis Failed` notices, and
+   * this construct's alarms. Create one topic per application (with its subscriptions) and hand it
+   * to every construct.
    *
-   * @default true
+   * @default - a new topic encrypted with a new KMS key (`alarmTopic` property: subscribe to it)
    */
-  readonly createVpcEndpoints?: boolean;
+  readonly alarmTopic?: sns.ITopic;
 }

@@ -1,4 +1,4 @@
-import { Aws, Duration, Names, Stack, Token } from 'aws-cdk-lib';
+import { Aws, Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -16,7 +16,8 @@ import { AiAnalyzer } from '../ai-analyzer/ai-analyzer';
 import { alarmOnAnything } from '../common/alarms';
 import { createPipelineFunction } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
-import { acknowledgeNagFinding } from '../common/nag';
+import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
+import { applyPermissionsBoundary } from '../common/permissions-boundary';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
 const DEFAULT_TIMEOUT = Duration.minutes(2);
@@ -30,6 +31,11 @@ const EMAIL = /^[^\s@<>"]+@[^\s@<>"]+\.[^\s@<>"]+$/;
  * - optionally a digest on a schedule (EventBridge Scheduler) of the period's analyses and files;
  * - `Ingestion Failed` (last attempt) and `Analysis Failed` → the operations topic (and optionally e-mail).
  * Event delivery is retried, then kept in a dead-letter queue (alarmed).
+ *
+ * Shared props (`PipelineConstructProps`): `lambdaTuning` tunes the notifier function (default
+ * 512 MiB, 2 minutes, logs kept three months); `removalPolicy` covers the function's log group;
+ * `logEncryptionKey` the function's log group; VPC endpoints (with `vpc`): the services the
+ * function calls. Alarms: dead-letter queue not empty, errors.
  */
 export class ReportNotifier extends Construct {
   /** The notifier function. */
@@ -68,7 +74,6 @@ export class ReportNotifier extends Construct {
   constructor(scope: Construct, id: string, props: ReportNotifierProps) {
     super(scope, id);
     validateProps(props);
-    if (props.permissionsBoundary) iam.PermissionsBoundary.of(this).apply(props.permissionsBoundary);
     const analyzer = props.analyzer;
 
     // ----- operations topic, identity, configuration set -----
@@ -142,6 +147,7 @@ export class ReportNotifier extends Construct {
       tuning: props.lambdaTuning,
       tuningProp: 'lambdaTuning',
       logEncryptionKey: props.logEncryptionKey,
+      logRemovalPolicy: props.removalPolicy === RemovalPolicy.DESTROY ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
       environment: {
         ANALYSIS_TABLE_NAME: analyzer.analysisTable.tableName,
         ANALYSIS_BUCKET: analyzer.analysisBucket.bucketName,
@@ -201,8 +207,25 @@ export class ReportNotifier extends Construct {
     this.deadLetterQueueAlarm = alarmOnAnything(this, 'DeadLetterQueueAlarm', 'Reports or failure notices could not be sent: see the notifier\'s dead-letter queue', this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }));
     this.errorsAlarm = alarmOnAnything(this, 'ErrorsAlarm', 'The report notifier failed (SES, SNS or reading the analysis); it is retried', fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }));
     for (const alarm of [this.deadLetterQueueAlarm, this.errorsAlarm]) alarm.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
+    // Last: also reaches the stack-wide functions aws-cdk-lib created for the construct.
+    applyPermissionsBoundary(this, props.permissionsBoundary);
   }
 
+
+  /** Runs of the notifier function (events and digests handled), sum over 5 minutes. */
+  public metricInvocations(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.notifierFunction.metricInvocations({ period: Duration.minutes(5), statistic: 'Sum', ...props });
+  }
+
+  /** Failed runs of the notifier function (they are retried, then kept in the dead-letter queue). */
+  public metricErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.notifierFunction.metricErrors({ period: Duration.minutes(5), statistic: 'Sum', ...props });
+  }
+
+  /** Events in the dead-letter queue (undelivered reports and notices), maximum over 5 minutes. */
+  public metricDeadLetterQueueDepth(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum', ...props });
+  }
   private createDigestSchedule(props: ReportNotifierProps): scheduler.CfnSchedule {
     const role = new iam.Role(this, 'DigestScheduleRole', {
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com').withConditions({ StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } }),
@@ -210,7 +233,7 @@ export class ReportNotifier extends Construct {
     });
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.notifierFunction.functionArn] }));
     this.deadLetterQueue.grantSendMessages(role);
-    acknowledgeNagFinding(role.node.findChild('DefaultPolicy'), 'HIPAA.Security-IAMNoInlinePolicy',
+    acknowledgeNagFinding(defaultPolicyOf(role), 'HIPAA.Security-IAMNoInlinePolicy',
       'EventBridge Scheduler\'s role for the digest: lambda:InvokeFunction on the notifier and sqs:SendMessage to its dead-letter queue only; a managed policy would add no reuse');
     const lookback = props.digestLookback ?? Duration.hours(24);
     return new scheduler.CfnSchedule(this, 'DigestSchedule', {
@@ -269,7 +292,7 @@ export class ReportNotifier extends Construct {
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'PublishNotices', actions: ['sns:Publish'], resources: [this.alarmTopic.topicArn] }));
     topicKey?.grant(fn, 'kms:GenerateDataKey', 'kms:Decrypt');
 
-    const policy = fn.role!.node.findChild('DefaultPolicy');
+    const policy = defaultPolicyOf(fn.role!);
     acknowledgeNagFinding(policy, 'AwsSolutions-IAM5',
       'Object reads are scoped to the analyses prefix and the manifests prefix of the pipeline\'s buckets',
       [analysisPrefix, manifestPrefix].map((p) => ({ regex: `/^Resource::(<[A-Za-z0-9]+\\.Arn>|arn:<AWS::Partition>:s3:::[a-z0-9.-]+)/${escapeRegex(p)}\\*$/` })));

@@ -2,11 +2,11 @@
  * Checks that every Lambda function of ours that runs in a VPC can reach each AWS service it
  * declared it calls: the stack has a VPC endpoint for that service in the function's VPC.
  */
-import { Stack } from 'aws-cdk-lib';
+import { CfnResource, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { servicesCalledBy } from '../../src/common/lambda-tuning';
-import { PipelineAwsService } from '../../src/common/vpc-endpoints';
+import { findVpcEndpoint, PipelineAwsService } from '../../src/common/vpc-endpoints';
 
 /** The last part of each service's endpoint service name (`com.amazonaws.<region>.<suffix>`). */
 export const ENDPOINT_SERVICE_SUFFIX: { [service in PipelineAwsService]: string } = {
@@ -34,18 +34,23 @@ export function endpointsByVpc(template: Template): Map<string, Set<string>> {
   return result;
 }
 
-/** The (function path, service) pairs without an endpoint; empty when all are covered. */
+/**
+ * The (function path, service) pairs without an endpoint; empty when all are covered. The endpoint
+ * may live in another stack of the app (the VPC's, or the first to ask): it must be in that stack's
+ * template.
+ */
 export function missingVpcEndpoints(stack: Stack): string[] {
-  const template = Template.fromStack(stack);
-  const endpoints = endpointsByVpc(template);
   const missing: string[] = [];
   for (const construct of stack.node.findAll()) {
     if (!(construct instanceof lambda.Function)) continue;
     const called = servicesCalledBy(construct);
     if (!called?.vpc) continue;
-    const vpcId = JSON.stringify(stack.resolve(called.vpc.vpcId));
     for (const service of called.services) {
-      if (!endpoints.get(vpcId)?.has(ENDPOINT_SERVICE_SUFFIX[service])) missing.push(`${construct.node.path}: ${service}`);
+      const endpoint = findVpcEndpoint(construct, called.vpc, service);
+      const host = endpoint && Stack.of(endpoint);
+      const inTemplate = endpoint && host && Object.keys(Template.fromStack(host).findResources('AWS::EC2::VPCEndpoint'))
+        .includes(host.resolve((endpoint.node.defaultChild as CfnResource).logicalId));
+      if (!inTemplate) missing.push(`${construct.node.path}: ${service}`);
     }
   }
   return missing;
