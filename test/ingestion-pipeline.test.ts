@@ -279,7 +279,7 @@ describe('IngestionPipeline validation names the prop', () => {
   });
 
   const withSchema = (schema: Record<string, unknown>) => ({ sources: [{ ...base, schema }] });
-  const crmSchema = base.schema!;
+  const crmSchema = base.schema as { [key: string]: any };
   const schemaCases: Array<[string, Partial<IngestionPipelineProps>, string]> = [
     ['a keyword typo (requird)', withSchema({ ...crmSchema, requird: ['name'] }),
       'sources[0].schema (source "crm-customers") has an unknown draft 2020-12 keyword "requird" at #'],

@@ -17,7 +17,7 @@ import { AccessLevel, ICanonicalStore } from '../canonical-store/canonical-store
 import { deliverAccessLogsThroughBucketPolicy } from '../common/access-logs';
 import { notifyAlarmTopic } from '../common/alarms';
 import { assetPath, assetWithConfig } from '../common/assets';
-import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
+import { createPipelineFunction } from '../common/lambda-tuning';
 import { acknowledgeDefaultLogEncryption, allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
 import { applyPermissionsBoundary } from '../common/permissions-boundary';

@@ -155,6 +155,8 @@ function flattenReference(node: any): string {
   if (node['Fn::ImportValue']) return flattenReference(node['Fn::ImportValue']);
   if (node.Ref) return `<${flattenReference(node.Ref)}>`;
   return JSON.stringify(node);
+}
+
 /**
  * The default policy of a role (where its grants go), or undefined when it has none: no grant
  * yet, or the role is replaced by a precreated one (`iam.Role.customizeRoles`).
