@@ -126,13 +126,21 @@ describe('IngestionPipeline defaults', () => {
     expect(JSON.stringify(secrets[0].Resource)).toContain(Stack.of(store).resolve((store.writerSecret.node.defaultChild as any).logicalId));
   });
 
-  test('the VPC endpoints the processor calls exist: S3 gateway, Secrets Manager and EventBridge; no SQS endpoint', () => {
+  test('the VPC endpoints the processor calls exist: S3 gateway, Secrets Manager, EventBridge and SQS (the retry back-off)', () => {
     expect(missingVpcEndpoints(stack)).toEqual([]);
     const names = JSON.stringify(Object.values(template.findResources('AWS::EC2::VPCEndpoint')).map((e) => e.Properties.ServiceName));
     expect(names).toContain('.s3');
     expect(names).toContain('.events');
     expect(names).toContain('.secretsmanager');
-    expect(names).not.toContain('.sqs');
+    expect(names).toContain('.sqs');
+  });
+
+  test('a failed attempt can delay its retry: QUEUE_URL and sqs:ChangeMessageVisibility on the pipeline queue only', () => {
+    const fn = Object.values(template.findResources('AWS::Lambda::Function')).find((f) => f.Properties.Description?.startsWith('IngestionPipeline'))!;
+    expect(fn.Properties.Environment.Variables.QUEUE_URL).toEqual({ Ref: expect.stringMatching(/^IngestionQueue/) });
+    const visibility = processorStatements(template).filter((s) => [].concat(s.Action).includes('sqs:ChangeMessageVisibility' as never));
+    expect(visibility).toHaveLength(1);
+    expect(visibility[0].Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^IngestionQueue(?!.*DeadLetter)/), 'Arn'] });
   });
 
   test('the code asset holds the bundled handler and the rendered sources.json', () => {

@@ -15,6 +15,7 @@ import type { ClientBase, PoolClient } from 'pg';
 import { safeOriginal, structuralReasons } from './checks';
 import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECORD_LENGTH, formatFor, InputFormat, loadConfig, SourceConfig, sourceForKey } from './config';
 import { publishFailed, publishSucceeded } from './events';
+import { AttemptTrace, newTrace } from './failure';
 import { hooks } from './hooks';
 import {
   claimRun, CONTENT_ONCE_INDEX, currentGeneration, findContentDuplicate, findRun, finishRun, firstSightings, firstSightingsInStore, lockUnnotified,
@@ -44,8 +45,6 @@ export interface ObjectEvent {
 }
 
 export interface AttemptInfo {
-  /** The queue will not retry after this attempt (send the failure event now). */
-  readonly finalAttempt: boolean;
   /** Time left before the Lambda timeout, to bound lock waits. */
   readonly remainingMs: number;
 }
@@ -91,9 +90,13 @@ async function inTransaction<T>(client: ClientBase, fn: () => Promise<T>): Promi
   }
 }
 
-/** Processes one object; throws only for failures worth a retry (the SQS message returns to the queue). */
-export async function ingestObject(event: ObjectEvent, attempt: AttemptInfo): Promise<IngestResult> {
+/**
+ * Processes one object; throws only for failures worth a retry (the SQS message returns to the
+ * queue). `trace` records how far it got, for the failure event of a last attempt.
+ */
+export async function ingestObject(event: ObjectEvent, attempt: AttemptInfo, trace: AttemptTrace = newTrace()): Promise<IngestResult> {
   const startedAt = new Date();
+  trace.stage = 'configuration';
   const config = loadConfig();
   const source = sourceForKey(config, event.key);
   if (!source) {
@@ -113,7 +116,9 @@ export async function ingestObject(event: ObjectEvent, attempt: AttemptInfo): Pr
     });
     return { outcome: 'ignored', reason: 'unknown_source' };
   }
+  trace.source = source;
 
+  trace.stage = 'object';
   let head;
   try {
     head = await s3.send(new HeadObjectCommand({ Bucket: event.bucket, Key: event.key, VersionId: event.versionId }));
@@ -153,15 +158,17 @@ export async function ingestObject(event: ObjectEvent, attempt: AttemptInfo): Pr
     forced: Boolean(forceToken),
   };
   const lastModified = head.LastModified?.toISOString() ?? null;
+  trace.runId = identity.runId;
+  trace.versionId = versionId;
   try {
-    return await new Run(source, identity, event, startedAt, lastModified, true).execute(attempt);
+    return await new Run(source, identity, event, startedAt, lastModified, true).execute(attempt, trace);
   } catch (error) {
     if (!(error instanceof NewKeyConflictError)) throw error;
   }
   // A concurrent run committed a key this one was inserting as new (all rolled back): once more
   // through the merge, which waits for and handles such keys. Rare: only overlapping first loads.
   const elapsedMs = Date.now() - startedAt.getTime();
-  return new Run(source, identity, event, startedAt, lastModified, false).execute({ ...attempt, remainingMs: attempt.remainingMs - elapsedMs });
+  return new Run(source, identity, event, startedAt, lastModified, false).execute({ remainingMs: attempt.remainingMs - elapsedMs }, trace);
 }
 
 interface BatchItem {
@@ -216,14 +223,13 @@ class Run {
     this.upsertOptions = { runId: id.runId, source: { bucket: id.bucket, key: id.key, versionId: id.versionId ?? undefined } };
   }
 
-  async execute(attempt: AttemptInfo): Promise<IngestResult> {
+  async execute(attempt: AttemptInfo, trace: AttemptTrace): Promise<IngestResult> {
+    trace.stage = 'database';
     const checkout = await checkoutClient();
     this.client = checkout.client;
+    trace.stage = 'processing';
     try {
       return await this.executeWith(this.client, attempt);
-    } catch (error) {
-      if (attempt.finalAttempt && !(error instanceof NewKeyConflictError)) await this.publishAttemptFailure(error).catch(() => undefined);
-      throw error;
     } finally {
       checkout.release(this.clientBroken);
     }
@@ -605,23 +611,5 @@ class Run {
     if (metricsToo) {
       recordRunMetrics(m.source.name, m.counts, m.status, m.timings.durationMs, m.timings.latencyMs);
     }
-  }
-
-  private async publishAttemptFailure(error: unknown): Promise<void> {
-    recordRunMetrics(this.source.name, null, 'failed', Date.now() - this.startedAt.getTime(), null);
-    await publishFailed({
-      schemaVersion: INGESTION_SCHEMA_VERSION,
-      runId: this.id.runId,
-      sourceName: this.source.name,
-      sourceSystem: this.source.sourceSystem,
-      entityType: this.source.entityType,
-      bucket: this.id.bucket,
-      objectKey: this.id.key,
-      objectVersionId: this.id.versionId,
-      manifestKey: null,
-      counts: null,
-      final: true,
-      error: { code: 'processing_error', message: `Last attempt failed; the message goes to the dead-letter queue: ${(error as Error)?.message ?? error}` },
-    });
   }
 }

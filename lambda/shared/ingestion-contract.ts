@@ -30,9 +30,15 @@ export interface IngestionCounts {
 
 export type RunStatus = 'succeeded' | 'rejected' | 'skipped';
 
-/** File-level failure codes (the whole file is set aside, or the attempt failed). */
+/**
+ * File-level failure codes. A file set aside: not_utf8, invalid_format, truncated, unknown_source,
+ * object_not_found. A last attempt that failed (the message goes to the dead-letter queue):
+ * configuration_error, object_unreadable, secret_unavailable, database_unavailable,
+ * aws_service_error, processing_error (anything else: a parser or a bug).
+ */
 export type FileErrorCode =
-  | 'not_utf8' | 'invalid_format' | 'truncated' | 'unknown_source' | 'object_not_found' | 'processing_error';
+  | 'not_utf8' | 'invalid_format' | 'truncated' | 'unknown_source' | 'object_not_found'
+  | 'configuration_error' | 'object_unreadable' | 'secret_unavailable' | 'database_unavailable' | 'aws_service_error' | 'processing_error';
 
 /** Record-level rejection codes; rejectionReasons in the manifest is keyed by `code: message`. */
 export type RejectionCode =

@@ -108,9 +108,11 @@ export class IngestionPipeline extends Construct {
         ...store.connectionEnvironment(AccessLevel.WRITER),
         EVENT_BUS_NAME: this.eventBus.eventBusName,
         MAX_RECEIVE_COUNT: String(maxReceiveCount),
+        // A failed attempt changes its message's visibility so it comes back after a short, growing delay.
+        QUEUE_URL: this.queue.queueUrl,
         OUTPUT_COMPRESSION: props.compressOutputs ? 'gzip' : 'none',
       },
-      callsServices: [PipelineAwsService.S3, PipelineAwsService.SECRETS_MANAGER, PipelineAwsService.EVENTBRIDGE],
+      callsServices: [PipelineAwsService.S3, PipelineAwsService.SECRETS_MANAGER, PipelineAwsService.EVENTBRIDGE, PipelineAwsService.SQS],
       createVpcEndpoints: props.createVpcEndpoints,
       invokedSynchronouslyBy: 'the SQS event source mapping (failed files return to the queue, then its dead-letter queue)',
     });
@@ -123,6 +125,7 @@ export class IngestionPipeline extends Construct {
 
     this.grantProcessorAccess(props);
     this.eventBus.grantPutEventsTo(this.processor);
+    // The event source grants the queue's consume actions, sqs:ChangeMessageVisibility among them (the retry back-off).
     this.processor.addEventSource(new SqsEventSource(this.queue, {
       batchSize: props.batchSize ?? 1,
       maxConcurrency: props.maxConcurrency ?? 2,
