@@ -27,7 +27,7 @@ const PACKS = /^(AwsSolutions|HIPAA\.Security|CdkNagValidationFailure)/;
 
 /** Warnings of the system stack, each looked at by a person: why it stays a warning. `*` stands for a hash. */
 export const EXPECTED_WARNINGS: { [finding: string]: string } = {
-  ...endpointWarnings('SecretsManager', 'Eventbridge', 'BedrockRuntime', 'Ses', 'Sns', 'StepFunctions'),
+  ...endpointWarnings('SecretsManager', 'Eventbridge', 'BedrockRuntime', 'Ses', 'Sns', 'Sqs', 'StepFunctions'),
   'Store/Vpc/Resource: HIPAA.Security-VPCDefaultSecurityGroupClosed':
     'CloudFormation creates every VPC\'s default security group open; nothing uses it (every resource has its own security group). '
     + 'Closing it needs a custom resource (CDK\'s restrictDefaultSecurityGroup), i.e. one more Lambda function outside the VPC',

@@ -52,6 +52,7 @@ describe('IngestionPipeline defaults', () => {
           Rules: [
             Match.objectLike({ Id: 'abort-incomplete-uploads', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 } }),
             Match.objectLike({ Id: 'processed', Prefix: 'processed/', Transitions: [{ StorageClass: 'STANDARD_IA', TransitionInDays: 30 }] }),
+            Match.objectLike({ Id: 'staging', Prefix: 'staging/', ExpirationInDays: 30 }),
             Match.objectLike({ Id: 'rejected', Prefix: 'rejected/', ExpirationInDays: 365 }),
           ],
         },
@@ -107,7 +108,7 @@ describe('IngestionPipeline defaults', () => {
     });
   });
 
-  test('least privilege: read the raw prefixes, write processed/, rejected/, manifests/ only, nothing else on S3', () => {
+  test('least privilege: read the raw prefixes, write processed/, rejected/, manifests/, staging/, read and delete staging/ only', () => {
     const statements = processorStatements(template);
     const s3Statements = statements.filter((s) => [].concat(s.Action).some((a: string) => a.startsWith('s3:')));
     const resourcesOf = (s: any) => [].concat(s.Resource).map((r: any) => r['Fn::Join'][1][1]);
@@ -116,9 +117,14 @@ describe('IngestionPipeline defaults', () => {
     expect(resourcesOf(read)).toEqual(SOURCES.map((s) => `/${s.prefix}*`));
     const write = s3Statements.find((s) => s.Sid === 'WriteOutputs');
     expect(write.Action).toEqual(['s3:PutObject', 's3:AbortMultipartUpload']);
-    expect(resourcesOf(write)).toEqual(['/processed/*', '/rejected/*', '/manifests/*']);
-    expect(s3Statements).toHaveLength(2);
-    expect(JSON.stringify(statements)).not.toMatch(/s3:\*|s3:Delete|s3:List/);
+    expect(resourcesOf(write)).toEqual(['/processed/*', '/rejected/*', '/manifests/*', '/staging/*']);
+    const promote = s3Statements.find((s) => s.Sid === 'PromoteStagedOutputs');
+    expect(promote.Action).toEqual(['s3:GetObject', 's3:DeleteObject']);
+    expect(resourcesOf(promote)).toEqual(['/staging/*']);
+    const list = s3Statements.find((s) => s.Sid === 'ListStagedOutputs');
+    expect(list).toMatchObject({ Action: 's3:ListBucket', Condition: { StringLike: { 's3:prefix': ['staging/*'] } } });
+    expect(s3Statements).toHaveLength(4);
+    expect(JSON.stringify(statements)).not.toMatch(/s3:\*/);
     const putEvents = statements.find((s) => s.Action === 'events:PutEvents');
     expect(putEvents.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^IngestionEventBus/), 'Arn'] });
     const secrets = statements.filter((s) => [].concat(s.Action).includes('secretsmanager:GetSecretValue' as never));

@@ -4,7 +4,8 @@
  * The run row is claimed, every batch is upserted and the run is completed in ONE transaction,
  * so a crash anywhere rolls back everything and a retry starts clean; a redelivered event finds
  * the committed run and only re-sends its manifest/event if those had not gone out. Outputs are
- * multipart uploads completed just before the commit (aborted otherwise). Trade-off: a very
+ * staged while the transaction is open and promoted to their keys after the commit, with the
+ * manifest and the event (outputs.ts): a run that does not commit leaves none. Trade-off: a very
  * large file holds its transaction (and the row locks of the entities it changed) for the whole
  * file; the Lambda timeout bounds it, and lock_timeout is set so a blocked run fails before it.
  */
@@ -24,7 +25,7 @@ import {
 } from './ledger';
 import { mapRecord } from './mapping';
 import { recordRunMetrics } from './metrics';
-import { Compression, NdjsonUpload } from './outputs';
+import { Compression, NdjsonUpload, promoteOutputs } from './outputs';
 import { decodeUtf8, DecodeProgress, FileReadError, ORIGINAL_LIMIT, readRecords, SourceRecord } from './readers';
 import { runIdFor } from './run-id';
 import { validatorFor } from './validation';
@@ -269,6 +270,7 @@ class Run {
       const outcome = this.outcome('succeeded', { processedKey, rejectedKey, generation });
       try {
         await finishRun(client, this.id.runId, outcome);
+        await hooks.beforeCommit?.(this.id.key, client);
         await client.query('COMMIT');
         committed = true;
       } catch (error) {
@@ -286,8 +288,10 @@ class Run {
         await client.query('ROLLBACK').catch(() => {
           this.clientBroken = true;
         });
+        // Nothing of an uncommitted run may become visible. (A committed run keeps its staged
+        // outputs: the redelivery promotes them with the manifest and the event.)
+        await Promise.all([this.processed.discard(), this.rejected.discard()]).catch(() => undefined);
       }
-      await Promise.all([this.processed.abort(), this.rejected.abort()]);
       throw error;
     }
   }
@@ -509,7 +513,7 @@ class Run {
    * (the raw object keeps them; replay with a forced re-ingest after fixing the file or the source).
    */
   private async setAside(client: ClientBase, error: FileError): Promise<IngestResult> {
-    await this.processed.abort();
+    await this.processed.discard();
     const notYetRejected = this.counts.received - this.counts.rejected;
     if (notYetRejected > 0) {
       const key = `file_error: ${error.code}`;
@@ -534,7 +538,8 @@ class Run {
 
   /** Same content already loaded for this source (not forced): record the skip, load nothing, send no event. */
   private async skip(client: ClientBase, duplicateOf: string | null): Promise<IngestResult> {
-    await Promise.all([this.processed.abort(), this.rejected.abort()]);
+    // Completed already when the duplicate was found at commit: the staged objects are deleted.
+    await Promise.all([this.processed.discard(), this.rejected.discard()]);
     const counts = this.counts;
     Object.assign(counts, { ...zeroCounts() });
     for (const k of Object.keys(this.reasons)) delete this.reasons[k];
@@ -573,6 +578,7 @@ class Run {
 
   private async sendNotifications(client: ClientBase, outcome: Pick<RunOutcome, 'manifest' | 'manifestKey'>, metricsToo: boolean): Promise<void> {
     const m = outcome.manifest;
+    await promoteOutputs(s3, m.object.bucket, [m.outputs.processedKey, m.outputs.rejectedKey]);
     await this.putManifest(m);
     const ids = {
       schemaVersion: INGESTION_SCHEMA_VERSION,

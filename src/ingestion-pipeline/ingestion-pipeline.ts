@@ -10,7 +10,7 @@ import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
 import { IngestionPipelineProps } from './ingestion-pipeline-props';
-import { OUTPUT_PREFIXES, renderSourcesConfig, validateSources } from './source-config';
+import { OUTPUT_PREFIXES, renderSourcesConfig, STAGING_PREFIX, validateSources } from './source-config';
 import { CanonicalStore } from '../canonical-store/canonical-store';
 import { AccessLevel } from '../canonical-store/canonical-store-props';
 import { alarmOnAnything } from '../common/alarms';
@@ -285,6 +285,14 @@ export class IngestionPipeline extends Construct {
           noncurrentVersionExpiration: Duration.days(30),
         },
         {
+          // Outputs of runs that crashed between their commit and the promotion are promoted by the
+          // redelivery within minutes (or a DLQ redrive within its 14 days); anything older is debris.
+          id: 'staging',
+          prefix: STAGING_PREFIX,
+          expiration: Duration.days(30),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
+        {
           id: 'rejected',
           prefix: 'rejected/',
           expiration: props.rejectedRetention ?? Duration.days(365),
@@ -297,7 +305,7 @@ export class IngestionPipeline extends Construct {
     return bucket;
   }
 
-  /** Least privilege: read the sources' raw prefixes only; write processed/, rejected/, manifests/ only. */
+  /** Least privilege: read the sources' raw prefixes only; write processed/, rejected/, manifests/, staging/ only; delete staging/ only. */
   private grantProcessorAccess(props: IngestionPipelineProps): void {
     const fn = this.processor;
     fn.addToRolePolicy(new iam.PolicyStatement({
@@ -310,6 +318,19 @@ export class IngestionPipeline extends Construct {
       actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
       resources: OUTPUT_PREFIXES.map((p) => this.bucket.arnForObjects(`${p}*`)),
     }));
+    // Outputs are staged until their run commits, then copied to their keys and the staged copy deleted.
+    fn.addToRolePolicy(new iam.PolicyStatement({
+      sid: 'PromoteStagedOutputs',
+      actions: ['s3:GetObject', 's3:DeleteObject'],
+      resources: [this.bucket.arnForObjects(`${STAGING_PREFIX}*`)],
+    }));
+    // A staged object already promoted must answer 404, not 403.
+    fn.addToRolePolicy(new iam.PolicyStatement({
+      sid: 'ListStagedOutputs',
+      actions: ['s3:ListBucket'],
+      resources: [this.bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': [`${STAGING_PREFIX}*`] } },
+    }));
     const policy = fn.role!.node.findChild('DefaultPolicy');
     if (this.bucket.encryptionKey) {
       this.bucket.encryptionKey.grantEncryptDecrypt(fn);
@@ -318,7 +339,8 @@ export class IngestionPipeline extends Construct {
     }
     const prefixes = [...props.sources.map((s) => s.prefix), ...OUTPUT_PREFIXES];
     acknowledgeNagFinding(policy, 'AwsSolutions-IAM5',
-      'Object-level access is scoped to the sources\' raw prefixes (read) and the processed/, rejected/, manifests/ prefixes (write)',
+      'Object-level access is scoped to the sources\' raw prefixes (read), the processed/, rejected/, manifests/ prefixes (write) '
+      + 'and staging/ (write, read and delete of outputs awaiting their run\'s commit)',
       prefixes.map((p) => ({ regex: `/^Resource::<.*Bucket[A-Za-z0-9]*\\.Arn>/${escapeRegex(p)}\\*$/` })));
   }
 
