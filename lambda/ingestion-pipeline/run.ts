@@ -26,7 +26,7 @@ import {
 import { mapRecord } from './mapping';
 import { recordRunMetrics } from './metrics';
 import { Compression, NdjsonUpload, promoteOutputs } from './outputs';
-import { decodeUtf8, DecodeProgress, FileReadError, ORIGINAL_LIMIT, readRecords, SourceRecord } from './readers';
+import { decodeText, DecodeLimits, DecodeProgress, DEFAULT_DECODE_LIMITS, FileReadError, ORIGINAL_LIMIT, readRecords, SourceRecord } from './readers';
 import { runIdFor } from './run-id';
 import { validatorFor } from './validation';
 import {
@@ -67,6 +67,19 @@ const s3 = new S3Client({ forcePathStyle: process.env.S3_FORCE_PATH_STYLE === 't
 
 function compression(): Compression {
   return process.env.OUTPUT_COMPRESSION === 'gzip' ? 'gzip' : 'none';
+}
+
+/** Bounds on gzip input (zip bombs): MAX_DECOMPRESSED_BYTES and MAX_COMPRESSION_RATIO override the defaults. */
+function decodeLimits(): DecodeLimits {
+  const positive = (name: string, fallback: number) => {
+    const v = Number(process.env[name]);
+    return Number.isFinite(v) && v > 0 ? v : fallback;
+  };
+  return {
+    ...DEFAULT_DECODE_LIMITS,
+    maxDecompressedBytes: positive('MAX_DECOMPRESSED_BYTES', DEFAULT_DECODE_LIMITS.maxDecompressedBytes),
+    maxRatio: positive('MAX_COMPRESSION_RATIO', DEFAULT_DECODE_LIMITS.maxRatio),
+  };
 }
 
 function datePath(iso: string): string {
@@ -202,6 +215,7 @@ class Run {
   private flushing = false;
   private lastBatchNew = true;
   private sha256: string | null = null;
+  private readonly progress: DecodeProgress = { bytes: 0, ended: false };
   private client?: PoolClient;
   private clientBroken = false;
 
@@ -306,10 +320,10 @@ class Run {
     }));
     const body = object.Body as Readable;
     const hash = createHash('sha256');
-    const progress: DecodeProgress = { bytes: 0, ended: false };
+    const progress: DecodeProgress = this.progress;
     const validate = validatorFor(this.source, this.format === 'csv');
     const checkOptions = { maxDepth: this.source.maxDepth ?? DEFAULT_MAX_DEPTH, rejectFormulaCells: this.source.rejectFormulaCells ?? true };
-    const records = readRecords(decodeUtf8(body, hash, progress), {
+    const records = readRecords(decodeText(body, hash, progress, { contentEncoding: object.ContentEncoding, limits: decodeLimits() }), {
       format: this.format,
       recordsPath: this.source.recordsPath,
       csvDelimiter: this.source.csvDelimiter,
@@ -388,6 +402,7 @@ class Run {
     this.pendingRejected.push({
       recordNumber: record.recordNumber,
       line: record.line,
+      ...(record.byteOffset !== undefined ? { byteOffset: record.byteOffset } : {}),
       disposition,
       reasons,
       original: original.slice(0, ORIGINAL_LIMIT),
@@ -457,6 +472,20 @@ class Run {
     await hooks.afterBatch?.(this.batches, client);
   }
 
+  /** How the object's bytes were read (null when they were not). */
+  private decoding(): IngestionManifest['decoding'] {
+    const p = this.progress;
+    if (!p.encoding) return null;
+    const limits = decodeLimits();
+    return {
+      compression: p.compression ?? 'none',
+      textEncoding: p.encoding,
+      byteOrderMark: p.bom ?? false,
+      decompressedBytes: p.compression === 'gzip' ? p.decompressedBytes ?? 0 : null,
+      limits: p.compression === 'gzip' ? { maxDecompressedBytes: limits.maxDecompressedBytes, maxRatio: limits.maxRatio } : null,
+    };
+  }
+
   private outcome(status: RunStatus, o: OutcomeParts): RunOutcome {
     const finishedAt = new Date();
     const eventTime = this.event.eventTime ? new Date(this.event.eventTime).getTime() : NaN;
@@ -482,6 +511,7 @@ class Run {
         lastModified: this.lastModified,
         sha256: this.sha256,
       },
+      decoding: this.decoding(),
       counts: { ...this.counts },
       rejectionReasons: { ...this.reasons },
       outputs: { processedKey: o.processedKey, rejectedKey: o.rejectedKey, compression: compression() },
