@@ -415,6 +415,26 @@ describe('failures and on-demand invocation', () => {
     expect(bedrock.requests).toHaveLength(1);
   });
 
+  test('on demand, an analysisId reused with another payload is a clear error, not the other request\'s analysis', async () => {
+    const first = await putRun();
+    const second = await putRun();
+    const analysisId = `reused-${first.runId}`;
+    const detail = await handler({ sourceName: 'health-readings', processedKey: first.processedKey, personalDataFields: PERSONAL_FIELDS, analysisId });
+    expect(detail).toMatchObject({ analysisId, trigger: 'on_demand' });
+    expect(bedrock.requests).toHaveLength(1);
+    // The same request again: its stored result.
+    expect(await handler({ sourceName: 'health-readings', processedKey: first.processedKey, personalDataFields: PERSONAL_FIELDS, analysisId })).toEqual(detail);
+    // Another processed object under the same id: refused, no model call, Analysis Failed says why.
+    await expect(handler({ sourceName: 'health-readings', processedKey: second.processedKey, personalDataFields: PERSONAL_FIELDS, analysisId }))
+      .rejects.toThrow(`analysisId "${analysisId}" was already used for a different request`);
+    // Other personal-data fields are another request too (they change what the model sees).
+    await expect(handler({ sourceName: 'health-readings', processedKey: first.processedKey, personalDataFields: [], analysisId }))
+      .rejects.toThrow(/was already used for a different request/);
+    expect(bedrock.requests).toHaveLength(1);
+    const failed = events.events.filter((e) => e.detailType === 'Analysis Failed' && e.detail.analysisId === analysisId);
+    expect(failed.map((e) => e.detail.error.code)).toEqual(['analysis_id_conflict', 'analysis_id_conflict']);
+  });
+
   test('on demand with a bad payload: thrown to the caller, Analysis Failed sent', async () => {
     await expect(handler({ sourceName: 'health-readings', processedKey: 'rejected/x.ndjson' })).rejects.toThrow(/processedKey must be a key under processed\//);
     const failed = events.events.filter((e) => e.detailType === 'Analysis Failed');

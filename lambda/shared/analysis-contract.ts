@@ -240,8 +240,8 @@ export interface AnalysisCompleteDetail {
   readonly manifestKey: string | null;
 }
 
-/** Analysis failure codes. */
-export type AnalysisErrorCode = 'invalid_request' | 'object_not_found' | 'access_denied' | 'processing_error';
+/** Analysis failure codes (analysis_id_conflict: an analysisId reused with another request). */
+export type AnalysisErrorCode = 'invalid_request' | 'object_not_found' | 'access_denied' | 'analysis_id_conflict' | 'processing_error';
 
 /** `Analysis Failed` detail, version 1. */
 export interface AnalysisFailedDetail {
@@ -335,7 +335,7 @@ export const ANALYSIS_FAILED_SCHEMA = {
     error: {
       type: 'object',
       required: ['code', 'message'],
-      properties: { code: { enum: ['invalid_request', 'object_not_found', 'access_denied', 'processing_error'] }, message: { type: 'string' } },
+      properties: { code: { enum: ['invalid_request', 'object_not_found', 'access_denied', 'analysis_id_conflict', 'processing_error'] }, message: { type: 'string' } },
     },
     final: { type: 'boolean' },
   },
