@@ -256,6 +256,16 @@ describe('ingest handler: exactly-once runs', () => {
     expect((await h.db.pool.query("SELECT count(*)::int AS n FROM canonical.entities WHERE source_id LIKE 'R%'")).rows[0].n).toBe(120);
   });
 
+  test('run timings come from the real clock: started_at is when the run started, finished_at when it ended', async () => {
+    await h.put('crm-data/timed.ndjson', customers(61));
+    h.hooks.afterBatch = () => new Promise((resolve) => setTimeout(resolve, 400));
+    expect((await h.deliver('crm-data/timed.ndjson')).batchItemFailures).toEqual([]);
+    const { rows } = await h.db.pool.query(`SELECT started_at, finished_at, manifest FROM canonical.ingestion_runs WHERE object_key = 'crm-data/timed.ndjson'`);
+    const { started_at: startedAt, finished_at: finishedAt, manifest } = rows[0];
+    expect(finishedAt.getTime() - startedAt.getTime()).toBeGreaterThanOrEqual(800); // two batches of 50, 400 ms each
+    expect(startedAt.toISOString()).toBe(manifest.timings.startedAt);
+  });
+
   test('the last attempt of a failing message sends Ingestion Failed (final) before it goes to the DLQ', async () => {
     await h.put('crm-data/doomed.ndjson', customers(60));
     h.hooks.afterBatch = () => {

@@ -257,7 +257,7 @@ class Run {
       // A concurrent attempt at the same run holds its row: wait for it, but not past our own timeout.
       const lockMs = Math.max(1000, attempt.remainingMs - 60_000);
       await client.query(`SET LOCAL lock_timeout = ${Math.floor(lockMs)}`);
-      if (!(await claimRun(client, this.id))) {
+      if (!(await claimRun(client, this.id, this.startedAt))) {
         await client.query('ROLLBACK');
         committed = true;
         return await this.redelivered(client);
