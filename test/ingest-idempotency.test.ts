@@ -260,7 +260,7 @@ describe('ingest handler: exactly-once runs', () => {
     await h.put('crm-data/timed.ndjson', customers(61));
     h.hooks.afterBatch = () => new Promise((resolve) => setTimeout(resolve, 400));
     expect((await h.deliver('crm-data/timed.ndjson')).batchItemFailures).toEqual([]);
-    const { rows } = await h.db.pool.query(`SELECT started_at, finished_at, manifest FROM canonical.ingestion_runs WHERE object_key = 'crm-data/timed.ndjson'`);
+    const { rows } = await h.db.pool.query('SELECT started_at, finished_at, manifest FROM canonical.ingestion_runs WHERE object_key = \'crm-data/timed.ndjson\'');
     const { started_at: startedAt, finished_at: finishedAt, manifest } = rows[0];
     expect(finishedAt.getTime() - startedAt.getTime()).toBeGreaterThanOrEqual(800); // two batches of 50, 400 ms each
     expect(startedAt.toISOString()).toBe(manifest.timings.startedAt);
