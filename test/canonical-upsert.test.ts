@@ -159,7 +159,7 @@ describe('canonical upsert path on real PostgreSQL', () => {
     try {
       await expect(upsertEntities(client, [customer('no-tx', { name: 'Autocommit' })]))
         .rejects.toThrow(/^upsertEntities\/upsertStaged must run inside a transaction \(BEGIN first, COMMIT after\)/);
-      await expect(upsertStaged(client, [stageEntity(customer('no-tx'))])).rejects.toThrow(/must run inside a transaction/);
+      await expect(upsertStaged(client, [stageEntity(customer('no-tx', { name: 'Autocommit' }))])).rejects.toThrow(/must run inside a transaction/);
     } finally {
       client.release();
     }

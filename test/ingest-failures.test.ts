@@ -6,13 +6,15 @@
  */
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { BUCKET, IngestHarness, lambdaContext, startIngestHarness } from './support/ingest-harness';
+import { BUCKET, IngestHarness, lambdaContext, sqsEvent, startIngestHarness } from './support/ingest-harness';
 import { freePort } from './support/local-postgres';
 import { s3Notification } from './support/local-s3';
 import { LocalSqs, LocalSqsQueue, startLocalSqs } from './support/local-sqs';
+import { captureLogLines, expectLambdaContext } from './support/log-capture';
 import { retryDelaySeconds } from '../lambda/ingestion-pipeline/retry';
 import { BuiltInSources } from '../src/ingestion-pipeline/built-in-sources';
 
+const sqsRecordFor = (key: string) => sqsEvent([{ body: s3Notification(BUCKET, key) }]).Records[0];
 const VISIBILITY_TIMEOUT = 5400; // the construct's default: six times the 15-minute function timeout
 
 describe('ingest handler: failed attempts back off, the last one is announced', () => {
@@ -114,6 +116,15 @@ describe('ingest handler: failed attempts back off, the last one is announced', 
     expect((await poll()).received).toBe(0);
     expect(dlq.messages).toHaveLength(1);
     expect(queue.messages).toHaveLength(0);
+  });
+
+  test('the handler\'s log lines carry the Lambda context (request id, cold start)', async () => {
+    const key = 'crm-data/logged.ndjson';
+    await h.put(key, '{"customer_id": "L1", "name": "Logged"}\n');
+    const context = lambdaContext();
+    const event: SQSEvent = { Records: [{ ...sqsRecordFor(key), receiptHandle: 'rh-logged' }] };
+    const { lines } = await captureLogLines(() => h.handler(event, context));
+    expectLambdaContext(lines.find((l) => l.message === 'Object ingestion failed'), context.awsRequestId);
   });
 
   test('the delay schedule: 10 s × 4^(n-1), capped at 15 minutes, ±20 %', () => {

@@ -12,6 +12,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { FIXTURE_EVENT_TIME, sqsEvent, succeededEvent } from './fixtures/ai/events';
 import { processedNdjson, rawIdentifiers, RECORD_COUNT, THRESHOLDS } from './fixtures/ai/health-readings';
+import { lambdaContext } from './support/ingest-harness';
 import { LocalBedrock, startLocalBedrock, VALID_OUTPUT, validAnswer } from './support/local-bedrock';
 import { LocalDynamoDb, startLocalDynamoDb } from './support/local-dynamodb';
 import { LocalEventBridge, startLocalEventBridge } from './support/local-eventbridge';
@@ -19,6 +20,7 @@ import { LocalS3, startLocalS3 } from './support/local-s3';
 import { fakeAwsEnvironment, LocalSecretsManager, startLocalSecretsManager } from './support/local-secrets-manager';
 import { LocalSes, startLocalSes } from './support/local-ses';
 import { LocalSns, startLocalSns } from './support/local-sns-ops';
+import { captureLogLines, expectLambdaContext } from './support/log-capture';
 
 const BUCKET = 'pipeline-data';
 const TABLE = 'analyses';
@@ -36,7 +38,7 @@ let bedrock: LocalBedrock;
 let ses: LocalSes;
 let sns: LocalSns;
 let analyze: (event: unknown) => Promise<any>;
-let notify: (event: unknown) => Promise<any>;
+let notify: (event: unknown, context?: import('aws-lambda').Context) => Promise<any>;
 const savedEnv = { ...process.env };
 
 function manifest(runId: string, day: string, startedAt: string, extra: Record<string, unknown> = {}) {
@@ -277,6 +279,14 @@ describe('failure routing', () => {
     expect(sns.messages[0].message).toMatch(/Object\s+s3:\/\/pipeline-data\/health\/raw\/broken\.csv \(version v1\)/);
     expect(sns.messages[0].message).toMatch(/Error\s+not_utf8: the file is not valid UTF-8 \(near line 12\)/);
     expect(ses.emails).toHaveLength(0);
+  });
+
+  test('an unsupported event is ignored with a warning that carries the Lambda context', async () => {
+    const context = lambdaContext();
+    const event = { ...ingestionFailed(true), 'detail-type': 'Something Else' };
+    const { result, lines } = await captureLogLines(() => notify(event as any, context));
+    expect(result).toMatchObject({ status: 'ignored' });
+    expectLambdaContext(lines.find((l) => l.message === 'Unsupported event ignored'), context.awsRequestId);
   });
 
   test('Ingestion Failed before the last attempt is not routed (the queue retries it)', async () => {

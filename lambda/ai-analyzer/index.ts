@@ -160,7 +160,10 @@ async function onDemand(payload: OnDemandPayload): Promise<AnalysisCompleteDetai
 export async function handler(
   event: SQSEvent | EventBridgeEvent<string, IngestionSucceededDetail> | OnDemandPayload, context?: Context,
 ): Promise<unknown> {
-  if (context) idempotencyConfig.registerLambdaContext(context);
+  if (context) {
+    logger.addContext(context);
+    idempotencyConfig.registerLambdaContext(context);
+  }
   if (Array.isArray((event as SQSEvent).Records)) {
     const sqsEvent = event as SQSEvent;
     const response: SQSBatchResponse = await processPartialResponse(sqsEvent, processMessage, processor, {
