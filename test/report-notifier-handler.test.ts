@@ -222,6 +222,20 @@ describe('the report of one analysis', () => {
 });
 
 describe('escaping', () => {
+  test('the report lists the top 5 of 8 rejection reasons and says there are 3 more', async () => {
+    bedrock.enqueue(validAnswer());
+    const reasons = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`schema: field_${i} is invalid`, 10 - i]));
+    const event = await analyzeRun('0b6c0a55-0d39-4f4e-bb6c-3f5f1f1f0008', { manifestExtra: { rejectionReasons: reasons } });
+    ses.clear();
+    await notify(event);
+    const { html, text } = ses.emails[0];
+    for (let i = 0; i < 5; i++) expect(text).toContain(`schema: field_${i} is invalid`);
+    expect(text).not.toContain('field_5');
+    // 5 + 4 + 3 records under the three reasons not listed.
+    expect(text).toContain('… and 3 more reasons (12 records; see the manifests)');
+    expect(html).toContain('… and 3 more reasons (12 records; see the manifests)');
+  });
+
   test('markup in model output and in rejection reasons is escaped in the HTML, plain in the text', async () => {
     const hostile = {
       insights: ['<script>alert("x")</script> heart rates spiked', 'Values "> <img src=x onerror=alert(1)> & more'],

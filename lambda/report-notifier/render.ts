@@ -131,6 +131,13 @@ export function formatNumber(n: number | null | undefined, digits = 2): string {
   return Number.isInteger(n) ? n.toLocaleString('en-US') : n.toLocaleString('en-US', { maximumFractionDigits: digits });
 }
 
+/** "and N more reasons (M records)" when the list shows only the top ones; empty otherwise. */
+function moreReasonsText(p: ProcessingStats): string {
+  const m = p.moreRejectionReasons;
+  if (!m || m.reasons === 0) return '';
+  return `… and ${formatNumber(m.reasons)} more reason${m.reasons === 1 ? '' : 's'} (${formatNumber(m.count)} record${m.count === 1 ? '' : 's'}; see the manifests)`;
+}
+
 function formatCost(usd: number): string {
   return `$${usd.toFixed(usd < 0.01 ? 6 : 4)}`;
 }
@@ -210,6 +217,8 @@ export function renderText(model: ReportModel): string {
     if (model.processing.topRejectionReasons.length > 0) {
       out.push('Top rejection reasons:');
       for (const r of model.processing.topRejectionReasons) out.push(`  ${formatNumber(r.count).padStart(6)}  ${plain(r.reason)}`);
+      const more = moreReasonsText(model.processing);
+      if (more) out.push(`          ${more}`);
       out.push('');
     }
   }
@@ -305,7 +314,7 @@ export function renderHtml(model: ReportModel): string {
 </td></tr>
 <tr><td style="padding:8px 24px 24px 24px;">
 ${p ? html`<h2 style="${H2}">Processing</h2>${table(['Metric', 'Value'], processingRows(p).map((r) => row(r)))}
-${p.topRejectionReasons.length > 0 ? html`<h3 style="${H3}">Top rejection reasons</h3>${table(['Reason', 'Records'], p.topRejectionReasons.map((r) => row([r.reason, formatNumber(r.count)])))}` : ''}` : ''}
+${p.topRejectionReasons.length > 0 ? html`<h3 style="${H3}">Top rejection reasons</h3>${table(['Reason', 'Records'], p.topRejectionReasons.map((r) => row([r.reason, formatNumber(r.count)])))}${moreReasonsText(p) ? html`<p style="${P}">${moreReasonsText(p)}</p>` : ''}` : ''}` : ''}
 ${model.analyses.length === 0 ? html`<p style="${P}">No analyses in this period.</p>` : model.analyses.map(analysisHtml)}
 <p style="${FONT}font-size:11px;color:#888888;margin:16px 0 0 0;">Identifiers of people are pseudonymized (anon_…) unless pseudonymization was turned off. Sent by cdk-serverless-data-pipeline.</p>
 </td></tr>
