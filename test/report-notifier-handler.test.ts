@@ -8,7 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { FIXTURE_EVENT_TIME, sqsEvent, succeededEvent } from './fixtures/ai/events';
 import { processedNdjson, rawIdentifiers, RECORD_COUNT, THRESHOLDS } from './fixtures/ai/health-readings';
@@ -21,6 +21,7 @@ import { fakeAwsEnvironment, LocalSecretsManager, startLocalSecretsManager } fro
 import { LocalSes, startLocalSes } from './support/local-ses';
 import { LocalSns, startLocalSns } from './support/local-sns-ops';
 import { captureLogLines, expectLambdaContext } from './support/log-capture';
+import { LOCAL_STAND_IN_LABEL } from '../lambda/shared/analysis-contract';
 
 const BUCKET = 'pipeline-data';
 const TABLE = 'analyses';
@@ -234,6 +235,27 @@ describe('escaping', () => {
     // 5 + 4 + 3 records under the three reasons not listed.
     expect(text).toContain('… and 3 more reasons (12 records; see the manifests)');
     expect(html).toContain('… and 3 more reasons (12 records; see the manifests)');
+  });
+
+  test('the local Bedrock stand-in\'s text is labelled as not a model\'s, with no tokens and no cost', async () => {
+    const label = (t: string) => `${LOCAL_STAND_IN_LABEL} ${t}`;
+    bedrock.enqueue(validAnswer({
+      insights: VALID_OUTPUT.insights.map(label),
+      recommendations: VALID_OUTPUT.recommendations.map(label),
+      executiveSummary: label(VALID_OUTPUT.executiveSummary),
+      riskLevel: 'medium',
+    }, { inputTokens: 1200, outputTokens: 300 }));
+    const event = await analyzeRun('0b6c0a55-0d39-4f4e-bb6c-3f5f1f1f0009');
+    const object = await s3.client().send(new GetObjectCommand({ Bucket: event.detail.analysisBucket, Key: event.detail.analysisKey }));
+    const stored = JSON.parse(await object.Body!.transformToString());
+    expect(stored.ai).toMatchObject({ estimatedCostUsd: 0, usage: { inputTokens: 0, outputTokens: 0, totalTokens: 0 } });
+    ses.clear();
+    await notify(event);
+    const { html, text } = ses.emails[0];
+    for (const body of [text, html]) {
+      expect(body).toContain('AI texts written by the local Bedrock stand-in (sandbox), not by a model: no model ran, no tokens, no cost.');
+      expect(body).not.toMatch(/output tokens, estimated/);
+    }
   });
 
   test('markup in model output and in rejection reasons is escaped in the HTML, plain in the text', async () => {

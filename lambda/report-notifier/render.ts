@@ -4,7 +4,7 @@
  * which escapes it; only fragments built by the tag itself are inserted as they are.
  */
 import type { ProcessingStats } from './data';
-import type { AiStatus, AnomalyExample, AnomalyKind, RiskLevel } from '../shared/analysis-contract';
+import { AiStatus, AnomalyExample, AnomalyKind, RiskLevel, writtenByLocalStandIn } from '../shared/analysis-contract';
 
 export interface ReportField {
   readonly field: string;
@@ -131,6 +131,12 @@ export function formatNumber(n: number | null | undefined, digits = 2): string {
   return Number.isInteger(n) ? n.toLocaleString('en-US') : n.toLocaleString('en-US', { maximumFractionDigits: digits });
 }
 
+const STAND_IN_NOTE = 'AI texts written by the local Bedrock stand-in (sandbox), not by a model: no model ran, no tokens, no cost.';
+
+function standIn(a: ReportAnalysis): boolean {
+  return writtenByLocalStandIn([a.executiveSummary, ...a.insights, ...a.recommendations]);
+}
+
 /** "and N more reasons (M records)" when the list shows only the top ones; empty otherwise. */
 function moreReasonsText(p: ProcessingStats): string {
   const m = p.moreRejectionReasons;
@@ -242,7 +248,7 @@ export function renderText(model: ReportModel): string {
     }
     if (a.insights.length > 0) out.push('Insights:', ...a.insights.map((i) => `  - ${plain(i)}`), '');
     if (a.recommendations.length > 0) out.push('Recommendations:', ...a.recommendations.map((r) => `  - ${plain(r)}`), '');
-    out.push(`Model ${plain(a.modelId)}: ${formatNumber(a.inputTokens)} input + ${formatNumber(a.outputTokens)} output tokens, estimated ${formatCost(a.estimatedCostUsd)}`);
+    out.push(standIn(a) ? STAND_IN_NOTE : `Model ${plain(a.modelId)}: ${formatNumber(a.inputTokens)} input + ${formatNumber(a.outputTokens)} output tokens, estimated ${formatCost(a.estimatedCostUsd)}`);
     out.push(`Analysis ${plain(a.analysisId)}: ${plain(a.analysisKey)}`, '');
   }
   out.push('Identifiers of people are pseudonymized (anon_…) unless pseudonymization was turned off.');
@@ -291,7 +297,7 @@ ${examples.length > 0 ? html`<h3 style="${H3}">Worst values</h3>${table(['Record
 ], 2)), 2)}` : ''}
 ${a.insights.length > 0 ? html`<h3 style="${H3}">Insights</h3>${list(a.insights)}` : ''}
 ${a.recommendations.length > 0 ? html`<h3 style="${H3}">Recommendations</h3>${list(a.recommendations)}` : ''}
-<p style="${P}font-size:12px;color:#666666;">Model ${a.modelId}: ${formatNumber(a.inputTokens)} input + ${formatNumber(a.outputTokens)} output tokens, estimated ${formatCost(a.estimatedCostUsd)}. Analysis ${a.analysisId} (${a.analysisKey}).</p>
+<p style="${P}font-size:12px;color:#666666;">${standIn(a) ? STAND_IN_NOTE : html`Model ${a.modelId}: ${formatNumber(a.inputTokens)} input + ${formatNumber(a.outputTokens)} output tokens, estimated ${formatCost(a.estimatedCostUsd)}.`} Analysis ${a.analysisId} (${a.analysisKey}).</p>
 `;
 }
 

@@ -97,6 +97,17 @@ export interface AiOutput {
   readonly riskLevel: RiskLevel;
 }
 
+/**
+ * Prefix of every text the sandbox's local Bedrock stand-in writes (sandbox/src/bedrock.ts): its
+ * answers are computed from the prompt's statistics, not written by a model, and cost nothing.
+ */
+export const LOCAL_STAND_IN_LABEL = '[local Bedrock stand-in, not a model]';
+
+/** True when the AI texts were written by the local stand-in rather than a model. */
+export function writtenByLocalStandIn(texts: ReadonlyArray<string | null | undefined>): boolean {
+  return texts.some((t) => typeof t === 'string' && t.startsWith(LOCAL_STAND_IN_LABEL));
+}
+
 export interface TokenUsage {
   readonly inputTokens: number;
   readonly outputTokens: number;
