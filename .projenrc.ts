@@ -38,6 +38,7 @@ const HANDLER_DEPS = [
   '@aws-sdk/client-secrets-manager@^3.1000.0',
   '@aws-sdk/client-s3@^3.1000.0',
   '@aws-sdk/client-eventbridge@^3.1000.0',
+  '@aws-sdk/client-sqs@^3.1000.0',
   '@aws-sdk/client-dynamodb@^3.1000.0',
   '@aws-sdk/lib-dynamodb@^3.1000.0',
   '@aws-sdk/lib-storage@^3.1000.0',

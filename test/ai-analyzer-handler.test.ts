@@ -11,6 +11,7 @@ import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { FIXTURE_EVENT_TIME, sqsEvent, succeededEvent } from './fixtures/ai/events';
 import { expectedFindings, PERSONAL_FIELDS, processedNdjson, rawIdentifiers, RECORD_COUNT, THRESHOLDS } from './fixtures/ai/health-readings';
+import { lambdaContext } from './support/ingest-harness';
 import {
   accessDenied, contentFiltered, LocalBedrock, refusal, startLocalBedrock, textAnswer, throttling, VALID_OUTPUT, validAnswer,
 } from './support/local-bedrock';
@@ -18,6 +19,7 @@ import { LocalDynamoDb, startLocalDynamoDb } from './support/local-dynamodb';
 import { LocalEventBridge, startLocalEventBridge } from './support/local-eventbridge';
 import { LocalS3, startLocalS3 } from './support/local-s3';
 import { fakeAwsEnvironment, LocalSecretsManager, startLocalSecretsManager } from './support/local-secrets-manager';
+import { captureLogLines, expectLambdaContext } from './support/log-capture';
 import { ANALYSIS_COMPLETE_SCHEMA, ANALYSIS_FAILED_SCHEMA, AnalysisDocument } from '../lambda/shared/analysis-contract';
 
 const BUCKET = 'pipeline-data';
@@ -415,8 +417,31 @@ describe('failures and on-demand invocation', () => {
     expect(bedrock.requests).toHaveLength(1);
   });
 
-  test('on demand with a bad payload: thrown to the caller, Analysis Failed sent', async () => {
-    await expect(handler({ sourceName: 'health-readings', processedKey: 'rejected/x.ndjson' })).rejects.toThrow(/processedKey must be a key under processed\//);
+  test('on demand, an analysisId reused with another payload is a clear error, not the other request\'s analysis', async () => {
+    const first = await putRun();
+    const second = await putRun();
+    const analysisId = `reused-${first.runId}`;
+    const detail = await handler({ sourceName: 'health-readings', processedKey: first.processedKey, personalDataFields: PERSONAL_FIELDS, analysisId });
+    expect(detail).toMatchObject({ analysisId, trigger: 'on_demand' });
+    expect(bedrock.requests).toHaveLength(1);
+    // The same request again: its stored result.
+    expect(await handler({ sourceName: 'health-readings', processedKey: first.processedKey, personalDataFields: PERSONAL_FIELDS, analysisId })).toEqual(detail);
+    // Another processed object under the same id: refused, no model call, Analysis Failed says why.
+    await expect(handler({ sourceName: 'health-readings', processedKey: second.processedKey, personalDataFields: PERSONAL_FIELDS, analysisId }))
+      .rejects.toThrow(`analysisId "${analysisId}" was already used for a different request`);
+    // Other personal-data fields are another request too (they change what the model sees).
+    await expect(handler({ sourceName: 'health-readings', processedKey: first.processedKey, personalDataFields: [], analysisId }))
+      .rejects.toThrow(/was already used for a different request/);
+    expect(bedrock.requests).toHaveLength(1);
+    const failed = events.events.filter((e) => e.detailType === 'Analysis Failed' && e.detail.analysisId === analysisId);
+    expect(failed.map((e) => e.detail.error.code)).toEqual(['analysis_id_conflict', 'analysis_id_conflict']);
+  });
+
+  test('on demand with a bad payload: thrown to the caller, Analysis Failed sent; the log line carries the Lambda context', async () => {
+    const context = lambdaContext();
+    const { error, lines } = await captureLogLines(() => handler({ sourceName: 'health-readings', processedKey: 'rejected/x.ndjson' }, context));
+    expect(String(error)).toMatch(/processedKey must be a key under processed\//);
+    expectLambdaContext(lines.find((l) => l.message === 'On-demand analysis failed'), context.awsRequestId);
     const failed = events.events.filter((e) => e.detailType === 'Analysis Failed');
     expect(failed[0].detail).toMatchObject({ trigger: 'on_demand', error: { code: 'invalid_request' } });
   });

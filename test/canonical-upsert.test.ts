@@ -154,6 +154,21 @@ describe('canonical upsert path on real PostgreSQL', () => {
     expect(await rels()).toEqual([{ rel_type: 'placed_by', to_source_id: 'c1' }]);
   });
 
+  test('outside a transaction the upsert refuses to run, with a clear error, and loads nothing', async () => {
+    const client = await writer.connect();
+    try {
+      await expect(upsertEntities(client, [customer('no-tx', { name: 'Autocommit' })]))
+        .rejects.toThrow(/^upsertEntities\/upsertStaged must run inside a transaction \(BEGIN first, COMMIT after\)/);
+      await expect(upsertStaged(client, [stageEntity(customer('no-tx', { name: 'Autocommit' }))])).rejects.toThrow(/must run inside a transaction/);
+    } finally {
+      client.release();
+    }
+    expect(await row('no-tx')).toBeUndefined();
+    // In a transaction the same call loads the entity.
+    await upsert([customer('no-tx', { name: 'In a transaction' })]);
+    expect((await row('no-tx')).attributes.name).toBe('In a transaction');
+  });
+
   test('the data generation moves only when asked, inside the writer transaction', async () => {
     const gen = async () => Number((await db.pool.query('SELECT generation FROM canonical.data_generation')).rows[0].generation);
     const start = await gen();

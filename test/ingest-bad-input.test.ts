@@ -5,7 +5,9 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { IngestHarness, startIngestHarness } from './support/ingest-harness';
+import { gunzipSync, gzipSync } from 'zlib';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { BUCKET, IngestHarness, startIngestHarness } from './support/ingest-harness';
 import { countsImbalance, IngestionManifest } from '../lambda/shared/ingestion-contract';
 import { BuiltInSources } from '../src/ingestion-pipeline/built-in-sources';
 import { InputFormat } from '../src/ingestion-pipeline/source-definition';
@@ -66,12 +68,15 @@ describe('ingest handler: the bad-input corpus', () => {
 
   const loadedIds = (o: Outcome) => o.processed.map((p) => p.sourceId);
 
-  test('invalid JSON in a JSON array stops the file: a rejected run, nothing loaded', async () => {
+  test('invalid JSON inside a JSON array: the records before it load, the rest is one rejection with its byte offset', async () => {
     const o = await ingest('crm-data/', 'invalid.json');
-    expect(o.type).toBe('Ingestion Failed');
-    expect(o.manifest).toMatchObject({ status: 'rejected', error: { code: 'invalid_format' } });
-    expect(o.manifest.error!.message).toMatch(/^Not a valid JSON document after \d+ records?: Parser cannot parse input/);
-    expect((await h.db.pool.query("SELECT count(*)::int AS n FROM canonical.entities WHERE source_id = 'K1'")).rows[0].n).toBe(0);
+    expect(o.type).toBe('Ingestion Succeeded');
+    expect(loadedIds(o)).toEqual(['K1']);
+    expect(o.manifest.counts).toMatchObject({ received: 2, inserted: 1, rejected: 1 });
+    const offset = corpus('invalid.json').indexOf('}, {') + 1;
+    expect(o.rejected).toEqual([expect.objectContaining({ recordNumber: 2, byteOffset: offset, reasons: [expect.objectContaining({ code: 'invalid_json' })] })]);
+    expect(o.rejected[0].reasons[0].message).toBe('the JSON document is invalid after its last complete record (Parser cannot parse input: expected an object key): '
+      + `everything from byte ${offset} is set aside (1 complete record kept)`);
   });
 
   test('invalid NDJSON lines are rejected one by one; the others load', async () => {
@@ -82,13 +87,120 @@ describe('ingest handler: the bad-input corpus', () => {
     expect(o.rejected[1].original).toBe('not json at all');
   });
 
-  test('a truncated NDJSON file loses only its cut line; a truncated CSV quote stops the file', async () => {
+  test('a truncated NDJSON file loses only its cut line; a CSV cut inside a quote keeps the rows before it', async () => {
     const ndjson = await ingest('crm-data/', 'truncated.ndjson');
     expect(loadedIds(ndjson)).toEqual(['K1', 'K2']);
     expect(ndjson.reasons).toEqual(['3: invalid_json']);
     const csv = await ingest('crm-csv/', 'truncated.csv');
-    expect(csv.manifest).toMatchObject({ status: 'rejected', error: { code: 'truncated' } });
-    expect(csv.manifest.error!.message).toMatch(/quoted CSV field is never closed/);
+    expect(csv.manifest).toMatchObject({ status: 'succeeded', error: null, counts: { received: 2, rejected: 1 } });
+    expect(loadedIds(csv)).toEqual(['K1']);
+    const offset = corpus('truncated.csv').indexOf('K2');
+    expect(csv.rejected).toEqual([expect.objectContaining({ recordNumber: 2, byteOffset: offset, reasons: [expect.objectContaining({ code: 'truncated' })] })]);
+    expect(csv.rejected[0].reasons[0].message).toMatch(
+      new RegExp(`^A quoted CSV field is never closed .*: everything from byte ${offset}, just after the last complete record, is set aside \\(1 complete record kept\\)$`));
+  });
+
+  test('a JSON array cut after five records: exactly 5 kept, the cut record is one rejection with its byte offset', async () => {
+    const body = corpus('truncated-array.json');
+    const o = await ingest('crm-data/', 'truncated-array.json');
+    expect(o.type).toBe('Ingestion Succeeded');
+    expect(loadedIds(o)).toEqual(['T1', 'T2', 'T3', 'T4', 'T5']);
+    expect(o.manifest.counts).toMatchObject({ received: 6, inserted: 5, rejected: 1 });
+    const offset = body.indexOf(', {"customer_id": "T6"');
+    expect(o.rejected).toEqual([{
+      recordNumber: 6,
+      line: null,
+      byteOffset: offset,
+      disposition: 'rejected',
+      originalTruncated: false,
+      original: body.subarray(offset + 2).toString(),
+      reasons: [{ code: 'truncated', message: expect.stringMatching(new RegExp(`^the JSON document ends early \\(truncated upload\\?\\): everything from byte ${offset}, just after the last complete record, is set aside \\(5 complete records kept; `)) }],
+    }]);
+  });
+
+  test('a large JSON array cut at any point keeps exactly the complete records, whatever the chunking', async () => {
+    const records = Array.from({ length: 3000 }, (_, i) => JSON.stringify({ customer_id: `L${i}`, name: `Large ${i} ${'ü'.repeat(i % 5)}`, industry: 'x'.repeat(i % 300) }));
+    const full = `[${records.join(',\n')}]`;
+    const cutAfter = 2345; // records kept
+    const offset = Buffer.byteLength(`[${records.slice(0, cutAfter).join(',\n')}`);
+    const body = Buffer.from(full).subarray(0, offset + 40);
+    const o = await ingest('crm-data/', 'large-cut.json', body);
+    expect(o.manifest.counts).toMatchObject({ received: cutAfter + 1, inserted: cutAfter, rejected: 1 });
+    expect(o.rejected[0]).toMatchObject({ recordNumber: cutAfter + 1, byteOffset: offset, reasons: [{ code: 'truncated' }] });
+  });
+
+  test('trailing garbage after a complete JSON array: every record loads, the garbage is one rejection', async () => {
+    const body = corpus('trailing-garbage.json');
+    const o = await ingest('crm-data/', 'trailing-garbage.json');
+    expect(loadedIds(o)).toEqual(['T1', 'T2', 'T3']);
+    // The offset is the end of the last complete record (the array's `]` and what follows are set aside).
+    expect(o.rejected).toEqual([expect.objectContaining({ recordNumber: 4, byteOffset: body.indexOf(']'), reasons: [expect.objectContaining({ code: 'invalid_json' })] })]);
+    expect(o.rejected[0].reasons[0].message).toMatch(/^the JSON document is invalid after its last complete record \(Parser cannot parse input: unexpected characters\)/);
+  });
+
+  test('UTF-16 and UTF-32 files with a byte-order mark are transcoded and loaded; the manifest says how they were read', async () => {
+    const csv = await ingest('crm-csv/', 'utf16le-bom.csv');
+    expect(csv.processed.map((p) => [p.sourceId, p.attributes.name])).toEqual([['U1', 'Zoë Ünicode'], ['U2', 'Ελένη']]);
+    expect(csv.manifest.decoding).toEqual({ compression: 'none', textEncoding: 'utf-16le', byteOrderMark: true, decompressedBytes: null, limits: null });
+    const json = await ingest('crm-data/', 'utf16be-bom.json');
+    expect(json.processed.map((p) => [p.sourceId, p.attributes.name])).toEqual([['V1', 'Big-endian \u{1F600}'], ['V2', 'Zwei']]);
+    expect(json.manifest.decoding).toMatchObject({ textEncoding: 'utf-16be' });
+    for (const [name, ids, encoding] of [['utf32le-bom.ndjson', ['W1', 'W2'], 'utf-32le'], ['utf32be-bom.ndjson', ['X1', 'X2'], 'utf-32be']] as const) {
+      const o = await ingest('crm-data/', name);
+      expect(loadedIds(o)).toEqual(ids);
+      expect(o.manifest.decoding).toMatchObject({ textEncoding: encoding, byteOrderMark: true });
+    }
+  });
+
+  test('gzip is loaded, told by its magic bytes or by Content-Encoding; the manifest says so', async () => {
+    const byMagic = await ingest('crm-data/', 'gzipped.ndjson.gz');
+    expect(loadedIds(byMagic)).toEqual(['G1', 'G2']);
+    expect(byMagic.manifest.decoding).toMatchObject({ compression: 'gzip', textEncoding: 'utf-8', decompressedBytes: gunzipSync(corpus('gzipped.ndjson.gz')).length, limits: { maxDecompressedBytes: 8 * 1024 ** 3, maxRatio: 200 } });
+    const key = `crm-data/${++n}-content-encoding.ndjson`;
+    await h.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: gzipSync('{"customer_id": "G3", "name": "Encoded"}\n'), ContentEncoding: 'gzip' }));
+    expect((await h.deliver(key)).batchItemFailures).toEqual([]);
+    const event = h.eventBridge.events.find((e) => e.detail.objectKey === key)!;
+    expect(event.detail.counts).toMatchObject({ received: 1, inserted: 1 });
+  });
+
+  test('a zip bomb (gzip past the ratio bound) is set aside with that reason; nothing of it loads', async () => {
+    const bomb = gzipSync(Buffer.concat([Buffer.from('['), Buffer.alloc(40 * 1024 * 1024, ' '), Buffer.from('{"customer_id": "Z1", "name": "Bomb"}]')]));
+    expect(bomb.length).toBeLessThan(100 * 1024);
+    const o = await ingest('crm-data/', 'bomb.json.gz', bomb);
+    expect(o.type).toBe('Ingestion Failed');
+    expect(o.manifest).toMatchObject({ status: 'rejected', error: { code: 'decompression_limit' }, decoding: { compression: 'gzip' } });
+    expect(o.manifest.error!.message).toMatch(/^The gzip object decompresses more than 200 times its compressed size .*: refused as a likely zip bomb\.$/);
+    process.env.MAX_DECOMPRESSED_BYTES = '1000';
+    try {
+      const big = await ingest('crm-data/', 'too-big.ndjson.gz', gzipSync(`${'{"customer_id": "Z2", "name": "Big"}\n'.repeat(100)}`));
+      expect(big.manifest.error).toEqual({ code: 'decompression_limit', message: 'The gzip object decompresses to more than 1000 bytes (the limit against zip bombs); split the file.' });
+    } finally {
+      delete process.env.MAX_DECOMPRESSED_BYTES;
+    }
+  });
+
+  test('a CSV whose header does not parse with the delimiter gets one file-level reason naming the likely one', async () => {
+    const o = await ingest('crm-csv/', 'semicolon.csv');
+    expect(o.type).toBe('Ingestion Failed');
+    expect(o.manifest.error).toEqual({
+      code: 'invalid_format',
+      line: 1,
+      message: 'The CSV header does not parse with the delimiter "," (it is one column: "customer_id;name;email"); it looks delimited by ";": '
+        + 'set the source\'s csvDelimiter to ";", or re-export with ",".',
+    });
+  });
+
+  test('a number out of range (1e400) is rejected and keeps its original text in the rejected copy', async () => {
+    const o = await ingest('crm-data/', 'out-of-range.json');
+    expect(loadedIds(o)).toEqual(['R1']);
+    expect(o.rejected).toEqual([expect.objectContaining({ recordNumber: 2, reasons: [expect.objectContaining({ code: 'non_finite_number' })] })]);
+    expect(o.rejected[0].original).toBe('{"customer_id": "R2", "name": "Huge", "lifetime_value": 1e400}');
+  });
+
+  test('a CSV cut inside a quoted field after several rows keeps those rows', async () => {
+    const o = await ingest('crm-csv/', 'truncated-records.csv');
+    expect(loadedIds(o)).toEqual(['C1', 'C2']);
+    expect(o.rejected).toEqual([expect.objectContaining({ recordNumber: 3, byteOffset: corpus('truncated-records.csv').indexOf('C3'), reasons: [expect.objectContaining({ code: 'truncated' })] })]);
   });
 
   test('a UTF-8 BOM is valid input (JSON and CSV)', async () => {

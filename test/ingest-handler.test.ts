@@ -162,19 +162,30 @@ describe('ingest handler: the built-in CRM, ERP and health sources', () => {
   });
 
   test('a file that cannot be read is a rejected run: manifest with the reason, a failure event, no retry', async () => {
-    await h.put('crm-data/broken.json', '[{"customer_id": "X1", "name": "Truncated"}, {"customer_id": "X2", "na');
-    const response = await h.deliver('crm-data/broken.json');
+    await h.put('crm-data/latin1.json', Buffer.from('[{"customer_id": "X1", "name": "M\xfcller"}]', 'latin1'));
+    const response = await h.deliver('crm-data/latin1.json');
     expect(response.batchItemFailures).toEqual([]);
-    const event = h.eventBridge.events.find((e) => e.detailType === 'Ingestion Failed' && e.detail.objectKey === 'crm-data/broken.json')!;
+    const event = h.eventBridge.events.find((e) => e.detailType === 'Ingestion Failed' && e.detail.objectKey === 'crm-data/latin1.json')!;
     expect(validFailed(event.detail)).toBe(true);
-    expect(event.detail).toMatchObject({ final: true, error: { code: 'truncated' }, counts: { inserted: 0, notLoaded: 0 } });
-    // Records parsed before the error count as received and rejected (how many depends on stream chunking).
+    expect(event.detail).toMatchObject({ final: true, error: { code: 'not_utf8' }, counts: { inserted: 0, notLoaded: 0 } });
     expect(event.detail.counts.rejected).toBe(event.detail.counts.received);
     const manifest = await manifestOf(event.detail.manifestKey);
-    expect(manifest).toMatchObject({ status: 'rejected', error: { code: 'truncated' }, outputs: { processedKey: null } });
-    expect(manifest.error!.message).toMatch(/^The JSON document ends early after \d+ records? \(truncated upload\?\)/);
+    expect(manifest).toMatchObject({ status: 'rejected', error: { code: 'not_utf8' }, outputs: { processedKey: null } });
     expect((await h.db.pool.query("SELECT count(*)::int AS n FROM canonical.entities WHERE source_id = 'X1'")).rows[0].n).toBe(0);
-    expect(await h.list('processed/crm-customers/')).toHaveLength(1);
+  });
+
+  test('a JSON array cut off: the complete records load, the cut one is one rejection; deterministic counts', async () => {
+    await h.put('crm-data/broken.json', '[{"customer_id": "X1", "name": "Complete"}, {"customer_id": "X2", "na');
+    expect((await h.deliver('crm-data/broken.json')).batchItemFailures).toEqual([]);
+    const event = h.eventBridge.events.find((e) => e.detail.objectKey === 'crm-data/broken.json')!;
+    expect(event.detailType).toBe('Ingestion Succeeded');
+    expect(validSucceeded(event.detail)).toBe(true);
+    expect(event.detail.counts).toMatchObject({ received: 2, inserted: 1, rejected: 1 });
+    const manifest = await manifestOf(event.detail.manifestKey);
+    expect(manifest.rejectionReasons).toEqual({ [Object.keys(manifest.rejectionReasons)[0]]: 1 });
+    expect(Object.keys(manifest.rejectionReasons)[0]).toMatch(/^truncated: the JSON document ends early \(truncated upload\?\): everything from byte 42, just after the last complete record/);
+    const rejected = await h.getJsonLines(event.detail.rejectedKey);
+    expect(rejected).toEqual([expect.objectContaining({ recordNumber: 2, byteOffset: 42, original: '{"customer_id": "X2", "na' })]);
   });
 
   test('large JSON arrays and CSV files stream across many chunks (records split at chunk boundaries)', async () => {

@@ -2,6 +2,7 @@
  * Exactly once: redelivery, concurrent delivery, a crash after the first batch (then a retry),
  * a crash between commit and publish, same content under another key, a forced re-ingest.
  */
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { IngestHarness, lambdaContext, sqsEvent, startIngestHarness, storeFingerprint, BUCKET } from './support/ingest-harness';
 import { s3Notification } from './support/local-s3';
 import { BuiltInSources } from '../src/ingestion-pipeline/built-in-sources';
@@ -32,11 +33,16 @@ describe('ingest handler: exactly-once runs', () => {
   const succeeded = (key: string) => h.eventBridge.events.filter((e) => e.detailType === 'Ingestion Succeeded' && e.detail.objectKey === key);
 
   beforeAll(async () => {
-    h = await startIngestHarness([BuiltInSources.crmCustomers()], { INGEST_BATCH_SIZE: '50' });
+    h = await startIngestHarness([
+      BuiltInSources.crmCustomers(),
+      // Validate and split only: runs of the same content meet at the content-once index, not on entity rows.
+      BuiltInSources.crmCustomers({ name: 'crm-split', prefix: 'crm-split/', loadToStore: false }),
+    ], { INGEST_BATCH_SIZE: '50' });
   });
   afterAll(async () => h.close());
   afterEach(() => {
     h.hooks.afterBatch = undefined;
+    h.hooks.beforeCommit = undefined;
   });
 
   test('the same event delivered 3 times is one run, one event, one set of outputs', async () => {
@@ -124,6 +130,74 @@ describe('ingest handler: exactly-once runs', () => {
     expect(await generation()).toBe(generationBefore);
   });
 
+  test('the duplicate-content race: the run that loses at commit is skipped and leaves no output behind', async () => {
+    // Two keys, same content (one record rejected, so both outputs exist), a source that loads nothing
+    // (so the runs meet only at the content-once index). B completes its run row and holds its commit;
+    // A finds no committed duplicate, stages its outputs and blocks on B's entry in the index; B
+    // commits; A fails on the index and is skipped.
+    const content = `${customers(30)}{"customer_id": "BAD-RACE"}\n`;
+    await h.put('crm-split/race-a.ndjson', content);
+    await h.put('crm-split/race-b.ndjson', content);
+    let releaseB: () => void = () => undefined;
+    const bHolds = new Promise<void>((resolve) => {
+      h.hooks.beforeCommit = async (key) => {
+        if (key !== 'crm-split/race-b.ndjson') return;
+        const released = new Promise<void>((r) => (releaseB = r));
+        resolve();
+        await released;
+      };
+    });
+    const b = h.deliver('crm-split/race-b.ndjson');
+    let a: ReturnType<IngestHarness['deliver']> | undefined;
+    try {
+      await bHolds;
+      a = h.deliver('crm-split/race-a.ndjson');
+      for (let waited = 0; ; waited += 20) {
+        const { rows } = await h.db.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE canonical.ingestion_runs SET status%'`);
+        if (rows[0].n > 0) break;
+        if (waited > 20_000) throw new Error('run A never waited on run B');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(await h.list('staging/')).toHaveLength(4); // both runs' outputs, staged, none visible
+    } finally {
+      releaseB();
+    }
+    expect([...(await a!).batchItemFailures, ...(await b).batchItemFailures]).toEqual([]);
+
+    const rows = (await h.db.pool.query(`SELECT object_key, run_id, status, processed_key, rejected_key, manifest_key FROM canonical.ingestion_runs
+      WHERE object_key IN ('crm-split/race-a.ndjson', 'crm-split/race-b.ndjson') ORDER BY object_key`)).rows;
+    expect(rows.map((r) => [r.object_key, r.status])).toEqual([['crm-split/race-a.ndjson', 'skipped'], ['crm-split/race-b.ndjson', 'succeeded']]);
+    const [runA, runB] = rows;
+    expect(runA).toMatchObject({ processed_key: null, rejected_key: null });
+    const outputs = [...await h.list('processed/crm-split/'), ...await h.list('rejected/crm-split/')];
+    expect(outputs).toEqual([runB.processed_key, runB.rejected_key]);
+    expect(await h.list('staging/')).toEqual([]);
+    expect(JSON.parse(await h.getText(runA.manifest_key))).toMatchObject({ status: 'skipped', duplicateOf: runB.run_id });
+    expect(succeeded('crm-split/race-b.ndjson')).toHaveLength(1);
+    expect(h.eventBridge.events.filter((e) => e.detail.objectKey === 'crm-split/race-a.ndjson')).toEqual([]);
+  });
+
+  test('a crash between commit and promotion: the redelivery makes the staged outputs visible, once', async () => {
+    await h.put('crm-data/promote.ndjson', `${customers(12, () => true)}{"customer_id": "BAD-PROMOTE"}\n`);
+    h.eventBridge.failNext(10); // the first attempt commits, promotes, then fails to send its event
+    const first = await h.deliver('crm-data/promote.ndjson', { messageId: 'm-promote' });
+    expect(first.batchItemFailures).toEqual([{ itemIdentifier: 'm-promote' }]);
+    h.eventBridge.failNext(0);
+    const run = (await h.db.pool.query("SELECT processed_key, rejected_key FROM canonical.ingestion_runs WHERE object_key = 'crm-data/promote.ndjson'")).rows[0];
+    expect(await h.list('staging/')).toEqual([]);
+    // Staged again as if the crash came before the promotion: the redelivery promotes them.
+    for (const key of [run.processed_key, run.rejected_key]) {
+      await h.put(`staging/${key}`, await h.getText(key));
+      await h.s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key }));
+    }
+    expect((await h.deliver('crm-data/promote.ndjson', { receiveCount: 2 })).batchItemFailures).toEqual([]);
+    expect(await h.list('staging/')).toEqual([]);
+    expect((await h.getJsonLines(run.processed_key)).length).toBe(12);
+    expect((await h.getJsonLines(run.rejected_key)).map((r) => JSON.parse(r.original).customer_id)).toEqual(['BAD-PROMOTE']);
+    expect(succeeded('crm-data/promote.ndjson')).toHaveLength(1);
+  });
+
   test('a forced re-ingest (object metadata) processes the same content again: all unchanged, no version bump', async () => {
     const content = customers(150, (i) => i % 2 === 0);
     await h.put('crm-data/forced.ndjson', content);
@@ -180,6 +254,16 @@ describe('ingest handler: exactly-once runs', () => {
       WHERE e.source_system = 'crm' AND e.source_id = 'R00100' GROUP BY e.id`);
     expect(rows).toEqual([{ version: 2, name: 'Racer 100', history: 1 }]);
     expect((await h.db.pool.query("SELECT count(*)::int AS n FROM canonical.entities WHERE source_id LIKE 'R%'")).rows[0].n).toBe(120);
+  });
+
+  test('run timings come from the real clock: started_at is when the run started, finished_at when it ended', async () => {
+    await h.put('crm-data/timed.ndjson', customers(61));
+    h.hooks.afterBatch = () => new Promise((resolve) => setTimeout(resolve, 400));
+    expect((await h.deliver('crm-data/timed.ndjson')).batchItemFailures).toEqual([]);
+    const { rows } = await h.db.pool.query('SELECT started_at, finished_at, manifest FROM canonical.ingestion_runs WHERE object_key = \'crm-data/timed.ndjson\'');
+    const { started_at: startedAt, finished_at: finishedAt, manifest } = rows[0];
+    expect(finishedAt.getTime() - startedAt.getTime()).toBeGreaterThanOrEqual(800); // two batches of 50, 400 ms each
+    expect(startedAt.toISOString()).toBe(manifest.timings.startedAt);
   });
 
   test('the last attempt of a failing message sends Ingestion Failed (final) before it goes to the DLQ', async () => {

@@ -52,6 +52,7 @@ describe('IngestionPipeline defaults', () => {
           Rules: [
             Match.objectLike({ Id: 'abort-incomplete-uploads', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 } }),
             Match.objectLike({ Id: 'processed', Prefix: 'processed/', Transitions: [{ StorageClass: 'STANDARD_IA', TransitionInDays: 30 }] }),
+            Match.objectLike({ Id: 'staging', Prefix: 'staging/', ExpirationInDays: 30 }),
             Match.objectLike({ Id: 'rejected', Prefix: 'rejected/', ExpirationInDays: 365 }),
           ],
         },
@@ -107,7 +108,7 @@ describe('IngestionPipeline defaults', () => {
     });
   });
 
-  test('least privilege: read the raw prefixes, write processed/, rejected/, manifests/ only, nothing else on S3', () => {
+  test('least privilege: read the raw prefixes, write processed/, rejected/, manifests/, staging/, read and delete staging/ only', () => {
     const statements = processorStatements(template);
     const s3Statements = statements.filter((s) => [].concat(s.Action).some((a: string) => a.startsWith('s3:')));
     const resourcesOf = (s: any) => [].concat(s.Resource).map((r: any) => r['Fn::Join'][1][1]);
@@ -116,9 +117,14 @@ describe('IngestionPipeline defaults', () => {
     expect(resourcesOf(read)).toEqual(SOURCES.map((s) => `/${s.prefix}*`));
     const write = s3Statements.find((s) => s.Sid === 'WriteOutputs');
     expect(write.Action).toEqual(['s3:PutObject', 's3:AbortMultipartUpload']);
-    expect(resourcesOf(write)).toEqual(['/processed/*', '/rejected/*', '/manifests/*']);
-    expect(s3Statements).toHaveLength(2);
-    expect(JSON.stringify(statements)).not.toMatch(/s3:\*|s3:Delete|s3:List/);
+    expect(resourcesOf(write)).toEqual(['/processed/*', '/rejected/*', '/manifests/*', '/staging/*']);
+    const promote = s3Statements.find((s) => s.Sid === 'PromoteStagedOutputs');
+    expect(promote.Action).toEqual(['s3:GetObject', 's3:DeleteObject']);
+    expect(resourcesOf(promote)).toEqual(['/staging/*']);
+    const list = s3Statements.find((s) => s.Sid === 'ListStagedOutputs');
+    expect(list).toMatchObject({ Action: 's3:ListBucket', Condition: { StringLike: { 's3:prefix': ['staging/*'] } } });
+    expect(s3Statements).toHaveLength(4);
+    expect(JSON.stringify(statements)).not.toMatch(/s3:\*/);
     const putEvents = statements.find((s) => s.Action === 'events:PutEvents');
     expect(putEvents.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^IngestionEventBus/), 'Arn'] });
     const secrets = statements.filter((s) => [].concat(s.Action).includes('secretsmanager:GetSecretValue' as never));
@@ -126,13 +132,21 @@ describe('IngestionPipeline defaults', () => {
     expect(JSON.stringify(secrets[0].Resource)).toContain(Stack.of(store).resolve((store.writerSecret.node.defaultChild as any).logicalId));
   });
 
-  test('the VPC endpoints the processor calls exist: S3 gateway, Secrets Manager and EventBridge; no SQS endpoint', () => {
+  test('the VPC endpoints the processor calls exist: S3 gateway, Secrets Manager, EventBridge and SQS (the retry back-off)', () => {
     expect(missingVpcEndpoints(stack)).toEqual([]);
     const names = JSON.stringify(Object.values(template.findResources('AWS::EC2::VPCEndpoint')).map((e) => e.Properties.ServiceName));
     expect(names).toContain('.s3');
     expect(names).toContain('.events');
     expect(names).toContain('.secretsmanager');
-    expect(names).not.toContain('.sqs');
+    expect(names).toContain('.sqs');
+  });
+
+  test('a failed attempt can delay its retry: QUEUE_URL and sqs:ChangeMessageVisibility on the pipeline queue only', () => {
+    const fn = Object.values(template.findResources('AWS::Lambda::Function')).find((f) => f.Properties.Description?.startsWith('IngestionPipeline'))!;
+    expect(fn.Properties.Environment.Variables.QUEUE_URL).toEqual({ Ref: expect.stringMatching(/^IngestionQueue/) });
+    const visibility = processorStatements(template).filter((s) => [].concat(s.Action).includes('sqs:ChangeMessageVisibility' as never));
+    expect(visibility).toHaveLength(1);
+    expect(visibility[0].Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^IngestionQueue(?!.*DeadLetter)/), 'Arn'] });
   });
 
   test('the code asset holds the bundled handler and the rendered sources.json', () => {

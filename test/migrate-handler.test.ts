@@ -3,7 +3,9 @@
  * stand-in speaking the real protocol to the real SDK), a real PostgreSQL, the real migrations.
  */
 import { Client } from 'pg';
+import { lambdaContext } from './support/ingest-harness';
 import { startLocalSecretsManager, fakeAwsEnvironment, LocalSecretsManager } from './support/local-secrets-manager';
+import { captureLogLines, expectLambdaContext } from './support/log-capture';
 import { createTestDatabase, TestDatabase } from './support/test-database';
 import { LIBRARY_MIGRATIONS } from '../lambda/canonical-store/migrations';
 
@@ -31,6 +33,7 @@ describe('migrate handler (custom resource onEvent)', () => {
       DB_NAME: db.name,
       DB_SECRET_ARN: arns.owner,
       DB_TLS: 'disable',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
     });
     // Loaded after the environment is set, as the Lambda runtime would.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -61,8 +64,11 @@ describe('migrate handler (custom resource onEvent)', () => {
   }) as any;
 
   test('Create applies library and user migrations and creates the login users', async () => {
-    const result = await handler(event('Create', [{ id: '0001_vip', sql: "CREATE VIEW canonical.vip AS SELECT * FROM canonical.customers WHERE segment = 'vip'" }]));
-    expect(result.PhysicalResourceId).toBe('canonical-store-migrations');
+    const context = lambdaContext();
+    const { result, lines } = await captureLogLines(() => handler(
+      event('Create', [{ id: '0001_vip', sql: "CREATE VIEW canonical.vip AS SELECT * FROM canonical.customers WHERE segment = 'vip'" }]), context));
+    expectLambdaContext(lines.find((l) => l.message === 'Migrations complete'), context.awsRequestId);
+    expect(result!.PhysicalResourceId).toBe('canonical-store-migrations');
     expect((result as any).Data.AppliedMigrations).toBe([...LIBRARY_MIGRATIONS.map((m) => `library/${m.id}`), 'user/0001_vip'].join(','));
     expect(sm.reads).toEqual(expect.arrayContaining([arns.owner, arns.writer, arns.analytics, arns.reader]));
 

@@ -8,10 +8,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { FIXTURE_EVENT_TIME, sqsEvent, succeededEvent } from './fixtures/ai/events';
 import { processedNdjson, rawIdentifiers, RECORD_COUNT, THRESHOLDS } from './fixtures/ai/health-readings';
+import { lambdaContext } from './support/ingest-harness';
 import { LocalBedrock, startLocalBedrock, VALID_OUTPUT, validAnswer } from './support/local-bedrock';
 import { LocalDynamoDb, startLocalDynamoDb } from './support/local-dynamodb';
 import { LocalEventBridge, startLocalEventBridge } from './support/local-eventbridge';
@@ -19,6 +20,8 @@ import { LocalS3, startLocalS3 } from './support/local-s3';
 import { fakeAwsEnvironment, LocalSecretsManager, startLocalSecretsManager } from './support/local-secrets-manager';
 import { LocalSes, startLocalSes } from './support/local-ses';
 import { LocalSns, startLocalSns } from './support/local-sns-ops';
+import { captureLogLines, expectLambdaContext } from './support/log-capture';
+import { LOCAL_STAND_IN_LABEL } from '../lambda/shared/analysis-contract';
 
 const BUCKET = 'pipeline-data';
 const TABLE = 'analyses';
@@ -36,7 +39,7 @@ let bedrock: LocalBedrock;
 let ses: LocalSes;
 let sns: LocalSns;
 let analyze: (event: unknown) => Promise<any>;
-let notify: (event: unknown) => Promise<any>;
+let notify: (event: unknown, context?: import('aws-lambda').Context) => Promise<any>;
 const savedEnv = { ...process.env };
 
 function manifest(runId: string, day: string, startedAt: string, extra: Record<string, unknown> = {}) {
@@ -220,6 +223,41 @@ describe('the report of one analysis', () => {
 });
 
 describe('escaping', () => {
+  test('the report lists the top 5 of 8 rejection reasons and says there are 3 more', async () => {
+    bedrock.enqueue(validAnswer());
+    const reasons = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`schema: field_${i} is invalid`, 10 - i]));
+    const event = await analyzeRun('0b6c0a55-0d39-4f4e-bb6c-3f5f1f1f0008', { manifestExtra: { rejectionReasons: reasons } });
+    ses.clear();
+    await notify(event);
+    const { html, text } = ses.emails[0];
+    for (let i = 0; i < 5; i++) expect(text).toContain(`schema: field_${i} is invalid`);
+    expect(text).not.toContain('field_5');
+    // 5 + 4 + 3 records under the three reasons not listed.
+    expect(text).toContain('… and 3 more reasons (12 records; see the manifests)');
+    expect(html).toContain('… and 3 more reasons (12 records; see the manifests)');
+  });
+
+  test('the local Bedrock stand-in\'s text is labelled as not a model\'s, with no tokens and no cost', async () => {
+    const label = (t: string) => `${LOCAL_STAND_IN_LABEL} ${t}`;
+    bedrock.enqueue(validAnswer({
+      insights: VALID_OUTPUT.insights.map(label),
+      recommendations: VALID_OUTPUT.recommendations.map(label),
+      executiveSummary: label(VALID_OUTPUT.executiveSummary),
+      riskLevel: 'medium',
+    }, { inputTokens: 1200, outputTokens: 300 }));
+    const event = await analyzeRun('0b6c0a55-0d39-4f4e-bb6c-3f5f1f1f0009');
+    const object = await s3.client().send(new GetObjectCommand({ Bucket: event.detail.analysisBucket, Key: event.detail.analysisKey }));
+    const stored = JSON.parse(await object.Body!.transformToString());
+    expect(stored.ai).toMatchObject({ estimatedCostUsd: 0, usage: { inputTokens: 0, outputTokens: 0, totalTokens: 0 } });
+    ses.clear();
+    await notify(event);
+    const { html, text } = ses.emails[0];
+    for (const body of [text, html]) {
+      expect(body).toContain('AI texts written by the local Bedrock stand-in (sandbox), not by a model: no model ran, no tokens, no cost.');
+      expect(body).not.toMatch(/output tokens, estimated/);
+    }
+  });
+
   test('markup in model output and in rejection reasons is escaped in the HTML, plain in the text', async () => {
     const hostile = {
       insights: ['<script>alert("x")</script> heart rates spiked', 'Values "> <img src=x onerror=alert(1)> & more'],
@@ -277,6 +315,14 @@ describe('failure routing', () => {
     expect(sns.messages[0].message).toMatch(/Object\s+s3:\/\/pipeline-data\/health\/raw\/broken\.csv \(version v1\)/);
     expect(sns.messages[0].message).toMatch(/Error\s+not_utf8: the file is not valid UTF-8 \(near line 12\)/);
     expect(ses.emails).toHaveLength(0);
+  });
+
+  test('an unsupported event is ignored with a warning that carries the Lambda context', async () => {
+    const context = lambdaContext();
+    const event = { ...ingestionFailed(true), 'detail-type': 'Something Else' };
+    const { result, lines } = await captureLogLines(() => notify(event as any, context));
+    expect(result).toMatchObject({ status: 'ignored' });
+    expectLambdaContext(lines.find((l) => l.message === 'Unsupported event ignored'), context.awsRequestId);
   });
 
   test('Ingestion Failed before the last attempt is not routed (the queue retries it)', async () => {

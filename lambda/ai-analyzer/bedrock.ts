@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-bedrock-runtime';
 import Ajv from 'ajv';
 import type { Prompt } from './prompt';
-import { AI_OUTPUT_SCHEMA, AiOutput, AiResult, AiStatus, TokenUsage } from '../shared/analysis-contract';
+import { AI_OUTPUT_SCHEMA, AiOutput, AiResult, AiStatus, TokenUsage, writtenByLocalStandIn } from '../shared/analysis-contract';
 
 const client = new BedrockRuntimeClient({ maxAttempts: Number(process.env.BEDROCK_MAX_ATTEMPTS ?? 6) });
 
@@ -159,6 +159,9 @@ export async function askModel(prompt: Prompt, settings: ModelSettings, finalAtt
     // A refusal is asked again as it was (answers vary); the data is aggregated and pseudonymized.
   }
 
+  // The sandbox's local stand-in: no model ran, nothing is billed (its token counts are made up).
+  const standIn = output !== null && writtenByLocalStandIn([output.executiveSummary, ...output.insights, ...output.recommendations]);
+  if (standIn) usage = { inputTokens: 0, outputTokens: 0, totalTokens: 0 };
   return {
     status,
     modelId: settings.modelId,
@@ -167,7 +170,7 @@ export async function askModel(prompt: Prompt, settings: ModelSettings, finalAtt
     error,
     stopReason,
     usage,
-    estimatedCostUsd: estimateCost(usage, settings),
+    estimatedCostUsd: standIn ? 0 : estimateCost(usage, settings),
     promptCharacters: prompt.system.length + prompt.user.length,
     anomaliesInPrompt: prompt.anomaliesInPrompt,
   };

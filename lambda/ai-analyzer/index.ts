@@ -29,8 +29,18 @@ const MAX_RECEIVE_COUNT = Number(process.env.MAX_RECEIVE_COUNT ?? 3);
 /** Completed analyses are remembered this long (redeliveries come within hours). */
 const IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600;
 
-const idempotencyConfig = new IdempotencyConfig({ eventKeyJmesPath: 'analysisId', expiresAfterSeconds: IDEMPOTENCY_TTL_SECONDS });
-const analyzeOnce: (request: AnalysisRequest, config: AnalyzerConfig, attempt: AttemptInfo) => Promise<AnalysisCompleteDetail> =
+/**
+ * What an analysis id stands for. A second request with the same id gets the first one's result
+ * only when these are the same (Powertools payload validation); otherwise it is refused. The
+ * request time is left out: the same on-demand request repeated later is the same request.
+ */
+const REQUEST_IDENTITY = '[sourceName, bucket, processedKey, manifestKey, personalDataFields]';
+const idempotencyConfig = new IdempotencyConfig({
+  eventKeyJmesPath: 'analysisId',
+  payloadValidationJmesPath: REQUEST_IDENTITY,
+  expiresAfterSeconds: IDEMPOTENCY_TTL_SECONDS,
+});
+const runOnce: (request: AnalysisRequest, config: AnalyzerConfig, attempt: AttemptInfo) => Promise<AnalysisCompleteDetail> =
   process.env.IDEMPOTENCY_TABLE_NAME
     ? makeIdempotent(runAnalysis, {
       persistenceStore: new DynamoDBPersistenceLayer({ tableName: process.env.IDEMPOTENCY_TABLE_NAME }),
@@ -38,6 +48,18 @@ const analyzeOnce: (request: AnalysisRequest, config: AnalyzerConfig, attempt: A
       dataIndexArgument: 0,
     })
     : runAnalysis;
+
+/** Runs the analysis once per analysis id; a reused id with another request is a permanent, clear error. */
+async function analyzeOnce(request: AnalysisRequest, config: AnalyzerConfig, attempt: AttemptInfo): Promise<AnalysisCompleteDetail> {
+  try {
+    return await runOnce(request, config, attempt);
+  } catch (error) {
+    if ((error as Error)?.name !== 'IdempotencyValidationError') throw error;
+    throw new PermanentAnalysisError('analysis_id_conflict', `analysisId "${request.analysisId}" was already used for a different request `
+      + '(another source, processed object, manifest or personal-data fields), whose result it keeps: use a new analysisId, '
+      + 'or repeat the first request unchanged to get that result.');
+  }
+}
 
 type Outcome = { readonly status: 'analyzed'; readonly detail: AnalysisCompleteDetail } | { readonly status: 'skipped'; readonly reason: string };
 
@@ -138,7 +160,10 @@ async function onDemand(payload: OnDemandPayload): Promise<AnalysisCompleteDetai
 export async function handler(
   event: SQSEvent | EventBridgeEvent<string, IngestionSucceededDetail> | OnDemandPayload, context?: Context,
 ): Promise<unknown> {
-  if (context) idempotencyConfig.registerLambdaContext(context);
+  if (context) {
+    logger.addContext(context);
+    idempotencyConfig.registerLambdaContext(context);
+  }
   if (Array.isArray((event as SQSEvent).Records)) {
     const sqsEvent = event as SQSEvent;
     const response: SQSBatchResponse = await processPartialResponse(sqsEvent, processMessage, processor, {

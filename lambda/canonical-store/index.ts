@@ -3,7 +3,7 @@
  * migrations on every deploy that changes them. Connects as the owner (master) user.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
+import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
 import { LIBRARY_MIGRATIONS, Migration } from './migrations';
 import { GroupRole, LoginUser, migrate } from './runner';
 import { connectClient, readDbSecret } from '../shared/db';
@@ -27,7 +27,8 @@ async function loginUsers(props: MigrationProperties): Promise<LoginUser[]> {
   return Promise.all(levels.map(async ([arn, group]) => ({ ...(await readDbSecret(arn, true)), group })));
 }
 
-export async function handler(event: CloudFormationCustomResourceEvent) {
+export async function handler(event: CloudFormationCustomResourceEvent, context?: Context) {
+  if (context) logger.addContext(context);
   if (event.RequestType === 'Delete') {
     // Data and schema are retained: the store's removal policy decides what happens to the database.
     return { PhysicalResourceId: event.PhysicalResourceId };

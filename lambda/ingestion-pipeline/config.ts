@@ -39,7 +39,8 @@ export function sourceForKey(config: PipelineConfig, key: string): SourceConfig 
 
 export function formatFor(source: SourceConfig, key: string): InputFormat | undefined {
   if (source.format) return source.format;
-  const name = key.toLowerCase();
+  // A gzip object is told by its extension once `.gz` is taken off (its bytes are decompressed whatever the name).
+  const name = key.toLowerCase().replace(/\.gz$/, '');
   if (name.endsWith('.csv')) return 'csv';
   if (name.endsWith('.ndjson') || name.endsWith('.jsonl')) return 'ndjson';
   if (name.endsWith('.json')) return source.recordsPath ? 'json_object' : 'json_array';

@@ -7,6 +7,8 @@ import type { ClientBase } from 'pg';
 export interface IngestHooks {
   /** Called after each batch is upserted, inside the run's transaction. */
   afterBatch?: (batchNumber: number, client: ClientBase) => void | Promise<void>;
+  /** Called with the object key after the run row is completed, just before its transaction commits. */
+  beforeCommit?: (objectKey: string, client: ClientBase) => void | Promise<void>;
 }
 
 export const hooks: IngestHooks = {};

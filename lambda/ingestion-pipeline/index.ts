@@ -1,12 +1,15 @@
 /**
  * IngestionPipeline processor: SQS (S3 event notifications) → one ingestion run per object.
- * Partial batch responses: a failed message returns to the queue alone (and after
- * MAX_RECEIVE_COUNT attempts goes to the dead-letter queue); records are processed one after
+ * Partial batch responses: a failed message returns to the queue alone, after a growing delay
+ * (retry.ts), and after MAX_RECEIVE_COUNT attempts goes to the dead-letter queue, its last
+ * attempt announced by an `Ingestion Failed` event (failure.ts); records are processed one after
  * the other so memory stays flat.
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { announceFinalFailure, failureCode, newTrace } from './failure';
+import { backOff, receiveCountOf } from './retry';
 import { ingestObject } from './run';
 import { objectsIn } from './s3-event';
 
@@ -21,19 +24,36 @@ function remainingMs(context?: Context): number {
 }
 
 async function processMessage(record: SQSRecord, context?: Context): Promise<void> {
-  const finalAttempt = Number(record.attributes?.ApproximateReceiveCount ?? 1) >= MAX_RECEIVE_COUNT;
-  for (const object of objectsIn(record)) {
-    try {
-      const result = await ingestObject(object, { finalAttempt, remainingMs: remainingMs(context) });
-      logger.info('Object ingested', { bucket: object.bucket, key: object.key, ...result });
-    } catch (error) {
-      logger.error('Object ingestion failed; the message will be retried', { bucket: object.bucket, key: object.key, finalAttempt, error: error as Error });
-      throw error;
+  const receiveCount = receiveCountOf(record);
+  const finalAttempt = receiveCount >= MAX_RECEIVE_COUNT;
+  try {
+    for (const object of objectsIn(record)) {
+      const trace = newTrace();
+      try {
+        const result = await ingestObject(object, { remainingMs: remainingMs(context) }, trace);
+        logger.info('Object ingested', { bucket: object.bucket, key: object.key, ...result });
+      } catch (error) {
+        const code = failureCode(error, trace.stage);
+        logger.error('Object ingestion failed', { bucket: object.bucket, key: object.key, receiveCount, finalAttempt, code, error: error as Error });
+        if (finalAttempt) {
+          await announceFinalFailure({ object, trace, error, receiveCount }).catch((e) => {
+            logger.error('The Ingestion Failed event could not be sent (the dead-letter queue alarm still fires)', { key: object.key, error: e as Error });
+          });
+        }
+        throw error;
+      }
     }
+  } catch (error) {
+    if (!finalAttempt) {
+      const delay = await backOff(record, (e) => logger.warn('Could not delay the retry; the queue visibility timeout applies', { error: e as Error }));
+      if (delay !== undefined) logger.info('Retry scheduled', { messageId: record.messageId, receiveCount, retryInSeconds: delay });
+    }
+    throw error;
   }
 }
 
 export async function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+  logger.addContext(context);
   return processPartialResponse(event, (record: SQSRecord) => processMessage(record, context), processor, {
     context,
     processInParallel: false,

@@ -26,13 +26,18 @@ export interface StoredRun {
 
 export const CONTENT_ONCE_INDEX = 'ingestion_runs_content_once';
 
-/** Inserts the run as `running`; false when the run exists (or another attempt holds it, once that one commits). */
-export async function claimRun(client: ClientBase, run: RunIdentity): Promise<boolean> {
+/**
+ * Inserts the run as `running`; false when the run exists (or another attempt holds it, once that
+ * one commits). `startedAt` is when this attempt started (not the transaction's now(), which would
+ * also be its finished_at: every run would look instant).
+ */
+export async function claimRun(client: ClientBase, run: RunIdentity, startedAt: Date): Promise<boolean> {
   const { rowCount } = await client.query(
-    `INSERT INTO canonical.ingestion_runs (run_id, source_name, source_system, entity_type, bucket, object_key, version_id, etag, size_bytes, forced, status)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'running')
+    `INSERT INTO canonical.ingestion_runs (run_id, source_name, source_system, entity_type, bucket, object_key, version_id, etag, size_bytes, forced, status,
+       started_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'running', $11)
      ON CONFLICT (run_id) DO NOTHING`,
-    [run.runId, run.sourceName, run.sourceSystem, run.entityType, run.bucket, run.key, run.versionId, run.etag, run.size, run.forced],
+    [run.runId, run.sourceName, run.sourceSystem, run.entityType, run.bucket, run.key, run.versionId, run.etag, run.size, run.forced, startedAt],
   );
   return rowCount === 1;
 }
@@ -78,7 +83,7 @@ export async function finishRun(client: ClientBase, runId: string, outcome: RunO
   await client.query(
     `UPDATE canonical.ingestion_runs SET status = $2, sha256 = $3, received = $4, inserted = $5, updated = $6, unchanged = $7,
        stale = $8, not_loaded = $9, rejected = $10, duplicates = $11, rejection_reasons = $12, manifest = $13, manifest_key = $14,
-       processed_key = $15, rejected_key = $16, error = $17, data_generation = $18, duplicate_of = $19, finished_at = now()
+       processed_key = $15, rejected_key = $16, error = $17, data_generation = $18, duplicate_of = $19, finished_at = clock_timestamp()
      WHERE run_id = $1`,
     [runId, ...outcomeValues(outcome)]);
 }
@@ -88,12 +93,12 @@ export async function recordRun(client: ClientBase, run: RunIdentity, outcome: R
   const { rowCount } = await client.query(
     `INSERT INTO canonical.ingestion_runs (run_id, source_name, source_system, entity_type, bucket, object_key, version_id, etag,
        size_bytes, forced, status, sha256, received, inserted, updated, unchanged, stale, not_loaded, rejected, duplicates,
-       rejection_reasons, manifest, manifest_key, processed_key, rejected_key, error, data_generation, duplicate_of, finished_at)
+       rejection_reasons, manifest, manifest_key, processed_key, rejected_key, error, data_generation, duplicate_of, started_at, finished_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25,
-       $26, $27, $28, now())
+       $26, $27, $28, $29, clock_timestamp())
      ON CONFLICT (run_id) DO NOTHING`,
     [run.runId, run.sourceName, run.sourceSystem, run.entityType, run.bucket, run.key, run.versionId, run.etag, run.size, run.forced,
-      ...outcomeValues(outcome)]);
+      ...outcomeValues(outcome), outcome.manifest.timings.startedAt]);
   return rowCount === 1;
 }
 

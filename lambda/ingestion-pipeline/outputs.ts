@@ -1,28 +1,50 @@
 /**
- * NDJSON outputs streamed to S3 with lib-storage (multipart, bounded buffers), optionally gzip.
- * Started on the first line, so nothing is written for an empty output; aborted (no object at
- * all) when the run does not commit, so a skipped or crashed run leaves no half output behind.
+ * A run's outputs (processed/, rejected/) become visible only if the run commits.
+ *
+ * Each output is streamed to a staging key (`staging/<final key>`) with lib-storage (multipart,
+ * bounded buffers, optionally gzip) while the run's transaction is open, completed before the
+ * commit, and promoted (server-side copy to the final key, then the staged object deleted) after
+ * the commit, under the run row's lock with the manifest and the event. A run that does not commit
+ * (skipped as a duplicate, failed, crashed) discards its staged objects; the final keys never exist.
+ * Promotion is idempotent and needs only the final keys (the manifest has them), so a redelivery
+ * after a crash between commit and promotion finishes it, and any other writer of staged outputs
+ * (e.g. parts of a file processed in parallel) can reuse promoteOutputs/discardStaged.
  */
 import { once } from 'events';
 import { PassThrough } from 'stream';
 import { createGzip } from 'zlib';
-import type { S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
+  HeadObjectCommand, S3Client, UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 
 export type Compression = 'none' | 'gzip';
 
+/** Where outputs wait for their run to commit (a prefix sources may not use; expired by a lifecycle rule). */
+export const STAGING_PREFIX = 'staging/';
 const PART_SIZE = 8 * 1024 * 1024;
+/** Largest object CopyObject copies in one request; larger ones are copied in parts. */
+const COPY_LIMIT = 5 * 1024 ** 3;
+const COPY_PART_SIZE = 512 * 1024 ** 2;
 
+export function stagingKey(finalKey: string): string {
+  return `${STAGING_PREFIX}${finalKey}`;
+}
+
+/** One NDJSON output, streamed to its staging key. */
 export class NdjsonUpload {
   private input?: NodeJS.WritableStream & PassThrough;
   private upload?: Upload;
   private finished?: Promise<unknown>;
   private failure?: unknown;
+  private completed = false;
   private count = 0;
 
   constructor(
     private readonly s3: S3Client,
     private readonly bucket: string,
+    /** The key the output gets once its run commits. */
     readonly key: string,
     private readonly compression: Compression,
   ) {}
@@ -38,7 +60,7 @@ export class NdjsonUpload {
       client: this.s3,
       params: {
         Bucket: this.bucket,
-        Key: this.key,
+        Key: stagingKey(this.key),
         Body: body,
         ContentType: 'application/x-ndjson',
         ...(this.compression === 'gzip' ? { ContentEncoding: 'gzip' } : {}),
@@ -66,18 +88,87 @@ export class NdjsonUpload {
     if (!input.write(text)) await Promise.race([once(input, 'drain'), this.finished]);
   }
 
-  /** Finishes the object; returns its key, or null when nothing was written. */
+  /** Finishes the staged object; returns the final key, or null when nothing was written. */
   async complete(): Promise<string | null> {
     if (!this.input) return null;
     this.input.end();
     await this.finished;
+    this.completed = true;
     return this.key;
   }
 
-  async abort(): Promise<void> {
+  /** Leaves nothing behind: aborts the upload, or deletes the staged object it completed. */
+  async discard(): Promise<void> {
     if (!this.upload) return;
+    if (this.completed) {
+      await discardStaged(this.s3, this.bucket, [this.key]);
+      return;
+    }
     this.input?.destroy();
     await this.upload.abort().catch(() => undefined);
     await this.finished?.catch(() => undefined);
+  }
+}
+
+function isMissing(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
+}
+
+/**
+ * Makes committed outputs visible: each staged object is copied to its final key, then deleted.
+ * Idempotent: a staged object already gone was promoted by an earlier attempt (it is deleted only
+ * after its copy succeeded).
+ */
+export async function promoteOutputs(s3: S3Client, bucket: string, finalKeys: ReadonlyArray<string | null>): Promise<void> {
+  for (const key of finalKeys) {
+    if (!key) continue;
+    const staged = stagingKey(key);
+    let size: number;
+    try {
+      size = (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: staged }))).ContentLength ?? 0;
+    } catch (error) {
+      if (isMissing(error)) continue;
+      throw error;
+    }
+    if (size <= COPY_LIMIT) {
+      await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: key, CopySource: copySource(bucket, staged) }));
+    } else {
+      await copyInParts(s3, bucket, staged, key, size);
+    }
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: staged }));
+  }
+}
+
+/** Deletes staged outputs of a run that did not commit (missing ones are fine). */
+export async function discardStaged(s3: S3Client, bucket: string, finalKeys: ReadonlyArray<string | null>): Promise<void> {
+  for (const key of finalKeys) {
+    if (key) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: stagingKey(key) }));
+  }
+}
+
+function copySource(bucket: string, key: string): string {
+  return `${bucket}/${encodeURIComponent(key).replace(/%2F/g, '/')}`;
+}
+
+/** Objects over 5 GiB: a multipart upload whose parts are server-side copies of ranges (UploadPartCopy). */
+async function copyInParts(s3: S3Client, bucket: string, from: string, to: string, size: number): Promise<void> {
+  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: from }));
+  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({
+    Bucket: bucket, Key: to, ContentType: head.ContentType, ContentEncoding: head.ContentEncoding,
+  }));
+  try {
+    const parts: Array<{ ETag: string; PartNumber: number }> = [];
+    for (let start = 0, n = 1; start < size; start += COPY_PART_SIZE, n++) {
+      const end = Math.min(size, start + COPY_PART_SIZE) - 1;
+      const part = await s3.send(new UploadPartCopyCommand({
+        Bucket: bucket, Key: to, UploadId, PartNumber: n, CopySource: copySource(bucket, from), CopySourceRange: `bytes=${start}-${end}`,
+      }));
+      parts.push({ ETag: part.CopyPartResult!.ETag!, PartNumber: n });
+    }
+    await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: to, UploadId, MultipartUpload: { Parts: parts } }));
+  } catch (error) {
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: to, UploadId })).catch(() => undefined);
+    throw error;
   }
 }

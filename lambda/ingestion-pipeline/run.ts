@@ -4,7 +4,8 @@
  * The run row is claimed, every batch is upserted and the run is completed in ONE transaction,
  * so a crash anywhere rolls back everything and a retry starts clean; a redelivered event finds
  * the committed run and only re-sends its manifest/event if those had not gone out. Outputs are
- * multipart uploads completed just before the commit (aborted otherwise). Trade-off: a very
+ * staged while the transaction is open and promoted to their keys after the commit, with the
+ * manifest and the event (outputs.ts): a run that does not commit leaves none. Trade-off: a very
  * large file holds its transaction (and the row locks of the entities it changed) for the whole
  * file; the Lambda timeout bounds it, and lock_timeout is set so a blocked run fails before it.
  */
@@ -15,6 +16,7 @@ import type { ClientBase, PoolClient } from 'pg';
 import { safeOriginal, structuralReasons } from './checks';
 import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECORD_LENGTH, formatFor, InputFormat, loadConfig, SourceConfig, sourceForKey } from './config';
 import { publishFailed, publishSucceeded } from './events';
+import { AttemptTrace, newTrace } from './failure';
 import { hooks } from './hooks';
 import { checkIdNormalization } from './id-keys';
 import {
@@ -24,8 +26,8 @@ import {
 } from './ledger';
 import { mapRecord } from './mapping';
 import { recordRunMetrics } from './metrics';
-import { Compression, NdjsonUpload } from './outputs';
-import { decodeUtf8, DecodeProgress, FileReadError, ORIGINAL_LIMIT, readRecords, SourceRecord } from './readers';
+import { Compression, NdjsonUpload, promoteOutputs } from './outputs';
+import { decodeText, DecodeLimits, DecodeProgress, DEFAULT_DECODE_LIMITS, FileReadError, ORIGINAL_LIMIT, readRecords, SourceRecord } from './readers';
 import { runIdFor } from './run-id';
 import { validatorFor } from './validation';
 import {
@@ -45,8 +47,6 @@ export interface ObjectEvent {
 }
 
 export interface AttemptInfo {
-  /** The queue will not retry after this attempt (send the failure event now). */
-  readonly finalAttempt: boolean;
   /** Time left before the Lambda timeout, to bound lock waits. */
   readonly remainingMs: number;
 }
@@ -68,6 +68,19 @@ const s3 = new S3Client({ forcePathStyle: process.env.S3_FORCE_PATH_STYLE === 't
 
 function compression(): Compression {
   return process.env.OUTPUT_COMPRESSION === 'gzip' ? 'gzip' : 'none';
+}
+
+/** Bounds on gzip input (zip bombs): MAX_DECOMPRESSED_BYTES and MAX_COMPRESSION_RATIO override the defaults. */
+function decodeLimits(): DecodeLimits {
+  const positive = (name: string, fallback: number) => {
+    const v = Number(process.env[name]);
+    return Number.isFinite(v) && v > 0 ? v : fallback;
+  };
+  return {
+    ...DEFAULT_DECODE_LIMITS,
+    maxDecompressedBytes: positive('MAX_DECOMPRESSED_BYTES', DEFAULT_DECODE_LIMITS.maxDecompressedBytes),
+    maxRatio: positive('MAX_COMPRESSION_RATIO', DEFAULT_DECODE_LIMITS.maxRatio),
+  };
 }
 
 function datePath(iso: string): string {
@@ -92,9 +105,13 @@ async function inTransaction<T>(client: ClientBase, fn: () => Promise<T>): Promi
   }
 }
 
-/** Processes one object; throws only for failures worth a retry (the SQS message returns to the queue). */
-export async function ingestObject(event: ObjectEvent, attempt: AttemptInfo): Promise<IngestResult> {
+/**
+ * Processes one object; throws only for failures worth a retry (the SQS message returns to the
+ * queue). `trace` records how far it got, for the failure event of a last attempt.
+ */
+export async function ingestObject(event: ObjectEvent, attempt: AttemptInfo, trace: AttemptTrace = newTrace()): Promise<IngestResult> {
   const startedAt = new Date();
+  trace.stage = 'configuration';
   const config = loadConfig();
   const source = sourceForKey(config, event.key);
   if (!source) {
@@ -114,7 +131,9 @@ export async function ingestObject(event: ObjectEvent, attempt: AttemptInfo): Pr
     });
     return { outcome: 'ignored', reason: 'unknown_source' };
   }
+  trace.source = source;
 
+  trace.stage = 'object';
   let head;
   try {
     head = await s3.send(new HeadObjectCommand({ Bucket: event.bucket, Key: event.key, VersionId: event.versionId }));
@@ -154,15 +173,17 @@ export async function ingestObject(event: ObjectEvent, attempt: AttemptInfo): Pr
     forced: Boolean(forceToken),
   };
   const lastModified = head.LastModified?.toISOString() ?? null;
+  trace.runId = identity.runId;
+  trace.versionId = versionId;
   try {
-    return await new Run(source, identity, event, startedAt, lastModified, true).execute(attempt);
+    return await new Run(source, identity, event, startedAt, lastModified, true).execute(attempt, trace);
   } catch (error) {
     if (!(error instanceof NewKeyConflictError)) throw error;
   }
   // A concurrent run committed a key this one was inserting as new (all rolled back): once more
   // through the merge, which waits for and handles such keys. Rare: only overlapping first loads.
   const elapsedMs = Date.now() - startedAt.getTime();
-  return new Run(source, identity, event, startedAt, lastModified, false).execute({ ...attempt, remainingMs: attempt.remainingMs - elapsedMs });
+  return new Run(source, identity, event, startedAt, lastModified, false).execute({ remainingMs: attempt.remainingMs - elapsedMs }, trace);
 }
 
 interface BatchItem {
@@ -195,6 +216,7 @@ class Run {
   private flushing = false;
   private lastBatchNew = true;
   private sha256: string | null = null;
+  private readonly progress: DecodeProgress = { bytes: 0, ended: false };
   private client?: PoolClient;
   private clientBroken = false;
 
@@ -217,14 +239,13 @@ class Run {
     this.upsertOptions = { runId: id.runId, source: { bucket: id.bucket, key: id.key, versionId: id.versionId ?? undefined } };
   }
 
-  async execute(attempt: AttemptInfo): Promise<IngestResult> {
+  async execute(attempt: AttemptInfo, trace: AttemptTrace): Promise<IngestResult> {
+    trace.stage = 'database';
     const checkout = await checkoutClient();
     this.client = checkout.client;
+    trace.stage = 'processing';
     try {
       return await this.executeWith(this.client, attempt);
-    } catch (error) {
-      if (attempt.finalAttempt && !(error instanceof NewKeyConflictError)) await this.publishAttemptFailure(error).catch(() => undefined);
-      throw error;
     } finally {
       checkout.release(this.clientBroken);
     }
@@ -237,7 +258,7 @@ class Run {
       // A concurrent attempt at the same run holds its row: wait for it, but not past our own timeout.
       const lockMs = Math.max(1000, attempt.remainingMs - 60_000);
       await client.query(`SET LOCAL lock_timeout = ${Math.floor(lockMs)}`);
-      if (!(await claimRun(client, this.id))) {
+      if (!(await claimRun(client, this.id, this.startedAt))) {
         await client.query('ROLLBACK');
         committed = true;
         return await this.redelivered(client);
@@ -264,6 +285,7 @@ class Run {
       const outcome = this.outcome('succeeded', { processedKey, rejectedKey, generation });
       try {
         await finishRun(client, this.id.runId, outcome);
+        await hooks.beforeCommit?.(this.id.key, client);
         await client.query('COMMIT');
         committed = true;
       } catch (error) {
@@ -281,8 +303,10 @@ class Run {
         await client.query('ROLLBACK').catch(() => {
           this.clientBroken = true;
         });
+        // Nothing of an uncommitted run may become visible. (A committed run keeps its staged
+        // outputs: the redelivery promotes them with the manifest and the event.)
+        await Promise.all([this.processed.discard(), this.rejected.discard()]).catch(() => undefined);
       }
-      await Promise.all([this.processed.abort(), this.rejected.abort()]);
       throw error;
     }
   }
@@ -297,10 +321,10 @@ class Run {
     }));
     const body = object.Body as Readable;
     const hash = createHash('sha256');
-    const progress: DecodeProgress = { bytes: 0, ended: false };
+    const progress: DecodeProgress = this.progress;
     const validate = validatorFor(this.source, this.format === 'csv');
     const checkOptions = { maxDepth: this.source.maxDepth ?? DEFAULT_MAX_DEPTH, rejectFormulaCells: this.source.rejectFormulaCells ?? true };
-    const records = readRecords(decodeUtf8(body, hash, progress), {
+    const records = readRecords(decodeText(body, hash, progress, { contentEncoding: object.ContentEncoding, limits: decodeLimits() }), {
       format: this.format,
       recordsPath: this.source.recordsPath,
       csvDelimiter: this.source.csvDelimiter,
@@ -379,6 +403,7 @@ class Run {
     this.pendingRejected.push({
       recordNumber: record.recordNumber,
       line: record.line,
+      ...(record.byteOffset !== undefined ? { byteOffset: record.byteOffset } : {}),
       disposition,
       reasons,
       original: original.slice(0, ORIGINAL_LIMIT),
@@ -448,6 +473,20 @@ class Run {
     await hooks.afterBatch?.(this.batches, client);
   }
 
+  /** How the object's bytes were read (null when they were not). */
+  private decoding(): IngestionManifest['decoding'] {
+    const p = this.progress;
+    if (!p.encoding) return null;
+    const limits = decodeLimits();
+    return {
+      compression: p.compression ?? 'none',
+      textEncoding: p.encoding,
+      byteOrderMark: p.bom ?? false,
+      decompressedBytes: p.compression === 'gzip' ? p.decompressedBytes ?? 0 : null,
+      limits: p.compression === 'gzip' ? { maxDecompressedBytes: limits.maxDecompressedBytes, maxRatio: limits.maxRatio } : null,
+    };
+  }
+
   private outcome(status: RunStatus, o: OutcomeParts): RunOutcome {
     const finishedAt = new Date();
     const eventTime = this.event.eventTime ? new Date(this.event.eventTime).getTime() : NaN;
@@ -473,6 +512,7 @@ class Run {
         lastModified: this.lastModified,
         sha256: this.sha256,
       },
+      decoding: this.decoding(),
       counts: { ...this.counts },
       rejectionReasons: { ...this.reasons },
       outputs: { processedKey: o.processedKey, rejectedKey: o.rejectedKey, compression: compression() },
@@ -504,7 +544,7 @@ class Run {
    * (the raw object keeps them; replay with a forced re-ingest after fixing the file or the source).
    */
   private async setAside(client: ClientBase, error: FileError): Promise<IngestResult> {
-    await this.processed.abort();
+    await this.processed.discard();
     const notYetRejected = this.counts.received - this.counts.rejected;
     if (notYetRejected > 0) {
       const key = `file_error: ${error.code}`;
@@ -529,7 +569,8 @@ class Run {
 
   /** Same content already loaded for this source (not forced): record the skip, load nothing, send no event. */
   private async skip(client: ClientBase, duplicateOf: string | null): Promise<IngestResult> {
-    await Promise.all([this.processed.abort(), this.rejected.abort()]);
+    // Completed already when the duplicate was found at commit: the staged objects are deleted.
+    await Promise.all([this.processed.discard(), this.rejected.discard()]);
     const counts = this.counts;
     Object.assign(counts, { ...zeroCounts() });
     for (const k of Object.keys(this.reasons)) delete this.reasons[k];
@@ -568,6 +609,7 @@ class Run {
 
   private async sendNotifications(client: ClientBase, outcome: Pick<RunOutcome, 'manifest' | 'manifestKey'>, metricsToo: boolean): Promise<void> {
     const m = outcome.manifest;
+    await promoteOutputs(s3, m.object.bucket, [m.outputs.processedKey, m.outputs.rejectedKey]);
     await this.putManifest(m);
     const ids = {
       schemaVersion: INGESTION_SCHEMA_VERSION,
@@ -606,23 +648,5 @@ class Run {
     if (metricsToo) {
       recordRunMetrics(m.source.name, m.counts, m.status, m.timings.durationMs, m.timings.latencyMs);
     }
-  }
-
-  private async publishAttemptFailure(error: unknown): Promise<void> {
-    recordRunMetrics(this.source.name, null, 'failed', Date.now() - this.startedAt.getTime(), null);
-    await publishFailed({
-      schemaVersion: INGESTION_SCHEMA_VERSION,
-      runId: this.id.runId,
-      sourceName: this.source.name,
-      sourceSystem: this.source.sourceSystem,
-      entityType: this.source.entityType,
-      bucket: this.id.bucket,
-      objectKey: this.id.key,
-      objectVersionId: this.id.versionId,
-      manifestKey: null,
-      counts: null,
-      final: true,
-      error: { code: 'processing_error', message: `Last attempt failed; the message goes to the dead-letter queue: ${(error as Error)?.message ?? error}` },
-    });
   }
 }

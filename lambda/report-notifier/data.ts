@@ -28,6 +28,8 @@ export interface ProcessingStats {
   readonly duplicates: number;
   readonly stale: number;
   readonly topRejectionReasons: Array<{ readonly reason: string; readonly count: number }>;
+  /** Reasons beyond the top ones: how many, and their records (a record with several reasons counts under each). */
+  readonly moreRejectionReasons: { readonly reasons: number; readonly count: number };
 }
 
 export async function getJson<T>(bucket: string, key: string): Promise<T> {
@@ -70,11 +72,11 @@ export function processingStats(manifests: readonly ManifestCounts[], topN = 5):
       reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
     }
   }
-  const topRejectionReasons = [...reasons.entries()]
-    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-    .slice(0, topN)
-    .map(([reason, count]) => ({ reason, count }));
-  return { files: manifests.length, ...t, topRejectionReasons };
+  const ranked = [...reasons.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const topRejectionReasons = ranked.slice(0, topN).map(([reason, count]) => ({ reason, count }));
+  const rest = ranked.slice(topN);
+  const moreRejectionReasons = { reasons: rest.length, count: rest.reduce((n, [, count]) => n + count, 0) };
+  return { files: manifests.length, ...t, topRejectionReasons, moreRejectionReasons };
 }
 
 /** yyyy-mm-dd of each UTC day that overlaps [from, to]. */

@@ -9,7 +9,7 @@
  * Errors are thrown: the rule target / async invocation retries, then the dead-letter queue.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { EventBridgeEvent } from 'aws-lambda';
+import type { Context, EventBridgeEvent } from 'aws-lambda';
 import { loadConfig, NotifierConfig } from './config';
 import {
   getAnalysisDocument, getManifest, manifestsBetween, markReportSent, recentAnalyses, reportAlreadySent,
@@ -79,7 +79,8 @@ function isEvent(value: unknown): value is AnyEvent {
   return !!e && typeof e.source === 'string' && typeof e['detail-type'] === 'string' && typeof e.detail === 'object';
 }
 
-export async function handler(event: AnyEvent | DigestRequest): Promise<NotifierResult> {
+export async function handler(event: AnyEvent | DigestRequest, context?: Context): Promise<NotifierResult> {
+  if (context) logger.addContext(context);
   const config = loadConfig();
   if (isEvent(event)) {
     const type = `${event.source}/${event['detail-type']}`;

@@ -4,7 +4,7 @@
  * which escapes it; only fragments built by the tag itself are inserted as they are.
  */
 import type { ProcessingStats } from './data';
-import type { AiStatus, AnomalyExample, AnomalyKind, RiskLevel } from '../shared/analysis-contract';
+import { AiStatus, AnomalyExample, AnomalyKind, RiskLevel, writtenByLocalStandIn } from '../shared/analysis-contract';
 
 export interface ReportField {
   readonly field: string;
@@ -131,6 +131,19 @@ export function formatNumber(n: number | null | undefined, digits = 2): string {
   return Number.isInteger(n) ? n.toLocaleString('en-US') : n.toLocaleString('en-US', { maximumFractionDigits: digits });
 }
 
+const STAND_IN_NOTE = 'AI texts written by the local Bedrock stand-in (sandbox), not by a model: no model ran, no tokens, no cost.';
+
+function standIn(a: ReportAnalysis): boolean {
+  return writtenByLocalStandIn([a.executiveSummary, ...a.insights, ...a.recommendations]);
+}
+
+/** "and N more reasons (M records)" when the list shows only the top ones; empty otherwise. */
+function moreReasonsText(p: ProcessingStats): string {
+  const m = p.moreRejectionReasons;
+  if (!m || m.reasons === 0) return '';
+  return `… and ${formatNumber(m.reasons)} more reason${m.reasons === 1 ? '' : 's'} (${formatNumber(m.count)} record${m.count === 1 ? '' : 's'}; see the manifests)`;
+}
+
 function formatCost(usd: number): string {
   return `$${usd.toFixed(usd < 0.01 ? 6 : 4)}`;
 }
@@ -210,6 +223,8 @@ export function renderText(model: ReportModel): string {
     if (model.processing.topRejectionReasons.length > 0) {
       out.push('Top rejection reasons:');
       for (const r of model.processing.topRejectionReasons) out.push(`  ${formatNumber(r.count).padStart(6)}  ${plain(r.reason)}`);
+      const more = moreReasonsText(model.processing);
+      if (more) out.push(`          ${more}`);
       out.push('');
     }
   }
@@ -233,7 +248,7 @@ export function renderText(model: ReportModel): string {
     }
     if (a.insights.length > 0) out.push('Insights:', ...a.insights.map((i) => `  - ${plain(i)}`), '');
     if (a.recommendations.length > 0) out.push('Recommendations:', ...a.recommendations.map((r) => `  - ${plain(r)}`), '');
-    out.push(`Model ${plain(a.modelId)}: ${formatNumber(a.inputTokens)} input + ${formatNumber(a.outputTokens)} output tokens, estimated ${formatCost(a.estimatedCostUsd)}`);
+    out.push(standIn(a) ? STAND_IN_NOTE : `Model ${plain(a.modelId)}: ${formatNumber(a.inputTokens)} input + ${formatNumber(a.outputTokens)} output tokens, estimated ${formatCost(a.estimatedCostUsd)}`);
     out.push(`Analysis ${plain(a.analysisId)}: ${plain(a.analysisKey)}`, '');
   }
   out.push('Identifiers of people are pseudonymized (anon_…) unless pseudonymization was turned off.');
@@ -282,7 +297,7 @@ ${examples.length > 0 ? html`<h3 style="${H3}">Worst values</h3>${table(['Record
 ], 2)), 2)}` : ''}
 ${a.insights.length > 0 ? html`<h3 style="${H3}">Insights</h3>${list(a.insights)}` : ''}
 ${a.recommendations.length > 0 ? html`<h3 style="${H3}">Recommendations</h3>${list(a.recommendations)}` : ''}
-<p style="${P}font-size:12px;color:#666666;">Model ${a.modelId}: ${formatNumber(a.inputTokens)} input + ${formatNumber(a.outputTokens)} output tokens, estimated ${formatCost(a.estimatedCostUsd)}. Analysis ${a.analysisId} (${a.analysisKey}).</p>
+<p style="${P}font-size:12px;color:#666666;">${standIn(a) ? STAND_IN_NOTE : html`Model ${a.modelId}: ${formatNumber(a.inputTokens)} input + ${formatNumber(a.outputTokens)} output tokens, estimated ${formatCost(a.estimatedCostUsd)}.`} Analysis ${a.analysisId} (${a.analysisKey}).</p>
 `;
 }
 
@@ -305,7 +320,7 @@ export function renderHtml(model: ReportModel): string {
 </td></tr>
 <tr><td style="padding:8px 24px 24px 24px;">
 ${p ? html`<h2 style="${H2}">Processing</h2>${table(['Metric', 'Value'], processingRows(p).map((r) => row(r)))}
-${p.topRejectionReasons.length > 0 ? html`<h3 style="${H3}">Top rejection reasons</h3>${table(['Reason', 'Records'], p.topRejectionReasons.map((r) => row([r.reason, formatNumber(r.count)])))}` : ''}` : ''}
+${p.topRejectionReasons.length > 0 ? html`<h3 style="${H3}">Top rejection reasons</h3>${table(['Reason', 'Records'], p.topRejectionReasons.map((r) => row([r.reason, formatNumber(r.count)])))}${moreReasonsText(p) ? html`<p style="${P}">${moreReasonsText(p)}</p>` : ''}` : ''}` : ''}
 ${model.analyses.length === 0 ? html`<p style="${P}">No analyses in this period.</p>` : model.analyses.map(analysisHtml)}
 <p style="${FONT}font-size:11px;color:#888888;margin:16px 0 0 0;">Identifiers of people are pseudonymized (anon_…) unless pseudonymization was turned off. Sent by cdk-serverless-data-pipeline.</p>
 </td></tr>

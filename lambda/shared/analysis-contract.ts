@@ -97,6 +97,17 @@ export interface AiOutput {
   readonly riskLevel: RiskLevel;
 }
 
+/**
+ * Prefix of every text the sandbox's local Bedrock stand-in writes (sandbox/src/bedrock.ts): its
+ * answers are computed from the prompt's statistics, not written by a model, and cost nothing.
+ */
+export const LOCAL_STAND_IN_LABEL = '[local Bedrock stand-in, not a model]';
+
+/** True when the AI texts were written by the local stand-in rather than a model. */
+export function writtenByLocalStandIn(texts: ReadonlyArray<string | null | undefined>): boolean {
+  return texts.some((t) => typeof t === 'string' && t.startsWith(LOCAL_STAND_IN_LABEL));
+}
+
 export interface TokenUsage {
   readonly inputTokens: number;
   readonly outputTokens: number;
@@ -240,8 +251,8 @@ export interface AnalysisCompleteDetail {
   readonly manifestKey: string | null;
 }
 
-/** Analysis failure codes. */
-export type AnalysisErrorCode = 'invalid_request' | 'object_not_found' | 'access_denied' | 'processing_error';
+/** Analysis failure codes (analysis_id_conflict: an analysisId reused with another request). */
+export type AnalysisErrorCode = 'invalid_request' | 'object_not_found' | 'access_denied' | 'analysis_id_conflict' | 'processing_error';
 
 /** `Analysis Failed` detail, version 1. */
 export interface AnalysisFailedDetail {
@@ -335,7 +346,7 @@ export const ANALYSIS_FAILED_SCHEMA = {
     error: {
       type: 'object',
       required: ['code', 'message'],
-      properties: { code: { enum: ['invalid_request', 'object_not_found', 'access_denied', 'processing_error'] }, message: { type: 'string' } },
+      properties: { code: { enum: ['invalid_request', 'object_not_found', 'access_denied', 'analysis_id_conflict', 'processing_error'] }, message: { type: 'string' } },
     },
     final: { type: 'boolean' },
   },

@@ -257,6 +257,20 @@ CROSS JOIN LATERAL jsonb_to_recordset(s.relationships)
 ON CONFLICT DO NOTHING`;
 
 /**
+ * The upsert stages rows in a temp table that empties at each commit (ON COMMIT DELETE ROWS): outside
+ * a transaction every statement commits on its own and nothing would be loaded, silently. Refused.
+ * (pg reports the session's transaction status from each ReadyForQuery: I idle, T in a transaction,
+ * E in a failed one.)
+ */
+function requireTransaction(client: ClientBase): void {
+  const status = (client as { getTransactionStatus?: () => string | null }).getTransactionStatus?.();
+  if (status === 'I') {
+    throw new Error('upsertEntities/upsertStaged must run inside a transaction (BEGIN first, COMMIT after): outside one, '
+      + 'each statement commits alone and the staged rows are gone before the merge reads them, so nothing would be loaded.');
+  }
+}
+
+/**
  * Upserts entities into canonical.entities in one set-based merge. Call it inside a transaction;
  * batches of a few thousand keep memory flat and locks short.
  */
@@ -280,6 +294,7 @@ export async function upsertStaged(
   staged: Iterable<StagedEntity>,
   options: UpsertStagedOptions = {},
 ): Promise<UpsertResult> {
+  requireTransaction(client);
   if (options.insertNewDirectly) {
     const items = [...staged];
     if (await allNew(client, items, options.keysCheckedNew ?? false)) return insertDirectly(client, items);

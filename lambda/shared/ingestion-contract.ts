@@ -30,15 +30,22 @@ export interface IngestionCounts {
 
 export type RunStatus = 'succeeded' | 'rejected' | 'skipped';
 
-/** File-level failure codes (the whole file is set aside, or the attempt failed). */
+/**
+ * File-level failure codes. A file set aside: not_utf8, invalid_encoding (a UTF-16/32 BOM on
+ * invalid text), decompression_limit (gzip past the size or ratio bound), invalid_format, truncated,
+ * unknown_source, object_not_found, id_normalization_changed (see docs/ingestion.md "Source ids"). A last attempt that failed (the message goes to the dead-letter queue):
+ * configuration_error, object_unreadable, secret_unavailable, database_unavailable,
+ * aws_service_error, processing_error (anything else: a parser or a bug).
+ */
 export type FileErrorCode =
-  | 'not_utf8' | 'invalid_format' | 'truncated' | 'unknown_source' | 'object_not_found' | 'processing_error'
+  | 'not_utf8' | 'invalid_encoding' | 'decompression_limit' | 'invalid_format' | 'truncated' | 'unknown_source' | 'object_not_found'
+  | 'configuration_error' | 'object_unreadable' | 'secret_unavailable' | 'database_unavailable' | 'aws_service_error' | 'processing_error'
   | 'id_normalization_changed';
 
 /** Record-level rejection codes; rejectionReasons in the manifest is keyed by `code: message`. */
 export type RejectionCode =
   | 'invalid_json' | 'not_an_object' | 'line_too_long' | 'too_deep' | 'forbidden_key' | 'non_finite_number'
-  | 'unsafe_integer' | 'csv_column_count' | 'csv_malformed' | 'formula_injection' | 'schema' | 'transform'
+  | 'unsafe_integer' | 'csv_column_count' | 'csv_malformed' | 'truncated' | 'formula_injection' | 'schema' | 'transform'
   | 'missing_source_id' | 'not_storable' | 'duplicate_in_file';
 
 export interface RejectionReason {
@@ -86,6 +93,18 @@ export interface IngestionManifest {
   readonly forced: boolean;
   readonly source: SourceInfo;
   readonly object: ObjectInfo;
+  /**
+   * How the object's bytes became text (null when they were not read): gzip decompressed (by
+   * Content-Encoding or magic bytes) within the limits given, the text encoding told by the
+   * byte-order mark (UTF-8 without one).
+   */
+  readonly decoding: {
+    readonly compression: 'none' | 'gzip';
+    readonly textEncoding: 'utf-8' | 'utf-16le' | 'utf-16be' | 'utf-32le' | 'utf-32be';
+    readonly byteOrderMark: boolean;
+    readonly decompressedBytes: number | null;
+    readonly limits: { readonly maxDecompressedBytes: number; readonly maxRatio: number } | null;
+  } | null;
   readonly counts: IngestionCounts;
   /** Records per reason (`code: message`); a record with several reasons counts under each. */
   readonly rejectionReasons: Record<string, number>;
@@ -165,6 +184,11 @@ export interface RejectedRecord {
   /** 1-based line of the record's start in the file (NDJSON, CSV); null for JSON documents. */
   readonly line: number | null;
   readonly disposition: 'rejected' | 'duplicate' | 'file_error';
+  /**
+   * For the damaged rest of a file (cut off, trailing garbage, broken quoting): the byte offset in
+   * the (decompressed) file where the damage starts; the complete records before it were processed.
+   */
+  readonly byteOffset?: number;
   /** Every reason (a `file_error` line carries the file-level error instead). */
   readonly reasons: Array<RejectionReason | FileError>;
   /** The record as it was in the file (JSON re-serialized for JSON documents), cut at 64 KiB. */

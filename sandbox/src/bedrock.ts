@@ -8,8 +8,10 @@
  */
 import * as http2 from 'http2';
 import type { AddressInfo } from 'net';
+import { LOCAL_STAND_IN_LABEL } from '../../lambda/shared/analysis-contract';
 
-export const STAND_IN_LABEL = '[local Bedrock stand-in, not a model]';
+/** The label the analyzer and the report recognise (no cost, "not a model"): defined once, in the analysis contract. */
+export const STAND_IN_LABEL = LOCAL_STAND_IN_LABEL;
 
 export interface LocalBedrock {
   readonly endpoint: string;

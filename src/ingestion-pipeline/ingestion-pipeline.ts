@@ -10,7 +10,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
 import { claimBucketSources } from './bucket-sources';
 import { IngestionPipelineProps } from './ingestion-pipeline-props';
-import { OUTPUT_PREFIXES, renderSourcesConfig, validateSources } from './source-config';
+import { OUTPUT_PREFIXES, renderSourcesConfig, STAGING_PREFIX, validateSources } from './source-config';
 import { SOURCES_FILE_NAME } from './sources-file';
 import { CanonicalStore } from '../canonical-store/canonical-store';
 import { AccessLevel } from '../canonical-store/canonical-store-props';
@@ -122,9 +122,11 @@ export class IngestionPipeline extends Construct {
         ...store.connectionEnvironment(AccessLevel.WRITER),
         EVENT_BUS_NAME: this.eventBus.eventBusName,
         MAX_RECEIVE_COUNT: String(maxReceiveCount),
+        // A failed attempt changes its message's visibility so it comes back after a short, growing delay.
+        QUEUE_URL: this.queue.queueUrl,
         OUTPUT_COMPRESSION: props.compressOutputs ? 'gzip' : 'none',
       },
-      callsServices: [PipelineAwsService.S3, PipelineAwsService.SECRETS_MANAGER, PipelineAwsService.EVENTBRIDGE],
+      callsServices: [PipelineAwsService.S3, PipelineAwsService.SECRETS_MANAGER, PipelineAwsService.EVENTBRIDGE, PipelineAwsService.SQS],
       createVpcEndpoints: props.createVpcEndpoints,
       invokedSynchronouslyBy: 'the SQS event source mapping (failed files return to the queue, then its dead-letter queue)',
     });
@@ -137,6 +139,7 @@ export class IngestionPipeline extends Construct {
 
     this.grantProcessorAccess(props);
     this.eventBus.grantPutEventsTo(this.processor);
+    // The event source grants the queue's consume actions, sqs:ChangeMessageVisibility among them (the retry back-off).
     this.processor.addEventSource(new SqsEventSource(this.queue, {
       batchSize: props.batchSize ?? 1,
       maxConcurrency: props.maxConcurrency ?? 2,
@@ -311,6 +314,14 @@ export class IngestionPipeline extends Construct {
           noncurrentVersionExpiration: Duration.days(30),
         },
         {
+          // Outputs of runs that crashed between their commit and the promotion are promoted by the
+          // redelivery within minutes (or a DLQ redrive within its 14 days); anything older is debris.
+          id: 'staging',
+          prefix: STAGING_PREFIX,
+          expiration: Duration.days(30),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
+        {
           id: 'rejected',
           prefix: 'rejected/',
           expiration: props.rejectedRetention ?? Duration.days(365),
@@ -327,7 +338,7 @@ export class IngestionPipeline extends Construct {
     return bucket;
   }
 
-  /** Least privilege: read the sources' raw prefixes only; write processed/, rejected/, manifests/ only. */
+  /** Least privilege: read the sources' raw prefixes only; write processed/, rejected/, manifests/, staging/ only; delete staging/ only. */
   private grantProcessorAccess(props: IngestionPipelineProps): void {
     const fn = this.processor;
     fn.addToRolePolicy(new iam.PolicyStatement({
@@ -340,6 +351,19 @@ export class IngestionPipeline extends Construct {
       actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
       resources: OUTPUT_PREFIXES.map((p) => this.bucket.arnForObjects(`${p}*`)),
     }));
+    // Outputs are staged until their run commits, then copied to their keys and the staged copy deleted.
+    fn.addToRolePolicy(new iam.PolicyStatement({
+      sid: 'PromoteStagedOutputs',
+      actions: ['s3:GetObject', 's3:DeleteObject'],
+      resources: [this.bucket.arnForObjects(`${STAGING_PREFIX}*`)],
+    }));
+    // A staged object already promoted must answer 404, not 403.
+    fn.addToRolePolicy(new iam.PolicyStatement({
+      sid: 'ListStagedOutputs',
+      actions: ['s3:ListBucket'],
+      resources: [this.bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': [`${STAGING_PREFIX}*`] } },
+    }));
     const policy = defaultPolicyOf(fn.role!);
     if (this.bucket.encryptionKey) {
       this.bucket.encryptionKey.grantEncryptDecrypt(fn);
@@ -348,7 +372,8 @@ export class IngestionPipeline extends Construct {
     }
     const prefixes = [...props.sources.map((s) => s.prefix), ...OUTPUT_PREFIXES];
     acknowledgeNagFinding(policy, 'AwsSolutions-IAM5',
-      'Object-level access is scoped to the sources\' raw prefixes (read) and the processed/, rejected/, manifests/ prefixes (write)',
+      'Object-level access is scoped to the sources\' raw prefixes (read), the processed/, rejected/, manifests/ prefixes (write) '
+      + 'and staging/ (write, read and delete of outputs awaiting their run\'s commit)',
       prefixes.map((p) => ({ regex: `/^Resource::<.*Bucket[A-Za-z0-9]*\\.Arn>/${escapeRegex(p)}\\*$/` })));
   }
 

@@ -12,7 +12,9 @@ const ATTRIBUTE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const FORBIDDEN_ATTRIBUTES = new Set(['__proto__', 'constructor', 'prototype']);
 const DATE_FORMAT = /^(iso|epoch_s|epoch_ms|[^\n]*(yyyy)[^\n]*)$/;
 /** Prefixes the pipeline writes to: sources must not read there (their events would loop). */
-export const OUTPUT_PREFIXES = ['processed/', 'rejected/', 'manifests/'];
+export const OUTPUT_PREFIXES = ['processed/', 'rejected/', 'manifests/', 'staging/'];
+/** Where a run's outputs wait until its transaction commits (lambda/ingestion-pipeline/outputs.ts STAGING_PREFIX). */
+export const STAGING_PREFIX = 'staging/';
 
 function fail(prop: string, message: string): never {
   throw new Error(`${prop} ${message}`);

@@ -1,12 +1,16 @@
 /**
  * CSV with a header row, via csv-parse. Quoted newlines and a BOM are valid input; a row with a
- * different number of columns is rejected on its own. Broken quoting and oversized records stop
- * the file: csv-parse cannot find the next record boundary reliably after them.
+ * different number of columns is rejected on its own. Broken quoting (a file cut inside a quoted
+ * field) and oversized records stop the reading: csv-parse cannot find the next record boundary
+ * after them. The complete records before are kept and the rest of the file is one rejection with
+ * its byte offset: records are taken from csv-parse as it parses them (on_record), so how many are
+ * kept does not depend on how the file was chunked. A header that does not parse with the
+ * configured delimiter (one column, while another delimiter would split it) stops the file with a
+ * reason naming the likely delimiter.
  */
-import { Readable } from 'stream';
-import { CsvError, parse } from 'csv-parse';
+import { CsvError, Info, parse } from 'csv-parse';
 import type { DecodeProgress } from './decode';
-import { composeStreams, FileReadError, ORIGINAL_LIMIT, SourceRecord } from './source-record';
+import { FileReadError, ORIGINAL_LIMIT, SourceRecord } from './source-record';
 
 export interface CsvOptions {
   readonly delimiter?: string;
@@ -16,30 +20,55 @@ export interface CsvOptions {
 
 interface ParsedRow {
   readonly record: string[];
-  readonly info: { readonly lines: number };
-  readonly raw: string;
+  readonly info: Info & { readonly raw?: string };
 }
 
+const CANDIDATE_DELIMITERS = [',', ';', '\t', '|'];
+
 export async function* readCsv(text: AsyncIterable<string>, options: CsvOptions): AsyncGenerator<SourceRecord> {
-  const rows = composeStreams(Readable.from(text), parse({
+  const delimiter = options.delimiter ?? ',';
+  const parsed: ParsedRow[] = [];
+  let failure: unknown;
+  const parser = parse({
     bom: true,
-    delimiter: options.delimiter ?? ',',
+    delimiter,
     relax_column_count: true,
     relax_quotes: true,
     skip_empty_lines: true,
     raw: true,
-    info: true,
     max_record_size: options.maxRecordLength,
-  })) as AsyncIterable<ParsedRow>;
+    // Taken as parsed (nothing goes through the stream's buffers, where an error would drop them).
+    on_record: (record: string[] | { record: string[]; raw: string }, info: Info) => {
+      // With `raw`, csv-parse hands over { record, raw }.
+      const row = Array.isArray(record) ? { record, raw: undefined } : record;
+      parsed.push({ record: row.record, info: { ...info, raw: row.raw ?? (info as ParsedRow['info']).raw } });
+      return null;
+    },
+  });
+  parser.on('error', (error) => {
+    failure ??= error;
+  });
+  parser.resume();
+  const settle = (start: (done: () => void) => void) => new Promise<void>((resolve) => {
+    const onError = () => resolve();
+    parser.once('error', onError);
+    start(() => {
+      parser.off('error', onError);
+      resolve();
+    });
+  });
 
   let header: string[] | undefined;
   let recordNumber = 0;
-  try {
-    for await (const row of rows) {
-      const raw = row.raw.replace(/\r?\n$|\r$/, '');
+  let lastBytes = 0;
+  const bom = options.progress.bom && options.progress.encoding === 'utf-8' ? 3 : 0;
+  function* rows(): Generator<SourceRecord> {
+    for (const row of parsed.splice(0)) {
+      const raw = (row.info.raw ?? '').replace(/\r?\n$|\r$/, '');
       const line = row.info.lines - (raw.match(/\n/g)?.length ?? 0);
+      lastBytes = row.info.bytes;
       if (!header) {
-        header = checkHeader(row.record);
+        header = checkHeader(row.record, raw, delimiter);
         continue;
       }
       recordNumber++;
@@ -57,32 +86,63 @@ export async function* readCsv(text: AsyncIterable<string>, options: CsvOptions)
       const value = Object.fromEntries(header.map((name, i) => [name, row.record[i]]).filter(([, v]) => v !== ''));
       yield { recordNumber, line, value, original };
     }
-  } catch (error) {
-    throw asFileError(error, options, recordNumber);
+  }
+
+  for await (const chunk of text) {
+    await settle((done) => parser.write(chunk, () => done()));
+    yield* rows();
+    if (failure) break;
+  }
+  if (!failure) await settle((done) => parser.end(() => done()));
+  yield* rows();
+  if (failure) {
+    const error = asFileError(failure, options);
+    // Before any record (the header itself): the file cannot be read as CSV at all.
+    if (!header || !(failure instanceof CsvError)) throw error;
+    yield {
+      recordNumber: recordNumber + 1,
+      line: error.line ?? null,
+      byteOffset: bom + lastBytes,
+      original: () => '',
+      reasons: [{
+        code: error.code === 'truncated' ? 'truncated' : 'csv_malformed',
+        message: `${error.message.replace(/\.$/, '')}: everything from byte ${bom + lastBytes}, just after the last complete record, is set aside `
+          + `(${recordNumber} complete record${recordNumber === 1 ? '' : 's'} kept)`,
+      }],
+    };
   }
 }
 
-function checkHeader(names: string[]): string[] {
+function checkHeader(names: string[], raw: string, delimiter: string): string[] {
   const trimmed = names.map((n) => n.trim());
+  if (trimmed.length === 1) {
+    const likely = CANDIDATE_DELIMITERS.filter((d) => d !== delimiter && raw.split(d).length > 1)
+      .sort((a, b) => raw.split(b).length - raw.split(a).length)[0];
+    if (likely) {
+      const shown = likely === '\t' ? 'a tab' : `"${likely}"`;
+      throw new FileReadError('invalid_format', `The CSV header does not parse with the delimiter ${JSON.stringify(delimiter)} (it is one column: `
+        + `${JSON.stringify(raw.slice(0, 80))}); it looks delimited by ${shown}: set the source's csvDelimiter to ${JSON.stringify(likely)}, or re-export with ${JSON.stringify(delimiter)}.`, 1);
+    }
+  }
   if (trimmed.some((n) => n === '')) throw new FileReadError('invalid_format', 'The CSV header has an empty column name.', 1);
   const dup = trimmed.find((n, i) => trimmed.indexOf(n) !== i);
   if (dup) throw new FileReadError('invalid_format', `The CSV header names the column "${dup}" twice.`, 1);
   return trimmed;
 }
 
-function asFileError(error: unknown, options: CsvOptions, records: number): Error {
+function asFileError(error: unknown, options: CsvOptions): FileReadError {
   if (error instanceof FileReadError) return error;
   if (error instanceof CsvError || (error as { code?: string })?.code?.startsWith('CSV_')) {
     const e = error as CsvError & { lines?: number };
     const at = e.lines ? ` (line ${e.lines})` : '';
     switch (e.code) {
       case 'CSV_QUOTE_NOT_CLOSED':
-        return new FileReadError('truncated', `A quoted CSV field is never closed${at}: the file is truncated or its quoting is broken; ${records} records were read before it.`, e.lines);
+        return new FileReadError('truncated', `A quoted CSV field is never closed${at}: the file is truncated or its quoting is broken.`, e.lines);
       case 'CSV_MAX_RECORD_SIZE':
         return new FileReadError('invalid_format', `A CSV record is longer than the limit of ${options.maxRecordLength} characters${at}.`, e.lines);
       default:
         return new FileReadError('invalid_format', `Not a readable CSV file${at}: ${e.message}`, e.lines);
     }
   }
-  return error as Error;
+  throw error;
 }

@@ -6,8 +6,8 @@ import { readJson } from './json';
 import { readNdjson } from './ndjson';
 import type { SourceRecord } from './source-record';
 
-export { decodeUtf8 } from './decode';
-export type { DecodeProgress } from './decode';
+export { decodeText, DEFAULT_DECODE_LIMITS } from './decode';
+export type { DecodeLimits, DecodeProgress } from './decode';
 export { FileReadError, ORIGINAL_LIMIT } from './source-record';
 export type { SourceRecord } from './source-record';
 

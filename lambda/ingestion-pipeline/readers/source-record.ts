@@ -14,6 +14,8 @@ export interface SourceRecord {
   readonly original: () => string;
   /** Reasons the reader rejected the record (bad JSON line, wrong column count, …). */
   readonly reasons?: RejectionReason[];
+  /** For the damaged rest of a file (cut off, garbage): the byte offset in the (decompressed) file where it starts. */
+  readonly byteOffset?: number;
 }
 
 /** The file cannot be read on: the run is set aside as a whole. */
