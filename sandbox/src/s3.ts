@@ -22,6 +22,8 @@ export interface S3ObjectEvent {
 export interface LocalS3 {
   readonly endpoint: string;
   readonly port: number;
+  /** The process that serves it. */
+  readonly pid: number | undefined;
   onEvent(listener: (e: S3ObjectEvent) => void): void;
   stop(): Promise<void>;
 }
@@ -106,6 +108,8 @@ app.run().then((inner) => {
   proxy.on('error', (e) => { process.send({ type: 'error', message: e.message }); process.exit(1); });
 }, (error) => { console.error(error); process.exit(1); });
 process.on('disconnect', () => process.exit(0));
+const parent = process.ppid;
+setInterval(() => { if (process.ppid !== parent) process.exit(0); }, 1000).unref();
 `;
 
 export async function startLocalS3(options: { directory: string; buckets: string[]; port?: number; host?: string }): Promise<LocalS3> {
@@ -129,6 +133,7 @@ export async function startLocalS3(options: { directory: string; buckets: string
   return {
     endpoint: `http://${host}:${port}`,
     port,
+    pid: child.pid,
     onEvent: (l) => listeners.push(l),
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
