@@ -65,24 +65,30 @@ function globMatch(pattern: string, value: string): boolean {
 }
 
 /**
- * The stacks to run. Without a selection: the app's top-level stacks, and the stacks of its stage
- * when it has exactly one; with several stages, `--stage` says which one.
+ * The stacks to run. Without a selection: the app's top-level stacks (a stage's stacks repeat the
+ * app for another environment: `--stage` runs them), or the stage's when the app has only one
+ * stage and nothing at the top.
  */
 export function selectStacks(all: cxapi.CloudFormationStackArtifact[], selection: StackSelection = {}) {
   const stages = [...new Set(all.map(stageOf).filter((s): s is string => s !== undefined))];
-  if (selection.stage !== undefined && !stages.includes(selection.stage)) {
-    throw new Error(`The app has no stage "${selection.stage}"${stages.length ? ` (its stages: ${stages.join(', ')})` : ' (it has no stages)'}`);
+  const hasTopLevel = all.some((s) => stageOf(s) === undefined);
+  // A stage by its path (`Pipeline/Deploy`) or, when that is unique, its own id (`Deploy`).
+  const named = selection.stage === undefined ? undefined : stages.filter((s) => s === selection.stage || s.endsWith(`/${selection.stage}`));
+  if (named && named.length !== 1) {
+    const which = named.length ? `several stages named "${selection.stage}" (${named.join(', ')}): give the path` : `no stage "${selection.stage}"`;
+    throw new Error(`The app has ${which}${stages.length ? ` (its stages: ${stages.join(', ')})` : ' (it has no stages)'}`);
   }
+  const selectedStage = named?.[0];
   const wanted = (s: cxapi.CloudFormationStackArtifact): string | undefined => {
     const stage = stageOf(s);
     if (selection.stacks?.length) {
       const names = [s.hierarchicalId, s.id, s.stackName];
-      return selection.stacks.some((p) => names.some((n) => globMatch(p, n))) && (selection.stage === undefined || stage === selection.stage)
+      return selection.stacks.some((p) => names.some((n) => globMatch(p, n))) && (selectedStage === undefined || stage === selectedStage)
         ? undefined : 'not selected by --stack';
     }
-    if (selection.stage !== undefined) return stage === selection.stage ? undefined : `not in stage ${selection.stage} (--stage)`;
-    if (stage === undefined || stages.length === 1) return undefined;
-    return `in stage ${stage}: the app has several stages (${stages.join(', ')}), select one with --stage`;
+    if (selectedStage !== undefined) return stage === selectedStage ? undefined : `not in stage ${selectedStage} (--stage)`;
+    if (stage === undefined || (!hasTopLevel && stages.length === 1)) return undefined;
+    return `in stage ${stage}: run it with --stage ${stage}`;
   };
   const selected: cxapi.CloudFormationStackArtifact[] = [];
   const notSelected: Array<{ id: string; reason: string }> = [];

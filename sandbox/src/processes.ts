@@ -6,6 +6,7 @@
  * a signal to npm, say — it stops everything, as with Ctrl-C. Linux (/proc); elsewhere only the
  * direct parent is watched.
  */
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { stopStaleServer } from './local-postgres';
@@ -15,7 +16,7 @@ interface ProcessFile {
   readonly pid: number;
   /** The launcher chain the sandbox watched (pids), to tell an orphaned sandbox from a live one. */
   readonly launchers: number[];
-  readonly entries: Array<RecordedProcess & { cmdline?: string }>;
+  readonly entries: Array<RecordedProcess & { command?: string }>;
 }
 
 export function isAlive(pid: number): boolean {
@@ -35,6 +36,12 @@ function cmdline(pid: number): string | undefined {
   }
 }
 
+/** A digest of a process's command line: the same pid with another command is not ours. */
+function commandDigest(pid: number): string | undefined {
+  const command = cmdline(pid);
+  return command === undefined ? undefined : createHash('sha256').update(command).digest('hex').slice(0, 16);
+}
+
 function parentOf(pid: number): number | undefined {
   try {
     // /proc/<pid>/stat: "pid (comm) state ppid …"; comm may hold spaces and parentheses.
@@ -49,7 +56,9 @@ function parentOf(pid: number): number | undefined {
 function isLauncher(command: string): boolean {
   const args = command.split('\0');
   if (/(^|\/)(ba|da)?sh$/.test(args[0]) && args[1] === '-c') return true;
-  return args.slice(0, 3).some((a) => /(^|\/)(npm|npx|projen|ts-node)(-cli)?(\.js)?$/.test(a) || /npm-cli\.js$|npx-cli\.js$/.test(a));
+  // npm sets its process title ("npm run sandbox …"), which replaces its command line.
+  const words = args.slice(0, 3).flatMap((a) => a.split(' ').slice(0, 1));
+  return words.some((a) => /(^|\/)(npm|npx|projen|ts-node)(-cli)?(\.js)?$/.test(a));
 }
 
 /** The sandbox's launcher chain, innermost first: its parent while it is a launcher, and so on up. */
@@ -89,7 +98,7 @@ export class ProcessRecord {
   }
 
   add(entry: RecordedProcess): void {
-    this.entries.push({ ...entry, cmdline: entry.pid ? cmdline(entry.pid) : undefined });
+    this.entries.push({ ...entry, command: entry.pid ? commandDigest(entry.pid) : undefined });
     this.write();
   }
 
@@ -137,7 +146,7 @@ export async function stopLeftovers(file: string): Promise<string[]> {
   for (const e of previous.entries) {
     if (e.postgresDataDir) {
       if (stopStaleServer(e.postgresDataDir)) stopped.push(e.what);
-    } else if (e.pid && isAlive(e.pid) && e.cmdline !== undefined && cmdline(e.pid) === e.cmdline) {
+    } else if (e.pid && isAlive(e.pid) && e.command !== undefined && commandDigest(e.pid) === e.command) {
       process.kill(e.pid, 'SIGKILL');
       if (e.what.startsWith('function ')) functions++;
       else stopped.push(e.what);

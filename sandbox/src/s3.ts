@@ -39,6 +39,32 @@ const registry = Account.registry;
 const originalGet = registry.get.bind(registry);
 registry.get = (key) => originalGet(key) || Account.DUMMY_ACCOUNT;
 
+// s3rver prunes the folders beneath a common prefix before it has seen an object in them, so a
+// prefix holding only deeper keys (processed/crm/2024/…) is missing from a delimited listing: list
+// without the delimiter and group the keys here. As in s3rver, keys count to MaxKeys; a truncated
+// page ends at its last key (the next page starts after it), so no prefix is lost or repeated.
+const Store = require(require('path').join(require('path').dirname(s3rverPath), 'stores', 'filesystem.js'));
+const listObjects = Store.prototype.listObjects;
+Store.prototype.listObjects = async function (bucket, options) {
+  const { delimiter, prefix = '', maxKeys = Infinity } = options;
+  if (!delimiter) return listObjects.call(this, bucket, options);
+  const all = await listObjects.call(this, bucket, { ...options, delimiter: '', maxKeys: Infinity });
+  const objects = [], commonPrefixes = [];
+  let isTruncated = false;
+  for (const object of all.objects) {
+    const idx = object.key.slice(prefix.length).indexOf(delimiter);
+    const common = idx === -1 ? undefined : object.key.slice(0, prefix.length + idx + delimiter.length);
+    if (common !== undefined) {
+      if (commonPrefixes[commonPrefixes.length - 1] !== common) commonPrefixes.push(common);
+      continue;
+    }
+    if (objects.length >= maxKeys) { isTruncated = true; break; }
+    objects.push(object);
+  }
+  const last = objects.length ? objects[objects.length - 1].key : '';
+  return { objects, commonPrefixes: isTruncated ? commonPrefixes.filter((p) => p < last) : commonPrefixes, isTruncated };
+};
+
 /** Decodes an aws-chunked body: <hex size>[;chunk-signature=…]\r\n<data>\r\n … 0\r\n[trailers]\r\n\r\n */
 class AwsChunkedDecoder extends Transform {
   constructor() { super(); this.buf = Buffer.alloc(0); this.remaining = -1; this.done = false; }

@@ -43,7 +43,7 @@ export interface SandboxOptions {
   readonly app?: string;
   /** Run an already synthesized cloud assembly (a cdk.out folder) instead of synthesizing. */
   readonly cloudAssembly?: string;
-  /** Which stacks run (`--stack`, `--stage`). @default the top-level stacks, and the stage's when there is one */
+  /** Which stacks run (`--stack`, `--stage`). @default the top-level stacks (the only stage's when there are none) */
   readonly selection?: StackSelection;
   /** Context values for the synthesis. */
   readonly context?: Record<string, unknown>;
@@ -133,8 +133,8 @@ export interface Sandbox {
   stop(): Promise<void>;
 }
 
-/** Resource types with nothing to run locally (permissions, networking, encryption, monitoring). */
-const NOT_NEEDED_LOCALLY = /^AWS::(IAM|KMS|EC2|Logs|CloudWatch|CDK|ApplicationAutoScaling)::|^AWS::SecretsManager::RotationSchedule$|^AWS::RDS::DB(SubnetGroup|ParameterGroup|ClusterParameterGroup)$/;
+/** Resource types with nothing to run locally (permissions and policies, networking, encryption, monitoring). */
+const NOT_NEEDED_LOCALLY = /^AWS::(IAM|KMS|EC2|Logs|CloudWatch|CDK|ApplicationAutoScaling)::|Policy$|^AWS::SecretsManager::RotationSchedule$|^AWS::RDS::DB(SubnetGroup|ParameterGroup|ClusterParameterGroup)$/;
 
 /** The services, in the order they are provisioned (stopped in reverse). */
 interface Services {
