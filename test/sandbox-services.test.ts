@@ -325,8 +325,8 @@ describe('sandbox local services (plain CDK app)', () => {
       const task = await c.send(new StartMessageMoveTaskCommand({ SourceArn: await arn(dlq), DestinationArn: await arn(work) }));
       expect(task.TaskHandle).toBeTruthy();
       expect(await depth(dlq)).toBe(0);
-      const tasks = await c.send(new ListMessageMoveTasksCommand({ SourceArn: await arn(dlq) }));
-      expect(tasks.Results?.[0]).toMatchObject({ Status: 'COMPLETED', ApproximateNumberOfMessagesMoved: 1 });
+      const moves = await c.send(new ListMessageMoveTasksCommand({ SourceArn: await arn(dlq) }));
+      expect(moves.Results?.[0]).toMatchObject({ Status: 'COMPLETED', ApproximateNumberOfMessagesMoved: 1 });
       // Still failing, it comes back to the dead-letter queue.
       for (let i = 0; i < 100 && await depth(dlq) === 0; i++) await new Promise((r) => setTimeout(r, 100));
       expect(await depth(dlq)).toBe(1);
