@@ -13,6 +13,7 @@ import { AnalyticsApiAuthorization, AnalyticsApiProps, UserDefinedOperation } fr
 import { CanonicalStore } from '../canonical-store/canonical-store';
 import { AccessLevel, ICanonicalStore } from '../canonical-store/canonical-store-props';
 import { assetPath, assetWithConfig } from '../common/assets';
+import { ANALYTICS_METRICS as M } from '../common/contracts';
 import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding } from '../common/nag';
@@ -303,27 +304,27 @@ export class AnalyticsApi extends Construct {
 
   /** Operations answered from the cache (EMF from the function). */
   public metricCacheHits(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('CacheHit', { statistic: 'Sum', ...props });
+    return this.metric(M.CACHE_HIT, { statistic: 'Sum', ...props });
   }
 
   /** Operations that ran their SQL (cache misses and bypasses). */
   public metricCacheMisses(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('CacheMiss', { statistic: 'Sum', ...props });
+    return this.metric(M.CACHE_MISS, { statistic: 'Sum', ...props });
   }
 
   /** Handler time of an operation (ms, default statistic p90). */
   public metricOperationDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('OperationDuration', { statistic: 'p90', ...props });
+    return this.metric(M.OPERATION_DURATION, { statistic: 'p90', ...props });
   }
 
   /** Queries stopped by the statement timeout (HTTP 504). */
   public metricQueryTimeouts(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('QueryTimeout', { statistic: 'Sum', ...props });
+    return this.metric(M.QUERY_TIMEOUT, { statistic: 'Sum', ...props });
   }
 
   /** Requests that found the database unavailable (HTTP 503). */
   public metricDatabaseUnavailable(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('DatabaseUnavailable', { statistic: 'Sum', ...props });
+    return this.metric(M.DATABASE_UNAVAILABLE, { statistic: 'Sum', ...props });
   }
 
   /**

@@ -13,6 +13,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { assetPath } from './assets';
+import { METRICS_NAMESPACE } from './contracts';
 import { acknowledgeNagFinding } from './nag';
 import { ensureVpcEndpoints, PipelineAwsService } from './vpc-endpoints';
 
@@ -60,8 +61,6 @@ export interface LambdaTuning {
 /** Default log retention of the library's functions. */
 export const DEFAULT_LOG_RETENTION = logs.RetentionDays.THREE_MONTHS;
 
-/** CloudWatch namespace of the metrics the handlers emit through Powertools. */
-export const METRICS_NAMESPACE = 'ServerlessDataPipeline';
 
 /** A metric a handler emits (EMF through Powertools), by its service name: every construct's `metric()`. */
 export function handlerMetric(serviceName: string, metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
