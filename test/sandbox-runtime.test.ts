@@ -95,6 +95,8 @@ describe('sandbox runtime (store + ingestion app)', () => {
       .toMatch(/Ingestion Succeeded: 25 received, 25 inserted, 0 updated, 0 unchanged, 0 stale, 0 not loaded, 0 rejected, 0 duplicates;/);
     const succeeded = sandbox.events.log.find((e) => e.event['detail-type'] === 'Ingestion Succeeded');
     expect(succeeded?.event.detail).toMatchObject({ objectKey: key });
+    // The raw bucket is versioned in the template: the run is keyed by the object's version, as in the cloud.
+    expect((succeeded?.event.detail as { objectVersionId?: string }).objectVersionId).toMatch(/^[A-Za-z0-9_-]{32}$/);
   });
 
   test('an S3 client with default checksums (aws-chunked bodies) stores the bytes, not the framing', async () => {

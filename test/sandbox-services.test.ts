@@ -5,14 +5,16 @@
  * DynamoDB, Lambda and SNS tasks, Retry/Catch, status-change events), EventBridge (patterns,
  * a custom bus, schedules on demand), SES and SNS into the outbox, the Bedrock stand-in, SQS as an
  * operator sees it (ListQueues, GetQueueAttributes, a message moved to the dead-letter queue and
- * redriven with StartMessageMoveTask), S3 listings with a delimiter.
+ * redriven with StartMessageMoveTask), S3 listings with a delimiter, S3 versioning.
  */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
+} from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import {
   GetQueueAttributesCommand, GetQueueUrlCommand, ListMessageMoveTasksCommand, ListQueuesCommand, SendMessageCommand, SQSClient,
@@ -144,7 +146,7 @@ function synthesizeApp(): string {
   const work = new sqs.Queue(stack, 'Work', { queueName: 'work', visibilityTimeout: Duration.seconds(1), deadLetterQueue: { queue: dlq, maxReceiveCount: 1 } });
   fn('Failing', 'exports.handler = async () => { throw new Error("cannot process this"); };', {}, 1).addEventSource(new SqsEventSource(work));
 
-  new s3.Bucket(stack, 'Data', { bucketName: 'data-bucket' });
+  new s3.Bucket(stack, 'Data', { bucketName: 'data-bucket', versioned: true });
   app.synth();
   return outdir;
 }
@@ -352,6 +354,37 @@ describe('sandbox local services (plain CDK app)', () => {
       expect(root.Contents?.map((o) => o.Key)).toEqual(['top.txt']);
       const nested = await c.send(new ListObjectsV2Command({ Bucket: 'data-bucket', Prefix: 'manifests/', Delimiter: '/' }));
       expect(nested.CommonPrefixes?.map((p) => p.Prefix)).toEqual(['manifests/crm/']);
+    });
+
+    test('a versioned bucket keeps every version: version ids, ListObjectVersions, GET and DELETE by versionId, delete markers', async () => {
+      const c = s3Client();
+      const Bucket = 'data-bucket';
+      const Key = 'crm-data/versioned.json';
+      const v1 = (await c.send(new PutObjectCommand({ Bucket, Key, Body: 'first' }))).VersionId!;
+      const v2 = (await c.send(new PutObjectCommand({ Bucket, Key, Body: 'second!' }))).VersionId!;
+      expect(v1).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      expect(v2).not.toBe(v1);
+      const listed = await c.send(new ListObjectVersionsCommand({ Bucket, Prefix: Key }));
+      expect(listed.Versions?.map((v) => [v.VersionId, v.IsLatest, v.Size])).toEqual([[v2, true, 7], [v1, false, 5]]);
+      const text = async (VersionId?: string) => (await c.send(new GetObjectCommand({ Bucket, Key, VersionId }))).Body!.transformToString();
+      expect(await text(v1)).toBe('first');
+      expect(await text()).toBe('second!');
+      expect((await c.send(new HeadObjectCommand({ Bucket, Key }))).VersionId).toBe(v2);
+
+      // A delete without a version id leaves a delete marker; deleting the marker brings the object back.
+      const deleted = await c.send(new DeleteObjectCommand({ Bucket, Key }));
+      expect(deleted.DeleteMarker).toBe(true);
+      await expect(text()).rejects.toThrow();
+      expect(await text(v2)).toBe('second!');
+      await c.send(new DeleteObjectCommand({ Bucket, Key, VersionId: deleted.VersionId }));
+      expect(await text()).toBe('second!');
+      // Deleting the latest version makes the one before current.
+      await c.send(new DeleteObjectCommand({ Bucket, Key, VersionId: v2 }));
+      expect(await text()).toBe('first');
+      const after = await c.send(new ListObjectVersionsCommand({ Bucket, Prefix: Key }));
+      expect(after.Versions?.map((v) => v.VersionId)).toEqual([v1]);
+      expect(after.DeleteMarkers ?? []).toEqual([]);
+      await expect(text(v2)).rejects.toThrow(/NoSuchVersion|version/i);
     });
   });
 });

@@ -92,7 +92,7 @@ export interface SandboxInfo {
   /** Resources the sandbox does not run, by type (count). */
   readonly skipped: Record<string, number>;
   readonly apis: Array<{ name: string; url: string; stage: string; apiKeys: Array<{ name: string; value: string }> }>;
-  readonly s3: { endpoint: string; buckets: Record<string, string>; notifiedBuckets: string[]; notifications: Array<{ bucket: string; prefix: string; suffix: string; target: string }>; accessKeyId: string; secretAccessKey: string; forcePathStyle: true; checksums: 'WHEN_REQUIRED' };
+  readonly s3: { endpoint: string; buckets: Record<string, string>; versionedBuckets: string[]; notifiedBuckets: string[]; notifications: Array<{ bucket: string; prefix: string; suffix: string; target: string }>; accessKeyId: string; secretAccessKey: string; forcePathStyle: true; checksums: 'WHEN_REQUIRED' };
   readonly dynamodb: { endpoint: string; tables: string[] };
   /** Queues with their depths (live in `cdp-sandbox info`; at start in sandbox.json). */
   readonly sqs: QueueInfo[];

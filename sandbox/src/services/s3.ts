@@ -36,6 +36,8 @@ export class S3Service implements SandboxService {
   readonly resourceTypes = ['AWS::S3::Bucket', 'Custom::S3BucketNotifications'];
   /** Buckets by `stack/logicalId`. */
   readonly buckets: Record<string, string> = {};
+  /** Buckets whose template enables versioning: they keep every version locally too. */
+  readonly versionedBuckets: string[] = [];
   notifications: NotificationRule[] = [];
   private server: LocalS3 | undefined;
   private targets: NotificationTargets | undefined;
@@ -57,13 +59,17 @@ export class S3Service implements SandboxService {
   }
 
   async provision(): Promise<void> {
-    for (const { model, id } of resourcesOfType(this.ctx.models, 'AWS::S3::Bucket')) this.buckets[`${model.stackName}/${id}`] = String(model.ref(id));
+    for (const { model, id } of resourcesOfType(this.ctx.models, 'AWS::S3::Bucket')) {
+      const name = String(model.ref(id));
+      this.buckets[`${model.stackName}/${id}`] = name;
+      if (model.properties(id).VersioningConfiguration?.Status === 'Enabled') this.versionedBuckets.push(name);
+    }
     const count = Object.keys(this.buckets).length;
     this.server = await this.ctx.progress.step('Starting S3 (s3rver)', () => startLocalS3({
-      directory: path.join(this.ctx.runDir, 's3'), buckets: Object.values(this.buckets), port: this.port,
+      directory: path.join(this.ctx.runDir, 's3'), buckets: Object.values(this.buckets), versionedBuckets: this.versionedBuckets, port: this.port,
     }).catch((e: Error) => {
       throw /EADDRINUSE|could not listen/.test(e.message) ? new Error(`${e.message}: stop what uses the port, or start the sandbox with --s3-port <another>`) : e;
-    }), (x) => `${x.endpoint}, ${plural(count, 'bucket')}`);
+    }), (x) => `${x.endpoint}, ${plural(count, 'bucket')} (${this.versionedBuckets.length} versioned)`);
     this.ctx.recordProcess({ what: 'S3 (s3rver)', pid: this.server.pid });
     this.notifications = collectNotifications(this.ctx.models);
     if (this.notifications.some((r) => !r.arn && r.kind !== 'eventbridge')) this.ctx.warnings.push('a bucket notification has no target ARN');
@@ -90,7 +96,7 @@ export class S3Service implements SandboxService {
           source: 'aws.s3',
           detailType: e.eventName.startsWith('ObjectCreated') ? 'Object Created' : 'Object Deleted',
           resources: [`arn:aws:s3:::${e.bucket}`],
-          detail: { 'version': '0', 'bucket': { name: e.bucket }, 'object': { key: e.key, size: e.size, etag: e.eTag, sequencer: e.at.toString(16) }, 'request-id': 'SANDBOX', 'requester': this.ctx.accountId, 'source-ip-address': '127.0.0.1', 'reason': 'PutObject' },
+          detail: { 'version': '0', 'bucket': { name: e.bucket }, 'object': { 'key': e.key, 'size': e.size, 'etag': e.eTag, 'version-id': e.versionId, 'sequencer': e.at.toString(16) }, 'request-id': 'SANDBOX', 'requester': this.ctx.accountId, 'source-ip-address': '127.0.0.1', 'reason': 'PutObject' },
         });
       }
     }
@@ -100,6 +106,7 @@ export class S3Service implements SandboxService {
     return {
       endpoint: this.endpoint.replace('127.0.0.1', 'localhost'),
       buckets: this.buckets,
+      versionedBuckets: this.versionedBuckets,
       notifiedBuckets: this.notifiedBuckets,
       notifications: this.notifications.map((n) => {
         const short = (name: string) => name.split(':').pop()!.replace(/^[^-]+-/, '').replace(/-[0-9A-F]{12}$/, '');
