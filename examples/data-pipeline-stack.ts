@@ -13,7 +13,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
-import { NagSuppressions } from 'cdk-nag';
+import { NagSuppressions } from 'cdk-nag-v2';
 import { Construct } from 'constructs';
 import {
   AiAnalyzer, AnalyticsApi, AnalyticsApiAuthorization, AnomalyThresholds, AsyncJobWorkflow, BuiltInSources, CanonicalStore,

@@ -15,7 +15,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as pipelines from 'aws-cdk-lib/pipelines';
-import { NagPackSuppression, NagSuppressions } from 'cdk-nag';
+import { NagPackSuppression, NagSuppressions } from 'cdk-nag-v2';
 import { Construct, IConstruct } from 'constructs';
 import { DataPipelineStack, DataPipelineStackProps } from './data-pipeline-stack';
 

@@ -13,7 +13,7 @@ import * as path from 'path';
 import { App, Aspects, CfnResource, Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { SynthesisMessage } from 'aws-cdk-lib/cx-api';
-import { AwsSolutionsChecks, HIPAASecurityChecks } from 'cdk-nag';
+import { AwsSolutionsChecks, HIPAASecurityChecks } from 'cdk-nag-v2';
 import { buildExampleApp, ExampleApp } from './example-app';
 
 /** The context the review builds the app with: the system stack and the CI/CD pipeline stack. */

@@ -1,6 +1,6 @@
 /**
  * Bundles every Lambda handler `lambda/<fn>/index.ts` into `assets/<fn>/index.js` with esbuild
- * (minified, source map, Node.js 22, CommonJS, AWS SDK v3 clients from the runtime), copies the files a bundle loads at runtime next
+ * (minified, source map, for Node.js 22 and later — MIN_NODE_MAJOR of src/common/lambda-tuning.ts, the oldest runtime `lambdaTuning.runtime` accepts — CommonJS, AWS SDK v3 clients from the runtime), copies the files a bundle loads at runtime next
  * to it, then enforces the size budgets: 1 MB per JavaScript bundle, 5 MB per asset folder.
  *
  * Functions are discovered when this runs (not when projen synthesizes), so a new handler folder
@@ -9,6 +9,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { build } from 'esbuild';
+import { MIN_NODE_MAJOR } from '../src/common/node-runtime';
 
 const root = path.join(__dirname, '..');
 const lambdaDir = path.join(root, 'lambda');
@@ -36,12 +37,12 @@ async function bundle(fn: string): Promise<string[]> {
     outfile: path.join(outdir, 'index.js'),
     bundle: true,
     platform: 'node',
-    target: 'node22',
+    target: `node${MIN_NODE_MAJOR}`,
     format: 'cjs',
     minify: true,
     sourcemap: true,
     sourcesContent: false,
-    // The Node.js 22 runtime ships the AWS SDK v3 service clients: using them keeps bundles small
+    // The Node.js runtimes ship the AWS SDK v3 service clients: using them keeps bundles small
     // and cold starts short. The helper libraries (lib-storage, lib-dynamodb, the presigner) are
     // bundled, since the runtime is not documented to ship them. Locally, node_modules provides all.
     external: ['@aws-sdk/client-*'],

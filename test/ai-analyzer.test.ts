@@ -103,9 +103,9 @@ describe('AiAnalyzer defaults (environment-agnostic stack)', () => {
     });
   });
 
-  test('the function: Node.js 22 on ARM, 1 GiB, 5 minutes, its configuration in the environment (no secret values)', () => {
+  test('the function: Node.js 24 on ARM, 1 GiB, 5 minutes, its configuration in the environment (no secret values)', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Runtime: 'nodejs22.x',
+      Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       MemorySize: 1024,
       Timeout: 300,

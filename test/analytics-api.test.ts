@@ -93,9 +93,9 @@ describe('AnalyticsApi defaults', () => {
     expect(responses.find((r) => r.ResponseType === 'BAD_REQUEST_BODY').ResponseTemplates['application/json']).toContain('$context.error.validationErrorString');
   });
 
-  test('the function: Node.js 22 in the store’s VPC, 29 s, the handler contract in its environment', () => {
+  test('the function: Node.js 24 in the store’s VPC, 29 s, the handler contract in its environment', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Runtime: 'nodejs22.x',
+      Runtime: 'nodejs24.x',
       Timeout: 29,
       MemorySize: 1024,
       VpcConfig: Match.objectLike({ SubnetIds: Match.anyValue() }),

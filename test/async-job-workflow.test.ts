@@ -130,7 +130,7 @@ describe('AsyncJobWorkflow defaults', () => {
 
   test('job runner: its own function with the analytics code and handler index.jobRunner, 15 minutes, in the store VPC', () => {
     const fn = template.toJSON().Resources[runnerId].Properties;
-    expect(fn).toMatchObject({ Handler: 'index.jobRunner', Timeout: 900, MemorySize: 1024, Runtime: 'nodejs22.x', TracingConfig: { Mode: 'Active' } });
+    expect(fn).toMatchObject({ Handler: 'index.jobRunner', Timeout: 900, MemorySize: 1024, Runtime: 'nodejs24.x', TracingConfig: { Mode: 'Active' } });
     expect(fn.VpcConfig.SubnetIds.length).toBeGreaterThan(0);
     const apiFn = template.toJSON().Resources[apiFunctionId].Properties;
     expect(fn.Code).toEqual(apiFn.Code);

@@ -142,7 +142,7 @@ describe('CanonicalStore defaults (RDS for PostgreSQL)', () => {
       // Rotation starts right away: only after the migrator created the users.
       expect(schedule.DependsOn).toContain(logicalId(store.migrations));
     }
-    expect(template.toJSON().Transform).toContain('AWS::SecretsManager-2020-07-23');
+    expect(template.toJSON().Transform).toContain('AWS::SecretsManager-2024-09-16');
   });
 
   test('the rotation functions and the migrator may connect to the database port', () => {
@@ -179,9 +179,9 @@ describe('CanonicalStore defaults (RDS for PostgreSQL)', () => {
     expect(resource.DependsOn).toContain(endpointId);
   });
 
-  test('the migrator: Node.js 22 on ARM64 in the isolated subnets, traced, with the handler contract', () => {
+  test('the migrator: Node.js 24 on ARM64 in the isolated subnets, traced, with the handler contract', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Runtime: 'nodejs22.x',
+      Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       Handler: 'index.handler',
       TracingConfig: { Mode: 'Active' },

@@ -11,7 +11,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { HIPAASecurityChecks } from 'cdk-nag';
+import { HIPAASecurityChecks } from 'cdk-nag-v2';
 import { BuiltInSources, CanonicalStore, IngestionPipeline, IngestionPipelineProps, InputFormat, SourceDefinition, TransformType } from '../src';
 import { createTestStack, removeTestAppDirs } from './construct-support/app';
 import { logKeyProps, testLogEncryptionKey } from './construct-support/log-encryption';
@@ -90,7 +90,7 @@ describe('IngestionPipeline defaults', () => {
   test('the processor runs in the store VPC as the writer, with the bus and the receive count', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('^IngestionPipeline processor'),
-      Runtime: 'nodejs22.x',
+      Runtime: 'nodejs24.x',
       MemorySize: 1769,
       Timeout: 900,
       VpcConfig: Match.objectLike({ SubnetIds: Match.anyValue() }),

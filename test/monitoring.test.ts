@@ -31,7 +31,7 @@ function alarmsByDescription(template: Template): { [description: string]: any }
 
 function inlineFunction(stack: Stack, id: string): lambda.Function {
   return new lambda.Function(stack, id, {
-    runtime: lambda.Runtime.NODEJS_22_X,
+    runtime: lambda.Runtime.NODEJS_24_X,
     handler: 'index.handler',
     code: lambda.Code.fromInline('exports.handler = async () => ({})'),
   });

@@ -30,7 +30,7 @@ function synthesizeApp(): string {
   const cache = new dynamodb.Table(stack, 'Cache', { partitionKey: { name: 'cacheKey', type: dynamodb.AttributeType.STRING }, timeToLiveAttribute: 'expiresAt' });
   const results = new s3.Bucket(stack, 'Results');
   const fn = new lambda.Function(stack, 'Analytics', {
-    runtime: lambda.Runtime.NODEJS_22_X,
+    runtime: lambda.Runtime.NODEJS_24_X,
     handler: 'index.handler',
     code: lambda.Code.fromAsset(path.join(root, 'assets', 'analytics-api')),
     memorySize: 1024,

@@ -76,7 +76,7 @@ function synthesizeApp(): string {
   const app = new App({ outdir });
   const stack = new Stack(app, 'SandboxServices');
   const fn = (id: string, code: string, env: Record<string, string> = {}, timeout = 10) => new lambda.Function(stack, id, {
-    runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline(code), environment: env, timeout: Duration.seconds(timeout),
+    runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline(code), environment: env, timeout: Duration.seconds(timeout),
   });
   const table = new dynamodb.Table(stack, 'Jobs', { partitionKey: { name: 'jobId', type: dynamodb.AttributeType.STRING } });
   const topic = new sns.Topic(stack, 'Notifications');

@@ -378,7 +378,7 @@ export class CanonicalStore extends Construct implements ICanonicalStore {
       description: 'Custom resource provider framework of the canonical store migrations',
     });
     logGroup.grantWrite(role);
-    return new cr.Provider(this, 'MigrationsProvider', { onEventHandler: onEvent, logGroup, role });
+    return new cr.Provider(this, 'MigrationsProvider', { onEventHandler: onEvent, logGroup, frameworkOnEventRole: role });
   }
 
   /** cdk-nag findings accepted by design, each on one resource, with the reason. */

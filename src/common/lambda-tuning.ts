@@ -1,5 +1,6 @@
 /**
- * Every Lambda function of the library is built here, the same way: Node.js 22 on ARM64,
+ * Every Lambda function of the library is built here, the same way: Node.js 24 (the newest LTS
+ * runtime Lambda offers; `lambdaTuning.runtime` pins another supported one) on ARM64,
  * bundled asset code, X-Ray tracing, its own log group with retention, a role scoped to that
  * log group, and VPC endpoints for the AWS services it calls when it runs in a VPC.
  */
@@ -14,6 +15,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { assetPath } from './assets';
 import { METRICS_NAMESPACE } from './contracts';
+import { MIN_NODE_MAJOR } from './node-runtime';
 import { acknowledgeNagFinding } from './nag';
 import { ensureVpcEndpoints, PipelineAwsService } from './vpc-endpoints';
 
@@ -56,6 +58,25 @@ export interface LambdaTuning {
    * @default - no reservation: the function uses the account's unreserved concurrency
    */
   readonly reservedConcurrentExecutions?: number;
+
+  /**
+   * The Node.js runtime of the function. The bundled handlers are built for Node.js 22 and later:
+   * an older runtime, or another language's, is refused at synth.
+   *
+   * @default lambda.Runtime.NODEJS_24_X (the newest Node.js LTS runtime Lambda offers)
+   */
+  readonly runtime?: lambda.Runtime;
+}
+
+/** The runtime of the library's functions unless `lambdaTuning.runtime` says otherwise. */
+export const DEFAULT_RUNTIME = lambda.Runtime.NODEJS_24_X;
+
+
+function validateRuntime(runtime: lambda.Runtime, prop: string): void {
+  const major = /^nodejs(\d+)\.x$/.exec(runtime.name)?.[1];
+  if (runtime.family !== lambda.RuntimeFamily.NODEJS || major === undefined || Number(major) < MIN_NODE_MAJOR) {
+    throw new Error(`${prop}.runtime must be a Node.js runtime, nodejs${MIN_NODE_MAJOR}.x or later (the handlers are built for Node.js ${MIN_NODE_MAJOR}+), got ${runtime.name}`);
+  }
 }
 
 /** Default log retention of the library's functions. */
@@ -158,6 +179,7 @@ function validateTuning(tuning: LambdaTuning | undefined, prop: string, ownEnvir
   if (reservedConcurrentExecutions !== undefined && (!Number.isInteger(reservedConcurrentExecutions) || reservedConcurrentExecutions < 0)) {
     throw new Error(`${prop}.reservedConcurrentExecutions must be a non-negative integer, got ${reservedConcurrentExecutions}`);
   }
+  if (tuning.runtime) validateRuntime(tuning.runtime, prop);
   const clashes = Object.keys(environment ?? {}).filter((k) => k in ownEnvironment);
   if (clashes.length > 0) {
     throw new Error(`${prop}.environment cannot set ${clashes.join(', ')}: the construct sets them for the handler`);
@@ -203,7 +225,7 @@ export function createPipelineFunction(scope: Construct, id: string, options: Pi
 
   const fn = new lambda.Function(scope, id, {
     description: options.description,
-    runtime: lambda.Runtime.NODEJS_22_X,
+    runtime: tuning?.runtime ?? DEFAULT_RUNTIME,
     architecture: lambda.Architecture.ARM_64,
     code: options.code ?? lambda.Code.fromAsset(assetPath(options.assetName)),
     handler: options.handler ?? 'index.handler',

@@ -4,7 +4,7 @@
  */
 import { Aspects, CfnResource, Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
-import { AwsSolutionsChecks, HIPAASecurityChecks } from 'cdk-nag';
+import { AwsSolutionsChecks, HIPAASecurityChecks } from 'cdk-nag-v2';
 
 /** One cdk-nag message on one resource. */
 export interface NagFinding {
