@@ -49,132 +49,181 @@ export class ApiGatewayService implements SandboxService {
   }
 }
 
+const isTrue = (v: unknown) => v === true || v === 'true';
+const FUNCTION_IN_URI = /functions\/(.+)\/invocations$/;
+
 /** A REST API of the template, as the local gateway serves it. */
 function buildRestApi(model: StackModel, apiId: string, warnings: string[]): RestApiSpec {
-  const apiRef = String(model.ref(apiId));
+  const api = new RestApiTemplate(model, apiId);
   const p = model.properties(apiId);
-  const forApi = (type: string) => model.ofType(type).filter(([id]) => String(model.resolve(model.resources[id].Properties?.RestApiId)) === apiRef);
-  // Resource tree → paths.
-  const root = String(model.getAtt(apiId, 'RootResourceId'));
-  const parents = new Map<string, { parent: string; part: string }>();
-  for (const [id] of forApi('AWS::ApiGateway::Resource')) {
-    const r = model.properties(id);
-    parents.set(String(model.ref(id)), { parent: String(r.ParentId), part: String(r.PathPart) });
-  }
-  const pathOf = (resourceId: string): string => {
-    if (resourceId === root) return '/';
-    const r = parents.get(resourceId);
-    if (!r) return `/${resourceId}`;
-    const parent = pathOf(r.parent);
-    return `${parent === '/' ? '' : parent}/${r.part}`;
+  return {
+    id: api.ref,
+    logicalId: apiId,
+    name: String(p.Name ?? apiId),
+    ...api.stage(),
+    resources: api.resources(warnings),
+    gatewayResponses: api.gatewayResponses(),
+    binaryMediaTypes: (p.BinaryMediaTypes ?? []).map(String),
+    apiKeys: api.apiKeys(),
   };
-  const validators = new Map<string, { body: boolean; parameters: boolean }>();
-  for (const [id] of forApi('AWS::ApiGateway::RequestValidator')) {
-    const v = model.properties(id);
-    validators.set(String(model.ref(id)), { body: v.ValidateRequestBody === true || v.ValidateRequestBody === 'true', parameters: v.ValidateRequestParameters === true || v.ValidateRequestParameters === 'true' });
-  }
-  const models = new Map<string, unknown>();
-  for (const [id] of forApi('AWS::ApiGateway::Model')) models.set(String(model.ref(id)), model.properties(id).Schema);
-  const authorizers = new Map<string, ApiMethod['authorizer']>();
-  for (const [id] of forApi('AWS::ApiGateway::Authorizer')) {
-    const a = model.properties(id);
-    const fn = /functions\/(.+)\/invocations$/.exec(String(a.AuthorizerUri ?? ''))?.[1];
-    authorizers.set(String(model.ref(id)), { type: String(a.Type), functionArn: fn, identitySource: a.IdentitySource });
-  }
-  const nodes = new Map<string, ApiResourceNode>();
-  const node = (resourcePath: string) => {
-    let n = nodes.get(resourcePath);
-    if (!n) {
-      n = { path: resourcePath, methods: {} };
-      nodes.set(resourcePath, n);
+}
+
+/** Reads one REST API's resources (paths, methods, stage, keys) from its template. */
+class RestApiTemplate {
+  readonly ref: string;
+  private readonly root: string;
+  private readonly parents = new Map<string, { parent: string; part: string }>();
+
+  constructor(private readonly model: StackModel, apiId: string) {
+    this.ref = String(model.ref(apiId));
+    this.root = String(model.getAtt(apiId, 'RootResourceId'));
+    for (const [id] of this.forApi('AWS::ApiGateway::Resource')) {
+      const r = model.properties(id);
+      this.parents.set(String(model.ref(id)), { parent: String(r.ParentId), part: String(r.PathPart) });
     }
-    return n;
-  };
-  node('/');
-  for (const id of parents.keys()) node(pathOf(id));
-  for (const [id] of forApi('AWS::ApiGateway::Method')) {
-    const m = model.properties(id);
+  }
+
+  /** Resources of a type that belong to this API. */
+  private forApi(type: string): Array<[string, unknown]> {
+    return this.model.ofType(type).filter(([id]) => String(this.model.resolve(this.model.resources[id].Properties?.RestApiId)) === this.ref);
+  }
+
+  private pathOf(resourceId: string): string {
+    if (resourceId === this.root) return '/';
+    const r = this.parents.get(resourceId);
+    if (!r) return `/${resourceId}`;
+    const parent = this.pathOf(r.parent);
+    return `${parent === '/' ? '' : parent}/${r.part}`;
+  }
+
+  /** Every path with its methods. */
+  resources(warnings: string[]): ApiResourceNode[] {
+    const nodes = new Map<string, ApiResourceNode>();
+    const node = (resourcePath: string) => {
+      let n = nodes.get(resourcePath);
+      if (!n) {
+        n = { path: resourcePath, methods: {} };
+        nodes.set(resourcePath, n);
+      }
+      return n;
+    };
+    node('/');
+    for (const id of this.parents.keys()) node(this.pathOf(id));
+    const parts = { validators: this.validators(), models: this.requestModels(), authorizers: this.authorizers() };
+    for (const [id] of this.forApi('AWS::ApiGateway::Method')) {
+      const m = this.model.properties(id);
+      const method = this.method(m, parts);
+      if (method.authorizationType === 'AWS_IAM') {
+        warnings.push(`${this.model.stackName}: ${method.httpMethod} ${this.pathOf(String(m.ResourceId))} uses IAM authorization, which the sandbox does not check`);
+      }
+      node(this.pathOf(String(m.ResourceId))).methods[method.httpMethod] = method;
+    }
+    return [...nodes.values()];
+  }
+
+  private method(m: Record<string, any>, parts: { validators: Map<string, ApiMethod['validator']>; models: Map<string, unknown>; authorizers: Map<string, ApiMethod['authorizer']> }): ApiMethod {
     const integration = m.Integration ?? {};
-    const uri = String(integration.Uri ?? '');
     const requestModels: Record<string, unknown> = {};
     for (const [ct, name] of Object.entries(m.RequestModels ?? {})) {
-      const schema = models.get(String(name));
+      const schema = parts.models.get(String(name));
       if (schema !== undefined) requestModels[ct.toLowerCase()] = typeof schema === 'string' ? JSON.parse(schema) : schema;
     }
-    const method: ApiMethod = {
+    return {
       httpMethod: String(m.HttpMethod).toUpperCase(),
       authorizationType: String(m.AuthorizationType ?? 'NONE'),
-      apiKeyRequired: m.ApiKeyRequired === true || m.ApiKeyRequired === 'true',
-      validator: m.RequestValidatorId ? validators.get(String(m.RequestValidatorId)) : undefined,
-      requestParameters: Object.fromEntries(Object.entries(m.RequestParameters ?? {}).map(([k, v]) => [k, v === true || v === 'true'])),
+      apiKeyRequired: isTrue(m.ApiKeyRequired),
+      validator: m.RequestValidatorId ? parts.validators.get(String(m.RequestValidatorId)) : undefined,
+      requestParameters: Object.fromEntries(Object.entries(m.RequestParameters ?? {}).map(([k, v]) => [k, isTrue(v)])),
       requestModels,
       integration: {
         type: String(integration.Type ?? 'MOCK'),
-        functionArn: /functions\/(.+)\/invocations$/.exec(uri)?.[1],
+        functionArn: FUNCTION_IN_URI.exec(String(integration.Uri ?? ''))?.[1],
         timeoutMs: Number(integration.TimeoutInMillis ?? 29_000),
         integrationResponses: integration.IntegrationResponses,
       },
-      authorizer: m.AuthorizerId ? authorizers.get(String(m.AuthorizerId)) : undefined,
-    };
-    if (method.authorizationType === 'AWS_IAM') {
-      warnings.push(`${model.stackName}: ${method.httpMethod} ${pathOf(String(m.ResourceId))} uses IAM authorization, which the sandbox does not check`);
-    }
-    node(pathOf(String(m.ResourceId))).methods[method.httpMethod] = method;
-  }
-  const gatewayResponses: RestApiSpec['gatewayResponses'] = {};
-  for (const [id] of forApi('AWS::ApiGateway::GatewayResponse')) {
-    const g = model.properties(id);
-    gatewayResponses[String(g.ResponseType)] = {
-      statusCode: g.StatusCode, responseParameters: g.ResponseParameters, responseTemplates: g.ResponseTemplates,
+      authorizer: m.AuthorizerId ? parts.authorizers.get(String(m.AuthorizerId)) : undefined,
     };
   }
-  // Stage and throttling.
-  const stages = forApi('AWS::ApiGateway::Stage').map(([id]) => ({ id, p: model.properties(id) }));
-  const deployment = forApi('AWS::ApiGateway::Deployment').map(([id]) => model.properties(id))[0];
-  const stage = String(stages[0]?.p.StageName ?? deployment?.StageName ?? 'prod');
-  const all = (stages[0]?.p.MethodSettings ?? []).find((s: any) => s.HttpMethod === '*' && (s.ResourcePath === '/*' || s.ResourcePath === '*'));
-  const stageThrottle = all?.ThrottlingRateLimit !== undefined
-    ? { rateLimit: Number(all.ThrottlingRateLimit), burstLimit: Number(all.ThrottlingBurstLimit ?? all.ThrottlingRateLimit) }
-    : undefined;
-  // API keys that unlock this API: through a usage plan on this API, or the key's stage keys.
-  const plans = new Map<string, { throttle?: { rateLimit?: number; burstLimit?: number } }>();
-  for (const [id] of model.ofType('AWS::ApiGateway::UsagePlan')) {
-    const u = model.properties(id);
-    if ((u.ApiStages ?? []).some((s: any) => String(s.ApiId) === apiRef)) {
-      plans.set(String(model.ref(id)), { throttle: u.Throttle ? { rateLimit: u.Throttle.RateLimit, burstLimit: u.Throttle.BurstLimit } : undefined });
+
+  private validators(): Map<string, ApiMethod['validator']> {
+    const validators = new Map<string, ApiMethod['validator']>();
+    for (const [id] of this.forApi('AWS::ApiGateway::RequestValidator')) {
+      const v = this.model.properties(id);
+      validators.set(String(this.model.ref(id)), { body: isTrue(v.ValidateRequestBody), parameters: isTrue(v.ValidateRequestParameters) });
     }
+    return validators;
   }
-  const keyPlans = new Map<string, string>();
-  for (const [id] of model.ofType('AWS::ApiGateway::UsagePlanKey')) {
-    const k = model.properties(id);
-    if (plans.has(String(k.UsagePlanId))) keyPlans.set(String(k.KeyId), String(k.UsagePlanId));
+
+  private requestModels(): Map<string, unknown> {
+    return new Map(this.forApi('AWS::ApiGateway::Model').map(([id]) => [String(this.model.ref(id)), this.model.properties(id).Schema]));
   }
-  const apiKeys: RestApiSpec['apiKeys'] = [];
-  const keyResources = model.ofType('AWS::ApiGateway::ApiKey');
-  for (const [id] of keyResources) {
-    const k = model.properties(id);
-    if (k.Enabled === false || k.Enabled === 'false') continue;
-    const keyId = String(model.ref(id));
-    const viaStage = (k.StageKeys ?? []).some((s: any) => String(s.RestApiId) === apiRef);
-    const plan = keyPlans.get(keyId);
-    if (!plan && !viaStage && keyPlans.size + plans.size > 0) continue;
-    apiKeys.push({
-      id: keyId,
-      name: String(k.Name ?? id),
-      // The template's value when it sets one; else a stable generated one (printed at start).
-      value: String(k.Value ?? `sandbox-${createHash('sha256').update(`${model.stackName}/${id}`).digest('hex').slice(0, 32)}`),
-      throttle: plan ? plans.get(plan)?.throttle : undefined,
-    });
+
+  private authorizers(): Map<string, ApiMethod['authorizer']> {
+    const authorizers = new Map<string, ApiMethod['authorizer']>();
+    for (const [id] of this.forApi('AWS::ApiGateway::Authorizer')) {
+      const a = this.model.properties(id);
+      const functionArn = FUNCTION_IN_URI.exec(String(a.AuthorizerUri ?? ''))?.[1];
+      authorizers.set(String(this.model.ref(id)), { type: String(a.Type), functionArn, identitySource: a.IdentitySource });
+    }
+    return authorizers;
   }
-  return {
-    id: apiRef,
-    logicalId: apiId,
-    name: String(p.Name ?? apiId),
-    stage,
-    resources: [...nodes.values()],
-    gatewayResponses,
-    binaryMediaTypes: (p.BinaryMediaTypes ?? []).map(String),
-    apiKeys,
-    stageThrottle,
-  };
+
+  gatewayResponses(): RestApiSpec['gatewayResponses'] {
+    const responses: RestApiSpec['gatewayResponses'] = {};
+    for (const [id] of this.forApi('AWS::ApiGateway::GatewayResponse')) {
+      const g = this.model.properties(id);
+      const { StatusCode: statusCode, ResponseParameters: responseParameters, ResponseTemplates: responseTemplates } = g;
+      responses[String(g.ResponseType)] = { statusCode, responseParameters, responseTemplates };
+    }
+    return responses;
+  }
+
+  /** The stage name and the stage's throttling (its `/*` method settings). */
+  stage(): { stage: string; stageThrottle: RestApiSpec['stageThrottle'] } {
+    const stages = this.forApi('AWS::ApiGateway::Stage').map(([id]) => this.model.properties(id));
+    const deployment = this.forApi('AWS::ApiGateway::Deployment').map(([id]) => this.model.properties(id))[0];
+    const settings: any[] = stages[0]?.MethodSettings ?? [];
+    const all = settings.find((s) => s.HttpMethod === '*' && (s.ResourcePath === '/*' || s.ResourcePath === '*'));
+    return {
+      stage: String(stages[0]?.StageName ?? deployment?.StageName ?? 'prod'),
+      stageThrottle: all?.ThrottlingRateLimit !== undefined
+        ? { rateLimit: Number(all.ThrottlingRateLimit), burstLimit: Number(all.ThrottlingBurstLimit ?? all.ThrottlingRateLimit) }
+        : undefined,
+    };
+  }
+
+  /** API keys that unlock this API: through a usage plan on this API, or the key's stage keys. */
+  apiKeys(): RestApiSpec['apiKeys'] {
+    const model = this.model;
+    const plans = new Map<string, { throttle?: { rateLimit?: number; burstLimit?: number } }>();
+    for (const [id] of model.ofType('AWS::ApiGateway::UsagePlan')) {
+      const u = model.properties(id);
+      if ((u.ApiStages ?? []).some((s: any) => String(s.ApiId) === this.ref)) {
+        const throttle = u.Throttle ? { rateLimit: u.Throttle.RateLimit, burstLimit: u.Throttle.BurstLimit } : undefined;
+        plans.set(String(model.ref(id)), { throttle });
+      }
+    }
+    const keyPlans = new Map<string, string>();
+    for (const [id] of model.ofType('AWS::ApiGateway::UsagePlanKey')) {
+      const k = model.properties(id);
+      if (plans.has(String(k.UsagePlanId))) keyPlans.set(String(k.KeyId), String(k.UsagePlanId));
+    }
+    const apiKeys: RestApiSpec['apiKeys'] = [];
+    for (const [id] of model.ofType('AWS::ApiGateway::ApiKey')) {
+      const k = model.properties(id);
+      if (k.Enabled === false || k.Enabled === 'false') continue;
+      const keyId = String(model.ref(id));
+      const viaStage = (k.StageKeys ?? []).some((s: any) => String(s.RestApiId) === this.ref);
+      const plan = keyPlans.get(keyId);
+      if (!plan && !viaStage && keyPlans.size + plans.size > 0) continue;
+      apiKeys.push({
+        id: keyId,
+        name: String(k.Name ?? id),
+        // The template's value when it sets one; else a stable generated one (printed at start).
+        value: String(k.Value ?? `sandbox-${createHash('sha256').update(`${model.stackName}/${id}`).digest('hex').slice(0, 32)}`),
+        throttle: plan ? plans.get(plan)?.throttle : undefined,
+      });
+    }
+    return apiKeys;
+  }
 }
