@@ -70,6 +70,8 @@ const LOCAL_SERVICE_DEPS = [
   's3rver@^3.7.1',
   'dynalite@^4.0.0',
   'aws-local-stepfunctions@^3.0.0',
+  // The tests' (and operators') SQS client against the sandbox's SQS API.
+  '@aws-sdk/client-sqs@^3.1000.0',
 ];
 
 const project = new awscdk.AwsCdkConstructLibrary({

@@ -403,7 +403,7 @@ describe('large results', () => {
     expect(body.data).toHaveLength(5000);
     expect(body.data[4999]).toMatchObject({ n: 5000 });
 
-    const stored = await h.s3.client.send(new GetObjectCommand({ Bucket: h.s3.bucket, Key: `results/${key}.json` }));
+    const stored = await h.s3.client().send(new GetObjectCommand({ Bucket: h.s3.bucket, Key: `results/${key}.json` }));
     expect(stored.ContentEncoding).toBe('gzip');
     const json = JSON.parse(gunzipSync(Buffer.from(await stored.Body!.transformToByteArray())).toString());
     expect(json.columns.map((c: any) => c.name)).toEqual(['n', 'hash', 'pad']);

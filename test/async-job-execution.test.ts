@@ -97,7 +97,7 @@ describe('the workflow', () => {
     const key = job.downloadUrl.split('/').pop();
     const download = await j.h.call({ path: `/download/${key}` });
     expect(download.statusCode).toBe(302);
-    const object = await j.h.s3.client.send(new GetObjectCommand({ Bucket: j.h.s3.bucket, Key: `results/${key}.json` }));
+    const object = await j.h.s3.client().send(new GetObjectCommand({ Bucket: j.h.s3.bucket, Key: `results/${key}.json` }));
     const stored = JSON.parse(gunzipSync(Buffer.from(await object.Body!.transformToByteArray())).toString());
     expect(stored).toMatchObject({ operation: 'wide_rows', rowCount: 3000, truncated: false });
     expect(stored.data).toHaveLength(3000);

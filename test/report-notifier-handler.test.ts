@@ -19,7 +19,7 @@ import { LocalEventBridge, startLocalEventBridge } from './support/local-eventbr
 import { LocalS3, startLocalS3 } from './support/local-s3';
 import { fakeAwsEnvironment, LocalSecretsManager, startLocalSecretsManager } from './support/local-secrets-manager';
 import { LocalSes, startLocalSes } from './support/local-ses';
-import { LocalSns, startLocalSns } from './support/local-sns-ops';
+import { LocalSns, startLocalSns } from './support/local-sns';
 import { captureLogLines, expectLambdaContext } from './support/log-capture';
 import { LOCAL_STAND_IN_LABEL } from '../lambda/shared/analysis-contract';
 
@@ -91,6 +91,7 @@ beforeAll(async () => {
     startLocalS3([BUCKET]), startLocalDynamoDb(), startLocalEventBridge(), startLocalSecretsManager(),
     startLocalBedrock(), startLocalSes(), startLocalSns(),
   ]);
+  sns.addTopic(OPS_TOPIC);
   await ddb.client.send(new CreateTableCommand({
     TableName: TABLE,
     BillingMode: 'PAY_PER_REQUEST',
@@ -309,11 +310,11 @@ describe('failure routing', () => {
   test('Ingestion Failed on its last attempt goes to the operations topic', async () => {
     const r = await notify(ingestionFailed(true));
     expect(r).toEqual({ status: 'routed', published: true, emailed: false });
-    expect(sns.messages).toHaveLength(1);
-    expect(sns.messages[0].topicArn).toBe(OPS_TOPIC);
-    expect(sns.messages[0].subject).toBe('Data pipeline: Ingestion failed: health-readings health/raw/broken.csv');
-    expect(sns.messages[0].message).toMatch(/Object\s+s3:\/\/pipeline-data\/health\/raw\/broken\.csv \(version v1\)/);
-    expect(sns.messages[0].message).toMatch(/Error\s+not_utf8: the file is not valid UTF-8 \(near line 12\)/);
+    expect(sns.published).toHaveLength(1);
+    expect(sns.published[0].topicArn).toBe(OPS_TOPIC);
+    expect(sns.published[0].subject).toBe('Data pipeline: Ingestion failed: health-readings health/raw/broken.csv');
+    expect(sns.published[0].message).toMatch(/Object\s+s3:\/\/pipeline-data\/health\/raw\/broken\.csv \(version v1\)/);
+    expect(sns.published[0].message).toMatch(/Error\s+not_utf8: the file is not valid UTF-8 \(near line 12\)/);
     expect(ses.emails).toHaveLength(0);
   });
 
@@ -327,7 +328,7 @@ describe('failure routing', () => {
 
   test('Ingestion Failed before the last attempt is not routed (the queue retries it)', async () => {
     expect(await notify(ingestionFailed(false))).toMatchObject({ status: 'ignored' });
-    expect(sns.messages).toHaveLength(0);
+    expect(sns.published).toHaveLength(0);
   });
 
   test('Analysis Failed goes to the operations topic and, with EMAIL_FAILURES, by e-mail too', async () => {
@@ -356,8 +357,8 @@ describe('failure routing', () => {
     } finally {
       delete process.env.EMAIL_FAILURES;
     }
-    expect(sns.messages[0].subject).toBe('Data pipeline: Analysis failed: health-readings a1');
-    expect(sns.messages[0].message).toMatch(/Error\s+object_not_found/);
+    expect(sns.published[0].subject).toBe('Data pipeline: Analysis failed: health-readings a1');
+    expect(sns.published[0].message).toMatch(/Error\s+object_not_found/);
     expect(ses.emails[0]).toMatchObject({ from: FROM, to: TO, subject: 'Data pipeline: Analysis failed: health-readings a1' });
     expect(ses.emails[0].html).toContain('does not exist &lt;x&gt;');
   });

@@ -86,13 +86,17 @@ describe('sandbox runtime (store + ingestion app)', () => {
     await s3('WHEN_REQUIRED').send(new PutObjectCommand({ Bucket: sandbox.rawBucket, Key: key, Body: JSON.stringify(customers(25)) }));
     const result = await sandbox.waitForObject(sandbox.rawBucket!, key, 60_000);
     expect(result.status).toBe('processed');
-    expect(result.run).toMatchObject({ status: 'succeeded', received: '25', inserted: '25', rejected: '0' });
+    // What the app emitted about the object (its Ingestion Succeeded event), every count of it.
+    expect(result.event).toMatchObject({ detailType: 'Ingestion Succeeded', detail: { counts: { received: 25, inserted: 25, rejected: 0, duplicates: 0, stale: 0 } } });
     expect(result.ms).toBeGreaterThan(0);
     const { rows } = await db.query("SELECT count(*)::int AS n, min(email) AS email, min(country) AS country FROM canonical.customers WHERE source_system = 'crm'");
     expect(rows[0]).toEqual({ n: 25, email: 'customer10@example.com', country: 'DE' });
-    expect(lines.some((l) => l.includes(`s3://${sandbox.rawBucket}/${key}`) && l.includes('upload → rows in the store'))).toBe(true);
+    expect(lines.find((l) => l.includes(`s3://${sandbox.rawBucket}/${key}`) && l.includes('upload → result')))
+      .toMatch(/Ingestion Succeeded: 25 received, 25 inserted, 0 updated, 0 unchanged, 0 stale, 0 not loaded, 0 rejected, 0 duplicates;/);
     const succeeded = sandbox.events.log.find((e) => e.event['detail-type'] === 'Ingestion Succeeded');
     expect(succeeded?.event.detail).toMatchObject({ objectKey: key });
+    // The raw bucket is versioned in the template: the run is keyed by the object's version, as in the cloud.
+    expect((succeeded?.event.detail as { objectVersionId?: string }).objectVersionId).toMatch(/^[A-Za-z0-9_-]{32}$/);
   });
 
   test('an S3 client with default checksums (aws-chunked bodies) stores the bytes, not the framing', async () => {
@@ -110,7 +114,7 @@ describe('sandbox runtime (store + ingestion app)', () => {
     await s3('WHEN_REQUIRED').send(new PutObjectCommand({ Bucket: sandbox.rawBucket, Key: key, Body: '[{"customer_id": "X1", "name": ' }));
     const result = await sandbox.waitForObject(sandbox.rawBucket!, key, 60_000);
     expect(result.status).toBe('processed');
-    expect(result.run?.status).toBe('rejected');
+    expect(result.event).toMatchObject({ detailType: 'Ingestion Failed', detail: { final: true } });
     expect(sandbox.events.log.some((e) => e.event['detail-type'] === 'Ingestion Failed')).toBe(true);
   });
 
@@ -119,7 +123,7 @@ describe('sandbox runtime (store + ingestion app)', () => {
     const csv = fs.readFileSync(path.join(__dirname, '..', 'examples', 'sample-data', 'health-readings.csv'));
     await s3('WHEN_REQUIRED').send(new PutObjectCommand({ Bucket: sandbox.rawBucket, Key: key, Body: csv }));
     const result = await sandbox.waitForObject(sandbox.rawBucket!, key, 60_000);
-    expect(result.run).toMatchObject({ status: 'succeeded', inserted: '0' });
+    expect(result.event).toMatchObject({ detailType: 'Ingestion Succeeded', detail: { counts: { inserted: 0 } } });
     const emails = () => sandbox.outbox.entries.filter((e) => e.kind === 'email');
     for (let i = 0; i < 300 && emails().length === 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect(sandbox.events.log.map((e) => e.event['detail-type'])).toEqual(expect.arrayContaining(['Ingestion Succeeded', 'Analysis Complete']));

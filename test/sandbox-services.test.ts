@@ -3,22 +3,34 @@
  * nothing depends on the library's constructs): API Gateway (routes, stage prefix, API keys,
  * request validation, gateway responses, 502/504), Step Functions (the synthesized ASL with
  * DynamoDB, Lambda and SNS tasks, Retry/Catch, status-change events), EventBridge (patterns,
- * a custom bus, schedules on demand), SES and SNS into the outbox, the Bedrock stand-in.
+ * a custom bus, schedules on demand), SES and SNS into the outbox, the Bedrock stand-in, SQS as an
+ * operator sees it (ListQueues, GetQueueAttributes, a message moved to the dead-letter queue and
+ * redriven with StartMessageMoveTask), S3 listings with a delimiter, S3 versioning.
  */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import {
+  DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
+} from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  GetQueueAttributesCommand, GetQueueUrlCommand, ListMessageMoveTasksCommand, ListQueuesCommand, SendMessageCommand, SQSClient,
+  StartMessageMoveTaskCommand,
+} from '@aws-sdk/client-sqs';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { startSandbox, Sandbox, STAND_IN_LABEL } from '../sandbox/src';
@@ -128,6 +140,13 @@ function synthesizeApp(): string {
     targets: [new targets.LambdaFunction(mailer)],
   });
   new events.Rule(stack, 'Daily', { schedule: events.Schedule.rate(Duration.days(1)), targets: [new targets.LambdaFunction(mailer, { event: events.RuleTargetInput.fromObject({ detail: { level: 'daily' } }) })] });
+
+  // SQS: a consumer that always fails, its queue's dead-letter queue after one receive
+  const dlq = new sqs.Queue(stack, 'WorkDlq', { queueName: 'work-dlq' });
+  const work = new sqs.Queue(stack, 'Work', { queueName: 'work', visibilityTimeout: Duration.seconds(1), deadLetterQueue: { queue: dlq, maxReceiveCount: 1 } });
+  fn('Failing', 'exports.handler = async () => { throw new Error("cannot process this"); };', {}, 1).addEventSource(new SqsEventSource(work));
+
+  new s3.Bucket(stack, 'Data', { bucketName: 'data-bucket', versioned: true });
   app.synth();
   return outdir;
 }
@@ -150,6 +169,7 @@ describe('sandbox local services (plain CDK app)', () => {
   };
   const client = <T>(C: new (c: any) => T): T => new C({ endpoint: sandbox.info.services, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
 
+  const sqsClient = () => client(SQSClient);
   beforeAll(async () => {
     sandbox = await startSandbox({ cloudAssembly: synthesizeApp(), stateDir, apiPort: 0, s3Port: 0, print: (l) => lines.push(l), tty: false });
   });
@@ -275,6 +295,96 @@ describe('sandbox local services (plain CDK app)', () => {
       expect(r.status).toBe(200);
       for (let i = 0; i < 100 && emails().length === before; i++) await new Promise((res) => setTimeout(res, 100));
       expect(emails()[before].subject).toBe('Level daily report');
+    });
+  });
+
+  describe('SQS, as an operator sees it', () => {
+    test('ListQueues, GetQueueUrl and GetQueueAttributes with approximate counts', async () => {
+      const c = sqsClient();
+      const urls = (await c.send(new ListQueuesCommand({}))).QueueUrls ?? [];
+      expect(urls.map((u) => u.split('/').pop()).sort()).toEqual(['work', 'work-dlq']);
+      const url = (await c.send(new GetQueueUrlCommand({ QueueName: 'work-dlq' }))).QueueUrl!;
+      expect(urls).toContain(url);
+      const attributes = (await c.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] }))).Attributes!;
+      expect(attributes).toMatchObject({ ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesNotVisible: '0', QueueArn: expect.stringMatching(/:work-dlq$/) });
+      await expect(c.send(new GetQueueUrlCommand({ QueueName: 'nope' }))).rejects.toThrow(/does not exist/);
+    });
+
+    test('a message that keeps failing moves to the dead-letter queue (printed, in info); the documented redrive moves it back', async () => {
+      const c = sqsClient();
+      const work = (await c.send(new GetQueueUrlCommand({ QueueName: 'work' }))).QueueUrl!;
+      const dlq = (await c.send(new GetQueueUrlCommand({ QueueName: 'work-dlq' }))).QueueUrl!;
+      await c.send(new SendMessageCommand({ QueueUrl: work, MessageBody: '{"order":1}' }));
+      const depth = async (url: string) => Number((await c.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages'] }))).Attributes!.ApproximateNumberOfMessages);
+      for (let i = 0; i < 100 && await depth(dlq) === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await depth(dlq)).toBe(1);
+      expect(lines.some((l) => /moved to the dead-letter queue work-dlq after 1 receives from work/.test(l))).toBe(true);
+      expect(sandbox.describe().sqs.find((q) => q.name === 'work-dlq')).toMatchObject({ visible: 1, deadLetterQueueOf: ['work'] });
+      expect(sandbox.describe().sqs.find((q) => q.name === 'work')).toMatchObject({ movedToDeadLetterQueue: 1 });
+
+      // docs/ingestion.md: aws sqs start-message-move-task --source-arn <dead-letter queue ARN> --destination-arn <queue ARN>
+      const arn = async (url: string) => (await c.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
+      const task = await c.send(new StartMessageMoveTaskCommand({ SourceArn: await arn(dlq), DestinationArn: await arn(work) }));
+      expect(task.TaskHandle).toBeTruthy();
+      expect(await depth(dlq)).toBe(0);
+      const moves = await c.send(new ListMessageMoveTasksCommand({ SourceArn: await arn(dlq) }));
+      expect(moves.Results?.[0]).toMatchObject({ Status: 'COMPLETED', ApproximateNumberOfMessagesMoved: 1 });
+      // Still failing, it comes back to the dead-letter queue.
+      for (let i = 0; i < 100 && await depth(dlq) === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await depth(dlq)).toBe(1);
+    });
+  });
+
+  describe('S3', () => {
+    const s3Client = () => new S3Client({
+      endpoint: sandbox.info.s3.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+
+    test('a listing with a delimiter returns every common prefix, also those holding only deeper keys', async () => {
+      const c = s3Client();
+      const keys = ['crm-data/a.json', 'manifests/crm/2024/01/01/run.json', 'processed/crm/2024/01/x.ndjson', 'rejected/crm/2024/01/y.ndjson', 'top.txt'];
+      for (const Key of keys) await c.send(new PutObjectCommand({ Bucket: 'data-bucket', Key, Body: 'x' }));
+      const root = await c.send(new ListObjectsV2Command({ Bucket: 'data-bucket', Delimiter: '/' }));
+      expect(root.CommonPrefixes?.map((p) => p.Prefix)).toEqual(['crm-data/', 'manifests/', 'processed/', 'rejected/']);
+      expect(root.Contents?.map((o) => o.Key)).toEqual(['top.txt']);
+      const nested = await c.send(new ListObjectsV2Command({ Bucket: 'data-bucket', Prefix: 'manifests/', Delimiter: '/' }));
+      expect(nested.CommonPrefixes?.map((p) => p.Prefix)).toEqual(['manifests/crm/']);
+    });
+
+    test('a versioned bucket keeps every version: version ids, ListObjectVersions, GET and DELETE by versionId, delete markers', async () => {
+      const c = s3Client();
+      const Bucket = 'data-bucket';
+      const Key = 'crm-data/versioned.json';
+      const v1 = (await c.send(new PutObjectCommand({ Bucket, Key, Body: 'first' }))).VersionId!;
+      const v2 = (await c.send(new PutObjectCommand({ Bucket, Key, Body: 'second!' }))).VersionId!;
+      expect(v1).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      expect(v2).not.toBe(v1);
+      const listed = await c.send(new ListObjectVersionsCommand({ Bucket, Prefix: Key }));
+      expect(listed.Versions?.map((v) => [v.VersionId, v.IsLatest, v.Size])).toEqual([[v2, true, 7], [v1, false, 5]]);
+      const text = async (VersionId?: string) => (await c.send(new GetObjectCommand({ Bucket, Key, VersionId }))).Body!.transformToString();
+      expect(await text(v1)).toBe('first');
+      expect(await text()).toBe('second!');
+      expect((await c.send(new HeadObjectCommand({ Bucket, Key }))).VersionId).toBe(v2);
+
+      // A delete without a version id leaves a delete marker; deleting the marker brings the object back.
+      const deleted = await c.send(new DeleteObjectCommand({ Bucket, Key }));
+      expect(deleted.DeleteMarker).toBe(true);
+      await expect(text()).rejects.toThrow();
+      expect(await text(v2)).toBe('second!');
+      await c.send(new DeleteObjectCommand({ Bucket, Key, VersionId: deleted.VersionId }));
+      expect(await text()).toBe('second!');
+      // Deleting the latest version makes the one before current.
+      await c.send(new DeleteObjectCommand({ Bucket, Key, VersionId: v2 }));
+      expect(await text()).toBe('first');
+      const after = await c.send(new ListObjectVersionsCommand({ Bucket, Prefix: Key }));
+      expect(after.Versions?.map((v) => v.VersionId)).toEqual([v1]);
+      expect(after.DeleteMarkers ?? []).toEqual([]);
+      await expect(text(v2)).rejects.toThrow(/NoSuchVersion|version/i);
     });
   });
 });

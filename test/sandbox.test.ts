@@ -63,7 +63,9 @@ describe('README walk-through against the sandbox (example app)', () => {
       require.resolve('ts-node/dist/bin.js'), '--transpile-only', '--project', 'tsconfig.dev.json', 'sandbox/src/cli.ts',
       'upload', file, 'crm-data/', '--state-dir', stateDir,
     ], { cwd: root, timeout: 90_000 });
-    expect(stdout).toMatch(/Upload → rows in the store: \d+\.\d+ s/);
+    // Every count of the app's Ingestion Succeeded event (they add up to received), and the time.
+    expect(stdout).toMatch(/✔ .*: Ingestion Succeeded: \d+ received, \d+ inserted, \d+ updated, \d+ unchanged, \d+ stale, \d+ not loaded, \d+ rejected, \d+ duplicates\n/);
+    expect(stdout).toMatch(/Upload → result: \d+\.\d+ s/);
     const run = (await db.query("SELECT * FROM canonical.ingestion_runs WHERE object_key = 'crm-data/customer-data.json'")).rows[0];
     expect(run).toMatchObject({ status: 'succeeded', received: String(records) });
     const { rows } = await db.query("SELECT count(*)::int AS n FROM canonical.entities WHERE entity_type = 'customer' AND source_system = 'crm'");

@@ -28,7 +28,7 @@ import { copyRow } from '../../lambda/shared/copy-text';
 import { LOGIN_USERS } from '../../test/support/canonical-db';
 import { startLocalDynamoDb } from '../../test/support/local-dynamodb';
 import { startLocalPostgres } from '../../test/support/local-postgres';
-import { startLocalS3 } from '../../test/support/local-s3-analytics';
+import { startLocalS3 } from '../../test/support/local-s3';
 import { fakeAwsEnvironment, startLocalSecretsManager } from '../../test/support/local-secrets-manager';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -241,7 +241,7 @@ async function main(): Promise<void> {
   const pg = await startLocalPostgres({ fast: false });
   const sm = await startLocalSecretsManager();
   const ddb = await startLocalDynamoDb();
-  const s3 = await startLocalS3();
+  const s3 = await startLocalS3(['results-bucket']);
   try {
     const started = Date.now();
     await load(pg.adminUrl, customers);

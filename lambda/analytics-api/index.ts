@@ -19,6 +19,7 @@ import { jobResourceOf, jobsEnabled, registerJobRoutes } from './jobs';
 import { isResultId, presignedDownloadUrl, resultExists } from './large-results';
 import { AccessLevel } from './operations/types';
 import { executeOperation, lookupCache, OperationResult, prepareOperation, PreparedOperation } from './runner';
+import { ANALYTICS_METRICS as M, METRICS_NAMESPACE } from '../../src/common/contracts';
 
 export * from './runner';
 export { ApiError, ErrorCode } from './errors';
@@ -28,7 +29,7 @@ export { jobRunner } from './jobs';
 
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'analytics-api' });
 export const metrics = new Metrics({
-  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'CdkServerlessDataPipeline',
+  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? METRICS_NAMESPACE,
   serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'analytics-api',
 });
 
@@ -89,9 +90,9 @@ async function analytics(event: APIGatewayProxyEvent): Promise<APIGatewayProxyRe
     return longRunningDelegate(prepared, event);
   }
   const result = await executeOperation(prepared, { useCache: call.useCache, log });
-  metrics.addMetric(result.cache === 'hit' ? 'CacheHit' : 'CacheMiss', MetricUnit.Count, 1);
-  metrics.addMetric('OperationDuration', MetricUnit.Milliseconds, result.durationMs);
-  if (result.largeResult) metrics.addMetric('LargeResult', MetricUnit.Count, 1);
+  metrics.addMetric(result.cache === 'hit' ? M.CACHE_HIT : M.CACHE_MISS, MetricUnit.Count, 1);
+  metrics.addMetric(M.OPERATION_DURATION, MetricUnit.Milliseconds, result.durationMs);
+  if (result.largeResult) metrics.addMetric(M.LARGE_RESULT, MetricUnit.Count, 1);
   logger.info('Operation completed', {
     operation: result.operation, cache: result.cache, rowCount: result.rowCount, durationMs: result.durationMs, large: Boolean(result.largeResult),
   });
@@ -164,7 +165,8 @@ export async function handler(event: APIGatewayProxyEvent, context?: Context): P
       // Our own bugs (500) are errors; an unavailable database or a timeout is an operational warning.
       const log = apiError.status === 500 ? logger.error.bind(logger) : logger.warn.bind(logger);
       log('Request failed', { code: apiError.code, error: (error as Error)?.message, stack: apiError.status === 500 ? (error as Error)?.stack : undefined });
-      metrics.addMetric(apiError.code === ErrorCode.QUERY_TIMEOUT ? 'QueryTimeout' : apiError.code === ErrorCode.DATABASE_UNAVAILABLE ? 'DatabaseUnavailable' : 'InternalError', MetricUnit.Count, 1);
+      metrics.addMetric(apiError.code === ErrorCode.QUERY_TIMEOUT ? M.QUERY_TIMEOUT
+        : apiError.code === ErrorCode.DATABASE_UNAVAILABLE ? M.DATABASE_UNAVAILABLE : M.INTERNAL_ERROR, MetricUnit.Count, 1);
     }
     return errorResponse(event, apiError);
   } finally {

@@ -3,10 +3,8 @@
  * [service, Source]; the construct's metric*() methods read the first.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { INGESTION_METRICS as M, METRICS_NAMESPACE } from '../../src/common/contracts';
 import type { IngestionCounts } from '../shared/ingestion-contract';
-
-/** Same namespace as the construct's metric*() methods (POWERTOOLS_METRICS_NAMESPACE, set by the construct). */
-export const METRICS_NAMESPACE = 'ServerlessDataPipeline';
 
 export const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? METRICS_NAMESPACE });
 
@@ -14,15 +12,15 @@ export function recordRunMetrics(source: string, counts: IngestionCounts | null,
   metrics.addDimensions({});
   metrics.addDimensions({ Source: source });
   if (counts) {
-    metrics.addMetric('RecordsReceived', MetricUnit.Count, counts.received);
-    metrics.addMetric('RecordsLoaded', MetricUnit.Count, counts.inserted + counts.updated + counts.unchanged);
-    metrics.addMetric('RecordsChanged', MetricUnit.Count, counts.inserted + counts.updated);
-    metrics.addMetric('RecordsRejected', MetricUnit.Count, counts.rejected);
-    metrics.addMetric('RecordsDuplicate', MetricUnit.Count, counts.duplicates);
+    metrics.addMetric(M.RECORDS_RECEIVED, MetricUnit.Count, counts.received);
+    metrics.addMetric(M.RECORDS_LOADED, MetricUnit.Count, counts.inserted + counts.updated + counts.unchanged);
+    metrics.addMetric(M.RECORDS_CHANGED, MetricUnit.Count, counts.inserted + counts.updated);
+    metrics.addMetric(M.RECORDS_REJECTED, MetricUnit.Count, counts.rejected);
+    metrics.addMetric(M.RECORDS_DUPLICATE, MetricUnit.Count, counts.duplicates);
   }
-  metrics.addMetric('FilesProcessed', MetricUnit.Count, outcome === 'failed' ? 0 : 1);
-  metrics.addMetric('FileFailures', MetricUnit.Count, outcome === 'rejected' || outcome === 'failed' ? 1 : 0);
-  metrics.addMetric('ProcessingDuration', MetricUnit.Milliseconds, durationMs);
-  if (latencyMs !== null) metrics.addMetric('IngestionLatency', MetricUnit.Milliseconds, latencyMs);
+  metrics.addMetric(M.FILES_PROCESSED, MetricUnit.Count, outcome === 'failed' ? 0 : 1);
+  metrics.addMetric(M.FILE_FAILURES, MetricUnit.Count, outcome === 'rejected' || outcome === 'failed' ? 1 : 0);
+  metrics.addMetric(M.PROCESSING_DURATION, MetricUnit.Milliseconds, durationMs);
+  if (latencyMs !== null) metrics.addMetric(M.INGESTION_LATENCY, MetricUnit.Milliseconds, latencyMs);
   metrics.publishStoredMetrics();
 }

@@ -7,10 +7,8 @@
  */
 import type { IngestionCounts } from './ingestion-contract';
 
-/** EventBridge `source` of every analyzer event. */
-export const ANALYSIS_EVENT_SOURCE = 'cdk-serverless-data-pipeline.ai-analyzer';
-export const ANALYSIS_COMPLETE = 'Analysis Complete';
-export const ANALYSIS_FAILED = 'Analysis Failed';
+/** EventBridge `source` and detail types of the analyzer events: defined once, with the constructs. */
+export { ANALYSIS_COMPLETE, ANALYSIS_EVENT_SOURCE, ANALYSIS_FAILED } from '../../src/common/contracts';
 /** `schemaVersion` of event details, analysis documents and table items (major.minor). */
 export const ANALYSIS_SCHEMA_VERSION = '1.0';
 

@@ -5,10 +5,8 @@
  * keep the major version, anything else bumps it). Documented in docs/ingestion.md.
  */
 
-/** EventBridge `source` of every ingestion event. */
-export const INGESTION_EVENT_SOURCE = 'cdk-serverless-data-pipeline.ingestion';
-export const INGESTION_SUCCEEDED = 'Ingestion Succeeded';
-export const INGESTION_FAILED = 'Ingestion Failed';
+/** EventBridge `source` and detail types of the ingestion events: defined once, with the constructs. */
+export { INGESTION_EVENT_SOURCE, INGESTION_FAILED, INGESTION_SUCCEEDED } from '../../src/common/contracts';
 /** `schemaVersion` of event details, manifests and output lines (major.minor). */
 export const INGESTION_SCHEMA_VERSION = '1.0';
 

@@ -66,6 +66,9 @@ function toError(e) {
   return { errorType: 'Error', errorMessage: typeof e === 'string' ? e : JSON.stringify(e), trace: [] };
 }
 process.on('disconnect', () => process.exit(0));
+// Exit with the sandbox, however it ended (its IPC channel closes, or this process is re-parented).
+const parent = process.ppid;
+setInterval(() => { if (process.ppid !== parent) process.exit(0); }, 1000).unref();
 process.on('unhandledRejection', (e) => { console.error('Unhandled rejection', e); });
 process.on('message', async (msg) => {
   if (msg.type !== 'invoke') return;
@@ -196,6 +199,8 @@ export interface LambdaRuntimeOptions {
   readonly region: string;
   /** Folders that hold the AWS SDK v3 (the Lambda runtime provides it; bundles leave it out). */
   readonly nodePath: string[];
+  /** Called with each execution environment's process id (for the sandbox's process record). */
+  readonly onSpawn?: (fn: FunctionSpec, pid: number | undefined) => void;
 }
 
 /** One pool of execution environments per function. */
@@ -261,11 +266,7 @@ class FunctionPool {
     while (this.queue.length > 0) {
       let idle = [...this.environments].find((e) => !e.busy && !e.dead);
       if (!idle && this.environments.size < this.fn.maxConcurrency) {
-        idle = new ExecutionEnvironment(this.fn, this.environment(), this.options.logs, (e) => {
-          if (e.dead) this.environments.delete(e);
-          this.dispatch();
-        });
-        this.environments.add(idle);
+        idle = this.spawn();
       }
       if (!idle) return;
       const next = this.queue.shift()!;
@@ -291,11 +292,17 @@ class FunctionPool {
   /** Starts one execution environment ahead of the first invocation. */
   warm(): void {
     if (this.environments.size > 0 || this.stopped) return;
+    this.spawn();
+  }
+
+  private spawn(): ExecutionEnvironment {
     const e = new ExecutionEnvironment(this.fn, this.environment(), this.options.logs, (x) => {
       if (x.dead) this.environments.delete(x);
       this.dispatch();
     });
     this.environments.add(e);
+    this.options.onSpawn?.(this.fn, e.child.pid);
+    return e;
   }
 
   async stop(): Promise<void> {

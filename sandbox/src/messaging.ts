@@ -73,6 +73,8 @@ export class LocalSns {
   publish(topicArn: string, message: string, subject?: string, attributes: Record<string, { DataType: string; StringValue?: string }> = {}): string {
     const topic = this.topics.get(topicArn);
     if (!topic) throw new AwsError('NotFound', 'Topic does not exist', 404);
+    if (message === '') throw new AwsError('InvalidParameter', 'Invalid parameter: Empty message');
+    if (Buffer.byteLength(message) > 256 * 1024) throw new AwsError('InvalidParameter', 'Invalid parameter: Message too long');
     const messageId = randomUUID();
     const notification = {
       Type: 'Notification',

@@ -3,9 +3,12 @@
  * memory with the semantics the handlers rely on — visibility timeout, receive count,
  * redrive to the dead-letter queue after maxReceiveCount — and each event source mapping polls
  * its queue and invokes the function with an SQS event (batch size, batching window, maximum
- * concurrency, ReportBatchItemFailures), as in the cloud.
+ * concurrency, ReportBatchItemFailures), as in the cloud. The SQS API (JSON protocol) serves the
+ * calls an operator makes: list, URL, attributes with approximate counts, send/receive/delete,
+ * purge, and the dead-letter redrive (StartMessageMoveTask).
  */
 import { createHash, randomUUID } from 'crypto';
+import { AwsError, LocalAwsApi } from './aws-api';
 
 export interface QueueSpec {
   readonly arn: string;
@@ -13,6 +16,27 @@ export interface QueueSpec {
   readonly url: string;
   readonly visibilityTimeoutSeconds: number;
   readonly deadLetter?: { arn: string; maxReceiveCount: number };
+  readonly createdAt?: number;
+}
+
+/** A message moved to a dead-letter queue after maxReceiveCount receives. */
+export interface DeadLetterMove {
+  readonly messageId: string;
+  readonly from: string;
+  readonly to: string;
+  readonly receiveCount: number;
+  readonly origin?: string;
+}
+
+/** A redrive (StartMessageMoveTask), done at once locally. */
+export interface MoveTask {
+  readonly TaskHandle: string;
+  readonly Status: 'COMPLETED';
+  readonly SourceArn: string;
+  readonly DestinationArn?: string;
+  readonly ApproximateNumberOfMessagesMoved: number;
+  readonly ApproximateNumberOfMessagesToMove: number;
+  readonly StartedTimestamp: number;
 }
 
 interface Message {
@@ -82,7 +106,7 @@ export class LocalQueue {
   }
 
   /** Receives up to n visible messages, redriving those past maxReceiveCount first. */
-  receive(n: number): Message[] {
+  receive(n: number, visibilityTimeoutSeconds = this.spec.visibilityTimeoutSeconds): Message[] {
     const now = Date.now();
     const out: Message[] = [];
     for (const m of [...this.messages]) {
@@ -93,11 +117,12 @@ export class LocalQueue {
         this.remove(m);
         this.redriven++;
         this.queues.byArn(dlq.arn)?.send(m.body, m.origin, { ...m.attributes, DeadLetterQueueSourceArn: this.spec.arn });
+        this.queues.deadLettered({ messageId: m.id, from: this.spec.name, to: dlq.arn.split(':').pop()!, receiveCount: m.receiveCount, origin: m.origin });
         continue;
       }
       m.receiveCount++;
       m.firstReceive ??= now;
-      m.visibleAt = now + this.spec.visibilityTimeoutSeconds * 1000;
+      m.visibleAt = now + visibilityTimeoutSeconds * 1000;
       m.receipt = randomUUID();
       out.push(m);
     }
@@ -118,6 +143,45 @@ export class LocalQueue {
 
   get depth(): number {
     return this.messages.length;
+  }
+
+  /** ApproximateNumberOfMessages (visible) and …NotVisible (in flight), as GetQueueAttributes counts them. */
+  counts(): { visible: number; inFlight: number } {
+    const now = Date.now();
+    const inFlight = this.messages.filter((m) => m.visibleAt > now).length;
+    return { visible: this.messages.length - inFlight, inFlight };
+  }
+
+  /** GetQueueAttributes. */
+  attributes(): Record<string, string> {
+    const { visible, inFlight } = this.counts();
+    const created = String(Math.floor((this.spec.createdAt ?? Date.now()) / 1000));
+    const dlq = this.spec.deadLetter;
+    return {
+      QueueArn: this.spec.arn,
+      ApproximateNumberOfMessages: String(visible),
+      ApproximateNumberOfMessagesNotVisible: String(inFlight),
+      ApproximateNumberOfMessagesDelayed: '0',
+      VisibilityTimeout: String(this.spec.visibilityTimeoutSeconds),
+      CreatedTimestamp: created,
+      LastModifiedTimestamp: created,
+      DelaySeconds: '0',
+      MaximumMessageSize: '262144',
+      MessageRetentionPeriod: '345600',
+      ReceiveMessageWaitTimeSeconds: '0',
+      ...(dlq ? { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: dlq.maxReceiveCount }) } : {}),
+    };
+  }
+
+  /** Deletes a received message by its receipt handle (false when there is none). */
+  deleteByReceipt(receipt: string): boolean {
+    const m = this.messages.find((x) => x.receipt === receipt);
+    if (m) this.remove(m);
+    return Boolean(m);
+  }
+
+  purge(): void {
+    this.messages.splice(0);
   }
 
   sqsRecord(m: Message): Record<string, unknown> {
@@ -144,6 +208,8 @@ export class LocalQueues {
   private readonly queues = new Map<string, LocalQueue>();
   private readonly pollers: Array<{ stop: () => void; done: Promise<void> }> = [];
   private readonly listeners: Array<(o: BatchOutcome) => void> = [];
+  private readonly deadLetterListeners: Array<(m: DeadLetterMove) => void> = [];
+  private readonly moveTasks: MoveTask[] = [];
   private stopped = false;
 
   add(spec: QueueSpec): LocalQueue {
@@ -166,6 +232,98 @@ export class LocalQueues {
 
   onBatch(listener: (o: BatchOutcome) => void): void {
     this.listeners.push(listener);
+  }
+
+  onDeadLetter(listener: (m: DeadLetterMove) => void): void {
+    this.deadLetterListeners.push(listener);
+  }
+
+  /** Called by a queue that moved a message to its dead-letter queue. */
+  deadLettered(move: DeadLetterMove): void {
+    for (const l of this.deadLetterListeners) l(move);
+  }
+
+  /** Queues whose redrive policy names this one as their dead-letter queue. */
+  sourcesOf(deadLetterArn: string): LocalQueue[] {
+    return this.all().filter((q) => q.spec.deadLetter?.arn === deadLetterArn);
+  }
+
+  /**
+   * Moves every message of a dead-letter queue back (StartMessageMoveTask): to `destinationArn`,
+   * else to the queue each message came from. Done at once; the task is listed as COMPLETED.
+   */
+  moveMessages(sourceArn: string, destinationArn?: string): MoveTask {
+    const source = this.byArn(sourceArn);
+    if (!source) throw new AwsError('ResourceNotFoundException', `The resource that you specified for the SourceArn parameter doesn't exist: ${sourceArn}`);
+    if (this.sourcesOf(sourceArn).length === 0) throw new AwsError('InvalidParameterValue', `Source queue must be configured as a Dead Letter Queue: ${sourceArn}`);
+    if (destinationArn && !this.byArn(destinationArn)) throw new AwsError('ResourceNotFoundException', `The resource that you specified for the DestinationArn parameter doesn't exist: ${destinationArn}`);
+    const toMove = source.messages.splice(0);
+    for (const m of toMove) {
+      const back = this.byArn(destinationArn ?? String(m.attributes.DeadLetterQueueSourceArn ?? ''));
+      if (!back) throw new AwsError('InvalidParameterValue', `Message ${m.id} has no source queue to return to: pass DestinationArn`);
+      const { DeadLetterQueueSourceArn: _source, ...attributes } = m.attributes;
+      back.send(m.body, m.origin, attributes);
+    }
+    const task: MoveTask = {
+      TaskHandle: Buffer.from(JSON.stringify({ taskId: randomUUID(), sourceArn })).toString('base64'),
+      Status: 'COMPLETED',
+      SourceArn: sourceArn,
+      DestinationArn: destinationArn,
+      ApproximateNumberOfMessagesMoved: toMove.length,
+      ApproximateNumberOfMessagesToMove: toMove.length,
+      StartedTimestamp: Date.now(),
+    };
+    this.moveTasks.unshift(task);
+    return task;
+  }
+
+  private queue(url: unknown): LocalQueue {
+    const q = this.byUrlOrName(String(url ?? ''));
+    if (!q) throw new AwsError('QueueDoesNotExist', 'The specified queue does not exist.');
+    return q;
+  }
+
+  /** The SQS API (JSON 1.0 protocol, `AmazonSQS.*`), as SDK v3 clients and the AWS CLI v2 call it. */
+  register(api: LocalAwsApi): void {
+    api.jsonService('AmazonSQS', '1.0', {
+      ListQueues: ({ QueueNamePrefix, MaxResults }) => ({
+        QueueUrls: this.all().filter((q) => q.spec.name.startsWith(QueueNamePrefix ?? '')).slice(0, MaxResults ?? 1000).map((q) => q.spec.url),
+      }),
+      GetQueueUrl: ({ QueueName }) => ({ QueueUrl: this.queue(QueueName).spec.url }),
+      GetQueueAttributes: ({ QueueUrl, AttributeNames }) => {
+        const all = this.queue(QueueUrl).attributes();
+        const names: string[] = AttributeNames ?? [];
+        return { Attributes: names.length === 0 || names.includes('All') ? all : Object.fromEntries(names.filter((n) => n in all).map((n) => [n, all[n]])) };
+      },
+      ListDeadLetterSourceQueues: ({ QueueUrl }) => ({ queueUrls: this.sourcesOf(this.queue(QueueUrl).spec.arn).map((q) => q.spec.url) }),
+      SendMessage: ({ QueueUrl, MessageBody, MessageAttributes }) => {
+        const id = this.queue(QueueUrl).send(String(MessageBody), undefined, MessageAttributes ?? {});
+        return { MessageId: id, MD5OfMessageBody: createHash('md5').update(String(MessageBody)).digest('hex') };
+      },
+      ReceiveMessage: ({ QueueUrl, MaxNumberOfMessages, VisibilityTimeout }) => {
+        const q = this.queue(QueueUrl);
+        const visibility = VisibilityTimeout === undefined ? undefined : Number(VisibilityTimeout);
+        const messages = q.receive(Math.min(Number(MaxNumberOfMessages ?? 1), 10), visibility);
+        return {
+          Messages: messages.map((m) => {
+            const r = q.sqsRecord(m) as any;
+            return { MessageId: m.id, ReceiptHandle: m.receipt, MD5OfBody: r.md5OfBody, Body: m.body, Attributes: r.attributes };
+          }),
+        };
+      },
+      DeleteMessage: ({ QueueUrl, ReceiptHandle }) => {
+        if (!this.queue(QueueUrl).deleteByReceipt(String(ReceiptHandle))) throw new AwsError('ReceiptHandleIsInvalid', `The input receipt handle "${ReceiptHandle}" is not a valid receipt handle.`);
+        return {};
+      },
+      PurgeQueue: ({ QueueUrl }) => {
+        this.queue(QueueUrl).purge();
+        return {};
+      },
+      StartMessageMoveTask: ({ SourceArn, DestinationArn }) => ({ TaskHandle: this.moveMessages(String(SourceArn), DestinationArn).TaskHandle }),
+      ListMessageMoveTasks: ({ SourceArn, MaxResults }) => ({
+        Results: this.moveTasks.filter((t) => t.SourceArn === SourceArn).slice(0, MaxResults ?? 1),
+      }),
+    });
   }
 
   /** Starts the pollers of an event source mapping (as many as its maximum concurrency). */

@@ -4,9 +4,12 @@
  * object events to the sandbox over IPC. In front of it, the child decodes `aws-chunked` upload
  * bodies (sent by newer SDKs and CLIs with default checksums, which s3rver would store
  * verbatim) and accepts any access key, so any S3 client works with the documented settings.
+ * Clients talk to the versioning front (./s3-versions.ts, in the sandbox's process), which keeps
+ * the versions of versioned buckets and passes everything else to s3rver.
  */
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
+import { S3Versioning } from './s3-versions';
 
 export interface S3ObjectEvent {
   /** ObjectCreated:Put | ObjectCreated:Post | ObjectCreated:Copy | ObjectRemoved:Delete */
@@ -16,12 +19,16 @@ export interface S3ObjectEvent {
   readonly key: string;
   readonly size: number;
   readonly eTag?: string;
+  /** The object's version id, in a versioned bucket. */
+  readonly versionId?: string;
   readonly at: number;
 }
 
 export interface LocalS3 {
   readonly endpoint: string;
   readonly port: number;
+  /** The process that serves it. */
+  readonly pid: number | undefined;
   onEvent(listener: (e: S3ObjectEvent) => void): void;
   stop(): Promise<void>;
 }
@@ -36,6 +43,32 @@ const Account = require(require('path').join(require('path').dirname(s3rverPath)
 const registry = Account.registry;
 const originalGet = registry.get.bind(registry);
 registry.get = (key) => originalGet(key) || Account.DUMMY_ACCOUNT;
+
+// s3rver prunes the folders beneath a common prefix before it has seen an object in them, so a
+// prefix holding only deeper keys (processed/crm/2024/…) is missing from a delimited listing: list
+// without the delimiter and group the keys here. As in s3rver, keys count to MaxKeys; a truncated
+// page ends at its last key (the next page starts after it), so no prefix is lost or repeated.
+const Store = require(require('path').join(require('path').dirname(s3rverPath), 'stores', 'filesystem.js'));
+const listObjects = Store.prototype.listObjects;
+Store.prototype.listObjects = async function (bucket, options) {
+  const { delimiter, prefix = '', maxKeys = Infinity } = options;
+  if (!delimiter) return listObjects.call(this, bucket, options);
+  const all = await listObjects.call(this, bucket, { ...options, delimiter: '', maxKeys: Infinity });
+  const objects = [], commonPrefixes = [];
+  let isTruncated = false;
+  for (const object of all.objects) {
+    const idx = object.key.slice(prefix.length).indexOf(delimiter);
+    const common = idx === -1 ? undefined : object.key.slice(0, prefix.length + idx + delimiter.length);
+    if (common !== undefined) {
+      if (commonPrefixes[commonPrefixes.length - 1] !== common) commonPrefixes.push(common);
+      continue;
+    }
+    if (objects.length >= maxKeys) { isTruncated = true; break; }
+    objects.push(object);
+  }
+  const last = objects.length ? objects[objects.length - 1].key : '';
+  return { objects, commonPrefixes: isTruncated ? commonPrefixes.filter((p) => p < last) : commonPrefixes, isTruncated };
+};
 
 /** Decodes an aws-chunked body: <hex size>[;chunk-signature=…]\r\n<data>\r\n … 0\r\n[trailers]\r\n\r\n */
 class AwsChunkedDecoder extends Transform {
@@ -106,36 +139,61 @@ app.run().then((inner) => {
   proxy.on('error', (e) => { process.send({ type: 'error', message: e.message }); process.exit(1); });
 }, (error) => { console.error(error); process.exit(1); });
 process.on('disconnect', () => process.exit(0));
+const parent = process.ppid;
+setInterval(() => { if (process.ppid !== parent) process.exit(0); }, 1000).unref();
 `;
 
-export async function startLocalS3(options: { directory: string; buckets: string[]; port?: number; host?: string }): Promise<LocalS3> {
+export interface LocalS3Options {
+  readonly directory: string;
+  readonly buckets: string[];
+  /** Buckets that keep every version of their objects (the template's VersioningConfiguration). */
+  readonly versionedBuckets?: string[];
+  readonly port?: number;
+  readonly host?: string;
+}
+
+/** Starts s3rver in its child process on a free port; the versioning front (in this process) serves `options.port`. */
+export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   fs.mkdirSync(options.directory, { recursive: true });
   const s3rverPath = require.resolve('s3rver');
   const host = options.host ?? '127.0.0.1';
-  const child: ChildProcess = spawn(process.execPath, ['--openssl-legacy-provider', '-e', SERVER, s3rverPath, options.directory, JSON.stringify(options.buckets), host, String(options.port ?? 0)], {
+  const child: ChildProcess = spawn(process.execPath, ['--openssl-legacy-provider', '-e', SERVER, s3rverPath, options.directory, JSON.stringify(options.buckets), '127.0.0.1', '0'], {
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += String(d)));
   const listeners: Array<(e: S3ObjectEvent) => void> = [];
-  const port = await new Promise<number>((resolve, reject) => {
+  let versioning: S3Versioning | undefined;
+  const innerPort = await new Promise<number>((resolve, reject) => {
     child.on('message', (msg: any) => {
-      if (msg.type === 'ready') resolve(msg.port);
-      else if (msg.type === 'error') reject(new Error(`S3 (s3rver) could not listen on ${host}:${options.port}: ${msg.message}`));
-      else if (msg.type === 'event') for (const l of listeners) l(msg as S3ObjectEvent);
+      if (msg.type === 'ready') {resolve(msg.port);} else if (msg.type === 'error') {reject(new Error(`S3 (s3rver) could not start: ${msg.message}`));} else if (msg.type === 'event') {
+        const versionId = versioning?.eventVersion(msg.bucket, msg.key);
+        if (versionId === false) return; // the front restoring a version: not an upload
+        for (const l of listeners) l({ ...msg, ...(versionId ? { versionId } : {}) } as S3ObjectEvent);
+      }
     });
     child.once('exit', (code) => reject(new Error(`S3 (s3rver) exited with code ${code}: ${stderr.slice(-2000)}`)));
+  });
+  const stopChild = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 2000).unref();
+    await exited;
+  };
+  versioning = new S3Versioning({ host: '127.0.0.1', port: innerPort }, new Set(options.versionedBuckets ?? []), `${options.directory}.versions`);
+  const port = await versioning.listen(options.port ?? 0, host).catch(async (e: Error) => {
+    await stopChild();
+    throw new Error(`S3 could not listen on ${host}:${options.port}: ${e.message}`);
   });
   return {
     endpoint: `http://${host}:${port}`,
     port,
+    pid: child.pid,
     onEvent: (l) => listeners.push(l),
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 2000).unref();
-      await exited;
+      await versioning?.close();
+      await stopChild();
     },
   };
 }
@@ -156,7 +214,13 @@ export function s3NotificationRecord(e: S3ObjectEvent, region: string, configura
       s3SchemaVersion: '1.0',
       configurationId,
       bucket: { name: e.bucket, ownerIdentity: { principalId: 'SANDBOX' }, arn: `arn:aws:s3:::${e.bucket}` },
-      object: { key: encodedKey, size: e.size, ...(e.eTag ? { eTag: e.eTag } : {}), sequencer: e.at.toString(16).toUpperCase().padStart(16, '0') },
+      object: {
+        key: encodedKey,
+        size: e.size,
+        ...(e.eTag ? { eTag: e.eTag } : {}),
+        ...(e.versionId ? { versionId: e.versionId } : {}),
+        sequencer: e.at.toString(16).toUpperCase().padStart(16, '0'),
+      },
     },
   };
 }

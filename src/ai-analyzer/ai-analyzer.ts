@@ -14,6 +14,7 @@ import { Construct } from 'constructs';
 import { AiAnalyzerProps, AnomalyThreshold, IAnalysisStore } from './ai-analyzer-props';
 import { BedrockModel } from './bedrock-model';
 import { alarmOnAnything, notifyAlarmTopic } from '../common/alarms';
+import { ANALYZER_METRICS as M, INGESTION_EVENT_SOURCE, INGESTION_SUCCEEDED, ANALYSIS_COMPLETE, ANALYSIS_EVENT_SOURCE, ANALYSIS_FAILED } from '../common/contracts';
 import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
@@ -62,13 +63,13 @@ export class AnomalyThresholds {
  */
 export class AiAnalyzer extends Construct implements IAnalysisStore {
   /** EventBridge `source` of the analyzer's events. */
-  public static readonly EVENT_SOURCE = 'cdk-serverless-data-pipeline.ai-analyzer';
+  public static readonly EVENT_SOURCE: string = ANALYSIS_EVENT_SOURCE;
 
   /** `detail-type` of the event sent when an analysis was stored (schema: docs/ai-and-reports.md). */
-  public static readonly COMPLETE_DETAIL_TYPE = 'Analysis Complete';
+  public static readonly COMPLETE_DETAIL_TYPE: string = ANALYSIS_COMPLETE;
 
   /** `detail-type` of the event sent when an analysis could not be made. */
-  public static readonly FAILED_DETAIL_TYPE = 'Analysis Failed';
+  public static readonly FAILED_DETAIL_TYPE: string = ANALYSIS_FAILED;
 
   /** Name of the analysis table's index by day (partition `day`, sort `sk`). */
   public static readonly DAY_INDEX_NAME = 'byDay';
@@ -198,8 +199,8 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
       eventBus: this.eventBus,
       description: 'Ingestion Succeeded events to the AI analyzer queue',
       eventPattern: {
-        source: ['cdk-serverless-data-pipeline.ingestion'],
-        detailType: ['Ingestion Succeeded'],
+        source: [INGESTION_EVENT_SOURCE],
+        detailType: [INGESTION_SUCCEEDED],
         ...(props.sources && props.sources.length > 0 ? { detail: { sourceName: props.sources } } : {}),
       },
     });
@@ -319,32 +320,32 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
 
   /** Input tokens sent to the model (sum; EMF from the function, dimension `service`). */
   public metricInputTokens(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('InputTokens', { statistic: 'Sum', ...props });
+    return this.metric(M.INPUT_TOKENS, { statistic: 'Sum', ...props });
   }
 
   /** Output tokens the model answered with (sum). */
   public metricOutputTokens(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('OutputTokens', { statistic: 'Sum', ...props });
+    return this.metric(M.OUTPUT_TOKENS, { statistic: 'Sum', ...props });
   }
 
   /** Estimated model cost in USD (sum), from the token counts and the configured prices. */
   public metricEstimatedCost(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('EstimatedCostUsd', { statistic: 'Sum', ...props });
+    return this.metric(M.ESTIMATED_COST_USD, { statistic: 'Sum', ...props });
   }
 
   /** Values flagged as anomalies (sum). */
   public metricAnomaliesFound(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('AnomaliesFound', { statistic: 'Sum', ...props });
+    return this.metric(M.ANOMALIES_FOUND, { statistic: 'Sum', ...props });
   }
 
   /** Analyses completed (sum). */
   public metricAnalysesCompleted(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('AnalysesCompleted', { statistic: 'Sum', ...props });
+    return this.metric(M.ANALYSES_COMPLETED, { statistic: 'Sum', ...props });
   }
 
   /** Analyses that failed: an `Analysis Failed` event was sent (sum). */
   public metricAnalysesFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('AnalysesFailed', { statistic: 'Sum', ...props });
+    return this.metric(M.ANALYSES_FAILED, { statistic: 'Sum', ...props });
   }
 
   /**

@@ -9,6 +9,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { IAnalyticsApi } from './analytics-api-props';
+import { ANALYTICS_METRICS as M } from '../common/contracts';
 import { handlerMetric } from '../common/lambda-tuning';
 
 /** The metrics and grants of an analytics API, created or imported. */
@@ -50,27 +51,27 @@ export abstract class AnalyticsApiBase extends Construct implements IAnalyticsAp
 
   /** Operations answered from the cache (EMF from the function). */
   public metricCacheHits(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('CacheHit', { statistic: 'Sum', ...props });
+    return this.metric(M.CACHE_HIT, { statistic: 'Sum', ...props });
   }
 
   /** Operations that ran their SQL (cache misses and bypasses). */
   public metricCacheMisses(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('CacheMiss', { statistic: 'Sum', ...props });
+    return this.metric(M.CACHE_MISS, { statistic: 'Sum', ...props });
   }
 
   /** Handler time of an operation (ms, default statistic p90). */
   public metricOperationDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('OperationDuration', { statistic: 'p90', ...props });
+    return this.metric(M.OPERATION_DURATION, { statistic: 'p90', ...props });
   }
 
   /** Queries stopped by the statement timeout (HTTP 504). */
   public metricQueryTimeouts(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('QueryTimeout', { statistic: 'Sum', ...props });
+    return this.metric(M.QUERY_TIMEOUT, { statistic: 'Sum', ...props });
   }
 
   /** Requests that found the database unavailable (HTTP 503). */
   public metricDatabaseUnavailable(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('DatabaseUnavailable', { statistic: 'Sum', ...props });
+    return this.metric(M.DATABASE_UNAVAILABLE, { statistic: 'Sum', ...props });
   }
 
   /**

@@ -14,6 +14,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { assetPath } from './assets';
+import { METRICS_NAMESPACE } from './contracts';
 import { acknowledgeDefaultLogEncryption } from './log-encryption';
 import { acknowledgeNagFinding, defaultPolicyOf } from './nag';
 import { MIN_NODE_MAJOR } from './node-runtime';
@@ -108,8 +109,6 @@ function nodeMajor(runtimeName: string): number {
 /** Default log retention of the library's functions. */
 export const DEFAULT_LOG_RETENTION = logs.RetentionDays.THREE_MONTHS;
 
-/** CloudWatch namespace of the metrics the handlers emit through Powertools. */
-export const METRICS_NAMESPACE = 'ServerlessDataPipeline';
 
 /** A metric a handler emits (EMF through Powertools), by its service name: every construct's `metric()`. */
 export function handlerMetric(serviceName: string, metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {

@@ -17,6 +17,7 @@ import { AccessLevel } from '../canonical-store/canonical-store-props';
 import { deliverAccessLogsThroughBucketPolicy } from '../common/access-logs';
 import { alarmOnAnything, notifyAlarmTopic } from '../common/alarms';
 import { assetWithConfig } from '../common/assets';
+import { INGESTION_EVENT_SOURCE, INGESTION_FAILED, INGESTION_METRICS as M, INGESTION_SUCCEEDED } from '../common/contracts';
 import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
@@ -41,13 +42,13 @@ const DEFAULT_TIMEOUT = Duration.minutes(15);
  */
 export class IngestionPipeline extends Construct {
   /** EventBridge `source` of the pipeline's events. */
-  public static readonly EVENT_SOURCE = 'cdk-serverless-data-pipeline.ingestion';
+  public static readonly EVENT_SOURCE: string = INGESTION_EVENT_SOURCE;
 
   /** `detail-type` of the event sent when a file was processed (schema: docs/ingestion.md). */
-  public static readonly SUCCEEDED_DETAIL_TYPE = 'Ingestion Succeeded';
+  public static readonly SUCCEEDED_DETAIL_TYPE: string = INGESTION_SUCCEEDED;
 
   /** `detail-type` of the event sent when a file was set aside or its last attempt failed. */
-  public static readonly FAILED_DETAIL_TYPE = 'Ingestion Failed';
+  public static readonly FAILED_DETAIL_TYPE: string = INGESTION_FAILED;
 
   /** The raw-data bucket (also holds processed/, rejected/ and manifests/). */
   public readonly bucket: s3.IBucket;
@@ -196,32 +197,32 @@ export class IngestionPipeline extends Construct {
 
   /** Records read from files (EMF from the processor; dimension `service`). */
   public metricRecordsReceived(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('RecordsReceived', { statistic: 'Sum', ...props });
+    return this.metric(M.RECORDS_RECEIVED, { statistic: 'Sum', ...props });
   }
 
   /** Records loaded into the store (inserted, updated or unchanged). */
   public metricRecordsLoaded(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('RecordsLoaded', { statistic: 'Sum', ...props });
+    return this.metric(M.RECORDS_LOADED, { statistic: 'Sum', ...props });
   }
 
   /** Records set aside in rejected/ (duplicates within a file not included). */
   public metricRecordsRejected(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('RecordsRejected', { statistic: 'Sum', ...props });
+    return this.metric(M.RECORDS_REJECTED, { statistic: 'Sum', ...props });
   }
 
   /** Files set aside as unreadable, and last attempts that failed. */
   public metricFileFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('FileFailures', { statistic: 'Sum', ...props });
+    return this.metric(M.FILE_FAILURES, { statistic: 'Sum', ...props });
   }
 
   /** From the S3 event to the end of the file's run, in milliseconds. */
   public metricIngestionLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('IngestionLatency', { statistic: 'p90', ...props });
+    return this.metric(M.INGESTION_LATENCY, { statistic: 'p90', ...props });
   }
 
   /** Processing time of a file, in milliseconds. */
   public metricProcessingDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('ProcessingDuration', { statistic: 'p90', ...props });
+    return this.metric(M.PROCESSING_DURATION, { statistic: 'p90', ...props });
   }
 
   /** A metric the processor emits (RecordsReceived, RecordsLoaded, RecordsChanged, RecordsRejected, RecordsDuplicate, FilesProcessed, FileFailures, ProcessingDuration, IngestionLatency). */

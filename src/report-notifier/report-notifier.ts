@@ -14,6 +14,7 @@ import { Construct } from 'constructs';
 import { ReportNotifierProps } from './report-notifier-props';
 import { AiAnalyzer } from '../ai-analyzer/ai-analyzer';
 import { alarmOnAnything } from '../common/alarms';
+import { INGESTION_EVENT_SOURCE, INGESTION_FAILED } from '../common/contracts';
 import { createPipelineFunction } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
@@ -21,7 +22,6 @@ import { applyPermissionsBoundary } from '../common/permissions-boundary';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
 const DEFAULT_TIMEOUT = Duration.minutes(2);
-const INGESTION_SOURCE = 'cdk-serverless-data-pipeline.ingestion';
 const EMAIL = /^[^\s@<>"]+@[^\s@<>"]+\.[^\s@<>"]+$/;
 
 /**
@@ -197,7 +197,7 @@ export class ReportNotifier extends Construct {
       this.ingestionFailedRule = new events.Rule(this, 'IngestionFailedRule', {
         eventBus: props.eventBus,
         description: 'Ingestion Failed events of last attempts to the report notifier (operations topic)',
-        eventPattern: { source: [INGESTION_SOURCE], detailType: ['Ingestion Failed'], detail: { final: [true] } },
+        eventPattern: { source: [INGESTION_EVENT_SOURCE], detailType: [INGESTION_FAILED], detail: { final: [true] } },
         targets: [target],
       });
     }

@@ -1,0 +1,60 @@
+/**
+ * The names that cross from the constructs (src/) to their handlers (lambda/): EventBridge sources
+ * and detail types, the CloudWatch namespace and the metric names. Defined once, here: the
+ * handlers import this file (esbuild bundles it), the constructs use it for their event patterns
+ * and metric*() methods, and test/contracts.test.ts fails when a side writes its own copy.
+ * Internal to the library (not exported from the package's index).
+ */
+
+/** EventBridge `source` of the ingestion pipeline's events. */
+export const INGESTION_EVENT_SOURCE = 'cdk-serverless-data-pipeline.ingestion';
+export const INGESTION_SUCCEEDED = 'Ingestion Succeeded';
+export const INGESTION_FAILED = 'Ingestion Failed';
+
+/** EventBridge `source` of the AI analyzer's events. */
+export const ANALYSIS_EVENT_SOURCE = 'cdk-serverless-data-pipeline.ai-analyzer';
+export const ANALYSIS_COMPLETE = 'Analysis Complete';
+export const ANALYSIS_FAILED = 'Analysis Failed';
+
+/** CloudWatch namespace of every metric the handlers emit (POWERTOOLS_METRICS_NAMESPACE). */
+export const METRICS_NAMESPACE = 'ServerlessDataPipeline';
+
+/** Metrics the ingestion processor emits (dimension `service`, and `service` + `Source`). */
+export const INGESTION_METRICS = {
+  RECORDS_RECEIVED: 'RecordsReceived',
+  RECORDS_LOADED: 'RecordsLoaded',
+  RECORDS_CHANGED: 'RecordsChanged',
+  RECORDS_REJECTED: 'RecordsRejected',
+  RECORDS_DUPLICATE: 'RecordsDuplicate',
+  FILES_PROCESSED: 'FilesProcessed',
+  FILE_FAILURES: 'FileFailures',
+  PROCESSING_DURATION: 'ProcessingDuration',
+  INGESTION_LATENCY: 'IngestionLatency',
+} as const;
+
+/** Metrics the AI analyzer emits. */
+export const ANALYZER_METRICS = {
+  ANALYSES_COMPLETED: 'AnalysesCompleted',
+  ANALYSES_FAILED: 'AnalysesFailed',
+  RECORDS_ANALYZED: 'RecordsAnalyzed',
+  ANOMALIES_FOUND: 'AnomaliesFound',
+  MODEL_CALLS: 'ModelCalls',
+  INPUT_TOKENS: 'InputTokens',
+  OUTPUT_TOKENS: 'OutputTokens',
+  ESTIMATED_COST_USD: 'EstimatedCostUsd',
+  AI_INVALID_OUTPUT: 'AiInvalidOutput',
+  AI_REFUSED: 'AiRefused',
+  AI_ERRORS: 'AiErrors',
+  ANALYSIS_DURATION: 'AnalysisDuration',
+} as const;
+
+/** Metrics the analytics API emits. */
+export const ANALYTICS_METRICS = {
+  CACHE_HIT: 'CacheHit',
+  CACHE_MISS: 'CacheMiss',
+  OPERATION_DURATION: 'OperationDuration',
+  LARGE_RESULT: 'LargeResult',
+  QUERY_TIMEOUT: 'QueryTimeout',
+  DATABASE_UNAVAILABLE: 'DatabaseUnavailable',
+  INTERNAL_ERROR: 'InternalError',
+} as const;
