@@ -14,10 +14,10 @@ const INTEG_APPS = fs.readdirSync(__dirname).filter((f) => /^integ\..*\.ts$/.tes
 /**
  * What a test run leaves in the account after its stacks are destroyed (README "Integration tests
  * against an account"): API Gateway's account-wide CloudWatch role setting (aws-cdk-lib retains it:
- * other APIs of the account use it), and the ingestion function's log group (IngestionPipeline's
- * `removalPolicy` covers its buckets only).
+ * other APIs of the account use it) and its IAM role. (Every log group of the constructs follows
+ * their `removalPolicy`.)
  */
-const LEFT_BEHIND = ['AWS::ApiGateway::Account', 'AWS::IAM::Role', 'AWS::Logs::LogGroup'];
+const LEFT_BEHIND = ['AWS::ApiGateway::Account', 'AWS::IAM::Role'];
 
 const outdirs: string[] = [];
 afterAll(() => outdirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
