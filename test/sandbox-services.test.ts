@@ -17,8 +17,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import {
-  GetQueueAttributesCommand, GetQueueUrlCommand, ListMessageMoveTasksCommand, ListQueuesCommand, SendMessageCommand, SQSClient,
-  StartMessageMoveTaskCommand,
+  ChangeMessageVisibilityCommand, GetQueueAttributesCommand, GetQueueUrlCommand, ListMessageMoveTasksCommand, ListQueuesCommand,
+  ReceiveMessageCommand, SendMessageCommand, SQSClient, StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
@@ -332,6 +332,25 @@ describe('sandbox local services (plain CDK app)', () => {
       // Still failing, it comes back to the dead-letter queue.
       for (let i = 0; i < 100 && await depth(dlq) === 0; i++) await new Promise((r) => setTimeout(r, 100));
       expect(await depth(dlq)).toBe(1);
+    });
+
+    test('ChangeMessageVisibility brings a received message back when asked (the ingestion\'s retry back-off)', async () => {
+      const c = sqsClient();
+      const dlq = (await c.send(new GetQueueUrlCommand({ QueueName: 'work-dlq' }))).QueueUrl!;
+      await c.send(new SendMessageCommand({ QueueUrl: dlq, MessageBody: 'visibility-probe' }));
+      const receiveProbe = async () => {
+        const received = await c.send(new ReceiveMessageCommand({ QueueUrl: dlq, MaxNumberOfMessages: 10, VisibilityTimeout: 300 }));
+        return (received.Messages ?? []).find((m) => m.Body === 'visibility-probe');
+      };
+      const probe = await receiveProbe();
+      expect(probe).toBeDefined();
+      expect(await receiveProbe()).toBeUndefined(); // in flight for 300 s
+      await c.send(new ChangeMessageVisibilityCommand({ QueueUrl: dlq, ReceiptHandle: probe!.ReceiptHandle, VisibilityTimeout: 0 }));
+      expect(await receiveProbe()).toMatchObject({ Body: 'visibility-probe' });
+      const change = (ReceiptHandle: string | undefined, VisibilityTimeout: number) =>
+        c.send(new ChangeMessageVisibilityCommand({ QueueUrl: dlq, ReceiptHandle, VisibilityTimeout }));
+      await expect(change('nope', 10)).rejects.toThrow(/not a valid receipt handle/);
+      await expect(change(probe!.ReceiptHandle, 50000)).rejects.toThrow(/between 0 and 43200/);
     });
   });
 

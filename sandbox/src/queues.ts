@@ -5,7 +5,7 @@
  * its queue and invokes the function with an SQS event (batch size, batching window, maximum
  * concurrency, ReportBatchItemFailures), as in the cloud. The SQS API (JSON protocol) serves the
  * calls an operator makes: list, URL, attributes with approximate counts, send/receive/delete,
- * purge, and the dead-letter redrive (StartMessageMoveTask).
+ * visibility changes (the ingestion's retry back-off), purge, and the dead-letter redrive (StartMessageMoveTask).
  */
 import { createHash, randomUUID } from 'crypto';
 import { AwsError, LocalAwsApi } from './aws-api';
@@ -180,6 +180,20 @@ export class LocalQueue {
     return Boolean(m);
   }
 
+  /**
+   * Makes a received message visible again `seconds` from now (ChangeMessageVisibility: how the
+   * ingestion's failed attempts come back after a short, growing delay); false when the receipt
+   * handle is unknown.
+   */
+  changeVisibility(receipt: string, seconds: number): boolean {
+    const m = this.messages.find((x) => x.receipt === receipt);
+    if (m) {
+      m.visibleAt = Date.now() + seconds * 1000;
+      this.wake();
+    }
+    return Boolean(m);
+  }
+
   purge(): void {
     this.messages.splice(0);
   }
@@ -313,6 +327,16 @@ export class LocalQueues {
       },
       DeleteMessage: ({ QueueUrl, ReceiptHandle }) => {
         if (!this.queue(QueueUrl).deleteByReceipt(String(ReceiptHandle))) throw new AwsError('ReceiptHandleIsInvalid', `The input receipt handle "${ReceiptHandle}" is not a valid receipt handle.`);
+        return {};
+      },
+      ChangeMessageVisibility: ({ QueueUrl, ReceiptHandle, VisibilityTimeout }) => {
+        const seconds = Number(VisibilityTimeout);
+        if (!Number.isInteger(seconds) || seconds < 0 || seconds > 43200) {
+          throw new AwsError('InvalidParameterValue', `Value ${VisibilityTimeout} for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and 43200, if provided.`);
+        }
+        if (!this.queue(QueueUrl).changeVisibility(String(ReceiptHandle), seconds)) {
+          throw new AwsError('ReceiptHandleIsInvalid', `The input receipt handle "${ReceiptHandle}" is not a valid receipt handle.`);
+        }
         return {};
       },
       PurgeQueue: ({ QueueUrl }) => {
