@@ -21,6 +21,7 @@ const MAX_FOLDER_BYTES = 5 * 1024 * 1024;
 /** Files a bundle loads at runtime from its own folder (esbuild cannot inline them). */
 const RUNTIME_FILES: Record<string, string[]> = {
   'analytics-api': ['node_modules/libpg-query/wasm/libpg-query.wasm'], // the real PostgreSQL parser (WASM)
+  'async-job-workflow': ['node_modules/libpg-query/wasm/libpg-query.wasm'], // the operations' SQL guard (custom_complex_query)
 };
 
 /**

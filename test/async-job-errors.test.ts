@@ -3,8 +3,8 @@
  * what a caller is told about a failed job.
  */
 import { ApiError, ErrorCode, fromDatabaseError } from '../lambda/analytics-api/errors';
-import { classifyJobError, JobErrorName, publicJobError, TRANSIENT_JOB_ERRORS } from '../lambda/analytics-api/jobs/errors';
-import { jobBudgetMs, safetyMarginMs } from '../lambda/analytics-api/jobs/job-runner';
+import { classifyJobError, JobErrorName, publicJobError, TRANSIENT_JOB_ERRORS } from '../lambda/async-job-workflow/errors';
+import { jobBudgetMs, safetyMarginMs } from '../lambda/async-job-workflow/job-runner';
 import { TRANSIENT_RUNNER_ERRORS } from '../src/async-job-workflow/job-state-machine';
 
 const pg = (code: string, message = 'x') => Object.assign(new Error(message), { code });

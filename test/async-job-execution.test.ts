@@ -248,7 +248,7 @@ describe('the workflow: other paths', () => {
   test('a job whose execution never started is reported FAILED once the grace period is over', async () => {
     // The module instance the handler uses (loaded by the harness after the environment was set).
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { putSubmittedJob } = require('../lambda/analytics-api/jobs/job-store') as typeof import('../lambda/analytics-api/jobs/job-store');
+    const { putSubmittedJob } = require('../lambda/async-job-workflow/job-store') as typeof import('../lambda/async-job-workflow/job-store');
     const jobId = '00000000-0000-4000-8000-000000000001';
     const arn = process.env.JOB_STATE_MACHINE_ARN!;
     await putSubmittedJob({

@@ -17,7 +17,7 @@ import { snapshotTest } from './construct-support/floor';
 import { cloudWatchLogsStatements, expectLogGroupsEncrypted, keyArnOf, logGroupKeys } from './construct-support/log-encryption';
 import { formatNagFindings, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
 import { missingVpcEndpoints } from './construct-support/vpc-endpoints';
-import { TRANSIENT_JOB_ERRORS } from '../lambda/analytics-api/jobs/errors';
+import { TRANSIENT_JOB_ERRORS } from '../lambda/async-job-workflow/errors';
 
 afterAll(removeTestAppDirs);
 

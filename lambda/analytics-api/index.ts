@@ -6,8 +6,9 @@
  *   POST /analytics  {"operation", "parameters", "cache"?}
  *   GET  /download/{key}    302 to a short-lived presigned URL of a large result; 404 when unknown
  *
- * Other routes can be added with `registerRoute` (the async job workflow adds `/analytics/jobs`), and
- * long-running operations can be handed to it with `registerLongRunningDelegate`.
+ * Other routes can be added with `registerRoute`, and long-running operations handed to the async
+ * job workflow with `registerLongRunningDelegate` (done here when the AsyncJobWorkflow set
+ * JOB_TABLE_NAME and JOB_STATE_MACHINE_ARN: its job routes are answered by its own function).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -15,17 +16,16 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { withDatabase } from './database';
 import { ApiError, ErrorCode, toApiError } from './errors';
 import { baseUrlOf, callFromBody, callFromQuery, envelope, errorResponse, jsonResponse } from './http';
-import { jobResourceOf, jobsEnabled, registerJobRoutes } from './jobs';
 import { isResultId, presignedDownloadUrl, resultExists } from './large-results';
 import { AccessLevel } from './operations/types';
 import { executeOperation, lookupCache, OperationResult, prepareOperation, PreparedOperation } from './runner';
 import { ANALYTICS_METRICS as M, METRICS_NAMESPACE } from '../../src/common/contracts';
+import { delegateToJob } from '../async-job-workflow/api';
+import { jobsEnabled } from '../async-job-workflow/config';
 
 export * from './runner';
 export { ApiError, ErrorCode } from './errors';
 export { BUILT_IN_OPERATIONS, getOperation, listOperations, loadUserOperations } from './operations';
-/** The async job workflow's job runner: handler `index.jobRunner` of its own function (issue 5). */
-export { jobRunner } from './jobs';
 
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'analytics-api' });
 export const metrics = new Metrics({
@@ -135,13 +135,13 @@ registerRoute('GET', '/health', health);
 registerRoute('GET', '/analytics', analytics);
 registerRoute('POST', '/analytics', analytics);
 registerRoute('GET', '/download/{key}', download);
-// POST /analytics/jobs, GET /analytics/jobs/{jobId} and the long-running delegate, when the AsyncJobWorkflow is deployed.
-if (jobsEnabled()) registerJobRoutes(registerRoute, registerLongRunningDelegate);
+// Long-running operations called synchronously become jobs, when the AsyncJobWorkflow wired this function to it.
+if (jobsEnabled()) registerLongRunningDelegate(delegateToJob);
 
 function resourceOf(event: APIGatewayProxyEvent): string {
   if (event.resource && event.resource !== '/{proxy+}') return event.resource;
   const path = (event.path ?? '/').replace(/\/+$/, '') || '/';
-  return path.startsWith('/download/') ? '/download/{key}' : jobResourceOf(path) ?? path;
+  return path.startsWith('/download/') ? '/download/{key}' : path;
 }
 
 export async function handler(event: APIGatewayProxyEvent, context?: Context): Promise<APIGatewayProxyResult> {

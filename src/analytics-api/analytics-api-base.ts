@@ -5,10 +5,12 @@
  */
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { IAnalyticsApi } from './analytics-api-props';
+import { AnalyticsApiAuthorization, IAnalyticsApi, UserDefinedOperation } from './analytics-api-props';
 import { ANALYTICS_METRICS as M } from '../common/contracts';
 import { handlerMetric } from '../common/lambda-tuning';
 
@@ -25,6 +27,30 @@ export abstract class AnalyticsApiBase extends Construct implements IAnalyticsAp
   public abstract readonly restApiName: string;
   /** Name of the stage (the `Stage` dimension). */
   public abstract readonly stageName: string;
+  /** Id of the REST API. */
+  public abstract readonly restApiId: string;
+  /** Id of the REST API's root resource. */
+  public abstract readonly rootResourceId?: string;
+  /** Id of the `/analytics` resource. */
+  public abstract readonly analyticsResourceId?: string;
+  /** How callers authenticate. */
+  public abstract readonly authorization: AnalyticsApiAuthorization;
+  /** Id of the Cognito user pool authorizer, with COGNITO. */
+  public abstract readonly authorizerId?: string;
+  /** The bucket of large results. */
+  public abstract readonly largeResultsBucket?: s3.IBucket;
+  /** The result cache table. */
+  public abstract readonly resultCacheTable?: dynamodb.ITable;
+  /** The user-defined operations. */
+  public abstract readonly userOperations: UserDefinedOperation[];
+
+  /**
+   * The environment of a function that runs the API's operations (no secret values); throws when
+   * an imported API lacks the attributes it needs.
+   *
+   * @internal
+   */
+  public abstract _operationEnvironment(): { [key: string]: string };
 
   /** Lets `grantee` call the API (`execute-api:Invoke` on every route of the stage), for IAM authorization. */
   public abstract grantInvoke(grantee: iam.IGrantable): iam.Grant;

@@ -1,6 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -241,6 +242,52 @@ export interface IAnalyticsApi extends IConstruct {
   /** The API's own alarms (server errors, latency, function errors); none for an imported API. */
   readonly alarms: cloudwatch.IAlarm[];
 
+  /** Id of the REST API. */
+  readonly restApiId: string;
+
+  /**
+   * Id of the REST API's root resource (`/`): where an `AsyncJobWorkflow` in another stack adds
+   * its routes.
+   *
+   * @default - not known (an imported API without `rootResourceId`)
+   */
+  readonly rootResourceId?: string;
+
+  /**
+   * Id of the API's `/analytics` resource: the parent of the job routes an `AsyncJobWorkflow` in
+   * another stack adds (API Gateway refuses a second `/analytics` resource).
+   *
+   * @default - not known (an imported API without `analyticsResourceId`)
+   */
+  readonly analyticsResourceId?: string;
+
+  /** How callers authenticate (routes added by other constructs use the same). */
+  readonly authorization: AnalyticsApiAuthorization;
+
+  /**
+   * Id of the API's Cognito user pool authorizer, with `AnalyticsApiAuthorization.COGNITO`.
+   *
+   * @default - none
+   */
+  readonly authorizerId?: string;
+
+  /**
+   * The bucket of large results (served by `GET /download/{key}` from the `results/` prefix).
+   *
+   * @default - not known (an imported API without `resultsBucketName`)
+   */
+  readonly largeResultsBucket?: s3.IBucket;
+
+  /**
+   * The result cache table.
+   *
+   * @default - not known (an imported API without `cacheTableName`)
+   */
+  readonly resultCacheTable?: dynamodb.ITable;
+
+  /** The API's user-defined operations (an async job workflow runs them too). */
+  readonly userOperations: UserDefinedOperation[];
+
   /** Lets `grantee` call the API (`execute-api:Invoke` on every route of the stage), for IAM authorization. */
   grantInvoke(grantee: iam.IGrantable): iam.Grant;
 
@@ -276,8 +323,9 @@ export interface IAnalyticsApi extends IConstruct {
 }
 
 /**
- * Attributes of an analytics API defined elsewhere (e.g. in another stack or app), to monitor it
- * or grant access to it.
+ * Attributes of an analytics API defined elsewhere (e.g. in another stack or app), to monitor it,
+ * grant access to it, or run an `AsyncJobWorkflow` on it (that needs the ids of its root and
+ * `/analytics` resources, its results bucket and cache table, and its operation settings).
  */
 export interface AnalyticsApiAttributes {
   /** Id of the REST API. */
@@ -298,4 +346,109 @@ export interface AnalyticsApiAttributes {
 
   /** `serviceName` of the API (the `service` dimension of the function's metrics). */
   readonly serviceName: string;
+
+  /**
+   * Id of the REST API's root resource (`/`). Needed by an `AsyncJobWorkflow` on this API.
+   *
+   * @default - not known: an AsyncJobWorkflow on this API fails at synthesis
+   */
+  readonly rootResourceId?: string;
+
+  /**
+   * Id of the API's `/analytics` resource (in the API's stack: `api.analyticsResourceId`). Needed
+   * by an `AsyncJobWorkflow` on this API: its job routes go below it.
+   *
+   * @default - not known: an AsyncJobWorkflow on this API fails at synthesis
+   */
+  readonly analyticsResourceId?: string;
+
+  /**
+   * How callers authenticate (the API's `authorization` prop): an `AsyncJobWorkflow` gives its
+   * routes the same.
+   *
+   * @default AnalyticsApiAuthorization.IAM
+   */
+  readonly authorization?: AnalyticsApiAuthorization;
+
+  /**
+   * Id of the API's Cognito user pool authorizer (`api.authorizerId`), with
+   * `AnalyticsApiAuthorization.COGNITO`.
+   *
+   * @default - none (required with COGNITO by an AsyncJobWorkflow)
+   */
+  readonly authorizerId?: string;
+
+  /**
+   * Name of the API's results bucket (`api.resultsBucket.bucketName`): an `AsyncJobWorkflow`
+   * writes large job results there, under `results/`, so `GET /download/{key}` serves them.
+   *
+   * @default - not known: an AsyncJobWorkflow on this API fails at synthesis
+   */
+  readonly resultsBucketName?: string;
+
+  /**
+   * Name of the API's result cache table (`api.cacheTable.tableName`): an `AsyncJobWorkflow`'s
+   * job runner reads and fills it.
+   *
+   * @default - not known: an AsyncJobWorkflow on this API fails at synthesis
+   */
+  readonly cacheTableName?: string;
+
+  /**
+   * ARN of the customer-managed key the API was given as `encryptionKey` (its cache table and
+   * results bucket).
+   *
+   * @default - the API's cache table and bucket use AWS-managed encryption
+   */
+  readonly encryptionKeyArn?: string;
+
+  /**
+   * The API's user-defined operations, as given to it: an `AsyncJobWorkflow` on this API runs
+   * them (and refuses unknown operation names otherwise).
+   *
+   * @default - only the built-in operations
+   */
+  readonly userOperations?: UserDefinedOperation[];
+
+  /**
+   * The API's `cacheTtl`, for an `AsyncJobWorkflow`'s job runner.
+   *
+   * @default Duration.hours(1)
+   */
+  readonly cacheTtl?: Duration;
+
+  /**
+   * The API's `resultExpiry`, for an `AsyncJobWorkflow`'s job runner.
+   *
+   * @default Duration.days(7)
+   */
+  readonly resultExpiry?: Duration;
+
+  /**
+   * The API's `largeResultMaxRows`, for an `AsyncJobWorkflow`'s job runner.
+   *
+   * @default 10000
+   */
+  readonly largeResultMaxRows?: number;
+
+  /**
+   * The API's `largeResultMaxBytes`, for an `AsyncJobWorkflow`'s job runner.
+   *
+   * @default 2000000
+   */
+  readonly largeResultMaxBytes?: number;
+
+  /**
+   * The API's `customQueryMaxRows`, for an `AsyncJobWorkflow`'s job runner.
+   *
+   * @default 100000
+   */
+  readonly customQueryMaxRows?: number;
+
+  /**
+   * The API's `corsAllowOrigins`, for an `AsyncJobWorkflow`'s jobs function.
+   *
+   * @default - no CORS headers
+   */
+  readonly corsAllowOrigins?: string[];
 }

@@ -1,4 +1,4 @@
-import { CfnResource, Duration, Names, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { CfnResource, Duration, Names, RemovalPolicy } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -11,29 +11,19 @@ import { Construct } from 'constructs';
 import { AnalyticsApiBase } from './analytics-api-base';
 import { AnalyticsApiAttributes, AnalyticsApiAuthorization, AnalyticsApiProps, IAnalyticsApi, UserDefinedOperation } from './analytics-api-props';
 import { ImportedAnalyticsApi } from './imported-analytics-api';
-import { checkUserOperationsSql } from './user-operations-check';
+import { BUILT_IN_OPERATION_NAMES, checkNumber, operationCode, operationEnvironment, RESULTS_PREFIX, validateUserOperations } from './operation-settings';
+import { acknowledgeMethodAuthorization, methodAuthorization } from './route-authorization';
 import { CanonicalStore } from '../canonical-store/canonical-store';
 import { AccessLevel, ICanonicalStore } from '../canonical-store/canonical-store-props';
 import { deliverAccessLogsThroughBucketPolicy } from '../common/access-logs';
 import { notifyAlarmTopic } from '../common/alarms';
-import { assetPath, assetWithConfig } from '../common/assets';
 import { createPipelineFunction } from '../common/lambda-tuning';
 import { acknowledgeDefaultLogEncryption, allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
 import { applyPermissionsBoundary } from '../common/permissions-boundary';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
-/** Names of the built-in operations (kept in step with lambda/analytics-api/operations by a test). */
-const BUILT_IN_OPERATION_NAMES = [
-  'simple_demo', 'database_info', 'customer_analysis', 'revenue_analysis', 'multi_dimensional_analytics',
-  'relationship_analysis', 'data_integrity_analysis', 'custom_complex_query',
-];
-
-const OPERATION_NAME = /^[a-z][a-z0-9_]{0,62}$/;
 const API_GATEWAY_TIMEOUT_SECONDS = 29;
-/** Where the results are stored in the bucket (the handler's RESULTS_PREFIX). */
-const RESULTS_PREFIX = 'results/';
-const USER_OPERATIONS_FILE = 'user-operations.json';
 
 /** One error shape for the responses API Gateway produces itself: [type, status, code]. */
 const GATEWAY_RESPONSES: Array<[apigw.ResponseType, string, string]> = [
@@ -138,6 +128,21 @@ export class AnalyticsApi extends AnalyticsApiBase {
   /** Name of the stage. */
   public readonly stageName: string;
 
+  /** Id of the REST API. */
+  public readonly restApiId: string;
+
+  /** Id of the REST API's root resource (`/`). */
+  public readonly rootResourceId: string;
+
+  /** Id of the `/analytics` resource (the parent of an async job workflow's routes). */
+  public readonly analyticsResourceId: string;
+
+  /** Id of the Cognito user pool authorizer, with `AnalyticsApiAuthorization.COGNITO`. */
+  public readonly authorizerId?: string;
+
+  /** The user-defined operations (a copy of the `userOperations` prop). */
+  public readonly userOperations: UserDefinedOperation[];
+
   private readonly methodOptions: apigw.MethodOptions;
   private readonly requestValidator: apigw.RequestValidator;
 
@@ -166,28 +171,20 @@ export class AnalyticsApi extends AnalyticsApiBase {
     this.serviceName = `analytics-${Names.uniqueResourceName(this, { maxLength: 48 })}`;
     const queryTimeout = props.queryTimeout ?? Duration.seconds(25);
     const store = props.store;
+    this.userOperations = [...(props.userOperations ?? [])];
     this.handlerEnvironment = {
       ...store.connectionEnvironment(AccessLevel.ANALYTICS_READER),
       SQL_READER_SECRET_ARN: store.secretFor(AccessLevel.RESTRICTED_READER).secretArn,
-      CACHE_TABLE_NAME: this.cacheTable.tableName,
-      CACHE_TTL_SECONDS: String((props.cacheTtl ?? Duration.hours(1)).toSeconds()),
-      RESULTS_BUCKET: this.resultsBucket.bucketName,
-      RESULTS_PREFIX,
-      RESULT_EXPIRY_DAYS: String((props.resultExpiry ?? Duration.days(7)).toDays()),
-      LARGE_RESULT_MAX_ROWS: String(props.largeResultMaxRows ?? 10_000),
-      LARGE_RESULT_MAX_BYTES: String(props.largeResultMaxBytes ?? 2_000_000),
-      CUSTOM_SQL_MAX_ROWS: String(props.customQueryMaxRows ?? 100_000),
-      QUERY_TIMEOUT_MS: String(queryTimeout.toMilliseconds()),
-      ...(props.corsAllowOrigins?.length ? { CORS_ALLOW_ORIGINS: props.corsAllowOrigins.join(',') } : {}),
-      ...(props.userOperations?.length ? { USER_OPERATIONS_FILE } : {}),
+      ...operationEnvironment({
+        ...props,
+        cacheTableName: this.cacheTable.tableName,
+        resultsBucketName: this.resultsBucket.bucketName,
+        queryTimeout,
+      }),
     };
 
     // With user-defined operations, their user-operations.json travels next to the handler.
-    this.handlerCode = props.userOperations?.length
-      ? assetWithConfig('analytics-api', USER_OPERATIONS_FILE, props.userOperations.map((op) => ({
-        name: op.name, sql: op.sql, parameterSchema: op.parameterSchema, description: op.description, longRunning: op.longRunning ?? false,
-      })))
-      : lambda.Code.fromAsset(assetPath('analytics-api'));
+    this.handlerCode = operationCode('analytics-api', props.userOperations);
     allowCloudWatchLogsToUseKey(this, props.logEncryptionKey);
     const built = createPipelineFunction(this, 'Function', {
       assetName: 'analytics-api',
@@ -220,6 +217,8 @@ export class AnalyticsApi extends AnalyticsApiBase {
     this.url = api.url;
     this.restApiName = api.restApiName;
     this.stageName = api.deploymentStage.stageName;
+    this.restApiId = api.restApiId;
+    this.rootResourceId = api.restApiRootResourceId;
     this.requestValidator = new apigw.RequestValidator(this, 'RequestValidator', {
       restApi: api,
       validateRequestBody: true,
@@ -228,16 +227,8 @@ export class AnalyticsApi extends AnalyticsApiBase {
     const authorizer = this.authorization === AnalyticsApiAuthorization.COGNITO
       ? new apigw.CognitoUserPoolsAuthorizer(this, 'Authorizer', { cognitoUserPools: [props.userPool!] })
       : undefined;
-    this.methodOptions = {
-      authorizationType: {
-        [AnalyticsApiAuthorization.IAM]: apigw.AuthorizationType.IAM,
-        [AnalyticsApiAuthorization.COGNITO]: apigw.AuthorizationType.COGNITO,
-        [AnalyticsApiAuthorization.API_KEY]: apigw.AuthorizationType.NONE,
-        [AnalyticsApiAuthorization.NONE]: apigw.AuthorizationType.NONE,
-      }[this.authorization],
-      authorizer,
-      apiKeyRequired: this.authorization === AnalyticsApiAuthorization.API_KEY,
-    };
+    this.authorizerId = authorizer?.authorizerId;
+    this.methodOptions = methodAuthorization(this.authorization, authorizer);
     if (this.authorization === AnalyticsApiAuthorization.API_KEY) {
       const key = api.addApiKey('ApiKey', { description: `Key of the analytics API ${this.node.path}` });
       const plan = api.addUsagePlan('UsagePlan', {
@@ -253,6 +244,7 @@ export class AnalyticsApi extends AnalyticsApiBase {
     const integration = new apigw.LambdaIntegration(this.handler, { proxy: true });
     this.addMethod(api.root.addResource('health'), 'GET', integration);
     const analytics = api.root.addResource('analytics');
+    this.analyticsResourceId = analytics.resourceId;
     this.addMethod(analytics, 'GET', integration, { 'method.request.querystring.operation': true });
     const requestModel = api.addModel('AnalyticsRequest', {
       contentType: 'application/json',
@@ -288,6 +280,21 @@ export class AnalyticsApi extends AnalyticsApiBase {
   /** The function behind every route (`handler`). */
   public get apiFunction(): lambda.IFunction {
     return this.handler;
+  }
+
+  /** The results bucket (`resultsBucket`). */
+  public get largeResultsBucket(): s3.IBucket {
+    return this.resultsBucket;
+  }
+
+  /** The result cache table (`cacheTable`). */
+  public get resultCacheTable(): dynamodb.ITable {
+    return this.cacheTable;
+  }
+
+  /** @internal */
+  public _operationEnvironment(): { [key: string]: string } {
+    return this.handlerEnvironment;
   }
 
   /** The API's alarms: server errors, p99 latency, function errors. */
@@ -332,18 +339,7 @@ export class AnalyticsApi extends AnalyticsApiBase {
       requestParameters: requestParameters && Object.keys(requestParameters).length > 0 ? requestParameters : undefined,
       requestModels,
     });
-    if (this.authorization !== AnalyticsApiAuthorization.COGNITO) {
-      acknowledgeNagFinding(method, 'AwsSolutions-COG4', {
-        [AnalyticsApiAuthorization.IAM]: 'Callers authenticate with IAM (SigV4); a Cognito user pool is one option (authorization: COGNITO)',
-        [AnalyticsApiAuthorization.API_KEY]: 'Callers authenticate with an API key (the authorization chosen in the props)',
-        [AnalyticsApiAuthorization.NONE]: 'The API was deliberately made open (authorization: NONE)',
-      }[this.authorization] ?? 'Authorization chosen in the props');
-    }
-    if (this.authorization === AnalyticsApiAuthorization.API_KEY || this.authorization === AnalyticsApiAuthorization.NONE) {
-      acknowledgeNagFinding(method, 'AwsSolutions-APIG4', this.authorization === AnalyticsApiAuthorization.API_KEY
-        ? 'The method requires an API key (authorization: API_KEY, with a usage plan)'
-        : 'The API was deliberately made open (authorization: NONE)');
-    }
+    acknowledgeMethodAuthorization(method, this.authorization);
     return method;
   }
 
@@ -542,12 +538,7 @@ function validateProps(props: AnalyticsApiProps): void {
   if (props.userPool && authorization !== AnalyticsApiAuthorization.COGNITO) {
     throw new Error('userPool is only used with authorization COGNITO');
   }
-  const number = (name: string, value: number | undefined, min: number, max: number, integer = true) => {
-    if (value === undefined || Token.isUnresolved(value)) return;
-    if ((integer && !Number.isInteger(value)) || value < min || value > max) {
-      throw new Error(`${name} must be ${integer ? 'an integer' : 'a number'} between ${min} and ${max}, got ${value}`);
-    }
-  };
+  const number = checkNumber;
   number('throttlingRateLimit', props.throttlingRateLimit, 0, 1_000_000, false);
   number('throttlingBurstLimit', props.throttlingBurstLimit, 0, 1_000_000);
   number('largeResultMaxRows', props.largeResultMaxRows, 1, 10_000_000);
@@ -576,23 +567,3 @@ function validateProps(props: AnalyticsApiProps): void {
   if (origins.includes('*') && origins.length > 1) throw new Error('corsAllowOrigins: "*" allows every origin; list no others with it');
   validateUserOperations(props.userOperations ?? []);
 }
-
-function validateUserOperations(operations: UserDefinedOperation[]): void {
-  const seen = new Set<string>();
-  operations.forEach((op, i) => {
-    const where = `userOperations[${i}]`;
-    if (typeof op.name !== 'string' || !OPERATION_NAME.test(op.name)) {
-      throw new Error(`${where}.name must be lower-case letters, digits and _, starting with a letter (at most 63), got ${JSON.stringify(op.name)}`);
-    }
-    if (BUILT_IN_OPERATION_NAMES.includes(op.name)) throw new Error(`${where}.name '${op.name}' is the name of a built-in operation`);
-    if (seen.has(op.name)) throw new Error(`${where}.name '${op.name}' is used twice`);
-    seen.add(op.name);
-    if (typeof op.sql !== 'string' || op.sql.trim() === '') throw new Error(`${where}.sql is empty`);
-    if (op.sql.includes('\u0000')) throw new Error(`${where}.sql contains a NUL character`);
-    if (op.parameterSchema !== undefined && (typeof op.parameterSchema !== 'object' || op.parameterSchema === null || op.parameterSchema.type !== 'object')) {
-      throw new Error(`${where}.parameterSchema must be a JSON Schema of type "object"`);
-    }
-  });
-  checkUserOperationsSql(operations, BUILT_IN_OPERATION_NAMES);
-}
-

@@ -18,10 +18,10 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { executionArnOf, isJobId, jobStateMachineArn, JobStatus, ResultKind, startGraceSeconds } from './config';
 import { publicJobError } from './errors';
 import { getJob, JobRecord, markJobFailed, putSubmittedJob } from './job-store';
-import { ApiError, ErrorCode } from '../errors';
-import { baseUrlOf, callFromBody, envelope, jsonResponse, requestIdOf } from '../http';
-import type { LargeResultRef } from '../large-results';
-import { prepareOperation, PreparedOperation } from '../runner';
+import { ApiError, ErrorCode } from '../analytics-api/errors';
+import { baseUrlOf, callFromBody, envelope, jsonResponse, requestIdOf } from '../analytics-api/http';
+import type { LargeResultRef } from '../analytics-api/large-results';
+import { prepareOperation, PreparedOperation } from '../analytics-api/runner';
 
 let sfn: SFNClient | undefined;
 function sfnClient(): SFNClient {

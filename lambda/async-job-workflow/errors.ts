@@ -13,7 +13,7 @@
  *
  * The AsyncJobWorkflow construct retries exactly TRANSIENT_JOB_ERRORS (a test checks the two agree).
  */
-import { ApiError, ErrorCode } from '../errors';
+import { ApiError, ErrorCode } from '../analytics-api/errors';
 
 export enum JobErrorName {
   TRANSIENT_DATABASE = 'TransientDatabaseError',

@@ -15,7 +15,7 @@ import {
   AttributeValue, ConditionalCheckFailedException, DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { jobRetentionDays, jobTableName, JobStatus, ResultKind } from './config';
-import { ApiError, ErrorCode } from '../errors';
+import { ApiError, ErrorCode } from '../analytics-api/errors';
 
 let ddb: DynamoDBClient | undefined;
 function client(): DynamoDBClient {

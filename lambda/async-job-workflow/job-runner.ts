@@ -15,8 +15,8 @@ import type { Context } from 'aws-lambda';
 import { inlineResultMaxBytes, isJobId, MAX_STATE_RESULT_CHARS, ResultKind } from './config';
 import { classifyJobError, JobError, JobErrorName } from './errors';
 import { encodeResultData } from './job-store';
-import { LargeResultRef, ResultUpload } from '../large-results';
-import { executeOperation, OperationResult, prepareOperation } from '../runner';
+import { LargeResultRef, ResultUpload } from '../analytics-api/large-results';
+import { executeOperation, OperationResult, prepareOperation } from '../analytics-api/runner';
 
 const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'analytics-job-runner' });
 
