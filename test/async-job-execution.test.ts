@@ -234,7 +234,7 @@ describe('the workflow: other paths', () => {
     const saved = process.env.JOB_STATE_MACHINE_ARN;
     process.env.JOB_STATE_MACHINE_ARN = `${saved}Missing`;
     try {
-      const r = await j.h.call({ method: 'POST', path: '/analytics/jobs', body: { operation: 'simple_demo', parameters: {} } });
+      const r = await j.call({ method: 'POST', path: '/analytics/jobs', body: { operation: 'simple_demo', parameters: {} } });
       expect(r.statusCode).toBe(503);
       expect(r.json).toEqual({ error: { code: 'JOB_START_FAILED', message: expect.any(String), details: { jobId: expect.any(String) } }, requestId: expect.stringMatching(/^req-/) });
       expect(r.headers?.['retry-after']).toBe('5');
@@ -267,7 +267,7 @@ describe('the workflow: other paths', () => {
 
 describe('the job routes with bad input', () => {
   const executions = () => j.sfn.executionsOf(j.ids.stateMachine).length;
-  const submit = (body: unknown, extra: { base64?: boolean } = {}) => j.h.call({ method: 'POST', path: '/analytics/jobs', body: body as any, ...extra });
+  const submit = (body: unknown, extra: { base64?: boolean } = {}) => j.call({ method: 'POST', path: '/analytics/jobs', body: body as any, ...extra });
 
   test.each([
     ['malformed JSON', '{"operation": "simple_demo", ', 400, 'INVALID_JSON', /not valid JSON/],
@@ -304,10 +304,10 @@ describe('the job routes with bad input', () => {
   });
 
   test('wrong methods are 405; a proxy route reaches the job routes by path', async () => {
-    expect((await j.h.call({ path: '/analytics/jobs' })).statusCode).toBe(405);
-    expect((await j.h.call({ method: 'DELETE', path: '/analytics/jobs/x', resource: '/analytics/jobs/{jobId}' })).statusCode).toBe(405);
+    expect((await j.call({ path: '/analytics/jobs' })).statusCode).toBe(405);
+    expect((await j.call({ method: 'DELETE', path: '/analytics/jobs/x', resource: '/analytics/jobs/{jobId}' })).statusCode).toBe(405);
     const { jobId } = await j.submitAndWait({ operation: 'simple_demo', parameters: { limit: 1 } });
-    const viaProxy = await j.h.call({ path: `/analytics/jobs/${jobId}`, resource: '/{proxy+}' });
+    const viaProxy = await j.call({ path: `/analytics/jobs/${jobId}`, resource: '/{proxy+}' });
     expect(viaProxy.statusCode).toBe(200);
     expect(viaProxy.json.data.jobId).toBe(jobId);
   });

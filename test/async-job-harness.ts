@@ -11,7 +11,7 @@
  */
 import * as net from 'net';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { startHarness, Harness, HarnessOptions } from './fixtures/analytics/harness';
+import { apiEvent, EventInit, Harness, HarnessOptions, Response, startHarness } from './fixtures/analytics/harness';
 import { LocalSns, startLocalSns } from './support/local-sns';
 import { CfnTemplate, LocalFunction, LocalResourceNames, LocalStepFunctions } from './support/local-stepfunctions';
 import { adminUrl } from './support/test-database';
@@ -103,6 +103,10 @@ export class FaultyProxy {
 
 export interface JobsHarness {
   readonly h: Harness;
+  /** The workflow's functions (lambda/async-job-workflow), loaded with the analytics handler's environment. */
+  readonly jobs: typeof import('../lambda/async-job-workflow/index');
+  /** Calls the jobs API function (the job routes) with an API Gateway event. */
+  call(init: EventInit): Promise<Response>;
   readonly sfn: LocalStepFunctions;
   readonly sns: LocalSns;
   readonly proxy: FaultyProxy;
@@ -161,9 +165,22 @@ export async function startJobsHarness(options: JobsHarnessOptions): Promise<Job
     },
   });
   await h.ddb.createTable(names.ref(ids.jobTable), 'jobId');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const jobs = require('../lambda/async-job-workflow/index') as typeof import('../lambda/async-job-workflow/index');
 
   const harness: JobsHarness = {
     h,
+    jobs,
+    async call(init) {
+      const response = await jobs.handler(apiEvent(init));
+      let json: unknown;
+      try {
+        json = response.body ? JSON.parse(response.body) : undefined;
+      } catch {
+        json = undefined;
+      }
+      return { ...response, json };
+    },
     sns,
     proxy,
     ids,
@@ -185,10 +202,10 @@ export async function startJobsHarness(options: JobsHarnessOptions): Promise<Job
       return Item;
     },
     async status(jobId) {
-      return h.call({ path: `/analytics/jobs/${jobId}`, resource: '/analytics/jobs/{jobId}', pathParameters: { jobId } });
+      return harness.call({ path: `/analytics/jobs/${jobId}`, resource: '/analytics/jobs/{jobId}', pathParameters: { jobId } });
     },
     async submit(body) {
-      const submit = await h.call({ method: 'POST', path: '/analytics/jobs', body: body as object });
+      const submit = await harness.call({ method: 'POST', path: '/analytics/jobs', body: body as object });
       if (submit.statusCode !== 202) throw new Error(`expected 202, got ${submit.statusCode}: ${submit.body}`);
       return { submit, jobId: submit.json.data.jobId as string };
     },
@@ -208,7 +225,7 @@ export async function startJobsHarness(options: JobsHarnessOptions): Promise<Job
   };
 
   const runner: LocalFunction = {
-    handler: (event, context) => h.analytics.jobRunner(event, context),
+    handler: (event, context) => jobs.jobRunner(event, context),
     beforeInvoke: (n) => harness.beforeRunnerInvoke?.(n),
   };
   sfn = new LocalStepFunctions({

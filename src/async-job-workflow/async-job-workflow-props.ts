@@ -1,6 +1,11 @@
 import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { AnalyticsApi } from '../analytics-api';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { IConstruct } from 'constructs';
+import { IAnalyticsApi } from '../analytics-api';
 import { ICanonicalStore } from '../canonical-store';
 import { AlarmedPipelineConstructProps } from '../common/construct-props';
 
@@ -46,10 +51,13 @@ export interface JobRetryOptions {
 export interface AsyncJobWorkflowProps extends AlarmedPipelineConstructProps {
   /**
    * The analytics API that gets the job routes (`POST /analytics/jobs`,
-   * `GET /analytics/jobs/{jobId}`) and hands long-running operations to the workflow. It must be in
-   * the same stack as the workflow.
+   * `GET /analytics/jobs/{jobId}`, answered by the workflow's own function): an `AnalyticsApi` in
+   * this stack or another, or one imported with `AnalyticsApi.fromAnalyticsApiAttributes` (with
+   * `rootResourceId`, `analyticsResourceId`, `resultsBucketName` and `cacheTableName`). Only an
+   * `AnalyticsApi` in the workflow's own stack also hands synchronous calls of long-running
+   * operations to the workflow (see docs/async-jobs.md).
    */
-  readonly api: AnalyticsApi;
+  readonly api: IAnalyticsApi;
 
   /**
    * The canonical store the job runner queries (as the analytics reader, and as the restricted
@@ -114,4 +122,74 @@ export interface AsyncJobWorkflowProps extends AlarmedPipelineConstructProps {
    * @default false
    */
   readonly logExecutionData?: boolean;
+}
+
+/**
+ * An async job workflow, created (`AsyncJobWorkflow`) or imported
+ * (`AsyncJobWorkflow.fromAsyncJobWorkflowAttributes`): what monitoring and grants need.
+ */
+export interface IAsyncJobWorkflow extends IConstruct {
+  /** The job state machine (Standard). */
+  readonly jobStateMachine: sfn.IStateMachine;
+
+  /** The function that runs a job's query (the state machine's RunQuery task). */
+  readonly jobRunnerFunction: lambda.IFunction;
+
+  /** The function behind `POST /analytics/jobs` and `GET /analytics/jobs/{jobId}`. */
+  readonly jobsApiFunction: lambda.IFunction;
+
+  /** The workflow's own alarms (executions timed out, the unfinished-job marker failed); none for an imported workflow. */
+  readonly alarms: cloudwatch.IAlarm[];
+
+  /** Id of the REST API that serves the job routes. */
+  readonly restApiId: string;
+
+  /** Name of its stage. */
+  readonly stageName: string;
+
+  /** Lets `grantee` submit jobs (`execute-api:Invoke` on `POST /analytics/jobs`), for IAM authorization. */
+  grantSubmitJobs(grantee: iam.IGrantable): iam.Grant;
+
+  /** Lets `grantee` read jobs and their large results, for IAM authorization. */
+  grantReadJobs(grantee: iam.IGrantable): iam.Grant;
+
+  /** Jobs that succeeded. */
+  metricJobsSucceeded(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Jobs whose execution failed. */
+  metricJobsFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Job executions that ran past the execution timeout. */
+  metricJobsTimedOut(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Jobs started. */
+  metricJobsStarted(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Time from a job's start to its end (ms, default statistic p90). */
+  metricJobDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+}
+
+/**
+ * Attributes of an async job workflow defined elsewhere (e.g. in another stack or app), to monitor
+ * it or grant access to its routes.
+ */
+export interface AsyncJobWorkflowAttributes {
+  /** ARN of the job state machine. */
+  readonly stateMachineArn: string;
+
+  /** ARN of the job runner function. */
+  readonly jobRunnerFunctionArn: string;
+
+  /** ARN of the jobs API function. */
+  readonly jobsApiFunctionArn: string;
+
+  /** Id of the REST API that serves the job routes. */
+  readonly restApiId: string;
+
+  /**
+   * Name of its stage.
+   *
+   * @default 'prod'
+   */
+  readonly stageName?: string;
 }

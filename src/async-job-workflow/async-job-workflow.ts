@@ -1,17 +1,23 @@
 import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { AsyncJobWorkflowProps, JobRetryOptions } from './async-job-workflow-props';
+import { AsyncJobWorkflowAttributes, AsyncJobWorkflowProps, IAsyncJobWorkflow, JobRetryOptions } from './async-job-workflow-props';
+import { AsyncJobWorkflowBase } from './async-job-workflow-base';
+import { ImportedAsyncJobWorkflow } from './imported-async-job-workflow';
 import { buildJobStateMachines, ResolvedRetry } from './job-state-machine';
-import { AnalyticsApi } from '../analytics-api';
+import { AnalyticsApi, AnalyticsApiAuthorization, AnalyticsApiBase, IAnalyticsApi } from '../analytics-api';
+import { operationCode, RESULTS_PREFIX } from '../analytics-api/operation-settings';
+import { acknowledgeMethodAuthorization, methodAuthorization } from '../analytics-api/route-authorization';
 import { AccessLevel } from '../canonical-store/canonical-store-props';
 import { alarmOnAnything, notifyAlarmTopic } from '../common/alarms';
 import { createPipelineFunction, DEFAULT_LOG_RETENTION } from '../common/lambda-tuning';
@@ -24,8 +30,13 @@ import { ensureVpcEndpoint, PipelineAwsService } from '../common/vpc-endpoints';
 const MAX_JOB_TIMEOUT = Duration.minutes(15);
 /** Step Functions state data limit (256 KiB) minus the job's input and the state's other fields. */
 const MAX_INLINE_RESULT_BYTES = 200_000;
-/** Where the API's large results are stored (the analytics handler's RESULTS_PREFIX). */
-const RESULTS_PREFIX = 'results/';
+/** The operation settings the jobs API function needs to validate a submitted call. */
+const JOBS_API_SETTINGS = ['USER_OPERATIONS_FILE', 'CORS_ALLOW_ORIGINS', 'CUSTOM_SQL_MAX_ROWS'];
+/** The job routes: [path below the stage root, HTTP method, required request parameters]. */
+const JOB_ROUTES: Array<[string, string, { [param: string]: boolean }]> = [
+  ['/analytics/jobs', 'POST', {}],
+  ['/analytics/jobs/{jobId}', 'GET', { 'method.request.path.jobId': true }],
+];
 
 function resolveRetry(retry: JobRetryOptions | undefined): ResolvedRetry {
   const resolved = {
@@ -49,12 +60,11 @@ function resolveRetry(retry: JobRetryOptions | undefined): ResolvedRetry {
   return resolved;
 }
 
-function validateProps(scope: Construct, props: AsyncJobWorkflowProps): void {
+function validateProps(props: AsyncJobWorkflowProps): void {
   if (!props.api) throw new Error('api is required: the workflow adds its routes to an AnalyticsApi');
   if (!props.store) throw new Error('store is required: the job runner queries it');
-  if (Stack.of(props.api) !== Stack.of(scope)) {
-    throw new Error(`api must be in the same stack as the AsyncJobWorkflow (api: ${Stack.of(props.api).stackName}, workflow: ${Stack.of(scope).stackName}): `
-      + 'the API function and the state machine reference each other\'s names and permissions');
+  if (!(props.api instanceof AnalyticsApiBase)) {
+    throw new Error('api must be an AnalyticsApi or an API imported with AnalyticsApi.fromAnalyticsApiAttributes');
   }
   const jobTimeout = props.jobTimeout?.toSeconds();
   if (jobTimeout !== undefined && (jobTimeout < 1 || jobTimeout > MAX_JOB_TIMEOUT.toSeconds())) {
@@ -82,15 +92,19 @@ function validateProps(scope: Construct, props: AsyncJobWorkflowProps): void {
 /**
  * Long analytics as Step Functions jobs, tracked in DynamoDB, retried, notified.
  *
- * Adds to an `AnalyticsApi`:
+ * Adds to an analytics API (created in this stack or another, or imported), answered by the
+ * workflow's own jobs API function:
  *   - `POST /analytics/jobs` `{"operation", "parameters"}` → 202 with `jobId`, `status: "SUBMITTED"`, `statusUrl`
  *     (parameters validated first: 400 in the API's error shape);
  *   - `GET /analytics/jobs/{jobId}` → status (SUBMITTED, RUNNING, SUCCEEDED, FAILED), timestamps, the result
  *     inline (up to about 200 KB) or `largeResult`/`downloadUrl`, the error; 404 for an unknown id;
- *   - long-running operations called synchronously answer 202 with a job.
+ *   - with an `AnalyticsApi` in the same stack: long-running operations called synchronously answer
+ *     202 with a job (the API function is given the job table and state machine).
+ * On an API in another stack or imported, the routes, a request validator and a deployment to the
+ * API's stage are created in the workflow's stack.
  *
- * Creates a job table (TTL, point-in-time recovery, encrypted), a job-runner function (the analytics
- * code, its own function and role), a Standard state machine (logging, X-Ray) whose Lambda task
+ * Creates a job table (TTL, point-in-time recovery, encrypted), a job-runner function and a jobs
+ * API function (the `async-job-workflow` bundle with the API's operations), a Standard state machine (logging, X-Ray) whose Lambda task
  * retries transient failures with exponential backoff and jitter, an encrypted notification topic
  * (unless given), and an EventBridge rule that marks a job FAILED when its execution failed, timed
  * out or was aborted before a Catch did (an Express state machine, no code). See docs/async-jobs.md.
@@ -103,9 +117,14 @@ function validateProps(scope: Construct, props: AsyncJobWorkflowProps): void {
  * executions timed out, the unfinished-job marker failing (and every failed job is published to
  * `alarmTopic`).
  */
-export class AsyncJobWorkflow extends Construct {
+export class AsyncJobWorkflow extends AsyncJobWorkflowBase {
   /** The longest job attempt the design supports (Lambda's maximum timeout). */
   public static readonly MAX_JOB_TIMEOUT: Duration = MAX_JOB_TIMEOUT;
+
+  /** Imports an async job workflow defined elsewhere (another stack or app), to monitor it or grant access to its routes. */
+  public static fromAsyncJobWorkflowAttributes(scope: Construct, id: string, attrs: AsyncJobWorkflowAttributes): IAsyncJobWorkflow {
+    return new ImportedAsyncJobWorkflow(scope, id, attrs);
+  }
 
   /** The job state machine (Standard). */
   public readonly stateMachine: sfn.StateMachine;
@@ -121,6 +140,21 @@ export class AsyncJobWorkflow extends Construct {
 
   /** The function that runs a job's query (the state machine's RunQuery task). */
   public readonly jobRunner: lambda.Function;
+
+  /** The function behind `POST /analytics/jobs` and `GET /analytics/jobs/{jobId}`. */
+  public readonly jobsApiHandler: lambda.Function;
+
+  /**
+   * The deployment of the job routes to the API's stage, when the API is in another stack or
+   * imported (in the API's own stack, the API's deployment includes them).
+   */
+  public readonly deployment?: apigw.Deployment;
+
+  /** Id of the REST API that serves the job routes. */
+  public readonly restApiId: string;
+
+  /** Name of its stage. */
+  public readonly stageName: string;
 
   /** Where job completions and failures are published. */
   public readonly notificationTopic: sns.ITopic;
@@ -143,18 +177,27 @@ export class AsyncJobWorkflow extends Construct {
   /** Alarm: the unfinished-job marker failed (a job may show RUNNING although its execution ended). */
   public readonly markerFailedAlarm: cloudwatch.Alarm;
 
-  private readonly api: AnalyticsApi;
+  private readonly createVpcEndpoints: boolean;
 
   constructor(scope: Construct, id: string, props: AsyncJobWorkflowProps) {
     super(scope, id);
-    validateProps(this, props);
-    const api: AnalyticsApi = props.api;
-    this.api = api;
+    validateProps(props);
+    const api = props.api as AnalyticsApiBase;
+    this.restApiId = api.restApiId;
+    this.stageName = api.stageName;
     const store = props.store;
+    // An AnalyticsApi of this stack: the routes join its own deployment, and its function may be
+    // told about the workflow (the long-running delegate). Anything else is left untouched.
+    const sameStackApi = api instanceof AnalyticsApi && Stack.of(api) === Stack.of(this) ? api : undefined;
+    const resultsBucket = api.largeResultsBucket ?? missingAttribute(api, 'resultsBucketName');
+    const cacheTable = api.resultCacheTable ?? missingAttribute(api, 'cacheTableName');
+    const operationEnv = api._operationEnvironment();
+    const code = operationCode('async-job-workflow', api.userOperations);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     this.jobTimeout = props.jobTimeout ?? MAX_JOB_TIMEOUT;
     const retry = resolveRetry(props.retry);
     const retentionDays = props.jobRetention?.toDays() ?? 7;
+    this.createVpcEndpoints = props.createVpcEndpoints ?? true;
 
     this.encryptionKey = new kms.Key(this, 'Key', {
       description: `Async analytics jobs (${this.node.path}): notification topic and state machine logs`,
@@ -193,11 +236,11 @@ export class AsyncJobWorkflow extends Construct {
       this.notificationTopic = topic;
     }
 
-    // ----- the job runner: the analytics code with the handler `index.jobRunner` -----
+    // ----- the job runner: handler `index.jobRunner` of the workflow's bundle (with the API's operations) -----
     allowCloudWatchLogsToUseKey(this, props.logEncryptionKey);
     const built = createPipelineFunction(this, 'JobRunner', {
-      assetName: 'analytics-api',
-      code: api.handlerCode,
+      assetName: 'async-job-workflow',
+      code,
       handler: 'index.jobRunner',
       description: 'AsyncJobWorkflow: runs one analytics job',
       serviceName: `${api.serviceName}-jobs`,
@@ -208,7 +251,7 @@ export class AsyncJobWorkflow extends Construct {
       tuningProp: 'lambdaTuning',
       logEncryptionKey: props.logEncryptionKey,
       environment: {
-        ...api.handlerEnvironment,
+        ...operationEnv,
         ...store.connectionEnvironment(AccessLevel.ANALYTICS_READER),
         SQL_READER_SECRET_ARN: store.secretFor(AccessLevel.RESTRICTED_READER).secretArn,
         JOB_INLINE_RESULT_MAX_BYTES: String(props.inlineResultMaxBytes ?? MAX_INLINE_RESULT_BYTES),
@@ -221,7 +264,7 @@ export class AsyncJobWorkflow extends Construct {
     this.jobRunner = built.fn;
     store.grantConnect(this.jobRunner, AccessLevel.ANALYTICS_READER);
     store.grantConnect(this.jobRunner, AccessLevel.RESTRICTED_READER);
-    this.grantRunnerAccess(api);
+    this.grantRunnerAccess(resultsBucket, cacheTable);
 
     // ----- the state machines -----
     const machines = buildJobStateMachines(this, {
@@ -247,8 +290,38 @@ export class AsyncJobWorkflow extends Construct {
     this.taskTimeout = machines.taskTimeout;
     this.executionTimeout = machines.executionTimeout;
 
-    // ----- the API function: routes, configuration, permissions -----
-    this.connectApi(api, retentionDays, props.createVpcEndpoints ?? true);
+    // ----- the jobs API function and its routes; the API function, when it may be told -----
+    const jobsEnv: { [key: string]: string } = {
+      JOB_TABLE_NAME: this.jobTable.tableName,
+      JOB_STATE_MACHINE_ARN: this.stateMachine.stateMachineArn,
+      JOB_RETENTION_DAYS: String(retentionDays),
+    };
+    for (const key of JOBS_API_SETTINGS) if (operationEnv[key] !== undefined) jobsEnv[key] = operationEnv[key];
+    this.jobsApiHandler = createPipelineFunction(this, 'JobsApiFunction', {
+      assetName: 'async-job-workflow',
+      code,
+      handler: 'index.handler',
+      description: 'AsyncJobWorkflow: submits jobs and answers their status',
+      serviceName: `${api.serviceName}-jobs-api`,
+      vpc: store.vpc,
+      vpcSubnets: store.vpcSubnets,
+      defaults: { memorySize: 512, timeout: Duration.seconds(29) },
+      tuning: { logRetention: props.lambdaTuning?.logRetention, runtime: props.lambdaTuning?.runtime },
+      tuningProp: 'lambdaTuning',
+      logEncryptionKey: props.logEncryptionKey,
+      environment: jobsEnv,
+      callsServices: [PipelineAwsService.DYNAMODB, PipelineAwsService.STEP_FUNCTIONS],
+      createVpcEndpoints: props.createVpcEndpoints,
+      logRemovalPolicy: removalPolicy,
+      invokedSynchronouslyBy: 'API Gateway (the caller gets the error and retries)',
+    }).fn;
+    this.grantJobAccess(this.jobsApiHandler);
+    if (sameStackApi) {
+      for (const [path, method] of JOB_ROUTES) sameStackApi.addRoute(path, [method], this.jobsApiHandler);
+      this.connectApiFunction(sameStackApi, retentionDays);
+    } else {
+      this.deployment = this.deployRoutes(api, this.jobsApiHandler);
+    }
 
     // ----- alarms -----
     this.executionsTimedOutAlarm = alarmOnAnything(this, 'ExecutionsTimedOutAlarm', 'Analytics job executions timed out (their jobs were marked FAILED by the unfinished-job marker)', this.metricJobsTimedOut());
@@ -258,75 +331,44 @@ export class AsyncJobWorkflow extends Construct {
     applyPermissionsBoundary(this, props.permissionsBoundary);
   }
 
-  /**
-   * Lets `grantee` submit jobs through the API (`execute-api:Invoke` on `POST /analytics/jobs`),
-   * for an API with IAM authorization.
-   */
-  public grantSubmitJobs(grantee: iam.IGrantable): iam.Grant {
-    return this.grantApiRoutes(grantee, [['POST', '/analytics/jobs']]);
+  /** The job state machine (`stateMachine`). */
+  public get jobStateMachine(): sfn.IStateMachine {
+    return this.stateMachine;
   }
 
-  /**
-   * Lets `grantee` read jobs through the API: their status and inline results
-   * (`GET /analytics/jobs/{jobId}`) and large results (`GET /download/{key}`), for an API with IAM
-   * authorization.
-   */
-  public grantReadJobs(grantee: iam.IGrantable): iam.Grant {
-    return this.grantApiRoutes(grantee, [['GET', '/analytics/jobs/*'], ['GET', '/download/*']]);
+  /** The job runner (`jobRunner`). */
+  public get jobRunnerFunction(): lambda.IFunction {
+    return this.jobRunner;
   }
 
-  private grantApiRoutes(grantee: iam.IGrantable, routes: Array<[string, string]>): iam.Grant {
-    const restApi = this.api.api;
-    return iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['execute-api:Invoke'],
-      resourceArns: routes.map(([method, path]) => restApi.arnForExecuteApi(method, path, restApi.deploymentStage.stageName)),
-    });
+  /** The jobs API function (`jobsApiHandler`). */
+  public get jobsApiFunction(): lambda.IFunction {
+    return this.jobsApiHandler;
   }
 
-  /** Jobs that succeeded (executions of the job state machine). */
-  public metricJobsSucceeded(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.stateMachine.metricSucceeded({ period: Duration.minutes(5), statistic: 'Sum', ...props });
-  }
-
-  /** Jobs whose execution failed (the query failed after its retries, or a notification could not be sent). */
-  public metricJobsFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.stateMachine.metricFailed({ period: Duration.minutes(5), statistic: 'Sum', ...props });
-  }
-
-  /** Job executions that ran past the execution timeout. */
-  public metricJobsTimedOut(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.stateMachine.metricTimedOut({ period: Duration.minutes(5), statistic: 'Sum', ...props });
-  }
-
-  /** Jobs started. */
-  public metricJobsStarted(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.stateMachine.metricStarted({ period: Duration.minutes(5), statistic: 'Sum', ...props });
-  }
-
-  /** Time from a job's start to its end (ms, default statistic p90). */
-  public metricJobDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.stateMachine.metricTime({ period: Duration.minutes(5), statistic: 'p90', ...props });
+  /** The workflow's alarms: executions timed out, the unfinished-job marker failed. */
+  public get alarms(): cloudwatch.IAlarm[] {
+    return [this.executionsTimedOutAlarm, this.markerFailedAlarm];
   }
 
   /** The cache table (read and write) and the results prefix (write) of the API. */
-  private grantRunnerAccess(api: AnalyticsApi): void {
+  private grantRunnerAccess(resultsBucket: s3.IBucket, cacheTable: dynamodb.ITable): void {
     const fn = this.jobRunner;
     fn.addToRolePolicy(new iam.PolicyStatement({
       sid: 'ResultCache',
       actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
-      resources: [api.cacheTable.tableArn],
+      resources: [cacheTable.tableArn],
     }));
     fn.addToRolePolicy(new iam.PolicyStatement({
       sid: 'LargeResults',
       actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
-      resources: [api.resultsBucket.arnForObjects(`${RESULTS_PREFIX}*`)],
+      resources: [resultsBucket.arnForObjects(`${RESULTS_PREFIX}*`)],
     }));
     const policy = defaultPolicyOf(fn.role!);
     acknowledgeNagFinding(policy, 'AwsSolutions-IAM5',
       'Object-level writes to the API\'s results prefix only: large job results are written under random keys',
-      [{ regex: `/^Resource::<.*ResultsBucket[A-Za-z0-9]*\\.Arn>\\/${RESULTS_PREFIX.replace('/', '')}\\/\\*$/` }]);
-    const keys = [api.cacheTable.encryptionKey, api.resultsBucket.encryptionKey].filter((k): k is kms.IKey => k !== undefined);
+      [{ regex: `/^Resource::.*\\/${RESULTS_PREFIX.replace('/', '')}\\/\\*$/` }]);
+    const keys = [cacheTable.encryptionKey, resultsBucket.encryptionKey].filter((k): k is kms.IKey => k !== undefined);
     for (const key of new Set(keys)) key.grantEncryptDecrypt(fn);
     if (keys.length > 0) {
       acknowledgeNagFinding(policy, 'AwsSolutions-IAM5', 'kms:GenerateDataKey* and kms:ReEncrypt* on the API\'s key only (Key.grantEncryptDecrypt)',
@@ -335,16 +377,10 @@ export class AsyncJobWorkflow extends Construct {
   }
 
   /**
-   * The job routes on the API (answered by the API's own function), and what that function needs:
-   * the table and state machine names, PutItem/GetItem/UpdateItem on the job table, StartExecution
-   * on the state machine and DescribeExecution on its executions, a Step Functions VPC endpoint.
-   * The state machine never references the API function: no dependency cycle.
+   * What a function that submits jobs and reads them needs: PutItem/GetItem/UpdateItem on the job
+   * table, StartExecution on the state machine and DescribeExecution on its executions.
    */
-  private connectApi(api: AnalyticsApi, retentionDays: number, createVpcEndpoints: boolean): void {
-    const fn = api.handler;
-    fn.addEnvironment('JOB_TABLE_NAME', this.jobTable.tableName);
-    fn.addEnvironment('JOB_STATE_MACHINE_ARN', this.stateMachine.stateMachineArn);
-    fn.addEnvironment('JOB_RETENTION_DAYS', String(retentionDays));
+  private grantJobAccess(fn: lambda.Function): void {
     fn.addToRolePolicy(new iam.PolicyStatement({
       sid: 'AsyncJobs',
       actions: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
@@ -355,9 +391,78 @@ export class AsyncJobWorkflow extends Construct {
     acknowledgeNagFinding(defaultPolicyOf(fn.role!), 'AwsSolutions-IAM5',
       'DescribeExecution on the executions of the job state machine only (execution ARNs end in the job id)',
       [{ regex: '/^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:.*:\\*$/' }]);
-    if (createVpcEndpoints) ensureVpcEndpoint(this, api.store.vpc, PipelineAwsService.STEP_FUNCTIONS, api.store.vpcSubnets);
-    api.addRoute('analytics/jobs', ['POST']);
-    api.addRoute('analytics/jobs/{jobId}', ['GET']);
+  }
+
+  /**
+   * The long-running delegate: the API function (same stack only) gets the job table and state
+   * machine names, the job grants and a Step Functions VPC endpoint. The state machine never
+   * references the API function: no dependency cycle.
+   */
+  private connectApiFunction(api: AnalyticsApi, retentionDays: number): void {
+    const fn = api.handler;
+    fn.addEnvironment('JOB_TABLE_NAME', this.jobTable.tableName);
+    fn.addEnvironment('JOB_STATE_MACHINE_ARN', this.stateMachine.stateMachineArn);
+    fn.addEnvironment('JOB_RETENTION_DAYS', String(retentionDays));
+    this.grantJobAccess(fn);
+    if (this.createVpcEndpoints) ensureVpcEndpoint(this, api.store.vpc, PipelineAwsService.STEP_FUNCTIONS, api.store.vpcSubnets);
+  }
+
+  /**
+   * The job routes on an API of another stack (or imported), created in this stack: below the API's
+   * `/analytics` resource, with its authorization, a request validator, an invoke permission per
+   * route scoped to the API's stage, and a deployment to that stage (a new one whenever the routes
+   * change).
+   */
+  private deployRoutes(api: AnalyticsApiBase, fn: lambda.Function): apigw.Deployment {
+    const restApi = apigw.RestApi.fromRestApiAttributes(this, 'RestApi', {
+      restApiId: api.restApiId,
+      rootResourceId: api.rootResourceId ?? missingAttribute(api, 'rootResourceId'),
+    });
+    const analytics = apigw.Resource.fromResourceAttributes(this, 'AnalyticsResource', {
+      restApi,
+      resourceId: api.analyticsResourceId ?? missingAttribute(api, 'analyticsResourceId'),
+      path: '/analytics',
+    });
+    const authorizer: apigw.IAuthorizer | undefined = api.authorization === AnalyticsApiAuthorization.COGNITO
+      ? { authorizerId: api.authorizerId ?? missingAttribute(api, 'authorizerId'), authorizationType: apigw.AuthorizationType.COGNITO }
+      : undefined;
+    const validator = new apigw.RequestValidator(this, 'RequestValidator', { restApi, validateRequestBody: true, validateRequestParameters: true });
+    const stack = Stack.of(this);
+    const integration = new apigw.Integration({
+      type: apigw.IntegrationType.AWS_PROXY,
+      integrationHttpMethod: 'POST',
+      uri: `arn:${stack.partition}:apigateway:${stack.region}:lambda:path/2015-03-31/functions/${fn.functionArn}/invocations`,
+    });
+    const jobs = analytics.addResource('jobs');
+    const resources: { [path: string]: apigw.IResource } = { '/analytics/jobs': jobs, '/analytics/jobs/{jobId}': jobs.addResource('{jobId}') };
+    const methods: apigw.Method[] = [];
+    JOB_ROUTES.forEach(([path, httpMethod, requestParameters], i) => {
+      const method = resources[path].addMethod(httpMethod, integration, {
+        ...methodAuthorization(api.authorization, authorizer),
+        requestValidator: validator,
+        requestParameters: Object.keys(requestParameters).length > 0 ? requestParameters : undefined,
+      });
+      acknowledgeMethodAuthorization(method, api.authorization);
+      fn.addPermission(`ApiInvoke${i}`, {
+        principal: new iam.ServicePrincipal('apigateway.amazonaws.com'),
+        sourceArn: this.executeApiArn(httpMethod, path.replace(/\{[^}]*\}/g, '*')),
+      });
+      methods.push(method);
+    });
+    const deployment = new apigw.Deployment(this, 'Deployment', {
+      api: restApi,
+      stageName: api.stageName,
+      description: `AsyncJobWorkflow ${this.node.path}: the job routes`,
+    });
+    for (const method of methods) deployment.node.addDependency(method);
+    // A new deployment whenever the routes change (a deployment is a snapshot of the API).
+    deployment.addToLogicalId({ routes: JOB_ROUTES, authorization: api.authorization, authorizer: authorizer?.authorizerId, fn: fn.functionArn });
+    return deployment;
   }
 }
 
+/** The synth error for an imported API that lacks an attribute the workflow needs. */
+function missingAttribute(api: IAnalyticsApi, attribute: string): never {
+  throw new Error(`AsyncJobWorkflow: the analytics API ${api.node.path} has no ${attribute}: `
+    + `pass ${attribute} to AnalyticsApi.fromAnalyticsApiAttributes`);
+}

@@ -3,7 +3,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AiAnalyzer } from '../ai-analyzer/ai-analyzer';
 import { IAnalyticsApi } from '../analytics-api/analytics-api-props';
-import { AsyncJobWorkflow } from '../async-job-workflow/async-job-workflow';
+import { IAsyncJobWorkflow } from '../async-job-workflow/async-job-workflow-props';
 import { ICanonicalStore } from '../canonical-store/canonical-store-props';
 import { IngestionPipeline } from '../ingestion-pipeline/ingestion-pipeline';
 import { ReportNotifier } from '../report-notifier/report-notifier';
@@ -81,7 +81,7 @@ export interface PipelineMonitoringProps {
    *
    * @default - no jobs section
    */
-  readonly jobs?: AsyncJobWorkflow;
+  readonly jobs?: IAsyncJobWorkflow;
 
   /**
    * The AI analyzer: Bedrock input and output tokens, estimated cost, analyses completed and

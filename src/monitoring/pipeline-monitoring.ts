@@ -194,9 +194,9 @@ export class PipelineMonitoring extends Construct {
         jobs.metricJobDuration({ period: this.period, statistic: 'p90', label: 'p90' }),
       ], HALF),
     ];
-    this.constructAlarms.push(jobs.executionsTimedOutAlarm, jobs.markerFailedAlarm);
+    this.constructAlarms.push(...jobs.alarms);
     // A failing job runner fails its job, which the workflow publishes to the operations topic.
-    this.functions.push({ label: 'Job runner', fn: jobs.jobRunner, alarmOnErrors: false });
+    this.functions.push({ label: 'Job runner', fn: jobs.jobRunnerFunction, alarmOnErrors: false });
     return widgets;
   }
 
