@@ -2,7 +2,8 @@
  * The apps whose templates the pre-deployment checks read (the template lint, `npm run
  * lint:templates`, and the runtime gate, test/runtime-gate.test.ts): the example app with its CI/CD
  * pipeline (and the pipeline stage's stacks), each construct alone with its defaults, the store and
- * the API in two stacks sharing the store's VPC, and Aurora Serverless v2 behind an RDS Proxy.
+ * the API in two stacks sharing the store's VPC, the async job workflow in a stack of its own on
+ * another stack's API and on an imported one, and Aurora Serverless v2 behind an RDS Proxy.
  *
  * Each app is synthesized into its own folder; the templates are read back from the cloud
  * assembly (`stacksRecursively`, so the nested assemblies of CDK Pipelines stages are included).
@@ -13,6 +14,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { buildExampleApp } from './example-app';
+import { buildJobsOnAnotherStacksApi, buildJobsOnImportedApi } from './jobs-in-two-stacks';
 import { REVIEW_CONTEXT } from './security-review';
 import {
   AiAnalyzer, AnalyticsApi, AsyncJobWorkflow, BuiltInSources, CanonicalStore, IngestionPipeline, PipelineMonitoring,
@@ -75,6 +77,8 @@ export const CHECKED_APPS: CheckedApp[] = [
       new AnalyticsApi(new Stack(app, 'ApiStack'), 'Api', { store });
     },
   },
+  { name: 'jobs-on-another-stacks-api', build: (app) => buildJobsOnAnotherStacksApi(app) },
+  { name: 'jobs-on-an-imported-api', build: (app) => buildJobsOnImportedApi(app) },
   {
     name: 'aurora-serverless-v2-with-proxy',
     build: (app) => new CanonicalStore(new Stack(app, 'AuroraStore'), 'Store', { engine: StoreEngine.AURORA_POSTGRES_SERVERLESS_V2, proxy: true }),

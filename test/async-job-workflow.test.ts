@@ -17,6 +17,7 @@ import { snapshotTest } from './construct-support/floor';
 import { cloudWatchLogsStatements, expectLogGroupsEncrypted, keyArnOf, logGroupKeys } from './construct-support/log-encryption';
 import { formatNagFindings, runNagChecks, unusedNagAcknowledgements } from './construct-support/nag';
 import { missingVpcEndpoints } from './construct-support/vpc-endpoints';
+import { buildJobsOnAnotherStacksApi, buildJobsOnImportedApi, IMPORTED_API_IDS } from '../examples/jobs-in-two-stacks';
 import { TRANSIENT_JOB_ERRORS } from '../lambda/async-job-workflow/errors';
 
 afterAll(removeTestAppDirs);
@@ -113,6 +114,7 @@ describe('AsyncJobWorkflow defaults', () => {
   const tableId = id(stack, jobs.jobTable);
   const topicId = id(stack, jobs.notificationTopic);
   const apiFunctionId = id(stack, api.handler);
+  const jobsApiId = id(stack, jobs.jobsApiHandler);
   const definition = definitionOf(template, smId);
   const marker = definitionOf(template, markerId);
 
@@ -129,13 +131,18 @@ describe('AsyncJobWorkflow defaults', () => {
     });
   });
 
-  test('job runner: its own function with the analytics code and handler index.jobRunner, 15 minutes, in the store VPC', () => {
+  test('job runner: its own function with the workflow code and handler index.jobRunner, 15 minutes, in the store VPC', () => {
     const fn = template.toJSON().Resources[runnerId].Properties;
     expect(fn).toMatchObject({ Handler: 'index.jobRunner', Timeout: 900, MemorySize: 1024, Runtime: 'nodejs24.x', TracingConfig: { Mode: 'Active' } });
     expect(fn.VpcConfig.SubnetIds.length).toBeGreaterThan(0);
+    const jobsApiFn = template.toJSON().Resources[jobsApiId].Properties;
     const apiFn = template.toJSON().Resources[apiFunctionId].Properties;
-    expect(fn.Code).toEqual(apiFn.Code);
-    expect(apiFn.Handler).toBe('index.handler');
+    expect(fn.Code).toEqual(jobsApiFn.Code);
+    expect(fn.Code).not.toEqual(apiFn.Code);
+    expect(jobsApiFn).toMatchObject({ Handler: 'index.handler', Timeout: 29, MemorySize: 512 });
+    expect(jobsApiFn.VpcConfig.SubnetIds.length).toBeGreaterThan(0);
+    expect(jobsApiFn.Environment.Variables).toMatchObject({ JOB_TABLE_NAME: { Ref: tableId }, JOB_STATE_MACHINE_ARN: { Ref: smId }, JOB_RETENTION_DAYS: '7' });
+    expect(jobsApiFn.Environment.Variables.DB_SECRET_ARN).toBeUndefined();
     expect(fn.Environment.Variables).toMatchObject({
       DB_SECRET_ARN: expect.anything(),
       SQL_READER_SECRET_ARN: expect.anything(),
@@ -217,7 +224,7 @@ describe('AsyncJobWorkflow defaults', () => {
     expect(marker.States.MarkUnfinishedJobFailed.Catch[0]).toEqual({ ErrorEquals: ['DynamoDB.ConditionalCheckFailedException'], ResultPath: '$.error', Next: 'AlreadyFinished' });
   });
 
-  test('the job routes on the API: POST /analytics/jobs, GET /analytics/jobs/{jobId}, IAM, the API function', () => {
+  test('the job routes on the API: POST /analytics/jobs, GET /analytics/jobs/{jobId}, IAM, the jobs function; the API function knows the workflow', () => {
     const resources = template.findResources('AWS::ApiGateway::Resource');
     const pathOf = (ref: any): string => (ref?.Ref && resources[ref.Ref] ? `${pathOf(resources[ref.Ref].Properties.ParentId)}/${resources[ref.Ref].Properties.PathPart}` : '');
     const routes = Object.values(template.findResources('AWS::ApiGateway::Method')).map((m) => [`${m.Properties.HttpMethod} ${pathOf(m.Properties.ResourceId)}`, m.Properties] as const);
@@ -225,8 +232,11 @@ describe('AsyncJobWorkflow defaults', () => {
     expect(Object.keys(byRoute)).toEqual(expect.arrayContaining(['POST /analytics/jobs', 'GET /analytics/jobs/{jobId}']));
     for (const route of ['POST /analytics/jobs', 'GET /analytics/jobs/{jobId}']) {
       expect(byRoute[route]).toMatchObject({ AuthorizationType: 'AWS_IAM', Integration: { Type: 'AWS_PROXY' } });
-      expect(JSON.stringify(byRoute[route].Integration.Uri)).toContain(apiFunctionId);
+      expect(JSON.stringify(byRoute[route].Integration.Uri)).toContain(jobsApiId);
     }
+    // Same stack: the API's own deployment carries the routes; no deployment of the workflow's.
+    expect(jobs.deployment).toBeUndefined();
+    expect(Object.keys(template.findResources('AWS::ApiGateway::Deployment'))).toHaveLength(1);
     expect(byRoute['GET /analytics/jobs/{jobId}'].RequestParameters).toEqual({ 'method.request.path.jobId': true });
     const env = template.toJSON().Resources[apiFunctionId].Properties.Environment.Variables;
     expect(env).toMatchObject({ JOB_TABLE_NAME: { Ref: tableId }, JOB_STATE_MACHINE_ARN: { Ref: smId }, JOB_RETENTION_DAYS: '7' });
@@ -359,13 +369,16 @@ describe('AsyncJobWorkflow options', () => {
     expect(JSON.stringify(statements)).not.toContain('kms:GenerateDataKey');
   });
 
-  test('user-defined operations: the job runner runs the same code as the API function (with the operations file)', () => {
+  test('user-defined operations: the job runner and the jobs function get the API\'s operations file', () => {
     const { stack, jobs, api } = workflowStack({}, undefined, { userOperations: [{ name: 'one', sql: 'SELECT 1', longRunning: true }] });
     const resources = Template.fromStack(stack).toJSON().Resources;
     const runner = resources[id(stack, jobs.jobRunner)].Properties;
+    const jobsApi = resources[id(stack, jobs.jobsApiHandler)].Properties;
     const apiFn = resources[id(stack, api.handler)].Properties;
-    expect(runner.Code).toEqual(apiFn.Code);
+    expect(runner.Code).toEqual(jobsApi.Code);
+    expect(runner.Code).not.toEqual(apiFn.Code);
     expect(runner.Environment.Variables.USER_OPERATIONS_FILE).toBe('user-operations.json');
+    expect(jobsApi.Environment.Variables.USER_OPERATIONS_FILE).toBe('user-operations.json');
   });
 
   test('a permissions boundary on every role of the workflow; no VPC endpoints when turned off', () => {
@@ -381,13 +394,19 @@ describe('AsyncJobWorkflow options', () => {
 });
 
 describe('AsyncJobWorkflow validation', () => {
-  test('the API in another stack: a clear error', () => {
+  test.each([
+    ['rootResourceId', { analyticsResourceId: 'an1', resultsBucketName: 'results-bucket', cacheTableName: 'cache-table' }],
+    ['analyticsResourceId', { rootResourceId: 'root1', resultsBucketName: 'results-bucket', cacheTableName: 'cache-table' }],
+    ['resultsBucketName', { rootResourceId: 'root1', analyticsResourceId: 'an1', cacheTableName: 'cache-table' }],
+    ['cacheTableName', { rootResourceId: 'root1', analyticsResourceId: 'an1', resultsBucketName: 'results-bucket' }],
+  ])('an imported API without %s: a synth error naming it', (missing, attrs) => {
     const app: App = createTestApp();
-    const apiStack = new Stack(app, 'ApiStack');
-    const store = new CanonicalStore(apiStack, 'Store');
-    const api = new AnalyticsApi(apiStack, 'Analytics', { store });
-    const other = new Stack(app, 'JobsStack');
-    expect(() => new AsyncJobWorkflow(other, 'Jobs', { api, store })).toThrow(/api must be in the same stack as the AsyncJobWorkflow \(api: ApiStack, workflow: JobsStack\)/);
+    const stack = new Stack(app, 'JobsStack');
+    const store = new CanonicalStore(stack, 'Store');
+    const api = AnalyticsApi.fromAnalyticsApiAttributes(stack, 'Api', {
+      restApiId: 'abc123', restApiName: 'analytics', functionArn: 'arn:aws:lambda:us-east-1:123456789012:function:analytics', serviceName: 'analytics-x', ...attrs,
+    });
+    expect(() => new AsyncJobWorkflow(stack, 'Jobs', { api, store })).toThrow(new RegExp(`has no ${missing}: pass ${missing} to AnalyticsApi.fromAnalyticsApiAttributes`));
   });
 
   test.each([
@@ -445,10 +464,10 @@ describe('logEncryptionKey', () => {
     const api = new AnalyticsApi(stack, 'Analytics', { store, logEncryptionKey: key });
     const jobs = new AsyncJobWorkflow(stack, 'Jobs', { api, store, logEncryptionKey: key });
     const template = Template.fromStack(stack);
-    expectLogGroupsEncrypted(template, jobs, key, 3);
+    expectLogGroupsEncrypted(template, jobs, key, 4);
     // Every log group of the stack, each construct's.
     const groups = Object.values(template.findResources('AWS::Logs::LogGroup'));
-    expect(groups.map((g) => g.Properties.KmsKeyId)).toEqual(new Array(8).fill(keyArnOf(key)));
+    expect(groups.map((g) => g.Properties.KmsKeyId)).toEqual(new Array(9).fill(keyArnOf(key)));
     // The workflow's own key serves the topic only: CloudWatch Logs gets nothing on it.
     expect(cloudWatchLogsStatements(template, jobs.encryptionKey)).toEqual([]);
   });
@@ -457,7 +476,7 @@ describe('logEncryptionKey', () => {
     const { stack, jobs } = workflowStack();
     const template = Template.fromStack(stack);
     const own = keyArnOf(jobs.encryptionKey);
-    expect(Object.values(logGroupKeys(template, jobs))).toEqual([undefined, own, own]);
+    expect(Object.values(logGroupKeys(template, jobs))).toEqual([undefined, own, own, undefined]);
     expect(cloudWatchLogsStatements(template, jobs.encryptionKey)).toHaveLength(1);
   });
 });
@@ -479,5 +498,130 @@ describe('grants', () => {
     expect(routesOf(id(b.stack, submitter))).toEqual(['<ref>/<ref>/POST/analytics/jobs']);
     expect(routesOf(id(b.stack, reader))).toEqual(['<ref>/<ref>/GET/analytics/jobs/*', '<ref>/<ref>/GET/download/*']);
     expect(JSON.stringify(statementsOf(template, id(b.stack, reader)))).toContain(restApiId);
+  });
+});
+
+describe('in a stack of its own, on another stack\'s API or an imported one', () => {
+  const permissionsOf = (template: Template) => Object.values(template.findResources('AWS::Lambda::Permission')).map((p) => p.Properties);
+  const methodsOf = (template: Template) => Object.values(template.findResources('AWS::ApiGateway::Method')).map((m) => m.Properties);
+
+  test('created AnalyticsApi passed across stacks: no cycle, the API untouched, routes and a deployment to its stage in the workflow stack', () => {
+    const app = createTestApp();
+    const { apiStack, jobsStack, api, jobs } = buildJobsOnAnotherStacksApi(app);
+    const assembly = app.synth(); // throws on a dependency cycle between the stacks
+    expect(jobsStack.dependencies.map((s) => s.stackName)).toEqual(['ApiStack']);
+    expect(apiStack.dependencies).toEqual([]);
+    expect(assembly.getStackByName('ApiStack').dependencies.map((d) => d.id)).not.toContain('JobsStack');
+
+    const apiTemplate = Template.fromStack(apiStack);
+    const apiEnv = apiTemplate.toJSON().Resources[id(apiStack, api.handler)].Properties.Environment.Variables;
+    expect(apiEnv.JOB_TABLE_NAME).toBeUndefined(); // the API function is not told: no delegate
+    expect(methodsOf(apiTemplate)).toHaveLength(4); // its own routes only
+
+    const template = Template.fromStack(jobsStack);
+    const jobsApiId = id(jobsStack, jobs.jobsApiHandler);
+    const importOf = (v: any) => JSON.stringify(v).includes('Fn::ImportValue');
+    const resources = Object.values(template.findResources('AWS::ApiGateway::Resource')).map((r) => r.Properties);
+    const jobsResource = resources.find((r) => r.PathPart === 'jobs')!;
+    expect(importOf(jobsResource.ParentId)).toBe(true);
+    expect(JSON.stringify(jobsResource.ParentId)).toMatch(/Apianalytics/i);
+    expect(resources.map((r) => r.PathPart).sort()).toEqual(['jobs', '{jobId}']);
+    const methods = methodsOf(template);
+    expect(methods.map((m) => m.HttpMethod).sort()).toEqual(['GET', 'POST']);
+    for (const m of methods) {
+      expect(m).toMatchObject({ AuthorizationType: 'AWS_IAM', Integration: { Type: 'AWS_PROXY', IntegrationHttpMethod: 'POST' } });
+      expect(JSON.stringify(m.Integration.Uri)).toContain(jobsApiId);
+      expect(importOf(m.RestApiId)).toBe(true);
+    }
+    const deployments = template.findResources('AWS::ApiGateway::Deployment');
+    expect(Object.values(deployments)).toHaveLength(1);
+    const [deploymentId, deployment] = Object.entries(deployments)[0];
+    expect(deployment.Properties.StageName).toEqual({ 'Fn::ImportValue': expect.stringMatching(/ApiDeploymentStageprod/) });
+    expect(importOf(deployment.Properties.RestApiId)).toBe(true);
+    expect(deployment.DependsOn).toEqual(expect.arrayContaining(Object.keys(template.findResources('AWS::ApiGateway::Method'))));
+    expect(jobs.deployment && id(jobsStack, jobs.deployment)).toBe(deploymentId);
+
+    // Lambda invoke permissions: the jobs function only, from this API's stage and routes only.
+    const permissions = permissionsOf(template);
+    expect(permissions).toHaveLength(2);
+    for (const p of permissions) {
+      expect(p).toMatchObject({ Action: 'lambda:InvokeFunction', Principal: 'apigateway.amazonaws.com', FunctionName: { 'Fn::GetAtt': [jobsApiId, 'Arn'] } });
+      expect(importOf(p.SourceArn)).toBe(true);
+    }
+    expect(permissions.map((p) => JSON.stringify(p.SourceArn).match(/\/(POST|GET)\/[^"]*/)?.[0]).sort())
+      .toEqual(['/GET/analytics/jobs/*', '/POST/analytics/jobs']);
+    for (const p of permissions) expect(JSON.stringify(p.SourceArn)).toMatch(/ApiDeploymentStageprod/);
+    expect(findCycle(template)).toBeUndefined();
+  });
+
+  test('the jobs function and the runner: least privilege on the job table, the state machine, the API\'s cache table and results prefix', () => {
+    const app = createTestApp();
+    const { jobsStack, jobs } = buildJobsOnAnotherStacksApi(app);
+    const template = Template.fromStack(jobsStack);
+    const jobsApi = statementsOf(template, id(jobsStack, jobs.jobsApiHandler.role)).filter((s) => !actionsOf(s).some((a) => a.startsWith('ec2:') || a.startsWith('xray:') || a.startsWith('logs:')));
+    expect(jobsApi.flatMap(actionsOf).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'states:DescribeExecution', 'states:StartExecution']);
+    expect(JSON.stringify(jobsApi)).not.toMatch(/secretsmanager|s3:|ResultCache/);
+    const runner = statementsOf(template, id(jobsStack, jobs.jobRunner.role));
+    const cache = runner.find((s) => s.Sid === 'ResultCache');
+    expect(actionsOf(cache)).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
+    expect(JSON.stringify(cache.Resource)).toContain('Fn::ImportValue');
+    const large = runner.find((s) => s.Sid === 'LargeResults');
+    expect(actionsOf(large)).toEqual(['s3:PutObject', 's3:AbortMultipartUpload']);
+    expect(JSON.stringify(large.Resource)).toMatch(/Fn::ImportValue.*\/results\/\*/);
+    const env = template.toJSON().Resources[id(jobsStack, jobs.jobRunner)].Properties.Environment.Variables;
+    expect(env).toMatchObject({ RESULTS_PREFIX: 'results/', USER_OPERATIONS_FILE: 'user-operations.json' });
+    expect(JSON.stringify(env.RESULTS_BUCKET)).toContain('Fn::ImportValue');
+  });
+
+  test('imported with literal ids: routes below the given /analytics resource, deployment to its stage, permissions scoped to that API', () => {
+    const app = createTestApp();
+    const { jobsStack, jobs } = buildJobsOnImportedApi(app);
+    app.synth();
+    const template = Template.fromStack(jobsStack);
+    const resources = Object.values(template.findResources('AWS::ApiGateway::Resource')).map((r) => r.Properties);
+    expect(resources.find((r) => r.PathPart === 'jobs')).toMatchObject({ ParentId: IMPORTED_API_IDS.analyticsResourceId, RestApiId: IMPORTED_API_IDS.restApiId });
+    for (const m of methodsOf(template)) expect(m).toMatchObject({ RestApiId: IMPORTED_API_IDS.restApiId, AuthorizationType: 'AWS_IAM' });
+    template.hasResourceProperties('AWS::ApiGateway::Deployment', { RestApiId: IMPORTED_API_IDS.restApiId, StageName: 'prod' });
+    const arns = permissionsOf(template).map((p) => JSON.stringify(jobsStack.resolve(p.SourceArn))).sort();
+    expect(arns).toEqual([
+      expect.stringContaining(`:execute-api:eu-west-1:123456789012:${IMPORTED_API_IDS.restApiId}/prod/GET/analytics/jobs/*`),
+      expect.stringContaining(`:execute-api:eu-west-1:123456789012:${IMPORTED_API_IDS.restApiId}/prod/POST/analytics/jobs`),
+    ]);
+    const runner = statementsOf(template, id(jobsStack, jobs.jobRunner.role));
+    expect(JSON.stringify(runner.find((s) => s.Sid === 'LargeResults').Resource)).toContain(`${IMPORTED_API_IDS.resultsBucketName}/results/*`);
+    expect(JSON.stringify(runner.find((s) => s.Sid === 'ResultCache').Resource)).toContain(`table/${IMPORTED_API_IDS.cacheTableName}`);
+    const grantee = new iam.Role(jobsStack, 'Caller', { assumedBy: new iam.AccountRootPrincipal() });
+    jobs.grantSubmitJobs(grantee);
+    expect(JSON.stringify(jobsStack.resolve(jobs.jobsApiFunction.functionArn))).toContain(id(jobsStack, jobs.jobsApiHandler));
+  });
+
+  test.each([
+    ['created API across stacks', (app: App) => buildJobsOnAnotherStacksApi(app).jobsStack],
+    ['imported API', (app: App) => buildJobsOnImportedApi(app).jobsStack],
+  ])('AwsSolutions + HIPAA, cdk-nag 3 and 2: no unacknowledged findings in the workflow stack (%s)', (_name, build) => {
+    const app = createTestApp();
+    const stack = build(app);
+    const report = runNagChecks(stack, { hipaa: true });
+    const ours = (list: typeof report.errors) => list.filter((f) => f.path.startsWith('/JobsStack/Jobs'));
+    expect(formatNagFindings(ours(report.errors))).toBe('');
+    expect(formatNagFindings(ours(report.warnings))).toBe('');
+    expect(unusedNagAcknowledgements(stack, report).filter((u) => u.startsWith('/JobsStack/Jobs'))).toEqual([]);
+  });
+
+  test('fromAsyncJobWorkflowAttributes: metrics and grants of an imported workflow', () => {
+    const stack = createTestStack();
+    const jobs = AsyncJobWorkflow.fromAsyncJobWorkflowAttributes(stack, 'Jobs', {
+      stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:jobs',
+      jobRunnerFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:runner',
+      jobsApiFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:jobs-api',
+      restApiId: 'a1b2c3d4e5',
+    });
+    expect(stack.resolve(jobs.metricJobsFailed().dimensions)).toEqual({ StateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:jobs' });
+    expect(jobs.alarms).toEqual([]);
+    const role = new iam.Role(stack, 'Reader', { assumedBy: new iam.AccountRootPrincipal() });
+    jobs.grantReadJobs(role);
+    const statement = statementsOf(Template.fromStack(stack), id(stack, role))[0];
+    expect(JSON.stringify(statement.Resource)).toContain('a1b2c3d4e5/prod/GET/analytics/jobs/*');
+    expect(JSON.stringify(statement.Resource)).toContain('a1b2c3d4e5/prod/GET/download/*');
   });
 });

@@ -390,7 +390,7 @@ export class AsyncJobWorkflow extends AsyncJobWorkflowBase {
     this.stateMachine.grantExecution(fn, 'states:DescribeExecution');
     acknowledgeNagFinding(defaultPolicyOf(fn.role!), 'AwsSolutions-IAM5',
       'DescribeExecution on the executions of the job state machine only (execution ARNs end in the job id)',
-      [{ regex: '/^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:.*:\\*$/' }]);
+      [{ regex: '/^Resource::arn:<AWS::Partition>:states:.*:execution:.*:\\*$/' }]);
   }
 
   /**
