@@ -10,7 +10,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import {
-  AnalyticsApi, AnalyticsApiProps, AsyncJobWorkflow, AsyncJobWorkflowProps, CanonicalStore,
+  AnalyticsApi, AnalyticsApiProps, AsyncJobWorkflow, AsyncJobWorkflowProps, CanonicalStore, PipelineMonitoring,
 } from '../src';
 import { createTestApp, createTestStack, removeTestAppDirs } from './construct-support/app';
 import { snapshotTest } from './construct-support/floor';
@@ -620,7 +620,13 @@ describe('in a stack of its own, on another stack\'s API or an imported one', ()
     expect(jobs.alarms).toEqual([]);
     const role = new iam.Role(stack, 'Reader', { assumedBy: new iam.AccountRootPrincipal() });
     jobs.grantReadJobs(role);
-    const statement = statementsOf(Template.fromStack(stack), id(stack, role))[0];
+    // PipelineMonitoring takes the imported workflow: its jobs section graphs the state machine's metrics.
+    new PipelineMonitoring(stack, 'Monitoring', { jobs });
+    const template = Template.fromStack(stack);
+    const body = JSON.stringify(template.findResources('AWS::CloudWatch::Dashboard'));
+    expect(body).toContain('Async jobs (Step Functions)');
+    expect(body).toContain('arn:aws:states:us-east-1:123456789012:stateMachine:jobs');
+    const statement = statementsOf(template, id(stack, role))[0];
     expect(JSON.stringify(statement.Resource)).toContain('a1b2c3d4e5/prod/GET/analytics/jobs/*');
     expect(JSON.stringify(statement.Resource)).toContain('a1b2c3d4e5/prod/GET/download/*');
   });
