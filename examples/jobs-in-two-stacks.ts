@@ -38,7 +38,7 @@ export const IMPORTED_API_IDS = {
 
 /** The workflow (and the store it queries) in `JobsStack`, on an API imported by literal ids. */
 export function buildJobsOnImportedApi(app: App): { jobsStack: Stack; jobs: AsyncJobWorkflow } {
-  const jobsStack = new Stack(app, 'JobsStack', { env: { account: '123456789012', region: 'eu-west-1' } });
+  const jobsStack = new Stack(app, 'JobsStack');
   const store = new CanonicalStore(jobsStack, 'Store');
   const api = AnalyticsApi.fromAnalyticsApiAttributes(jobsStack, 'Api', {
     ...IMPORTED_API_IDS,
