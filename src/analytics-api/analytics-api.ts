@@ -131,11 +131,11 @@ export class AnalyticsApi extends AnalyticsApiBase {
   /** Id of the REST API. */
   public readonly restApiId: string;
 
-  /** Id of the REST API's root resource (`/`). */
-  public readonly rootResourceId: string;
+  /** Id of the REST API's root resource (`/`) (always set on a created API). */
+  public readonly rootResourceId?: string;
 
-  /** Id of the `/analytics` resource (the parent of an async job workflow's routes). */
-  public readonly analyticsResourceId: string;
+  /** Id of the `/analytics` resource, the parent of an async job workflow's routes (always set on a created API). */
+  public readonly analyticsResourceId?: string;
 
   /** Id of the Cognito user pool authorizer, with `AnalyticsApiAuthorization.COGNITO`. */
   public readonly authorizerId?: string;
@@ -283,12 +283,12 @@ export class AnalyticsApi extends AnalyticsApiBase {
   }
 
   /** The results bucket (`resultsBucket`). */
-  public get largeResultsBucket(): s3.IBucket {
+  public get largeResultsBucket(): s3.IBucket | undefined {
     return this.resultsBucket;
   }
 
   /** The result cache table (`cacheTable`). */
-  public get resultCacheTable(): dynamodb.ITable {
+  public get resultCacheTable(): dynamodb.ITable | undefined {
     return this.cacheTable;
   }
 
