@@ -105,8 +105,6 @@ export interface JobsHarness {
   readonly h: Harness;
   /** The workflow's functions (lambda/async-job-workflow), loaded with the analytics handler's environment. */
   readonly jobs: typeof import('../lambda/async-job-workflow/index');
-  /** Calls the jobs API function (the job routes) with an API Gateway event. */
-  call(init: EventInit): Promise<Response>;
   readonly sfn: LocalStepFunctions;
   readonly sns: LocalSns;
   readonly proxy: FaultyProxy;
@@ -116,6 +114,8 @@ export interface JobsHarness {
   readonly opsTopicArn?: string;
   /** Per-test fault injection before each job-runner invocation (reset by `resetFaults`). */
   beforeRunnerInvoke?: (invocation: number) => Promise<void> | void;
+  /** Calls the jobs API function (the job routes) with an API Gateway event. */
+  call(init: EventInit): Promise<Response>;
   /**
    * A promise that stays pending until the test ends (then it rejects): a job-runner invocation whose
    * answer never comes back. Released in `releaseHangs()` (call it in afterEach) and on close.
