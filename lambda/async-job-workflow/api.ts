@@ -1,6 +1,5 @@
 /**
- * The job routes of the analytics API function (registered when JOB_TABLE_NAME and
- * JOB_STATE_MACHINE_ARN are set):
+ * The job routes, answered by the workflow's jobs API function (./index.ts `handler`):
  *
  *   POST /analytics/jobs {"operation", "parameters", "cache"?}
  *        → 202 {data: {jobId, status: "SUBMITTED", statusUrl, operation, submittedAt}}
@@ -10,7 +9,8 @@
  *        → 200 {data: {jobId, status, operation, parameters, submittedAt, startedAt?, finishedAt?, statusUrl,
  *                      result | largeResult+downloadUrl (SUCCEEDED), error (FAILED)}}; 404 for an unknown id.
  *
- * A synchronous call of a long-running operation is handed to `startJob` too (202 with the job).
+ * The analytics API function hands a synchronous call of a long-running operation to `delegateToJob`
+ * (202 with the job) when the workflow told it about itself (same stack only).
  */
 import { randomUUID } from 'crypto';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';

@@ -2,8 +2,8 @@
  * The async job workflow's configuration, read from the environment the AsyncJobWorkflow construct
  * sets (the contract between the construct and the handlers):
  *
- *   JOB_TABLE_NAME                the job table (API function and job runner)
- *   JOB_STATE_MACHINE_ARN         the job state machine (API function only: it starts executions)
+ *   JOB_TABLE_NAME                the job table (the jobs API function; the analytics API function for the delegate)
+ *   JOB_STATE_MACHINE_ARN         the job state machine (the same two: they start executions)
  *   JOB_RETENTION_DAYS            days a job record is kept (the TTL attribute; default 7)
  *   JOB_INLINE_RESULT_MAX_BYTES   results up to this many JSON bytes are stored on the job (default 200,000)
  *   JOB_START_GRACE_SECONDS       a job still SUBMITTED after this long is checked against Step Functions (default 120)

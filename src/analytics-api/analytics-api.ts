@@ -112,7 +112,7 @@ export class AnalyticsApi extends AnalyticsApiBase {
 
   /**
    * The function's code (the bundled analytics handler, with the user-defined operations):
-   * another function of the same asset (e.g. a job runner) can use it with its own handler export.
+   * another function of the same asset can use it with its own handler export.
    */
   public readonly handlerCode: lambda.Code;
 
