@@ -11,7 +11,7 @@
  */
 import * as net from 'net';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { apiEvent, EventInit, Harness, HarnessOptions, Response, startHarness } from './fixtures/analytics/harness';
+import { callWithEvent, EventInit, Harness, HarnessOptions, Response, startHarness } from './fixtures/analytics/harness';
 import { LocalSns, startLocalSns } from './support/local-sns';
 import { CfnTemplate, LocalFunction, LocalResourceNames, LocalStepFunctions } from './support/local-stepfunctions';
 import { adminUrl } from './support/test-database';
@@ -171,16 +171,7 @@ export async function startJobsHarness(options: JobsHarnessOptions): Promise<Job
   const harness: JobsHarness = {
     h,
     jobs,
-    async call(init) {
-      const response = await jobs.handler(apiEvent(init));
-      let json: unknown;
-      try {
-        json = response.body ? JSON.parse(response.body) : undefined;
-      } catch {
-        json = undefined;
-      }
-      return { ...response, json };
-    },
+    call: (init) => callWithEvent(jobs.handler, init),
     sns,
     proxy,
     ids,

@@ -169,3 +169,17 @@ export function callFromBody(event: APIGatewayProxyEvent): AnalyticsCall {
     coerce: false,
   };
 }
+
+/**
+ * The route for `method resource` (keys `METHOD /resource`); undefined for a CORS preflight
+ * (OPTIONS) without a route of its own; otherwise the API's 405 (the resource has other methods)
+ * or 404.
+ */
+export function findRoute<R>(routes: ReadonlyMap<string, R>, method: string, resource: string): R | undefined {
+  const route = routes.get(`${method} ${resource}`);
+  if (route || method === 'OPTIONS') return route;
+  const known = [...routes.keys()].filter((k) => k.endsWith(` ${resource}`));
+  throw known.length > 0
+    ? new ApiError(ErrorCode.METHOD_NOT_ALLOWED, `${method} is not allowed on ${resource}; use ${known.map((k) => k.split(' ')[0]).join(' or ')}`)
+    : new ApiError(ErrorCode.NOT_FOUND, `No route ${method} ${resource.slice(0, 200)}`);
+}

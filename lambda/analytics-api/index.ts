@@ -15,7 +15,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { withDatabase } from './database';
 import { ApiError, ErrorCode, toApiError } from './errors';
-import { baseUrlOf, callFromBody, callFromQuery, envelope, errorResponse, jsonResponse } from './http';
+import { baseUrlOf, callFromBody, callFromQuery, envelope, errorResponse, findRoute, jsonResponse } from './http';
 import { isResultId, presignedDownloadUrl, resultExists } from './large-results';
 import { AccessLevel } from './operations/types';
 import { executeOperation, lookupCache, OperationResult, prepareOperation, PreparedOperation } from './runner';
@@ -150,14 +150,8 @@ export async function handler(event: APIGatewayProxyEvent, context?: Context): P
   try {
     const method = (event.httpMethod ?? 'GET').toUpperCase();
     const resource = resourceOf(event);
-    const route = routes.get(`${method} ${resource}`);
-    if (!route) {
-      if (method === 'OPTIONS') return jsonResponse(event, 204, '');
-      const known = [...routes.keys()].filter((k) => k.endsWith(` ${resource}`));
-      throw known.length > 0
-        ? new ApiError(ErrorCode.METHOD_NOT_ALLOWED, `${method} is not allowed on ${resource}; use ${known.map((k) => k.split(' ')[0]).join(' or ')}`)
-        : new ApiError(ErrorCode.NOT_FOUND, `No route ${method} ${resource.slice(0, 200)}`);
-    }
+    const route = findRoute(routes, method, resource);
+    if (!route) return jsonResponse(event, 204, '');
     return await route(event, context);
   } catch (error) {
     const apiError = toApiError(error);

@@ -14,8 +14,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { jobStatus, submitJob } from './api';
-import { ApiError, ErrorCode, toApiError } from '../analytics-api/errors';
-import { errorResponse, jsonResponse } from '../analytics-api/http';
+import { toApiError } from '../analytics-api/errors';
+import { errorResponse, findRoute, jsonResponse } from '../analytics-api/http';
 
 export { jobRunner } from './job-runner';
 export type { JobRunnerEvent, JobRunnerResult } from './job-runner';
@@ -55,14 +55,8 @@ export async function handler(event: APIGatewayProxyEvent, context?: Context): P
   try {
     const method = (event.httpMethod ?? 'GET').toUpperCase();
     const resource = resourceOf(event);
-    const route = ROUTES.get(`${method} ${resource}`);
-    if (!route) {
-      if (method === 'OPTIONS') return jsonResponse(event, 204, '');
-      const known = [...ROUTES.keys()].filter((k) => k.endsWith(` ${resource}`));
-      throw known.length > 0
-        ? new ApiError(ErrorCode.METHOD_NOT_ALLOWED, `${method} is not allowed on ${resource}; use ${known.map((k) => k.split(' ')[0]).join(' or ')}`)
-        : new ApiError(ErrorCode.NOT_FOUND, `No route ${method} ${resource.slice(0, 200)}`);
-    }
+    const route = findRoute(ROUTES, method, resource);
+    if (!route) return jsonResponse(event, 204, '');
     return await route(event);
   } catch (error) {
     const apiError = toApiError(error);
