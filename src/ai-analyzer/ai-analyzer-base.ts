@@ -42,7 +42,8 @@ export abstract class AiAnalyzerBase extends Construct implements IAiAnalyzer {
 
   /**
    * Allows `grantee` to run an on-demand analysis (invoke the function with
-   * `{ "manifestKey": "manifests/..." }`; see docs/ai-and-reports.md).
+   * `{ "manifestKey": "manifests/..." }`; see docs/ai-and-reports.md). For an imported analyzer,
+   * only the grantee's identity policy is changed (a grantee in the analyzer's account).
    */
   public grantInvoke(grantee: iam.IGrantable): iam.Grant {
     return this.analyzerFunction.grantInvoke(grantee);

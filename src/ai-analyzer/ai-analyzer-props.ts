@@ -361,7 +361,7 @@ export interface AiAnalyzerAttributes {
   /** ARN of the dead-letter queue (`analyzer.deadLetterQueue.queueArn`). */
   readonly deadLetterQueueArn: string;
 
-  /** Name of the analysis table (`analyzer.analysisTable.tableName`). */
+  /** Name of the analysis table (`analyzer.analysisTable.tableName`), in this stack's account and region. */
   readonly analysisTableName: string;
 
   /**

@@ -23,7 +23,8 @@ export class ImportedAiAnalyzer extends AiAnalyzerBase {
   constructor(scope: Construct, id: string, attrs: AiAnalyzerAttributes) {
     super(scope, id);
     validateKeyPrefixes({ manifestPrefix: attrs.manifestPrefix, analysisPrefix: attrs.analysisPrefix });
-    this.analyzerFunction = lambda.Function.fromFunctionArn(this, 'Function', attrs.functionArn);
+    // grantInvoke adds to the grantee's identity policy only: an imported function's resource policy cannot be changed here.
+    this.analyzerFunction = lambda.Function.fromFunctionAttributes(this, 'Function', { functionArn: attrs.functionArn, skipPermissions: true });
     this.queue = sqs.Queue.fromQueueArn(this, 'Queue', attrs.queueArn);
     this.deadLetterQueue = sqs.Queue.fromQueueArn(this, 'DeadLetterQueue', attrs.deadLetterQueueArn);
     this.serviceName = attrs.serviceName;
