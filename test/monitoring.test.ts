@@ -11,8 +11,8 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import {
-  AiAnalyzer, AnalyticsApi, AsyncJobWorkflow, BuiltInSources, CanonicalStore, IAiAnalyzer, IIngestionPipeline, IngestionPipeline, IReportNotifier,
-  PipelineMonitoring, ReportNotifier, StoreEngine,
+  AiAnalyzer, AiAnalyzerAttributes, AnalyticsApi, AsyncJobWorkflow, BuiltInSources, CanonicalStore, IAiAnalyzer, IIngestionPipeline,
+  IngestionPipeline, IngestionPipelineAttributes, IReportNotifier, PipelineMonitoring, ReportNotifier, StoreEngine,
 } from '../src';
 import { createTestApp, createTestStack, removeTestAppDirs } from './construct-support/app';
 
@@ -291,8 +291,30 @@ function createPipelineStack(app: App): { stack: Stack; ingestion: IngestionPipe
   return { stack, ingestion, analyzer, notifier };
 }
 
-const ACCOUNT_ARN = 'arn:aws:%s:eu-west-1:111111111111';
-const arn = (service: string, resource: string) => `${ACCOUNT_ARN.replace('%s', service)}:${resource}`;
+const arn = (service: string, resource: string) => `arn:aws:${service}:eu-west-1:111111111111:${resource}`;
+
+/** Literal attributes of a pipeline of another app, on the bucket `raw-data-bucket`. */
+function ingestionAttributes(scope: Stack): IngestionPipelineAttributes {
+  return {
+    functionArn: arn('lambda', 'function:ingestion-processor'),
+    serviceName: 'ingestion-prod',
+    queueArn: arn('sqs', 'ingestion-queue'),
+    deadLetterQueueArn: arn('sqs', 'ingestion-dlq'),
+    bucket: s3.Bucket.fromBucketName(scope, 'Raw', 'raw-data-bucket'),
+  };
+}
+
+/** Literal attributes of an analyzer of another app, on the bucket `raw-data-bucket`. */
+function analyzerAttributes(scope: Stack): AiAnalyzerAttributes {
+  return {
+    functionArn: arn('lambda', 'function:ai-analyzer'),
+    serviceName: 'ai-analyzer-prod',
+    queueArn: arn('sqs', 'analyzer-queue'),
+    deadLetterQueueArn: arn('sqs', 'analyzer-dlq'),
+    analysisTableName: 'analyses',
+    dataBucket: s3.Bucket.fromBucketName(scope, 'Data', 'raw-data-bucket'),
+  };
+}
 
 describe('an imported ingestion pipeline, AI analyzer and report notifier (literal attributes, another stack)', () => {
   let monitoringStack: Stack;
@@ -307,23 +329,8 @@ describe('an imported ingestion pipeline, AI analyzer and report notifier (liter
     const app = createTestApp();
     created = createPipelineStack(app);
     monitoringStack = new Stack(app, 'MonitoringStack');
-    const rawBucket = s3.Bucket.fromBucketName(monitoringStack, 'Raw', 'raw-data-bucket');
-    ingestion = IngestionPipeline.fromIngestionPipelineAttributes(monitoringStack, 'Ingestion', {
-      functionArn: arn('lambda', 'function:ingestion-processor'),
-      serviceName: 'ingestion-prod',
-      queueArn: arn('sqs', 'ingestion-queue'),
-      deadLetterQueueArn: arn('sqs', 'ingestion-dlq'),
-      bucket: rawBucket,
-      sourcePrefixes: ['crm/customers/'],
-    });
-    analyzer = AiAnalyzer.fromAiAnalyzerAttributes(monitoringStack, 'Analyzer', {
-      functionArn: arn('lambda', 'function:ai-analyzer'),
-      serviceName: 'ai-analyzer-prod',
-      queueArn: arn('sqs', 'analyzer-queue'),
-      deadLetterQueueArn: arn('sqs', 'analyzer-dlq'),
-      analysisTableName: 'analyses',
-      dataBucket: rawBucket,
-    });
+    ingestion = IngestionPipeline.fromIngestionPipelineAttributes(monitoringStack, 'Ingestion', ingestionAttributes(monitoringStack));
+    analyzer = AiAnalyzer.fromAiAnalyzerAttributes(monitoringStack, 'Analyzer', analyzerAttributes(monitoringStack));
     notifier = ReportNotifier.fromReportNotifierAttributes(monitoringStack, 'Notifier', {
       functionArn: arn('lambda', 'function:report-notifier'),
       deadLetterQueueArn: arn('sqs', 'notifier-dlq'),
@@ -394,7 +401,8 @@ describe('an imported ingestion pipeline, AI analyzer and report notifier (liter
     const { stack, ingestion: i, analyzer: a, notifier: n } = created;
     expect(stack.resolve(i.metricRecordsRejected().dimensions)).toEqual({ service: i.serviceName });
     expect(stack.resolve(a.metricInputTokens().dimensions)).toEqual({ service: a.serviceName });
-    expect(stack.resolve(n.metricErrors().dimensions)).toEqual({ FunctionName: { Ref: stack.getLogicalId(n.notifierFunction.node.defaultChild as lambda.CfnFunction) } });
+    const notifierFunctionId = stack.getLogicalId(n.notifierFunction.node.defaultChild as lambda.CfnFunction);
+    expect(stack.resolve(n.metricErrors().dimensions)).toEqual({ FunctionName: { Ref: notifierFunctionId } });
     // The created constructs' alarms, each a new array: changing it changes nothing.
     expect(i.alarms).toEqual([i.deadLetterQueueAlarm, i.errorsAlarm]);
     i.alarms.length = 0;
@@ -406,15 +414,10 @@ describe('an imported ingestion pipeline, AI analyzer and report notifier (liter
 
 test('an imported pipeline grants uploads under its sources\' prefixes; an imported analyzer grants reading its analyses', () => {
   const stack = createTestStack();
-  const bucket = s3.Bucket.fromBucketName(stack, 'Raw', 'raw-data-bucket');
   const ingestion = IngestionPipeline.fromIngestionPipelineAttributes(stack, 'Ingestion', {
-    functionArn: arn('lambda', 'function:ingestion-processor'), serviceName: 'ingestion-prod',
-    queueArn: arn('sqs', 'q'), deadLetterQueueArn: arn('sqs', 'dlq'), bucket, sourcePrefixes: ['crm/customers/', 'ehr/vitals/'],
+    ...ingestionAttributes(stack), sourcePrefixes: ['crm/customers/', 'ehr/vitals/'],
   });
-  const analyzer = AiAnalyzer.fromAiAnalyzerAttributes(stack, 'Analyzer', {
-    functionArn: arn('lambda', 'function:ai-analyzer'), serviceName: 'ai-analyzer-prod', queueArn: arn('sqs', 'aq'),
-    deadLetterQueueArn: arn('sqs', 'ad'), analysisTableName: 'analyses', dataBucket: bucket,
-  });
+  const analyzer = AiAnalyzer.fromAiAnalyzerAttributes(stack, 'Analyzer', analyzerAttributes(stack));
   const role = new iam.Role(stack, 'Producer', { assumedBy: new iam.AccountRootPrincipal() });
   ingestion.grantUpload(role);
   analyzer.grantReadAnalyses(role);
@@ -435,20 +438,13 @@ test('an imported pipeline grants uploads under its sources\' prefixes; an impor
 
 test('importers check their attributes and say what grantUpload needs', () => {
   const stack = createTestStack();
-  const bucket = s3.Bucket.fromBucketName(stack, 'Raw', 'raw-data-bucket');
-  const attrs = {
-    functionArn: arn('lambda', 'function:ingestion-processor'), serviceName: 'ingestion-prod',
-    queueArn: arn('sqs', 'q'), deadLetterQueueArn: arn('sqs', 'dlq'), bucket,
-  };
+  const attrs = ingestionAttributes(stack);
   const monitorOnly = IngestionPipeline.fromIngestionPipelineAttributes(stack, 'MonitorOnly', attrs);
   expect(() => monitorOnly.grantUpload(new iam.AccountRootPrincipal()))
     .toThrow(/TestStack\/MonitorOnly: grantUpload needs the sources' prefixes; pass `sourcePrefixes` to IngestionPipeline.fromIngestionPipelineAttributes/);
   expect(() => IngestionPipeline.fromIngestionPipelineAttributes(stack, 'Bad', { ...attrs, sourcePrefixes: ['crm'] }))
     .toThrow(/sourcePrefixes\[0\] must be a key prefix ending with "\/"/);
-  expect(() => AiAnalyzer.fromAiAnalyzerAttributes(stack, 'Analyzer', {
-    functionArn: arn('lambda', 'function:a'), serviceName: 's', queueArn: arn('sqs', 'q'), deadLetterQueueArn: arn('sqs', 'd'),
-    analysisTableName: 'analyses', dataBucket: bucket, analysisPrefix: 'analyses',
-  })).toThrow(/analysisPrefix must be a key prefix ending with "\/"/);
+  expect(() => AiAnalyzer.fromAiAnalyzerAttributes(stack, 'Analyzer', { ...analyzerAttributes(stack), analysisPrefix: 'analyses' })).toThrow(/analysisPrefix must be a key prefix ending with "\/"/);
 });
 
 test('created pipeline, analyzer and notifier monitored from another stack: cross-stack references one way, no cycle', () => {
@@ -481,11 +477,7 @@ test('created pipeline, analyzer and notifier monitored from another stack: cros
 
 test('a report notifier sends the reports of an imported analyzer (another app)', () => {
   const stack = createTestStack();
-  const dataBucket = s3.Bucket.fromBucketName(stack, 'Data', 'raw-data-bucket');
-  const analyzer = AiAnalyzer.fromAiAnalyzerAttributes(stack, 'Analyzer', {
-    functionArn: arn('lambda', 'function:ai-analyzer'), serviceName: 'ai-analyzer-prod', queueArn: arn('sqs', 'q'),
-    deadLetterQueueArn: arn('sqs', 'd'), analysisTableName: 'analyses', dataBucket, analysisPrefix: 'reports/analyses/',
-  });
+  const analyzer = AiAnalyzer.fromAiAnalyzerAttributes(stack, 'Analyzer', { ...analyzerAttributes(stack), analysisPrefix: 'reports/analyses/' });
   new ReportNotifier(stack, 'Notifier', {
     eventBus: events.EventBus.fromEventBusName(stack, 'Bus', 'pipeline'), analyzer, fromAddress: 'reports@example.com', toAddresses: ['ops@example.com'],
   });
