@@ -7,8 +7,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Sandbox } from '../../sandbox/src';
 import { RETRY_BASE_SECONDS, RETRY_CAP_SECONDS, RETRY_FACTOR, RETRY_JITTER } from '../../lambda/ingestion-pipeline/retry';
+import type { Sandbox } from '../../sandbox/src';
 
 export interface Attempt {
   /** The message's receive count for this attempt (1 for the first). */
@@ -18,6 +18,8 @@ export interface Attempt {
   readonly endedAt: number;
   readonly failed: boolean;
   readonly functionName: string;
+  /** The queue the attempt was received from. */
+  readonly queue: string;
 }
 
 export interface FinalFailure {
@@ -51,6 +53,7 @@ export class AttemptRecorder {
         endedAt,
         failed: batch.failed > 0,
         functionName: batch.functionName,
+        queue: batch.queue,
       });
       this.wake();
     });
