@@ -1,4 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
+import * as backup from 'aws-cdk-lib/aws-backup';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -243,12 +244,21 @@ export interface AiAnalyzerProps extends AlarmedPipelineConstructProps {
 
   /**
    * How long analyses stay in the table (DynamoDB TTL). The documents in S3 follow the bucket's
-   * lifecycle rules. For backups, add `analysisTable` to your AWS Backup plan (it has
-   * point-in-time recovery).
+   * lifecycle rules. For backups, see `backupPlan`.
    *
    * @default - kept until deleted
    */
   readonly analysisRetention?: Duration;
+
+  /**
+   * An AWS Backup plan to add the analysis table to (one backup selection, whose role may back it
+   * up and restore it). The plan may be in another stack. The idempotency table holds only
+   * in-flight records and is never backed up.
+   *
+   * @default - no AWS Backup selection: the analysis table's point-in-time recovery protects it
+   * (the HIPAA rule `DynamoDBInBackupPlan` is acknowledged with that reason)
+   */
+  readonly backupPlan?: backup.IBackupPlan;
 
   /**
    * Most concurrent analyses (2-1000): bounds the Bedrock request rate as well.

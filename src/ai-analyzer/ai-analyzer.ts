@@ -1,4 +1,5 @@
 import { Annotations, Duration, Names, RemovalPolicy, Token } from 'aws-cdk-lib';
+import * as backup from 'aws-cdk-lib/aws-backup';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -14,6 +15,7 @@ import { Construct } from 'constructs';
 import { AiAnalyzerProps, AnomalyThreshold, IAnalysisStore } from './ai-analyzer-props';
 import { BedrockModel } from './bedrock-model';
 import { alarmOnAnything, notifyAlarmTopic } from '../common/alarms';
+import { protectWithBackupPlan } from '../common/backups';
 import { ANALYZER_METRICS as M, INGESTION_EVENT_SOURCE, INGESTION_SUCCEEDED, ANALYSIS_COMPLETE, ANALYSIS_EVENT_SOURCE, ANALYSIS_FAILED } from '../common/contracts';
 import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
@@ -79,6 +81,9 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
 
   /** Powertools idempotency records (a redelivered event is not analyzed twice). */
   public readonly idempotencyTable: dynamodb.ITable;
+
+  /** The selection that adds the analysis table to `backupPlan` (none without one). */
+  public readonly backupSelection?: backup.BackupSelection;
 
   /** The bucket of the analysis documents. */
   public readonly analysisBucket: s3.IBucket;
@@ -163,6 +168,11 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
       // Only in-flight and recent idempotency records: nothing to keep.
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    acknowledgeNagFinding(this.idempotencyTable, 'HIPAA.Security-DynamoDBInBackupPlan',
+      'Only in-flight and recent idempotency records, expired by TTL: nothing to restore; point-in-time recovery is on');
+    this.backupSelection = protectWithBackupPlan(this, props.backupPlan,
+      [{ construct: analysisTable, backupResource: backup.BackupResource.fromDynamoDbTable(analysisTable), nagRule: 'HIPAA.Security-DynamoDBInBackupPlan' }],
+      'No backupPlan was given: point-in-time recovery (35 days) protects the analysis table; pass backupPlan to add it to an AWS Backup plan');
 
     const pseudonymize = props.pseudonymizePersonalData ?? true;
     if (pseudonymize) {
