@@ -10,7 +10,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import {
-  AnalyticsApi, AnalyticsApiProps, AsyncJobWorkflow, AsyncJobWorkflowProps, CanonicalStore, PipelineMonitoring,
+  AnalyticsApi, AnalyticsApiAuthorization, AnalyticsApiProps, AsyncJobWorkflow, AsyncJobWorkflowProps, CanonicalStore, PipelineMonitoring,
 } from '../src';
 import { createTestApp, createTestStack, removeTestAppDirs } from './construct-support/app';
 import { snapshotTest } from './construct-support/floor';
@@ -593,6 +593,21 @@ describe('in a stack of its own, on another stack\'s API or an imported one', ()
     const grantee = new iam.Role(jobsStack, 'Caller', { assumedBy: new iam.AccountRootPrincipal() });
     jobs.grantSubmitJobs(grantee);
     expect(JSON.stringify(jobsStack.resolve(jobs.jobsApiFunction.functionArn))).toContain(id(jobsStack, jobs.jobsApiHandler));
+  });
+
+  test('imported with COGNITO: the methods use the API\'s authorizer by id; without authorizerId a synth error', () => {
+    const build = (authorizerId?: string) => {
+      const app = createTestApp();
+      const stack = new Stack(app, 'JobsStack');
+      const store = new CanonicalStore(stack, 'Store');
+      const api = AnalyticsApi.fromAnalyticsApiAttributes(stack, 'Api', {
+        ...IMPORTED_API_IDS, restApiName: 'analytics', serviceName: 'analytics-api', authorization: AnalyticsApiAuthorization.COGNITO, authorizerId,
+      });
+      new AsyncJobWorkflow(stack, 'Jobs', { api, store });
+      return Template.fromStack(stack);
+    };
+    expect(() => build()).toThrow(/has no authorizerId: pass authorizerId to AnalyticsApi.fromAnalyticsApiAttributes/);
+    for (const m of methodsOf(build('auth123'))) expect(m).toMatchObject({ AuthorizationType: 'COGNITO_USER_POOLS', AuthorizerId: 'auth123' });
   });
 
   test.each([
