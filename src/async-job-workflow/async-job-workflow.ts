@@ -110,9 +110,10 @@ function validateProps(props: AsyncJobWorkflowProps): void {
  * out or was aborted before a Catch did (an Express state machine, no code). See docs/async-jobs.md.
  *
  * Shared props (`PipelineConstructProps`): `lambdaTuning` tunes the job runner (default 1024 MiB,
- * logs kept three months; its timeout is `jobTimeout`, setting `timeout` is an error);
+ * logs kept three months; its timeout is `jobTimeout`, setting `timeout` is an error); the jobs
+ * API function (512 MiB, 29 seconds) takes its `runtime` and `logRetention` only;
  * `removalPolicy` covers the job table, the key and the log groups; `logEncryptionKey` the job
- * runner's and the two state machines' log groups (default for the state machines: the
+ * runner's, the jobs API function's and the two state machines' log groups (default for the state machines: the
  * construct's key); VPC endpoints: Secrets Manager, S3, DynamoDB, Step Functions. Alarms:
  * executions timed out, the unfinished-job marker failing (and every failed job is published to
  * `alarmTopic`).
