@@ -14,10 +14,10 @@ import * as net from 'net';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { startHarness, Harness, HarnessOptions } from './fixtures/analytics/harness';
 import { LocalSns, startLocalSns } from './support/local-sns';
-import type { StackModel } from '../sandbox/src/resolver';
-import type { Execution, LocalStepFunctions } from '../sandbox/src/step-functions';
 import { CfnTemplate, LocalFunction, localModel, LocalWorkflow, startLocalStepFunctions } from './support/local-stepfunctions';
 import { adminUrl } from './support/test-database';
+import type { StackModel } from '../sandbox/src/resolver';
+import type { Execution, LocalStepFunctions } from '../sandbox/src/step-functions';
 
 /** Logical ids of the workflow's resources in the synthesized template. */
 export interface WorkflowIds {
@@ -107,8 +107,6 @@ export class FaultyProxy {
 export interface JobsHarness {
   readonly h: Harness;
   readonly sfn: LocalStepFunctions;
-  /** Executions of a state machine of the template, by its logical id. */
-  executionsOf(logicalId: string): Execution[];
   readonly sns: LocalSns;
   readonly proxy: FaultyProxy;
   readonly ids: WorkflowIds;
@@ -124,6 +122,8 @@ export interface JobsHarness {
    */
   hang(): Promise<void>;
   releaseHangs(): void;
+  /** Executions of a state machine of the template, by its logical id. */
+  executionsOf(logicalId: string): Execution[];
   /** The job item as stored (raw DynamoDB attribute values). */
   rawJob(jobId: string): Promise<Record<string, any> | undefined>;
   /** POST /analytics/jobs (202 expected), without waiting for the workflow. */

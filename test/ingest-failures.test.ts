@@ -6,13 +6,13 @@
  */
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { LocalAwsApi } from '../sandbox/src/aws-api';
-import { LocalQueue, LocalQueues } from '../sandbox/src/queues';
 import { BUCKET, IngestHarness, lambdaContext, sqsEvent, startIngestHarness } from './support/ingest-harness';
 import { freePort } from './support/local-postgres';
 import { s3Notification } from './support/local-s3';
 import { captureLogLines, expectLambdaContext } from './support/log-capture';
 import { retryDelaySeconds } from '../lambda/ingestion-pipeline/retry';
+import { LocalAwsApi } from '../sandbox/src/aws-api';
+import { LocalQueue, LocalQueues } from '../sandbox/src/queues';
 import { BuiltInSources } from '../src/ingestion-pipeline/built-in-sources';
 
 const sqsRecordFor = (key: string) => sqsEvent([{ body: s3Notification(BUCKET, key) }]).Records[0];

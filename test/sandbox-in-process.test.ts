@@ -2,7 +2,8 @@
  * What the sandbox's services offer the tests in-process (the same classes the sandbox runs):
  * functions invoked in this process with Lambda's contract, a queue clock a test moves, Step
  * Functions with shortened retries, a replaced execution timeout, idle waits that include the
- * executions a status change starts, and SNS task errors named as Step Functions names them.
+ * executions a status change starts, and SNS task errors named as Step Functions names them;
+ * SES refusing the messages SES refuses.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -10,7 +11,7 @@ import * as path from 'path';
 import { AwsError } from '../sandbox/src/aws-api';
 import { LocalEventBridge } from '../sandbox/src/eventbridge';
 import { InProcessLambdas } from '../sandbox/src/lambda-in-process';
-import { LocalSns, Outbox } from '../sandbox/src/messaging';
+import { LocalSes, LocalSns, Outbox } from '../sandbox/src/messaging';
 import { LocalQueues } from '../sandbox/src/queues';
 import { Targets } from '../sandbox/src/services/targets';
 import { LocalStepFunctions } from '../sandbox/src/step-functions';
@@ -92,7 +93,10 @@ describe('Step Functions in-process', () => {
   });
   sfn.addMachine(arn('onFailure'), 'onFailure', { StartAt: 'Done', States: { Done: { Type: 'Succeed' } } });
   events.addRule({
-    id: 'Test/OnFailure', name: 'OnFailure', bus: 'default', enabled: true,
+    id: 'Test/OnFailure',
+    name: 'OnFailure',
+    bus: 'default',
+    enabled: true,
     pattern: { 'source': ['aws.states'], 'detail-type': ['Step Functions Execution Status Change'], 'detail': { status: ['FAILED', 'TIMED_OUT'] } },
     targets: [{ Id: 't', Arn: arn('onFailure') }],
   });
@@ -122,4 +126,19 @@ describe('Step Functions in-process', () => {
     await sfn.waitForIdle();
     expect(e).toMatchObject({ status: 'FAILED', error: 'SNS.NotFoundException' });
   });
+});
+
+test('SES refuses a simple message without a sender, a subject or a body, as SES does', () => {
+  const outbox = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-ses-'));
+  try {
+    const ses = new LocalSes(new Outbox(outbox));
+    const content = { Simple: { Subject: { Data: 'Report' }, Body: { Text: { Data: 'text' } } } };
+    expect(() => ses.send({ Destination: { ToAddresses: ['ops@example.com'] }, Content: content })).toThrow(/FromEmailAddress is required/);
+    expect(() => ses.send({ FromEmailAddress: 'a@example.com', Content: { Simple: { Body: content.Simple.Body } } })).toThrow(/Subject and a Body/);
+    expect(() => ses.send({ FromEmailAddress: 'a@example.com', Content: { Simple: { Subject: content.Simple.Subject } } })).toThrow(/Subject and a Body/);
+    expect(ses.send({ FromEmailAddress: 'a@example.com', Destination: { ToAddresses: ['ops@example.com'] }, Content: content })).toMatch(/-000000$/);
+    expect(fs.readdirSync(outbox).filter((f) => f.endsWith('.eml'))).toHaveLength(1);
+  } finally {
+    fs.rmSync(outbox, { recursive: true, force: true });
+  }
 });

@@ -36,11 +36,11 @@ export interface StepFunctionsDependencies {
   readonly sns: LocalSns;
   readonly events: LocalEventBridge;
   readonly queues: LocalQueues;
+  /** Wait between retries in ms, replacing IntervalSeconds/BackoffRate/jitter (tests); unset keeps the definition's waits. */
+  readonly retryIntervalMs?: number;
   invokeLambda(nameOrArn: string, payload: unknown): Promise<InvokeResult>;
   /** Endpoint for an SDK service name (dynamodb, s3, sns, …) and whether it needs path-style S3. */
   endpointFor(service: string): string;
-  /** Wait between retries in ms, replacing IntervalSeconds/BackoffRate/jitter (tests); unset keeps the definition's waits. */
-  readonly retryIntervalMs?: number;
 }
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';

@@ -3,8 +3,8 @@
  * (../step-functions.ts), its tasks bound to the local services; status changes printed.
  */
 import { seconds } from '../progress';
-import { LocalStepFunctions, StepFunctionsDependencies } from '../step-functions';
 import type { StackModel } from '../resolver';
+import { LocalStepFunctions, StepFunctionsDependencies } from '../step-functions';
 import { resourcesOfType, SandboxService, ServiceContext } from './service';
 
 /** Adds a state machine of the template (its ASL with every reference resolved); returns its name. */
