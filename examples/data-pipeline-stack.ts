@@ -96,6 +96,9 @@ export class DataPipelineStack extends Stack {
     this.logsKey = createLogsKey(this, removalPolicy);
     this.opsTopic = createOpsTopic(this, removalPolicy);
     if (props.alertEmail) this.opsTopic.addSubscription(new subscriptions.EmailSubscription(props.alertEmail));
+    // AWS Backup, besides RDS's automated backups and the tables' point-in-time recovery: the store
+    // and the analyzer add their data to it.
+    this.backupPlan = createBackupPlan(this);
 
     // ----- the canonical store -----
     this.store = new CanonicalStore(this, 'Store', {
@@ -103,6 +106,7 @@ export class DataPipelineStack extends Stack {
       encryptionKey: this.dataKey,
       logEncryptionKey: this.logsKey,
       multiAz: props.multiAz ?? true,
+      backupPlan: this.backupPlan,
     });
 
     // ----- ingestion: CRM and ERP feeds into the store; the health feed validated and split only -----
@@ -161,6 +165,7 @@ export class DataPipelineStack extends Stack {
       removalPolicy,
       vpc: this.store.vpc,
       vpcSubnets: this.store.vpcSubnets,
+      backupPlan: this.backupPlan,
     });
 
     // ----- e-mailed reports on each analysis and a daily digest; failures to the operations topic -----
@@ -176,17 +181,6 @@ export class DataPipelineStack extends Stack {
       logEncryptionKey: this.logsKey,
       vpc: this.store.vpc,
       vpcSubnets: this.store.vpcSubnets,
-    });
-
-    // ----- backups (AWS Backup, besides RDS's own automated backups and PITR) -----
-    this.backupPlan = createBackupPlan(this);
-    this.backupPlan.addSelection('Selection', {
-      resources: [
-        backup.BackupResource.fromRdsDatabaseInstance(this.store.instance!),
-        backup.BackupResource.fromDynamoDbTable(this.analyzer.analysisTable),
-        backup.BackupResource.fromDynamoDbTable(this.analyzer.idempotencyTable),
-      ],
-      allowRestores: true,
     });
 
     // ----- monitoring -----
@@ -219,12 +213,6 @@ export class DataPipelineStack extends Stack {
 
   /** cdk-nag findings on the example's own resources, accepted by design (one resource, one rule or finding). */
   private acknowledgeNagFindings(): void {
-    const selectionRole = this.backupPlan.node.findChild('Selection').node.findChild('Role');
-    const backupRoles = 'AWS Backup\'s service role policies (AWSBackupServiceRolePolicyForBackup/ForRestores) are the documented, AWS-maintained permissions for backing up and restoring RDS and DynamoDB';
-    Validations.of(selectionRole).acknowledge(
-      { id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup]', reason: backupRoles },
-      { id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores]', reason: backupRoles },
-    );
     const hmacKey = 'A pseudonymization (HMAC) key, not a credential: rotating it would change every pseudonym and break the linking of analyses over time; only the analyzer may read it';
     Validations.of(this.pseudonymizationKey).acknowledge(
       { id: 'AwsSolutions-SMG4', reason: hmacKey },

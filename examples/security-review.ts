@@ -50,23 +50,9 @@ export interface NagV3Review {
   readonly packs: NagPackRun[];
   /** Unacknowledged errors and warnings. */
   readonly findings: NagFinding[];
-  /** Findings of rules only the app can settle (`LEFT_TO_THE_APP`), for a construct alone. */
-  readonly leftToTheApp: NagFinding[];
   /** Acknowledgements that covered no finding. */
   readonly unused: string[];
 }
-
-/**
- * Rules that a construct alone cannot settle and does not acknowledge: whether a resource is in an
- * AWS Backup plan is the app's decision (the example adds the database and the analyzer's tables
- * to its plan), and an acknowledgement inside the construct would hide the app's choice.
- */
-export const LEFT_TO_THE_APP: { [rule: string]: string } = {
-  'HIPAA.Security-RDSInBackupPlan': 'AWS Backup plans are the account\'s: add the database to yours (the example does); RDS automated backups are on',
-  'HIPAA.Security-DynamoDBInBackupPlan': 'AWS Backup plans are the account\'s: add the table to yours (the example does); point-in-time recovery is on',
-};
-
-const leftToTheApp = (f: NagFinding) => Object.keys(LEFT_TO_THE_APP).some((rule) => f.message.startsWith(`${rule}:`));
 
 /** What cdk-nag 2 reported on one stack of the example. */
 export interface NagV2Review {
@@ -88,7 +74,7 @@ export interface SecurityReview {
  * Registers the cdk-nag 3 packs on an app built by `build` (as a user does:
  * `Validations.of(app).addPlugins(...)`), synthesizes it and returns what they reported.
  */
-export function reviewWithNagV3(name: string, app: App, judged: (path: string) => boolean = () => true, alone = false): NagV3Review {
+export function reviewWithNagV3(name: string, app: App, judged: (path: string) => boolean = () => true): NagV3Review {
   const packs = nagV3Packs(app, { hipaa: true });
   Validations.of(app).addPlugins(...packs.map((p) => p.pack));
   try {
@@ -97,11 +83,10 @@ export function reviewWithNagV3(name: string, app: App, judged: (path: string) =
     // A violation interrupts synthesis: what the packs reported is read below.
     if (packs.every((p) => p.report?.success !== false)) throw e;
   }
-  const all = packs.flatMap((p) => [...p.findings('error'), ...p.findings('warning')]).filter((f) => judged(f.path));
-  const findings = all.filter((f) => !(alone && leftToTheApp(f)));
+  const findings = packs.flatMap((p) => [...p.findings('error'), ...p.findings('warning')]).filter((f) => judged(f.path));
   const acknowledgedV3 = new Set(packs.flatMap((p) => [...p.acknowledged]));
   const unused = unusedNagV3Acknowledgements(app, { acknowledgedV3, rulePrefixes: RULE_PREFIXES });
-  return { name, app, packs: packs.map((p) => p.run), findings, leftToTheApp: all.filter((f) => alone && leftToTheApp(f)), unused };
+  return { name, app, packs: packs.map((p) => p.run), findings, unused };
 }
 
 /** One construct alone, with its defaults: what it needs, and the construct. */
@@ -171,7 +156,7 @@ export function reviewConstructsAlone(createApp: () => App): NagV3Review[] {
     const app = createApp();
     const stack = new Stack(app, `${name}Alone`);
     const needs = build(stack).map((c) => `/${c.node.path}/`);
-    return reviewWithNagV3(`${name} alone, with defaults`, app, (p) => !needs.some((n) => p.startsWith(n)), true);
+    return reviewWithNagV3(`${name} alone, with defaults`, app, (p) => !needs.some((n) => p.startsWith(n)));
   });
 }
 
@@ -269,8 +254,7 @@ export function acknowledgedRules(stack: Stack): AcknowledgedRule[] {
 /** What each pack validated, one line per pack: for the console and the report. */
 export function packSummary(review: NagV3Review): string[] {
   return review.packs.map((p) => `${review.name}: ${p.pack}: ${p.templates} templates, ${p.resources} resources validated; `
-    + `${review.findings.filter((f) => f.message.startsWith(`${p.pack}-`) || f.message.includes(`[${p.pack}-`)).length} unacknowledged findings`
-    + (review.leftToTheApp.some((f) => f.message.startsWith(`${p.pack}-`)) ? `, ${review.leftToTheApp.filter((f) => f.message.startsWith(`${p.pack}-`)).length} left to the app` : ''));
+    + `${review.findings.filter((f) => f.message.startsWith(`${p.pack}-`) || f.message.includes(`[${p.pack}-`)).length} unacknowledged findings`);
 }
 
 /** The review as Markdown. */
@@ -299,12 +283,6 @@ export function renderSecurityReview(review: SecurityReview): string {
       const count = r.findings.filter((f) => f.message.startsWith(`${p.pack}-`) || f.message.includes(`[${p.pack}-`)).length;
       lines.push(`| ${r.name} | ${p.pack} | ${p.templates} | ${p.resources} | ${count} |`);
     }
-  }
-  lines.push('', 'Left to the app (not acknowledged inside the constructs; a construct alone reports them):', '');
-  lines.push('| Rule | Why | Where (constructs alone) |', '| --- | --- | --- |');
-  for (const [rule, why] of Object.entries(LEFT_TO_THE_APP)) {
-    const where = review.constructsAlone.flatMap((r) => r.leftToTheApp.filter((f) => f.message.startsWith(`${rule}:`)).map((f) => `\`${shortPath(f.path.slice(1))}\``));
-    lines.push(`| \`${rule}\` | ${why} | ${where.join(', ')} |`);
   }
   lines.push('', '## cdk-nag 2', '');
   lines.push('| Stack | Unacknowledged findings |', '| --- | ---: |');

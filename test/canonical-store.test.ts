@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as backup from 'aws-cdk-lib/aws-backup';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -862,13 +863,66 @@ describe('cdk-nag AwsSolutions and HIPAA Security', () => {
     const store = new CanonicalStore(stack, 'Store', props(stack));
     store.grantConnect(store.migrationFunction, AccessLevel.WRITER);
     const report = runNagChecks(stack, { hipaa: true });
-    // An AWS Backup plan is the app's (the example adds the database to its plan); the user's own
-    // VPC in the BYO variant is not the construct's.
-    const ours = (f: NagFinding) => !f.message.startsWith('HIPAA.Security-RDSInBackupPlan:') && !f.path.startsWith('/TestStack/Vpc/');
+    // The user's own VPC in the BYO variant is not the construct's.
+    const ours = (f: NagFinding) => !f.path.startsWith('/TestStack/Vpc/');
     expect(formatNagFindings(report.errors.filter(ours))).toBe('');
     expect(formatNagFindings(report.warnings.filter(ours))).toBe('');
     // Every acknowledgement is needed: none hides a finding that does not occur.
     expect(unusedNagAcknowledgements(stack, report)).toEqual([]);
+  });
+});
+
+describe('backupPlan', () => {
+  function withPlan(engine?: StoreEngine): { stack: Stack; store: CanonicalStore; template: Template } {
+    const app = createTestApp();
+    const planStack = new Stack(app, 'Backups');
+    const plan = new backup.BackupPlan(planStack, 'Plan', { backupVault: new backup.BackupVault(planStack, 'Vault') });
+    plan.addRule(backup.BackupPlanRule.daily());
+    const stack = new Stack(app, 'TestStack');
+    const store = new CanonicalStore(stack, 'Store', { backupPlan: plan, engine });
+    return { stack, store, template: Template.fromStack(stack) };
+  }
+
+  test('the database joins the given plan (another stack): one selection whose role may back up and restore', () => {
+    const { store, template } = withPlan();
+    template.resourceCountIs('AWS::Backup::BackupSelection', 1);
+    template.hasResourceProperties('AWS::Backup::BackupSelection', {
+      BackupPlanId: { 'Fn::ImportValue': Match.stringLikeRegexp('Backups:.*Plan') },
+      BackupSelection: Match.objectLike({
+        Resources: [{ 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp(':rds:'), ':db:', { Ref: logicalId(store.instance!) }])] }],
+      }),
+    });
+    const role = template.findResources('AWS::IAM::Role', { Properties: { AssumeRolePolicyDocument: Match.objectLike({ Statement: [Match.objectLike({ Principal: { Service: 'backup.amazonaws.com' } })] }) } });
+    const policies = Object.values(role).flatMap((r) => r.Properties.ManagedPolicyArns.map((a: any) => JSON.stringify(a)));
+    expect(policies.sort()).toEqual([
+      expect.stringContaining('service-role/AWSBackupServiceRolePolicyForBackup'),
+      expect.stringContaining('service-role/AWSBackupServiceRolePolicyForRestores'),
+    ]);
+    expect(store.backupSelection).toBeDefined();
+  });
+
+  test('an Aurora cluster joins it by its cluster ARN', () => {
+    const { store, template } = withPlan(StoreEngine.AURORA_POSTGRES_SERVERLESS_V2);
+    template.hasResourceProperties('AWS::Backup::BackupSelection', {
+      BackupSelection: Match.objectLike({
+        Resources: [{ 'Fn::Join': ['', Match.arrayWith([':cluster:', { Ref: logicalId(store.cluster!) }])] }],
+      }),
+    });
+  });
+
+  test('HIPAA RDSInBackupPlan is met by the selection, not acknowledged; without a plan it is acknowledged with the reason', () => {
+    const { stack } = withPlan();
+    const report = runNagChecks(stack, { hipaa: true });
+    const all = [...report.errors, ...report.warnings];
+    expect(all.filter((f) => f.message.startsWith('HIPAA.Security-RDSInBackupPlan'))).toEqual([]);
+    expect(formatNagFindings(all.filter((f) => !f.path.startsWith('/TestStack/Vpc/')))).toBe('');
+    expect(unusedNagAcknowledgements(stack, report)).toEqual([]);
+
+    const alone = storeStack();
+    const instance = alone.store.instance!.node.defaultChild as any;
+    expect(JSON.stringify(instance.getMetadata('cdk_nag'))).toContain('HIPAA.Security-RDSInBackupPlan');
+    expect(alone.store.backupSelection).toBeUndefined();
+    alone.template.resourceCountIs('AWS::Backup::BackupSelection', 0);
   });
 });
 

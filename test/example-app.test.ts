@@ -82,13 +82,17 @@ describe('the system stack (default context)', () => {
     for (const secret of secrets) expect(secret.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [logicalId(stack, stack.dataKey), 'Arn'] });
   });
 
-  test('AWS Backup covers the database and the analysis tables, in a vault with its own retained key', () => {
+  test('AWS Backup covers the database and the analysis table (the constructs\' backupPlan), in a vault with its own retained key', () => {
     const selections = Object.values(template.findResources('AWS::Backup::BackupSelection'));
-    expect(selections).toHaveLength(1);
-    const resources = JSON.stringify(selections[0].Properties.BackupSelection.Resources);
-    for (const resource of [stack.store.instance!, stack.analyzer.analysisTable, stack.analyzer.idempotencyTable]) {
+    expect(selections).toHaveLength(2);
+    const planId = { 'Fn::GetAtt': [logicalId(stack, stack.backupPlan), 'BackupPlanId'] };
+    for (const selection of selections) expect(selection.Properties.BackupPlanId).toEqual(planId);
+    const resources = JSON.stringify(selections.map((s) => s.Properties.BackupSelection.Resources));
+    for (const resource of [stack.store.instance!, stack.analyzer.analysisTable]) {
       expect(resources).toContain(`"${logicalId(stack, resource)}"`);
     }
+    // In-flight idempotency records only: never backed up.
+    expect(resources).not.toContain(`"${logicalId(stack, stack.analyzer.idempotencyTable)}"`);
     template.hasResource('AWS::Backup::BackupVault', { DeletionPolicy: 'Retain' });
     template.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Retain', Properties: Match.objectLike({ Description: 'Example data pipeline: AWS Backup vault' }) });
   });

@@ -2,14 +2,17 @@
  * PipelineMonitoring: one dashboard for whichever constructs are given, alarms on what needs a
  * person, each notifying the operations topic.
  */
-import { Duration, Stack } from 'aws-cdk-lib';
+import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import {
-  AiAnalyzer, AnalyticsApi, AsyncJobWorkflow, BuiltInSources, CanonicalStore, IngestionPipeline, PipelineMonitoring, ReportNotifier, StoreEngine,
+  AiAnalyzer, AiAnalyzerAttributes, AnalyticsApi, AsyncJobWorkflow, BuiltInSources, CanonicalStore, IAiAnalyzer, IIngestionPipeline,
+  IngestionPipeline, IngestionPipelineAttributes, IReportNotifier, PipelineMonitoring, ReportNotifier, StoreEngine,
 } from '../src';
 import { createTestApp, createTestStack, removeTestAppDirs } from './construct-support/app';
 
@@ -274,4 +277,215 @@ test('an imported canonical store (another stack) is monitored by its identifier
   const withoutId = CanonicalStore.fromCanonicalStoreAttributes(monitoringStack, 'NoId', attrs);
   expect(() => withoutId.metricCPUUtilization()).toThrow(/MonitoringStack\/NoId: its metrics need the database's identifier; pass `databaseIdentifier`/);
   expect(() => imported.metricFreeStorageSpace()).toThrow(/applies to StoreEngine.RDS_POSTGRES only/);
+});
+
+/** An ingestion pipeline, AI analyzer and report notifier created in a stack of their own. */
+function createPipelineStack(app: App): { stack: Stack; ingestion: IngestionPipeline; analyzer: AiAnalyzer; notifier: ReportNotifier } {
+  const stack = new Stack(app, 'PipelineStack');
+  const store = new CanonicalStore(stack, 'Store');
+  const ingestion = new IngestionPipeline(stack, 'Ingestion', { store, sources: [BuiltInSources.crmCustomers()] });
+  const analyzer = new AiAnalyzer(stack, 'Analyzer', { eventBus: ingestion.eventBus, dataBucket: ingestion.bucket });
+  const notifier = new ReportNotifier(stack, 'Notifier', {
+    eventBus: ingestion.eventBus, analyzer, fromAddress: 'reports@example.com', toAddresses: ['ops@example.com'],
+  });
+  return { stack, ingestion, analyzer, notifier };
+}
+
+const arn = (service: string, resource: string) => `arn:aws:${service}:eu-west-1:111111111111:${resource}`;
+
+/** Literal attributes of a pipeline of another app, on the bucket `raw-data-bucket`. */
+function ingestionAttributes(scope: Stack): IngestionPipelineAttributes {
+  return {
+    functionArn: arn('lambda', 'function:ingestion-processor'),
+    serviceName: 'ingestion-prod',
+    queueArn: arn('sqs', 'ingestion-queue'),
+    deadLetterQueueArn: arn('sqs', 'ingestion-dlq'),
+    bucket: s3.Bucket.fromBucketName(scope, 'Raw', 'raw-data-bucket'),
+  };
+}
+
+/** Literal attributes of an analyzer of another app, on the bucket `raw-data-bucket`. */
+function analyzerAttributes(scope: Stack): AiAnalyzerAttributes {
+  return {
+    functionArn: arn('lambda', 'function:ai-analyzer'),
+    serviceName: 'ai-analyzer-prod',
+    queueArn: arn('sqs', 'analyzer-queue'),
+    deadLetterQueueArn: arn('sqs', 'analyzer-dlq'),
+    analysisTableName: 'analyses',
+    dataBucket: s3.Bucket.fromBucketName(scope, 'Data', 'raw-data-bucket'),
+  };
+}
+
+describe('an imported ingestion pipeline, AI analyzer and report notifier (literal attributes, another stack)', () => {
+  let monitoringStack: Stack;
+  let template: Template;
+  let monitoring: PipelineMonitoring;
+  let ingestion: IIngestionPipeline;
+  let analyzer: IAiAnalyzer;
+  let notifier: IReportNotifier;
+  let created: ReturnType<typeof createPipelineStack>;
+
+  beforeAll(() => {
+    const app = createTestApp();
+    created = createPipelineStack(app);
+    monitoringStack = new Stack(app, 'MonitoringStack');
+    ingestion = IngestionPipeline.fromIngestionPipelineAttributes(monitoringStack, 'Ingestion', ingestionAttributes(monitoringStack));
+    analyzer = AiAnalyzer.fromAiAnalyzerAttributes(monitoringStack, 'Analyzer', analyzerAttributes(monitoringStack));
+    notifier = ReportNotifier.fromReportNotifierAttributes(monitoringStack, 'Notifier', {
+      functionArn: arn('lambda', 'function:report-notifier'),
+      deadLetterQueueArn: arn('sqs', 'notifier-dlq'),
+    });
+    monitoring = new PipelineMonitoring(monitoringStack, 'Monitoring', { ingestion, analyzer, notifier });
+    template = Template.fromStack(monitoringStack);
+  });
+
+  test('the dashboard reads their metrics from the attributes: service names, queue and function names', () => {
+    const body = dashboardBody(template);
+    expect(body).toMatch(/ServerlessDataPipeline\W+RecordsReceived\W+service\W+ingestion-prod\W/);
+    expect(body).toMatch(/ServerlessDataPipeline\W+IngestionLatency\W+service\W+ingestion-prod\W/);
+    expect(body).toMatch(/AWS\/SQS\W+ApproximateNumberOfMessagesVisible\W+QueueName\W+ingestion-queue\W/);
+    expect(body).toMatch(/AWS\/SQS\W+ApproximateAgeOfOldestMessage\W+QueueName\W+ingestion-queue\W/);
+    expect(body).toMatch(/ServerlessDataPipeline\W+EstimatedCostUsd\W+service\W+ai-analyzer-prod\W/);
+    expect(body).toMatch(/AWS\/SQS\W+ApproximateNumberOfMessagesVisible\W+QueueName\W+analyzer-queue\W/);
+    expect(body).toMatch(/AWS\/Lambda\W+Invocations\W+FunctionName\W+report-notifier\W/);
+    expect(body).toMatch(/AWS\/SQS\W+ApproximateNumberOfMessagesVisible\W+QueueName\W+notifier-dlq\W/);
+    for (const name of ['ingestion-processor', 'ai-analyzer', 'report-notifier']) {
+      expect(body).toMatch(new RegExp(`AWS/Lambda\\W+Throttles\\W+FunctionName\\W+${name}\\W`));
+    }
+    // Literal attributes: nothing is read from the stack that created them.
+    expect(JSON.stringify(template.toJSON())).not.toContain('Fn::ImportValue');
+    expect(monitoringStack.dependencies).toEqual([]);
+  });
+
+  test('their own alarms are not known: it alarms on each dead-letter queue and each function\'s errors, and on rejects and cost', () => {
+    const alarms = alarmsByDescription(template);
+    expect(Object.keys(alarms).sort()).toEqual([
+      'AI analysis: the estimated Bedrock cost of the last 24 hours is above budget (more data, bigger prompts, or a retry loop)',
+      'AI analyzer: messages reached the dead-letter queue (see its redrive procedure in the docs)',
+      'AI analyzer: the function failed (see its log group)',
+      'Ingestion processor: the function failed (see its log group)',
+      'Ingestion: a large share of the records was rejected (a source changed its format, or bad data upstream): see rejected/ and the manifests',
+      'Ingestion: messages reached the dead-letter queue (see its redrive procedure in the docs)',
+      'Lambda throttling (Ingestion processor, AI analyzer, Report notifier): raise the account\'s concurrency or lower the sources\' concurrency',
+      'Report notifier: messages reached the dead-letter queue (see its redrive procedure in the docs)',
+      'Report notifier: the function failed (see its log group)',
+    ]);
+    const dlq = { MetricName: 'ApproximateNumberOfMessagesVisible', Namespace: 'AWS/SQS', Statistic: 'Maximum', Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' };
+    expect(alarms['Ingestion: messages reached the dead-letter queue (see its redrive procedure in the docs)'])
+      .toMatchObject({ ...dlq, Dimensions: [{ Name: 'QueueName', Value: 'ingestion-dlq' }] });
+    expect(alarms['AI analyzer: messages reached the dead-letter queue (see its redrive procedure in the docs)'])
+      .toMatchObject({ ...dlq, Dimensions: [{ Name: 'QueueName', Value: 'analyzer-dlq' }] });
+    expect(alarms['Report notifier: messages reached the dead-letter queue (see its redrive procedure in the docs)'])
+      .toMatchObject({ ...dlq, Dimensions: [{ Name: 'QueueName', Value: 'notifier-dlq' }] });
+    const errors = { MetricName: 'Errors', Namespace: 'AWS/Lambda', Threshold: 0 };
+    expect(alarms['Ingestion processor: the function failed (see its log group)']).toMatchObject({ ...errors, Dimensions: [{ Name: 'FunctionName', Value: 'ingestion-processor' }] });
+    expect(alarms['AI analyzer: the function failed (see its log group)']).toMatchObject({ ...errors, Dimensions: [{ Name: 'FunctionName', Value: 'ai-analyzer' }] });
+    expect(alarms['Report notifier: the function failed (see its log group)']).toMatchObject({ ...errors, Dimensions: [{ Name: 'FunctionName', Value: 'report-notifier' }] });
+    expect(alarms['AI analysis: the estimated Bedrock cost of the last 24 hours is above budget (more data, bigger prompts, or a retry loop)'])
+      .toMatchObject({ MetricName: 'EstimatedCostUsd', Dimensions: [{ Name: 'service', Value: 'ai-analyzer-prod' }], Period: 86400 });
+    expect(monitoring.alarms).toHaveLength(9);
+    expect([ingestion.alarms, analyzer.alarms, notifier.alarms]).toEqual([[], [], []]);
+  });
+
+  test('importers and created constructs share the metric methods: dimensions from the attributes or from the construct', () => {
+    const dims = (m: { dimensions?: any }) => monitoringStack.resolve(m.dimensions);
+    expect(dims(ingestion.metricRecordsRejected())).toEqual({ service: 'ingestion-prod' });
+    expect(dims(ingestion.metric('RecordsDuplicate'))).toEqual({ service: 'ingestion-prod' });
+    expect(dims(analyzer.metricInputTokens())).toEqual({ service: 'ai-analyzer-prod' });
+    expect(dims(analyzer.metricAnomaliesFound())).toEqual({ service: 'ai-analyzer-prod' });
+    expect(dims(notifier.metricErrors())).toEqual({ FunctionName: 'report-notifier' });
+    expect(dims(notifier.metricDeadLetterQueueDepth())).toEqual({ QueueName: 'notifier-dlq' });
+    expect(ingestion.metricIngestionLatency().statistic).toBe('p90');
+    expect(analyzer.metricEstimatedCost().statistic).toBe('Sum');
+
+    const { stack, ingestion: i, analyzer: a, notifier: n } = created;
+    expect(stack.resolve(i.metricRecordsRejected().dimensions)).toEqual({ service: i.serviceName });
+    expect(stack.resolve(a.metricInputTokens().dimensions)).toEqual({ service: a.serviceName });
+    const notifierFunctionId = stack.getLogicalId(n.notifierFunction.node.defaultChild as lambda.CfnFunction);
+    expect(stack.resolve(n.metricErrors().dimensions)).toEqual({ FunctionName: { Ref: notifierFunctionId } });
+    // The created constructs' alarms, each a new array: changing it changes nothing.
+    expect(i.alarms).toEqual([i.deadLetterQueueAlarm, i.errorsAlarm]);
+    i.alarms.length = 0;
+    expect(i.alarms).toHaveLength(2);
+    expect(a.alarms).toEqual([a.deadLetterQueueAlarm, a.errorsAlarm]);
+    expect(n.alarms).toEqual([n.deadLetterQueueAlarm, n.errorsAlarm]);
+  });
+});
+
+test('an imported pipeline grants uploads under its sources\' prefixes; an imported analyzer grants reading its analyses', () => {
+  const stack = createTestStack();
+  const ingestion = IngestionPipeline.fromIngestionPipelineAttributes(stack, 'Ingestion', {
+    ...ingestionAttributes(stack), sourcePrefixes: ['crm/customers/', 'ehr/vitals/'],
+  });
+  const analyzer = AiAnalyzer.fromAiAnalyzerAttributes(stack, 'Analyzer', analyzerAttributes(stack));
+  const role = new iam.Role(stack, 'Producer', { assumedBy: new iam.AccountRootPrincipal() });
+  ingestion.grantUpload(role);
+  analyzer.grantReadAnalyses(role);
+  analyzer.grantInvoke(role);
+  const statements: any[] = Object.values(Template.fromStack(stack).findResources('AWS::IAM::Policy'))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement);
+  const withAction = (action: string) => statements.find((s) => [s.Action].flat().includes(action));
+  const resources = (statement: any) => JSON.stringify([statement.Resource].flat());
+  const upload = withAction('s3:PutObject');
+  expect([upload.Action].flat().sort()).toEqual(['s3:AbortMultipartUpload', 's3:PutObject']);
+  expect(resources(upload)).toMatch(/raw-data-bucket\/crm\/customers\/\*.*raw-data-bucket\/ehr\/vitals\/\*/);
+  const table = withAction('dynamodb:Query');
+  expect(resources(table)).toMatch(/:table\/analyses"/);
+  expect(resources(table)).toMatch(/:table\/analyses\/index\/\*"/);
+  expect(resources(withAction('s3:GetObject*'))).toContain('raw-data-bucket/analyses/*');
+  expect(withAction('lambda:InvokeFunction').Resource).toContain(arn('lambda', 'function:ai-analyzer'));
+});
+
+test('importers check their attributes and say what grantUpload needs', () => {
+  const stack = createTestStack();
+  const attrs = ingestionAttributes(stack);
+  const monitorOnly = IngestionPipeline.fromIngestionPipelineAttributes(stack, 'MonitorOnly', attrs);
+  expect(() => monitorOnly.grantUpload(new iam.AccountRootPrincipal()))
+    .toThrow(/TestStack\/MonitorOnly: grantUpload needs the sources' prefixes; pass `sourcePrefixes` to IngestionPipeline.fromIngestionPipelineAttributes/);
+  expect(() => IngestionPipeline.fromIngestionPipelineAttributes(stack, 'Bad', { ...attrs, sourcePrefixes: ['crm'] }))
+    .toThrow(/sourcePrefixes\[0\] must be a key prefix ending with "\/"/);
+  expect(() => AiAnalyzer.fromAiAnalyzerAttributes(stack, 'Analyzer', { ...analyzerAttributes(stack), analysisPrefix: 'analyses' })).toThrow(/analysisPrefix must be a key prefix ending with "\/"/);
+});
+
+test('created pipeline, analyzer and notifier monitored from another stack: cross-stack references one way, no cycle', () => {
+  const app = createTestApp();
+  const { stack, ingestion, analyzer, notifier } = createPipelineStack(app);
+  const monitoringStack = new Stack(app, 'MonitoringStack');
+  const monitoring = new PipelineMonitoring(monitoringStack, 'Monitoring', { ingestion, analyzer, notifier });
+  // Synthesizing the app fails on a dependency cycle.
+  const assembly = app.synth();
+  expect(monitoringStack.dependencies).toEqual([stack]);
+  expect(stack.dependencies).toEqual([]);
+  const template = Template.fromJSON(assembly.getStackByName('MonitoringStack').template);
+  const body = dashboardBody(template);
+  expect(body).toContain('Fn::ImportValue');
+  expect(body).toMatch(new RegExp(`ServerlessDataPipeline\\W+RecordsReceived\\W+service\\W+${ingestion.serviceName}\\W`));
+  // The constructs alarm themselves: their alarms are on the widget (imported from their stack), not created again.
+  const alarms = Object.keys(alarmsByDescription(template)).sort();
+  expect(alarms).toEqual([
+    'AI analysis: the estimated Bedrock cost of the last 24 hours is above budget (more data, bigger prompts, or a retry loop)',
+    'Ingestion: a large share of the records was rejected (a source changed its format, or bad data upstream): see rejected/ and the manifests',
+    'Lambda throttling (Ingestion processor, AI analyzer, Report notifier): raise the account\'s concurrency or lower the sources\' concurrency',
+  ]);
+  expect(monitoring.alarms).toHaveLength(3);
+  const exports = Object.values(assembly.getStackByName('PipelineStack').template.Outputs ?? {}) as any[];
+  const exported = JSON.stringify(exports.map((o) => o.Value));
+  for (const alarm of [...ingestion.alarms, ...analyzer.alarms, ...notifier.alarms]) {
+    expect(exported).toContain(stack.getLogicalId((alarm as cloudwatch.Alarm).node.defaultChild as cloudwatch.CfnAlarm));
+  }
+});
+
+test('a report notifier sends the reports of an imported analyzer (another app)', () => {
+  const stack = createTestStack();
+  const analyzer = AiAnalyzer.fromAiAnalyzerAttributes(stack, 'Analyzer', { ...analyzerAttributes(stack), analysisPrefix: 'reports/analyses/' });
+  new ReportNotifier(stack, 'Notifier', {
+    eventBus: events.EventBus.fromEventBusName(stack, 'Bus', 'pipeline'), analyzer, fromAddress: 'reports@example.com', toAddresses: ['ops@example.com'],
+  });
+  Template.fromStack(stack).hasResourceProperties('AWS::Lambda::Function', {
+    Environment: {
+      Variables: Match.objectLike({
+        ANALYSIS_TABLE_NAME: 'analyses', ANALYSIS_BUCKET: 'raw-data-bucket', ANALYSIS_PREFIX: 'reports/analyses/', DATA_BUCKET: 'raw-data-bucket', MANIFEST_PREFIX: 'manifests/',
+      }),
+    },
+  });
 });

@@ -38,21 +38,11 @@ describe('cdk-nag 3', () => {
     expect(review.example.unused).toEqual([]);
   });
 
-  // Backup plans are the app's (LEFT_TO_THE_APP): exactly these resources, and nothing else, are left.
-  const leftToTheApp: { [name: string]: string[] } = {
-    CanonicalStore: ['/CanonicalStoreAlone/Store/Instance/Resource HIPAA.Security-RDSInBackupPlan'],
-    AiAnalyzer: [
-      '/AiAnalyzerAlone/Analyzer/AnalysisTable/Resource HIPAA.Security-DynamoDBInBackupPlan',
-      '/AiAnalyzerAlone/Analyzer/IdempotencyTable/Resource HIPAA.Security-DynamoDBInBackupPlan',
-    ],
-  };
-
   test.each(['CanonicalStore', 'IngestionPipeline', 'AnalyticsApi', 'AsyncJobWorkflow', 'AiAnalyzer', 'ReportNotifier', 'PipelineMonitoring'])(
     '%s alone, with defaults: no unacknowledged finding, every acknowledgement used', (name) => {
       const r = review.constructsAlone.find((x) => x.name.startsWith(`${name} alone`))!;
       expect(r.packs.every((p) => p.templates === 1 && p.resources > 0)).toBe(true);
       expect(formatNagFindings(r.findings)).toBe('');
-      expect(r.leftToTheApp.map((f) => `${f.path} ${f.message.split(':')[0]}`).sort()).toEqual(leftToTheApp[name] ?? []);
       expect(r.unused).toEqual([]);
     });
 

@@ -1,8 +1,9 @@
 /**
  * Ingestion benchmark (not a test):
- *   npx ts-node --project tsconfig.dev.json bench/ingest/run.ts [--records N] [--batch-size B]
+ *   npx ts-node --project tsconfig.dev.json bench/ingest/run.ts [--records N] [--batch-size B] [--format ndjson|json]
  *
- * Generates N synthetic CRM customers (~300 bytes of JSON each) as NDJSON, uploads them to s3rver,
+ * Generates N synthetic CRM customers (~300 bytes of JSON each) as NDJSON (or, with `--format json`,
+ * as one JSON array in a .json file, read by the streaming JSON reader), uploads them to s3rver,
  * and runs the real bundled handler (assets/ingestion-pipeline/index.js, in a child process so its peak RSS is
  * its own) against a durable local PostgreSQL (fsync on) for: the first load, a forced re-ingest
  * of the same content (all unchanged), and a file with 10% of the records changed. Then times a
@@ -61,15 +62,20 @@ function customerLine(i: number, variant: number): string {
   })}\n`;
 }
 
+/** `--format json`: the same records as one JSON array (a `.json` file), else NDJSON. */
+const FORMAT = process.argv.includes('--format') ? process.argv[process.argv.indexOf('--format') + 1] : 'ndjson';
+if (FORMAT !== 'ndjson' && FORMAT !== 'json') throw new Error(`--format must be ndjson or json, got ${FORMAT}`);
+
 function* lines(n: number, variant: number): Generator<string> {
-  let chunk = '';
+  let chunk = FORMAT === 'json' ? '[' : '';
   for (let i = 0; i < n; i++) {
-    chunk += customerLine(i, variant);
+    chunk += (FORMAT === 'json' && i > 0 ? ',' : '') + customerLine(i, variant);
     if (chunk.length > 1_048_576) {
       yield chunk;
       chunk = '';
     }
   }
+  if (FORMAT === 'json') chunk += ']\n';
   if (chunk) yield chunk;
 }
 
@@ -190,7 +196,7 @@ async function main(): Promise<void> {
   const n = arg('records', 1_000_000);
   const sample = Math.min(n, arg('floor-sample', 5_000));
   const batchSize = arg('batch-size', 2000);
-  console.log(`Ingestion benchmark: ${fmt(n)} customers, batch size ${batchSize}; ${os.cpus().length} CPUs, Node ${process.version}`);
+  console.log(`Ingestion benchmark: ${fmt(n)} customers (${FORMAT}), batch size ${batchSize}; ${os.cpus().length} CPUs, Node ${process.version}`);
   console.log('Bundling the handler (npx projen bundle ingestion-pipeline) …');
   if (!process.env.BENCH_SKIP_BUNDLE) execFileSync('npx', ['projen', 'bundle', 'ingestion-pipeline'], { cwd: ROOT, stdio: 'ignore' });
 
@@ -248,9 +254,9 @@ async function main(): Promise<void> {
     };
 
     console.log('Runs of the real handler:');
-    await scenario('first load', 'crm-data/bench/customers.ndjson', 0);
-    await scenario('forced re-ingest (same content)', 'crm-data/bench/customers.ndjson', 0, { reingest: `bench-${Date.now()}` });
-    await scenario('10% of the records changed', 'crm-data/bench/customers-changed.ndjson', 1);
+    await scenario('first load', `crm-data/bench/customers.${FORMAT}`, 0);
+    await scenario('forced re-ingest (same content)', `crm-data/bench/customers.${FORMAT}`, 0, { reingest: `bench-${Date.now()}` });
+    await scenario('10% of the records changed', `crm-data/bench/customers-changed.${FORMAT}`, 1);
 
     console.log('Reference points:');
     const copyMs = await copyCeiling(db, n);

@@ -15,7 +15,7 @@ import { PassThrough } from 'stream';
 import { createGzip } from 'zlib';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
-  HeadObjectCommand, S3Client, UploadPartCopyCommand,
+  HeadObjectCommand, HeadObjectCommandOutput, S3Client, UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 
@@ -24,9 +24,20 @@ export type Compression = 'none' | 'gzip';
 /** Where outputs wait for their run to commit (a prefix sources may not use; expired by a lifecycle rule). */
 export const STAGING_PREFIX = 'staging/';
 const PART_SIZE = 8 * 1024 * 1024;
-/** Largest object CopyObject copies in one request; larger ones are copied in parts. */
-const COPY_LIMIT = 5 * 1024 ** 3;
-const COPY_PART_SIZE = 512 * 1024 ** 2;
+
+/** How staged objects are copied to their final keys. */
+export interface CopySettings {
+  /** Largest object copied in one CopyObject request; larger ones are copied in parts (UploadPartCopy). */
+  readonly singleCopyLimit: number;
+  /** Size of each copied part (raised when the object would need more than S3's 10,000 parts). */
+  readonly partSize: number;
+  /** Parts copied at the same time. */
+  readonly concurrency: number;
+}
+
+/** S3's limits: CopyObject copies up to 5 GiB; a multipart upload has at most 10,000 parts of 5 MiB to 5 GiB. */
+export const S3_COPY: CopySettings = { singleCopyLimit: 5 * 1024 ** 3, partSize: 512 * 1024 ** 2, concurrency: 4 };
+const MAX_PARTS = 10_000;
 
 export function stagingKey(finalKey: string): string {
   return `${STAGING_PREFIX}${finalKey}`;
@@ -118,23 +129,25 @@ function isMissing(error: unknown): boolean {
 /**
  * Makes committed outputs visible: each staged object is copied to its final key, then deleted.
  * Idempotent: a staged object already gone was promoted by an earlier attempt (it is deleted only
- * after its copy succeeded).
+ * after its copy succeeded). `copy` is S3's limits; tests lower them to exercise the multipart copy.
  */
-export async function promoteOutputs(s3: S3Client, bucket: string, finalKeys: ReadonlyArray<string | null>): Promise<void> {
+export async function promoteOutputs(
+  s3: S3Client, bucket: string, finalKeys: ReadonlyArray<string | null>, copy: CopySettings = S3_COPY,
+): Promise<void> {
   for (const key of finalKeys) {
     if (!key) continue;
     const staged = stagingKey(key);
-    let size: number;
+    let head: HeadObjectCommandOutput;
     try {
-      size = (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: staged }))).ContentLength ?? 0;
+      head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: staged }));
     } catch (error) {
       if (isMissing(error)) continue;
       throw error;
     }
-    if (size <= COPY_LIMIT) {
+    if ((head.ContentLength ?? 0) <= copy.singleCopyLimit) {
       await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: key, CopySource: copySource(bucket, staged) }));
     } else {
-      await copyInParts(s3, bucket, staged, key, size);
+      await copyInParts(s3, bucket, staged, key, head, copy);
     }
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: staged }));
   }
@@ -151,21 +164,43 @@ function copySource(bucket: string, key: string): string {
   return `${bucket}/${encodeURIComponent(key).replace(/%2F/g, '/')}`;
 }
 
-/** Objects over 5 GiB: a multipart upload whose parts are server-side copies of ranges (UploadPartCopy). */
-async function copyInParts(s3: S3Client, bucket: string, from: string, to: string, size: number): Promise<void> {
-  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: from }));
+/** The byte ranges (inclusive) an object of `size` bytes is copied in: at most 10,000 parts. */
+export function copyRanges(size: number, partSize: number): Array<[number, number]> {
+  const step = Math.max(partSize, Math.ceil(size / MAX_PARTS));
+  const ranges: Array<[number, number]> = [];
+  for (let start = 0; start < size; start += step) ranges.push([start, Math.min(size, start + step) - 1]);
+  return ranges;
+}
+
+/**
+ * Objects over CopyObject's limit: a multipart upload whose parts are server-side copies of
+ * ranges (UploadPartCopy), each tied to the staged object's ETag, with its content type, encoding
+ * and metadata. A failure aborts the upload (no part is left billed).
+ */
+async function copyInParts(s3: S3Client, bucket: string, from: string, to: string, head: HeadObjectCommandOutput, copy: CopySettings): Promise<void> {
   const { UploadId } = await s3.send(new CreateMultipartUploadCommand({
-    Bucket: bucket, Key: to, ContentType: head.ContentType, ContentEncoding: head.ContentEncoding,
+    Bucket: bucket, Key: to, ContentType: head.ContentType, ContentEncoding: head.ContentEncoding, Metadata: head.Metadata,
   }));
   try {
-    const parts: Array<{ ETag: string; PartNumber: number }> = [];
-    for (let start = 0, n = 1; start < size; start += COPY_PART_SIZE, n++) {
-      const end = Math.min(size, start + COPY_PART_SIZE) - 1;
-      const part = await s3.send(new UploadPartCopyCommand({
-        Bucket: bucket, Key: to, UploadId, PartNumber: n, CopySource: copySource(bucket, from), CopySourceRange: `bytes=${start}-${end}`,
-      }));
-      parts.push({ ETag: part.CopyPartResult!.ETag!, PartNumber: n });
-    }
+    const ranges = copyRanges(head.ContentLength ?? 0, copy.partSize);
+    const parts: Array<{ ETag: string; PartNumber: number }> = new Array(ranges.length);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < ranges.length; i = next++) {
+        const [first, last] = ranges[i];
+        const part = await s3.send(new UploadPartCopyCommand({
+          Bucket: bucket,
+          Key: to,
+          UploadId,
+          PartNumber: i + 1,
+          CopySource: copySource(bucket, from),
+          CopySourceRange: `bytes=${first}-${last}`,
+          CopySourceIfMatch: head.ETag,
+        }));
+        parts[i] = { ETag: part.CopyPartResult!.ETag!, PartNumber: i + 1 };
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(copy.concurrency, ranges.length)) }, worker));
     await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: to, UploadId, MultipartUpload: { Parts: parts } }));
   } catch (error) {
     await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: to, UploadId })).catch(() => undefined);

@@ -111,8 +111,55 @@ app.on('event', (e) => {
   const r = e.Records[0];
   process.send && process.send({ type: 'event', eventName: r.eventName, bucket: r.s3.bucket.name, key: r.s3.object.key, size: r.s3.object.size || 0, eTag: r.s3.object.eTag, at: Date.now() });
 });
+function s3Error(res, status, code, message) {
+  res.writeHead(status, { 'content-type': 'application/xml' });
+  res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>' + code + '</Code><Message>' + message + '</Message></Error>');
+}
+
+// UploadPartCopy (PUT ?partNumber&uploadId with x-amz-copy-source, s3rver answers NotImplemented):
+// the source's range read from s3rver (x-amz-copy-source-if-match checked against its ETag) and
+// stored as the part, answered with S3's CopyPartResult.
+function uploadPartCopy(inner, req, res) {
+  const source = String(req.headers['x-amz-copy-source']);
+  const [sourcePath, sourceQuery] = source.replace(/^\//, '').split('?');
+  if (sourceQuery && /(^|&)versionId=/.test(sourceQuery)) return s3Error(res, 501, 'NotImplemented', 'UploadPartCopy from a specific version is not supported locally');
+  const range = req.headers['x-amz-copy-source-range'];
+  if (range !== undefined && !/^bytes=\d+-\d+$/.test(String(range))) return s3Error(res, 400, 'InvalidArgument', 'The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy');
+  const getHeaders = {};
+  if (range !== undefined) getHeaders.range = String(range);
+  const ifMatch = req.headers['x-amz-copy-source-if-match'];
+  const partHeaders = { ...req.headers, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' };
+  for (const h of Object.keys(partHeaders)) if (/^x-amz-copy-source|^content-(length|type|md5)$|^transfer-encoding$/.test(h)) delete partHeaders[h];
+  const get = http.request({ host: '127.0.0.1', port: inner.port, method: 'GET', path: '/' + sourcePath, headers: getHeaders }, (from) => {
+    if (from.statusCode === 416) { from.resume(); return s3Error(res, 400, 'InvalidRange', 'The requested range is not satisfiable'); }
+    if (from.statusCode >= 300) { res.writeHead(from.statusCode, from.headers); return from.pipe(res); }
+    if (ifMatch !== undefined && String(ifMatch) !== from.headers.etag) { from.resume(); return s3Error(res, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold'); }
+    const put = http.request({
+      host: '127.0.0.1', port: inner.port, method: 'PUT', path: req.url,
+      headers: { ...partHeaders, 'content-length': from.headers['content-length'] },
+    }, (part) => {
+      const chunks = [];
+      part.on('data', (c) => chunks.push(c));
+      part.on('end', () => {
+        if (part.statusCode >= 300) { res.writeHead(part.statusCode, part.headers); return res.end(Buffer.concat(chunks)); }
+        res.writeHead(200, { 'content-type': 'application/xml' });
+        res.end('<?xml version="1.0" encoding="UTF-8"?><CopyPartResult><LastModified>' + new Date().toISOString() + '</LastModified><ETag>' + part.headers.etag + '</ETag></CopyPartResult>');
+      });
+    });
+    put.on('error', (e) => s3Error(res, 502, 'InternalError', e.message));
+    from.pipe(put);
+  });
+  get.on('error', (e) => s3Error(res, 502, 'InternalError', e.message));
+  get.end();
+}
+
 app.run().then((inner) => {
   const proxy = http.createServer((req, res) => {
+    const query = new URL(req.url, 'http://s3.local').searchParams;
+    if (req.method === 'PUT' && query.has('uploadId') && query.has('partNumber') && req.headers['x-amz-copy-source'] !== undefined) {
+      req.resume();
+      return uploadPartCopy(inner, req, res);
+    }
     const headers = { ...req.headers };
     const encoding = String(headers['content-encoding'] || '');
     const sha = String(headers['x-amz-content-sha256'] || '');

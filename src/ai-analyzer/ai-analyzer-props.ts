@@ -1,10 +1,16 @@
 import { Duration } from 'aws-cdk-lib';
+import * as backup from 'aws-cdk-lib/aws-backup';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { IConstruct } from 'constructs';
 import { BedrockModel } from './bedrock-model';
 import { AlarmedPipelineConstructProps } from '../common/construct-props';
 
@@ -57,7 +63,7 @@ export interface ModelPricing {
 
 /**
  * What the report notifier needs of an analyzer: where analyses are stored, and where the
- * ingestion manifests are. Implemented by `AiAnalyzer`.
+ * ingestion manifests are. Implemented by `AiAnalyzer` (created or imported).
  */
 export interface IAnalysisStore {
   /** The table of analysis summaries (partition `sourceName`, sort `sk`, index `byDay`). */
@@ -243,12 +249,21 @@ export interface AiAnalyzerProps extends AlarmedPipelineConstructProps {
 
   /**
    * How long analyses stay in the table (DynamoDB TTL). The documents in S3 follow the bucket's
-   * lifecycle rules. For backups, add `analysisTable` to your AWS Backup plan (it has
-   * point-in-time recovery).
+   * lifecycle rules. For backups, see `backupPlan`.
    *
    * @default - kept until deleted
    */
   readonly analysisRetention?: Duration;
+
+  /**
+   * An AWS Backup plan to add the analysis table to (one backup selection, whose role may back it
+   * up and restore it). The plan may be in another stack. The idempotency table holds only
+   * in-flight records and is never backed up.
+   *
+   * @default - no AWS Backup selection: the analysis table's point-in-time recovery protects it
+   * (the HIPAA rule `DynamoDBInBackupPlan` is acknowledged with that reason)
+   */
+  readonly backupPlan?: backup.IBackupPlan;
 
   /**
    * Most concurrent analyses (2-1000): bounds the Bedrock request rate as well.
@@ -286,4 +301,103 @@ export interface AiAnalyzerProps extends AlarmedPipelineConstructProps {
    * @default - a new security group with all outbound traffic allowed
    */
   readonly securityGroups?: ec2.ISecurityGroup[];
+}
+
+/**
+ * An AI analyzer, created (`AiAnalyzer`) or imported (`AiAnalyzer.fromAiAnalyzerAttributes`):
+ * what monitoring, grants and a `ReportNotifier` need.
+ */
+export interface IAiAnalyzer extends IConstruct, IAnalysisStore {
+  /** The analyzer function. */
+  readonly analyzerFunction: lambda.IFunction;
+
+  /** The queue of `Ingestion Succeeded` events. */
+  readonly queue: sqs.IQueue;
+
+  /** Events that could not be analyzed after the retries. */
+  readonly deadLetterQueue: sqs.IQueue;
+
+  /** `POWERTOOLS_SERVICE_NAME` of the function: the `service` dimension of its metrics. */
+  readonly serviceName: string;
+
+  /**
+   * The analyzer's own alarms (dead-letter queue, failed analyses); none for an imported
+   * analyzer. A new array on each read: changing it changes nothing.
+   */
+  readonly alarms: cloudwatch.IAlarm[];
+
+  /** Allows `grantee` to run an on-demand analysis (invoke the function). */
+  grantInvoke(grantee: iam.IGrantable): iam.Grant;
+
+  /** Allows `grantee` to read the analyses: the analysis table and its day index, and the analysis documents. */
+  grantReadAnalyses(grantee: iam.IGrantable): iam.Grant;
+
+  /** Input tokens sent to the model (sum). */
+  metricInputTokens(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Output tokens the model answered with (sum). */
+  metricOutputTokens(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Estimated model cost in USD (sum). */
+  metricEstimatedCost(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Values flagged as anomalies (sum). */
+  metricAnomaliesFound(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Analyses completed (sum). */
+  metricAnalysesCompleted(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Analyses that failed (sum). */
+  metricAnalysesFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** A metric the function emits, dimension `service`. */
+  metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+}
+
+/**
+ * Attributes of an AI analyzer defined elsewhere (e.g. in another stack or app), to monitor it,
+ * grant access to its analyses, or send its reports with a `ReportNotifier`.
+ */
+export interface AiAnalyzerAttributes {
+  /** ARN of the analyzer function (`analyzer.analyzerFunction.functionArn`). */
+  readonly functionArn: string;
+
+  /** `serviceName` of the analyzer (the `service` dimension of its metrics). */
+  readonly serviceName: string;
+
+  /** ARN of the queue of `Ingestion Succeeded` events (`analyzer.queue.queueArn`). */
+  readonly queueArn: string;
+
+  /** ARN of the dead-letter queue (`analyzer.deadLetterQueue.queueArn`). */
+  readonly deadLetterQueueArn: string;
+
+  /** Name of the analysis table (`analyzer.analysisTable.tableName`), in this stack's account and region. */
+  readonly analysisTableName: string;
+
+  /**
+   * The pipeline's data bucket (processed records and manifests), with its encryption key when it
+   * has one.
+   */
+  readonly dataBucket: s3.IBucket;
+
+  /**
+   * Key prefix of the ingestion manifests in the data bucket.
+   *
+   * @default 'manifests/'
+   */
+  readonly manifestPrefix?: string;
+
+  /**
+   * The bucket of the analysis documents, with its encryption key when it has one.
+   *
+   * @default - the data bucket
+   */
+  readonly analysisBucket?: s3.IBucket;
+
+  /**
+   * Key prefix of the analysis documents.
+   *
+   * @default 'analyses/'
+   */
+  readonly analysisPrefix?: string;
 }

@@ -1,4 +1,5 @@
 import { Annotations, Duration, Names, RemovalPolicy, Token } from 'aws-cdk-lib';
+import * as backup from 'aws-cdk-lib/aws-backup';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -11,11 +12,15 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { AiAnalyzerProps, AnomalyThreshold, IAnalysisStore } from './ai-analyzer-props';
+import { AiAnalyzerBase, ANALYSIS_DAY_INDEX } from './ai-analyzer-base';
+import { AiAnalyzerAttributes, AiAnalyzerProps, AnomalyThreshold, IAiAnalyzer } from './ai-analyzer-props';
 import { BedrockModel } from './bedrock-model';
+import { ImportedAiAnalyzer } from './imported-ai-analyzer';
+import { validateKeyPrefixes } from './key-prefixes';
 import { alarmOnAnything, notifyAlarmTopic } from '../common/alarms';
-import { ANALYZER_METRICS as M, INGESTION_EVENT_SOURCE, INGESTION_SUCCEEDED, ANALYSIS_COMPLETE, ANALYSIS_EVENT_SOURCE, ANALYSIS_FAILED } from '../common/contracts';
-import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
+import { protectWithBackupPlan } from '../common/backups';
+import { INGESTION_EVENT_SOURCE, INGESTION_SUCCEEDED, ANALYSIS_COMPLETE, ANALYSIS_EVENT_SOURCE, ANALYSIS_FAILED } from '../common/contracts';
+import { createPipelineFunction } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
 import { applyPermissionsBoundary } from '../common/permissions-boundary';
@@ -61,7 +66,7 @@ export class AnomalyThresholds {
  * function's log group; `logEncryptionKey` the function's log group; `createVpcEndpoints` applies
  * with `vpc`. Alarms: dead-letter queue not empty, failed analyses.
  */
-export class AiAnalyzer extends Construct implements IAnalysisStore {
+export class AiAnalyzer extends AiAnalyzerBase {
   /** EventBridge `source` of the analyzer's events. */
   public static readonly EVENT_SOURCE: string = ANALYSIS_EVENT_SOURCE;
 
@@ -72,13 +77,24 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
   public static readonly FAILED_DETAIL_TYPE: string = ANALYSIS_FAILED;
 
   /** Name of the analysis table's index by day (partition `day`, sort `sk`). */
-  public static readonly DAY_INDEX_NAME = 'byDay';
+  public static readonly DAY_INDEX_NAME: string = ANALYSIS_DAY_INDEX;
+
+  /**
+   * Imports an AI analyzer defined elsewhere (e.g. in another stack or app) to monitor it
+   * (`PipelineMonitoring`), grant access to its analyses, or send its reports (`ReportNotifier`).
+   */
+  public static fromAiAnalyzerAttributes(scope: Construct, id: string, attrs: AiAnalyzerAttributes): IAiAnalyzer {
+    return new ImportedAiAnalyzer(scope, id, attrs);
+  }
 
   /** The table of analysis summaries: partition `sourceName`, sort `sk` (`<requestedAt>#<analysisId>`). */
   public readonly analysisTable: dynamodb.ITable;
 
   /** Powertools idempotency records (a redelivered event is not analyzed twice). */
   public readonly idempotencyTable: dynamodb.ITable;
+
+  /** The selection that adds the analysis table to `backupPlan` (none without one). */
+  public readonly backupSelection?: backup.BackupSelection;
 
   /** The bucket of the analysis documents. */
   public readonly analysisBucket: s3.IBucket;
@@ -99,13 +115,13 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
   public readonly eventBus: events.IEventBus;
 
   /** The analyzer function (invoke it directly for an on-demand analysis). */
-  public readonly analyzerFunction: lambda.Function;
+  public readonly analyzerFunction: lambda.IFunction;
 
   /** The queue of `Ingestion Succeeded` events. */
-  public readonly queue: sqs.Queue;
+  public readonly queue: sqs.IQueue;
 
   /** Events that could not be analyzed after `maxReceiveCount` deliveries, or not delivered to the queue. */
-  public readonly deadLetterQueue: sqs.Queue;
+  public readonly deadLetterQueue: sqs.IQueue;
 
   /** The rule that sends `Ingestion Succeeded` events to the queue. */
   public readonly rule: events.Rule;
@@ -124,6 +140,11 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
 
   /** Alarm: analyses failed, or the function failed. */
   public readonly errorsAlarm: cloudwatch.Alarm;
+
+  /** The analyzer's alarms: dead-letter queue, failed analyses (a new array on each read). */
+  public get alarms(): cloudwatch.IAlarm[] {
+    return [this.deadLetterQueueAlarm, this.errorsAlarm];
+  }
 
   constructor(scope: Construct, id: string, props: AiAnalyzerProps) {
     super(scope, id);
@@ -163,6 +184,11 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
       // Only in-flight and recent idempotency records: nothing to keep.
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    acknowledgeNagFinding(this.idempotencyTable, 'HIPAA.Security-DynamoDBInBackupPlan',
+      'Only in-flight and recent idempotency records, expired by TTL: nothing to restore; point-in-time recovery is on');
+    this.backupSelection = protectWithBackupPlan(this, props.backupPlan,
+      [{ construct: analysisTable, backupResource: backup.BackupResource.fromDynamoDbTable(analysisTable), nagRule: 'HIPAA.Security-DynamoDBInBackupPlan' }],
+      'No backupPlan was given: point-in-time recovery (35 days) protects the analysis table; pass backupPlan to add it to an AWS Backup plan');
 
     const pseudonymize = props.pseudonymizePersonalData ?? true;
     if (pseudonymize) {
@@ -286,25 +312,6 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
   }
 
   /**
-   * Allows `grantee` to run an on-demand analysis (invoke the function with
-   * `{ "manifestKey": "manifests/..." }`; see docs/ai-and-reports.md).
-   */
-  public grantInvoke(grantee: iam.IGrantable): iam.Grant {
-    return this.analyzerFunction.grantInvoke(grantee);
-  }
-
-  /**
-   * Allows `grantee` to read the analyses: the analysis table (items and the day index) and the
-   * analysis documents under `analysisPrefix` (with decryption by their keys), as
-   * `Table.grantReadData` and `Bucket.grantRead` give them.
-   */
-  public grantReadAnalyses(grantee: iam.IGrantable): iam.Grant {
-    const grant = this.analysisTable.grantReadData(grantee);
-    this.analysisBucket.grantRead(grantee, `${this.analysisPrefix}*`);
-    return grant;
-  }
-
-  /**
    * A rule on the bus for `Analysis Complete` events.
    */
   public onAnalysisComplete(id: string, options: events.OnEventOptions = {}): events.Rule {
@@ -316,45 +323,6 @@ export class AiAnalyzer extends Construct implements IAnalysisStore {
    */
   public onAnalysisFailed(id: string, options: events.OnEventOptions = {}): events.Rule {
     return this.ruleFor(id, AiAnalyzer.FAILED_DETAIL_TYPE, options);
-  }
-
-  /** Input tokens sent to the model (sum; EMF from the function, dimension `service`). */
-  public metricInputTokens(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric(M.INPUT_TOKENS, { statistic: 'Sum', ...props });
-  }
-
-  /** Output tokens the model answered with (sum). */
-  public metricOutputTokens(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric(M.OUTPUT_TOKENS, { statistic: 'Sum', ...props });
-  }
-
-  /** Estimated model cost in USD (sum), from the token counts and the configured prices. */
-  public metricEstimatedCost(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric(M.ESTIMATED_COST_USD, { statistic: 'Sum', ...props });
-  }
-
-  /** Values flagged as anomalies (sum). */
-  public metricAnomaliesFound(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric(M.ANOMALIES_FOUND, { statistic: 'Sum', ...props });
-  }
-
-  /** Analyses completed (sum). */
-  public metricAnalysesCompleted(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric(M.ANALYSES_COMPLETED, { statistic: 'Sum', ...props });
-  }
-
-  /** Analyses that failed: an `Analysis Failed` event was sent (sum). */
-  public metricAnalysesFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric(M.ANALYSES_FAILED, { statistic: 'Sum', ...props });
-  }
-
-  /**
-   * A metric the function emits: AnalysesCompleted, AnalysesFailed, RecordsAnalyzed,
-   * AnomaliesFound, ModelCalls, InputTokens, OutputTokens, EstimatedCostUsd, AiInvalidOutput,
-   * AiRefused, AiErrors, AnalysisDuration.
-   */
-  public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return handlerMetric(this.serviceName, metricName, props);
   }
 
   private ruleFor(id: string, detailType: string, options: events.OnEventOptions): events.Rule {
@@ -450,12 +418,7 @@ function validateProps(props: AiAnalyzerProps): void {
     num('modelPricing.inputPerMillionTokensUsd', props.modelPricing.inputPerMillionTokensUsd, 0, 10_000);
     num('modelPricing.outputPerMillionTokensUsd', props.modelPricing.outputPerMillionTokensUsd, 0, 10_000);
   }
-  const prefixes = { processedPrefix: props.processedPrefix, manifestPrefix: props.manifestPrefix, analysisPrefix: props.analysisPrefix };
-  for (const [name, prefix] of Object.entries(prefixes)) {
-    if (prefix !== undefined && !/^[A-Za-z0-9!_.*'()-]+(\/[A-Za-z0-9!_.*'()-]+)*\/$/.test(prefix)) {
-      throw new Error(`${name} must be a key prefix ending with "/", e.g. "analyses/", got "${prefix}"`);
-    }
-  }
+  validateKeyPrefixes({ processedPrefix: props.processedPrefix, manifestPrefix: props.manifestPrefix, analysisPrefix: props.analysisPrefix });
   if (props.encryptionKey && props.pseudonymizationKey) {
     throw new Error('encryptionKey applies to the pseudonymization secret the construct creates; do not set it with pseudonymizationKey');
   }

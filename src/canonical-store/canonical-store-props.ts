@@ -1,4 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
+import * as backup from 'aws-cdk-lib/aws-backup';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -209,6 +210,17 @@ export interface CanonicalStoreProps extends PipelineConstructProps {
    * @default Duration.days(7)
    */
   readonly backupRetention?: Duration;
+
+  /**
+   * An AWS Backup plan to add the database to (one backup selection, whose role may back it up
+   * and restore it), e.g. for a HIPAA account whose backups are kept in a vault with its own rules.
+   * The plan may be in another stack.
+   *
+   * @default - no AWS Backup selection: RDS automated backups (`backupRetention`, point-in-time
+   * restore) and the snapshot on delete protect the data (the HIPAA rule `RDSInBackupPlan` is
+   * acknowledged with that reason)
+   */
+  readonly backupPlan?: backup.IBackupPlan;
 
   /**
    * Customer-managed KMS key for the storage, the four secrets and Performance Insights.

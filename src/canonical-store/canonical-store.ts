@@ -1,4 +1,5 @@
 import { ArnFormat, CustomResource, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import * as backup from 'aws-cdk-lib/aws-backup';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -17,6 +18,7 @@ import { createStoreVpc } from './network';
 import { connectionEnvironment, grantConnect, grantSecretRead, ImportedCanonicalStore } from './store-access';
 import { validateProps } from './validate-props';
 import { assetFingerprint } from '../common/assets';
+import { protectWithBackupPlan } from '../common/backups';
 import { acknowledgeDefaultRuntime, createPipelineFunction, DEFAULT_LOG_RETENTION } from '../common/lambda-tuning';
 import { acknowledgeDefaultLogEncryption, allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
@@ -81,6 +83,9 @@ export class CanonicalStore extends CanonicalStoreBase implements ICanonicalStor
 
   /** Security group of the four secret rotation functions. */
   public readonly rotationSecurityGroup: ec2.ISecurityGroup;
+
+  /** The selection that adds the database to `backupPlan` (none without one). */
+  public readonly backupSelection?: backup.BackupSelection;
 
   /** The RDS DB instance, with `StoreEngine.RDS_POSTGRES`. */
   public readonly instance?: rds.DatabaseInstance;
@@ -282,6 +287,7 @@ export class CanonicalStore extends CanonicalStoreBase implements ICanonicalStor
       schedule.node.addDependency(this.migrations);
     }
 
+    this.backupSelection = this.protectWithBackupPlan(props.backupPlan);
     this.acknowledgeNagFindings(props, migrator.fn, logRetentionRole);
     // Last: also reaches the stack-wide functions aws-cdk-lib created for the construct.
     applyPermissionsBoundary(this, props.permissionsBoundary);
@@ -354,6 +360,28 @@ export class CanonicalStore extends CanonicalStoreBase implements ICanonicalStor
     });
     logGroup.grantWrite(role);
     return new cr.Provider(this, 'MigrationsProvider', { onEventHandler: onEvent, logGroup, frameworkOnEventRole: role });
+  }
+
+  /**
+   * The database in the user's AWS Backup plan, if given. AWS Backup protects Aurora by cluster:
+   * the rule that looks for each DB instance in a plan is acknowledged on the cluster's instances.
+   */
+  private protectWithBackupPlan(plan: backup.IBackupPlan | undefined): backup.BackupSelection | undefined {
+    const withoutPlan = 'No backupPlan was given: automated backups (backupRetention, point-in-time restore) and the snapshot on delete '
+      + 'protect the data; pass backupPlan to add the database to an AWS Backup plan';
+    if (this.instance) {
+      return protectWithBackupPlan(this, plan, [{
+        construct: this.instance, backupResource: backup.BackupResource.fromRdsDatabaseInstance(this.instance), nagRule: 'HIPAA.Security-RDSInBackupPlan',
+      }], withoutPlan);
+    }
+    const cluster = this.cluster!;
+    for (const member of cluster.node.findAll().filter((c) => c instanceof rds.CfnDBInstance)) {
+      acknowledgeNagFinding(member, 'HIPAA.Security-RDSInBackupPlan', plan
+        ? 'An Aurora instance: AWS Backup protects Aurora by cluster, and the cluster is in the given backupPlan'
+        : `An Aurora instance: AWS Backup protects Aurora by cluster. ${withoutPlan}`);
+    }
+    const clusterBackup = backup.BackupResource.fromRdsDatabaseCluster(cluster);
+    return protectWithBackupPlan(this, plan, [{ construct: cluster, backupResource: clusterBackup }], withoutPlan);
   }
 
   /** cdk-nag findings accepted by design, each on one resource, with the reason. */

@@ -1,7 +1,12 @@
 import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { IConstruct } from 'constructs';
 import { SourceDefinition } from './source-definition';
 import { ICanonicalStore } from '../canonical-store/canonical-store-props';
 import { AlarmedPipelineConstructProps } from '../common/construct-props';
@@ -94,4 +99,96 @@ export interface IngestionPipelineProps extends AlarmedPipelineConstructProps {
    * @default false
    */
   readonly compressOutputs?: boolean;
+}
+
+/**
+ * An ingestion pipeline, created (`IngestionPipeline`) or imported
+ * (`IngestionPipeline.fromIngestionPipelineAttributes`): what monitoring and grants need.
+ */
+export interface IIngestionPipeline extends IConstruct {
+  /** The processor function. */
+  readonly processor: lambda.IFunction;
+
+  /** The queue of S3 event notifications. */
+  readonly queue: sqs.IQueue;
+
+  /** Messages that failed `maxReceiveCount` times. */
+  readonly deadLetterQueue: sqs.IQueue;
+
+  /** The raw-data bucket (also holds processed/, rejected/ and manifests/). */
+  readonly bucket: s3.IBucket;
+
+  /** `POWERTOOLS_SERVICE_NAME` of the processor: the `service` dimension of its metrics. */
+  readonly serviceName: string;
+
+  /**
+   * The pipeline's own alarms (dead-letter queue, processor errors); none for an imported
+   * pipeline. A new array on each read: changing it changes nothing.
+   */
+  readonly alarms: cloudwatch.IAlarm[];
+
+  /**
+   * Lets `producer` upload files under the sources' prefixes only (`s3:PutObject`, multipart
+   * uploads included), with the bucket key's encrypt and decrypt when the bucket has one.
+   */
+  grantUpload(producer: iam.IGrantable): iam.Grant;
+
+  /** Read access to `processed/` and `manifests/`. */
+  grantReadProcessed(grantee: iam.IGrantable): iam.Grant;
+
+  /** Read access to `rejected/` and `manifests/`. */
+  grantReadRejected(grantee: iam.IGrantable): iam.Grant;
+
+  /** Records read from files (sum). */
+  metricRecordsReceived(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Records loaded into the store (sum). */
+  metricRecordsLoaded(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Records set aside in rejected/ (sum). */
+  metricRecordsRejected(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Files set aside as unreadable, and last attempts that failed (sum). */
+  metricFileFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** From the S3 event to the end of the file's run (ms, default statistic p90). */
+  metricIngestionLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Processing time of a file (ms, default statistic p90). */
+  metricProcessingDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** A metric the processor emits, dimension `service`. */
+  metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+}
+
+/**
+ * Attributes of an ingestion pipeline defined elsewhere (e.g. in another stack or app), to
+ * monitor it or grant access to its bucket.
+ */
+export interface IngestionPipelineAttributes {
+  /** ARN of the processor function (`pipeline.processor.functionArn`). */
+  readonly functionArn: string;
+
+  /** `serviceName` of the pipeline (the `service` dimension of the processor's metrics). */
+  readonly serviceName: string;
+
+  /** ARN of the queue of S3 event notifications (`pipeline.queue.queueArn`). */
+  readonly queueArn: string;
+
+  /** ARN of the dead-letter queue (`pipeline.deadLetterQueue.queueArn`). */
+  readonly deadLetterQueueArn: string;
+
+  /**
+   * The raw-data bucket, with its encryption key when it has one (e.g.
+   * `s3.Bucket.fromBucketAttributes(this, 'Raw', { bucketName, encryptionKey })`).
+   */
+  readonly bucket: s3.IBucket;
+
+  /**
+   * Key prefixes of the pipeline's sources (each ending with `/`): where `grantUpload` lets
+   * producers write.
+   *
+   * @default - not known: `grantUpload` throws
+   */
+  readonly sourcePrefixes?: string[];
 }

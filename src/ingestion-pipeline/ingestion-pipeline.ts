@@ -9,7 +9,9 @@ import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
 import { claimBucketSources } from './bucket-sources';
-import { IngestionPipelineProps } from './ingestion-pipeline-props';
+import { ImportedIngestionPipeline } from './imported-ingestion-pipeline';
+import { IngestionPipelineBase } from './ingestion-pipeline-base';
+import { IIngestionPipeline, IngestionPipelineAttributes, IngestionPipelineProps } from './ingestion-pipeline-props';
 import { OUTPUT_PREFIXES, renderSourcesConfig, STAGING_PREFIX, validateSources } from './source-config';
 import { SOURCES_FILE_NAME } from './sources-file';
 import { CanonicalStore } from '../canonical-store/canonical-store';
@@ -17,8 +19,8 @@ import { AccessLevel } from '../canonical-store/canonical-store-props';
 import { deliverAccessLogsThroughBucketPolicy } from '../common/access-logs';
 import { alarmOnAnything, notifyAlarmTopic } from '../common/alarms';
 import { assetWithConfig } from '../common/assets';
-import { INGESTION_EVENT_SOURCE, INGESTION_FAILED, INGESTION_METRICS as M, INGESTION_SUCCEEDED } from '../common/contracts';
-import { createPipelineFunction, handlerMetric } from '../common/lambda-tuning';
+import { INGESTION_EVENT_SOURCE, INGESTION_FAILED, INGESTION_SUCCEEDED } from '../common/contracts';
+import { createPipelineFunction } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
 import { applyPermissionsBoundary } from '../common/permissions-boundary';
@@ -40,7 +42,7 @@ const DEFAULT_TIMEOUT = Duration.minutes(15);
  * `logEncryptionKey` the processor's log group; VPC endpoints: S3 (gateway), Secrets Manager,
  * EventBridge. Alarms: dead-letter queue not empty, processor errors and files set aside.
  */
-export class IngestionPipeline extends Construct {
+export class IngestionPipeline extends IngestionPipelineBase {
   /** EventBridge `source` of the pipeline's events. */
   public static readonly EVENT_SOURCE: string = INGESTION_EVENT_SOURCE;
 
@@ -50,6 +52,14 @@ export class IngestionPipeline extends Construct {
   /** `detail-type` of the event sent when a file was set aside or its last attempt failed. */
   public static readonly FAILED_DETAIL_TYPE: string = INGESTION_FAILED;
 
+  /**
+   * Imports an ingestion pipeline defined elsewhere (e.g. in another stack or app) to monitor it
+   * (`PipelineMonitoring`) or grant access to its bucket.
+   */
+  public static fromIngestionPipelineAttributes(scope: Construct, id: string, attrs: IngestionPipelineAttributes): IIngestionPipeline {
+    return new ImportedIngestionPipeline(scope, id, attrs);
+  }
+
   /** The raw-data bucket (also holds processed/, rejected/ and manifests/). */
   public readonly bucket: s3.IBucket;
 
@@ -57,13 +67,13 @@ export class IngestionPipeline extends Construct {
   public readonly eventBus: events.IEventBus;
 
   /** The queue of S3 event notifications. */
-  public readonly queue: sqs.Queue;
+  public readonly queue: sqs.IQueue;
 
   /** Messages that failed `maxReceiveCount` times (redrive: see docs/ingestion.md). */
-  public readonly deadLetterQueue: sqs.Queue;
+  public readonly deadLetterQueue: sqs.IQueue;
 
   /** The processor function. */
-  public readonly processor: lambda.Function;
+  public readonly processor: lambda.IFunction;
 
   /** Alarm: the dead-letter queue holds messages. */
   public readonly deadLetterQueueAlarm: cloudwatch.Alarm;
@@ -74,7 +84,7 @@ export class IngestionPipeline extends Construct {
   /** `POWERTOOLS_SERVICE_NAME` of the processor: the `service` dimension of its metrics. */
   public readonly serviceName: string;
 
-  private readonly sourcePrefixes: string[];
+  private readonly prefixes: string[];
 
   constructor(scope: Construct, id: string, props: IngestionPipelineProps) {
     super(scope, id);
@@ -83,7 +93,7 @@ export class IngestionPipeline extends Construct {
 
     this.bucket = props.bucket ?? this.createBucket(props);
     claimBucketSources(this, this.bucket, props.sources);
-    this.sourcePrefixes = props.sources.map((s) => s.prefix);
+    this.prefixes = props.sources.map((s) => s.prefix);
     this.eventBus = props.eventBus ?? new events.EventBus(this, 'EventBus');
 
     const maxReceiveCount = props.maxReceiveCount ?? 3;
@@ -165,6 +175,11 @@ export class IngestionPipeline extends Construct {
     applyPermissionsBoundary(this, props.permissionsBoundary);
   }
 
+  /** The pipeline's alarms: dead-letter queue, processor errors (a new array on each read). */
+  public get alarms(): cloudwatch.IAlarm[] {
+    return [this.deadLetterQueueAlarm, this.errorsAlarm];
+  }
+
   /**
    * A rule on the pipeline's bus for `Ingestion Succeeded` events, optionally of some sources only.
    *
@@ -195,80 +210,8 @@ export class IngestionPipeline extends Construct {
     return rule;
   }
 
-  /** Records read from files (EMF from the processor; dimension `service`). */
-  public metricRecordsReceived(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric(M.RECORDS_RECEIVED, { statistic: 'Sum', ...props });
-  }
-
-  /** Records loaded into the store (inserted, updated or unchanged). */
-  public metricRecordsLoaded(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric(M.RECORDS_LOADED, { statistic: 'Sum', ...props });
-  }
-
-  /** Records set aside in rejected/ (duplicates within a file not included). */
-  public metricRecordsRejected(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric(M.RECORDS_REJECTED, { statistic: 'Sum', ...props });
-  }
-
-  /** Files set aside as unreadable, and last attempts that failed. */
-  public metricFileFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric(M.FILE_FAILURES, { statistic: 'Sum', ...props });
-  }
-
-  /** From the S3 event to the end of the file's run, in milliseconds. */
-  public metricIngestionLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric(M.INGESTION_LATENCY, { statistic: 'p90', ...props });
-  }
-
-  /** Processing time of a file, in milliseconds. */
-  public metricProcessingDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric(M.PROCESSING_DURATION, { statistic: 'p90', ...props });
-  }
-
-  /** A metric the processor emits (RecordsReceived, RecordsLoaded, RecordsChanged, RecordsRejected, RecordsDuplicate, FilesProcessed, FileFailures, ProcessingDuration, IngestionLatency). */
-  public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return handlerMetric(this.serviceName, metricName, props);
-  }
-
-  /**
-   * Lets `producer` upload files under the sources' prefixes only (`s3:PutObject`, multipart
-   * uploads included), with the bucket key's encrypt and decrypt (multipart uploads decrypt their
-   * parts) when the bucket has one. Nothing else of the bucket: not the outputs, not listing.
-   */
-  public grantUpload(producer: iam.IGrantable): iam.Grant {
-    const grant = iam.Grant.addToPrincipal({
-      grantee: producer,
-      actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
-      resourceArns: this.sourcePrefixes.map((p) => this.bucket.arnForObjects(`${p}*`)),
-    });
-    this.bucket.encryptionKey?.grantEncryptDecrypt(producer);
-    return grant;
-  }
-
-  /** Read access to `processed/` and `manifests/` (what the analyzer and the reports need). */
-  public grantReadProcessed(grantee: iam.IGrantable): iam.Grant {
-    return this.grantReadPrefixes(grantee, ['processed/', 'manifests/']);
-  }
-
-  /** Read access to `rejected/` and `manifests/`. */
-  public grantReadRejected(grantee: iam.IGrantable): iam.Grant {
-    return this.grantReadPrefixes(grantee, ['rejected/', 'manifests/']);
-  }
-
-  private grantReadPrefixes(grantee: iam.IGrantable, prefixes: string[]): iam.Grant {
-    const grant = iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['s3:GetObject', 's3:GetObjectVersion'],
-      resourceArns: prefixes.map((p) => this.bucket.arnForObjects(`${p}*`)),
-    });
-    iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['s3:ListBucket'],
-      resourceArns: [this.bucket.bucketArn],
-      conditions: { StringLike: { 's3:prefix': prefixes.map((p) => `${p}*`) } },
-    });
-    this.bucket.encryptionKey?.grantDecrypt(grantee);
-    return grant;
+  protected sourcePrefixes(): string[] {
+    return [...this.prefixes];
   }
 
   private createBucket(props: IngestionPipelineProps): s3.Bucket {

@@ -30,6 +30,9 @@ function checkTransform(prop: string, t: FieldTransform): void {
     fail(`${prop}.format`, `must be iso, epoch_s, epoch_ms or a pattern with yyyy (e.g. dd/MM/yyyy), got ${JSON.stringify(t.format)}`);
   }
   if (t.type === TransformType.DEFAULT && t.value === undefined) fail(`${prop}.value`, 'is required for a DEFAULT transform');
+  if (t.value !== undefined && typeof t.value !== 'string') {
+    fail(`${prop}.value`, `must be text (for a number or boolean, follow DEFAULT with NUMBER, INTEGER or BOOLEAN), got ${JSON.stringify(t.value)}`);
+  }
 }
 
 /** Throws a clear error naming the prop (e.g. `sources[2].fields[0].target`) for the first problem found. */

@@ -66,11 +66,13 @@ export interface FieldTransform {
    */
   readonly format?: string;
   /**
-   * For DEFAULT: the value used when the field is missing, null or empty.
+   * For DEFAULT: the text used when the field is missing, null or empty. For a number or boolean
+   * default, follow the DEFAULT step with a NUMBER, INTEGER or BOOLEAN step (e.g. `'0'` then
+   * NUMBER).
    *
    * @default - none (required for DEFAULT)
    */
-  readonly value?: unknown;
+  readonly value?: string;
 }
 
 /** Maps one source field to one canonical attribute. */

@@ -1,12 +1,12 @@
 import { Duration } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { AiAnalyzer } from '../ai-analyzer/ai-analyzer';
+import { IAiAnalyzer } from '../ai-analyzer/ai-analyzer-props';
 import { IAnalyticsApi } from '../analytics-api/analytics-api-props';
 import { AsyncJobWorkflow } from '../async-job-workflow/async-job-workflow';
 import { ICanonicalStore } from '../canonical-store/canonical-store-props';
-import { IngestionPipeline } from '../ingestion-pipeline/ingestion-pipeline';
-import { ReportNotifier } from '../report-notifier/report-notifier';
+import { IIngestionPipeline } from '../ingestion-pipeline/ingestion-pipeline-props';
+import { IReportNotifier } from '../report-notifier/report-notifier-props';
 
 /**
  * Properties of a `PipelineMonitoring`. Every construct is optional: the dashboard and the
@@ -49,11 +49,14 @@ export interface PipelineMonitoringProps {
   /**
    * The ingestion pipeline: records per second received, loaded and rejected, file failures,
    * latency, queue and dead-letter queue depth, its processor function; an alarm on the share of
-   * rejected records. (The pipeline raises its own dead-letter queue and error alarms.)
+   * rejected records. (The pipeline raises its own dead-letter queue and error alarms.) An
+   * imported pipeline (`IngestionPipeline.fromIngestionPipelineAttributes`) is monitored the same
+   * way; its own alarms are not known here, so this construct alarms on its dead-letter queue and
+   * its processor's errors instead.
    *
    * @default - no ingestion section
    */
-  readonly ingestion?: IngestionPipeline;
+  readonly ingestion?: IIngestionPipeline;
 
   /**
    * Share of the records received in a period that were rejected (percent) above which the
@@ -86,11 +89,14 @@ export interface PipelineMonitoringProps {
   /**
    * The AI analyzer: Bedrock input and output tokens, estimated cost, analyses completed and
    * failed, anomalies found, its queue and function; an alarm on the daily model cost. (The
-   * analyzer raises its own dead-letter queue and error alarms.)
+   * analyzer raises its own dead-letter queue and error alarms.) An imported analyzer
+   * (`AiAnalyzer.fromAiAnalyzerAttributes`) is monitored the same way; its own alarms are not
+   * known here, so this construct alarms on its dead-letter queue and its function's errors
+   * instead.
    *
    * @default - no AI section
    */
-  readonly analyzer?: AiAnalyzer;
+  readonly analyzer?: IAiAnalyzer;
 
   /**
    * Estimated Bedrock cost per day (USD, from the analyzer's token metrics and prices) above
@@ -102,11 +108,14 @@ export interface PipelineMonitoringProps {
 
   /**
    * The report notifier: its function and dead-letter queue. (The notifier raises its own
-   * dead-letter queue and error alarms.)
+   * dead-letter queue and error alarms.) An imported notifier
+   * (`ReportNotifier.fromReportNotifierAttributes`) is monitored the same way; its own alarms are
+   * not known here, so this construct alarms on its dead-letter queue and its function's errors
+   * instead.
    *
    * @default - no reports section
    */
-  readonly notifier?: ReportNotifier;
+  readonly notifier?: IReportNotifier;
 
   /**
    * More Lambda functions (e.g. your own) to show with the library's and to alarm on (errors).

@@ -1,6 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { PipelineMonitoringProps } from './pipeline-monitoring-props';
 import { CanonicalStore } from '../canonical-store/canonical-store';
@@ -142,9 +143,8 @@ export class PipelineMonitoring extends Construct {
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    this.constructAlarms.push(ingestion.deadLetterQueueAlarm, ingestion.errorsAlarm);
-    // The pipeline alarms on its processor's errors itself.
-    this.functions.push({ label: 'Ingestion processor', fn: ingestion.processor, alarmOnErrors: false });
+    const alarmOnErrors = this.adoptAlarms('Ingestion', ingestion.alarms, ingestion.deadLetterQueue);
+    this.functions.push({ label: 'Ingestion processor', fn: ingestion.processor, alarmOnErrors });
     return widgets;
   }
 
@@ -227,26 +227,25 @@ export class PipelineMonitoring extends Construct {
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    this.constructAlarms.push(analyzer.deadLetterQueueAlarm, analyzer.errorsAlarm);
-    this.functions.push({ label: 'AI analyzer', fn: analyzer.analyzerFunction, alarmOnErrors: false });
+    const alarmOnErrors = this.adoptAlarms('AI analyzer', analyzer.alarms, analyzer.deadLetterQueue);
+    this.functions.push({ label: 'AI analyzer', fn: analyzer.analyzerFunction, alarmOnErrors });
     return widgets;
   }
 
   private notifierSection(): cloudwatch.IWidget[] {
     const notifier = this.props.notifier!;
-    const fn = notifier.notifierFunction;
     const widgets: cloudwatch.IWidget[] = [
       header('Reports (Amazon SES)'),
       graph('Report runs', [
-        fn.metricInvocations({ period: this.period, statistic: 'Sum', label: 'Invocations' }),
-        fn.metricErrors({ period: this.period, statistic: 'Sum', label: 'Errors' }),
+        notifier.metricInvocations({ period: this.period, label: 'Invocations' }),
+        notifier.metricErrors({ period: this.period, label: 'Errors' }),
       ], HALF),
       graph('Undelivered events (dead-letter queue)', [
-        notifier.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: this.period, statistic: 'Maximum', label: 'In the DLQ' }),
+        notifier.metricDeadLetterQueueDepth({ period: this.period, label: 'In the DLQ' }),
       ], HALF),
     ];
-    this.constructAlarms.push(notifier.deadLetterQueueAlarm, notifier.errorsAlarm);
-    this.functions.push({ label: 'Report notifier', fn, alarmOnErrors: false });
+    const alarmOnErrors = this.adoptAlarms('Report notifier', notifier.alarms, notifier.deadLetterQueue);
+    this.functions.push({ label: 'Report notifier', fn: notifier.notifierFunction, alarmOnErrors });
     return widgets;
   }
 
@@ -343,6 +342,27 @@ export class PipelineMonitoring extends Construct {
       });
     }
     return widgets;
+  }
+
+  /**
+   * A construct's own alarms go on the alarm widget. Those of an imported construct are not known
+   * here: this construct alarms on its dead-letter queue instead, and returns true so that it also
+   * alarms on its function's errors.
+   */
+  private adoptAlarms(label: string, alarms: cloudwatch.IAlarm[], deadLetterQueue: sqs.IQueue): boolean {
+    if (alarms.length > 0) {
+      this.constructAlarms.push(...alarms);
+      return false;
+    }
+    this.addAlarm(`${alarmIdOf(label)}DeadLetterQueueAlarm`, {
+      alarmDescription: `${label}: messages reached the dead-letter queue (see its redrive procedure in the docs)`,
+      metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: this.period, statistic: 'Maximum' }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    return true;
   }
 
   private addAlarm(id: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm {

@@ -1,2 +1,3 @@
 export * from './report-notifier-props';
 export * from './report-notifier';
+export { ReportNotifierBase } from './report-notifier-base';

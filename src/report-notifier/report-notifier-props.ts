@@ -1,8 +1,12 @@
 import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as ses from 'aws-cdk-lib/aws-ses';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { IConstruct } from 'constructs';
 import { IAnalysisStore } from '../ai-analyzer/ai-analyzer-props';
 import { PipelineConstructProps } from '../common/construct-props';
 
@@ -138,4 +142,40 @@ export interface ReportNotifierProps extends PipelineConstructProps {
    * @default - a new topic encrypted with a new KMS key (`alarmTopic` property: subscribe to it)
    */
   readonly alarmTopic?: sns.ITopic;
+}
+
+/**
+ * A report notifier, created (`ReportNotifier`) or imported
+ * (`ReportNotifier.fromReportNotifierAttributes`): what monitoring needs.
+ */
+export interface IReportNotifier extends IConstruct {
+  /** The notifier function. */
+  readonly notifierFunction: lambda.IFunction;
+
+  /** Events (and digest invocations) that could not be handled after the retries. */
+  readonly deadLetterQueue: sqs.IQueue;
+
+  /**
+   * The notifier's own alarms (dead-letter queue, errors); none for an imported notifier. A new
+   * array on each read: changing it changes nothing.
+   */
+  readonly alarms: cloudwatch.IAlarm[];
+
+  /** Runs of the notifier function (sum). */
+  metricInvocations(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Failed runs of the notifier function (sum). */
+  metricErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
+  /** Events in the dead-letter queue (maximum). */
+  metricDeadLetterQueueDepth(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+}
+
+/** Attributes of a report notifier defined elsewhere (e.g. in another stack or app), to monitor it. */
+export interface ReportNotifierAttributes {
+  /** ARN of the notifier function (`notifier.notifierFunction.functionArn`). */
+  readonly functionArn: string;
+
+  /** ARN of the dead-letter queue (`notifier.deadLetterQueue.queueArn`). */
+  readonly deadLetterQueueArn: string;
 }

@@ -11,7 +11,9 @@ import * as ses from 'aws-cdk-lib/aws-ses';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ReportNotifierProps } from './report-notifier-props';
+import { ImportedReportNotifier } from './imported-report-notifier';
+import { ReportNotifierBase } from './report-notifier-base';
+import { IReportNotifier, ReportNotifierAttributes, ReportNotifierProps } from './report-notifier-props';
 import { AiAnalyzer } from '../ai-analyzer/ai-analyzer';
 import { alarmOnAnything } from '../common/alarms';
 import { INGESTION_EVENT_SOURCE, INGESTION_FAILED } from '../common/contracts';
@@ -37,9 +39,14 @@ const EMAIL = /^[^\s@<>"]+@[^\s@<>"]+\.[^\s@<>"]+$/;
  * `logEncryptionKey` the function's log group; VPC endpoints (with `vpc`): the services the
  * function calls. Alarms: dead-letter queue not empty, errors.
  */
-export class ReportNotifier extends Construct {
+export class ReportNotifier extends ReportNotifierBase {
+  /** Imports a report notifier defined elsewhere (e.g. in another stack or app) to monitor it (`PipelineMonitoring`). */
+  public static fromReportNotifierAttributes(scope: Construct, id: string, attrs: ReportNotifierAttributes): IReportNotifier {
+    return new ImportedReportNotifier(scope, id, attrs);
+  }
+
   /** The notifier function. */
-  public readonly notifierFunction: lambda.Function;
+  public readonly notifierFunction: lambda.IFunction;
 
   /** The operations topic (given, or created): failure notices and alarms. */
   public readonly alarmTopic: sns.ITopic;
@@ -51,7 +58,7 @@ export class ReportNotifier extends Construct {
   public readonly configurationSet?: ses.IConfigurationSet;
 
   /** Events (and digest invocations) that could not be handled after the retries. */
-  public readonly deadLetterQueue: sqs.Queue;
+  public readonly deadLetterQueue: sqs.IQueue;
 
   /** The rule for `Analysis Complete`, when `reportOnAnalysis` is on. */
   public readonly analysisCompleteRule?: events.Rule;
@@ -70,6 +77,11 @@ export class ReportNotifier extends Construct {
 
   /** Alarm: the notifier function failed. */
   public readonly errorsAlarm: cloudwatch.Alarm;
+
+  /** The notifier's alarms: dead-letter queue, errors (a new array on each read). */
+  public get alarms(): cloudwatch.IAlarm[] {
+    return [this.deadLetterQueueAlarm, this.errorsAlarm];
+  }
 
   constructor(scope: Construct, id: string, props: ReportNotifierProps) {
     super(scope, id);
@@ -211,21 +223,6 @@ export class ReportNotifier extends Construct {
     applyPermissionsBoundary(this, props.permissionsBoundary);
   }
 
-
-  /** Runs of the notifier function (events and digests handled), sum over 5 minutes. */
-  public metricInvocations(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.notifierFunction.metricInvocations({ period: Duration.minutes(5), statistic: 'Sum', ...props });
-  }
-
-  /** Failed runs of the notifier function (they are retried, then kept in the dead-letter queue). */
-  public metricErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.notifierFunction.metricErrors({ period: Duration.minutes(5), statistic: 'Sum', ...props });
-  }
-
-  /** Events in the dead-letter queue (undelivered reports and notices), maximum over 5 minutes. */
-  public metricDeadLetterQueueDepth(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum', ...props });
-  }
   private createDigestSchedule(props: ReportNotifierProps): scheduler.CfnSchedule {
     const role = new iam.Role(this, 'DigestScheduleRole', {
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com').withConditions({ StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } }),

@@ -73,7 +73,7 @@ func main() {
 			{Source: jsii.String("since"), Target: jsii.String("signup_date"), Transforms: &[]*pipeline.FieldTransform{
 				{Type: pipeline.TransformType_DATE, Format: jsii.String("dd/MM/yyyy")}}},
 			{Source: jsii.String("tier"), Target: jsii.String("segment"), Transforms: &[]*pipeline.FieldTransform{
-				{Type: pipeline.TransformType_DEFAULT, Value: "standard"}}},
+				{Type: pipeline.TransformType_DEFAULT, Value: jsii.String("standard")}}},
 		},
 		// Checked at synth (draft 2020-12, strict): every mapped field is defined here.
 		Schema: &map[string]interface{}{
