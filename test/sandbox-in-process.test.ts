@@ -1,6 +1,7 @@
 /**
  * What the sandbox's services offer the tests in-process (the same classes the sandbox runs):
- * functions invoked in this process with Lambda's contract, a queue clock a test moves, Step
+ * functions invoked in this process with Lambda's contract, a queue clock a test moves (and
+ * SendMessage's DelaySeconds measured on it), Step
  * Functions with shortened retries, a replaced execution timeout, idle waits that include the
  * executions a status change starts, and SNS task errors named as Step Functions names them;
  * SES refusing the messages SES refuses.
@@ -8,7 +9,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { AwsError } from '../sandbox/src/aws-api';
+import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { AwsError, LocalAwsApi } from '../sandbox/src/aws-api';
 import { LocalEventBridge } from '../sandbox/src/eventbridge';
 import { InProcessLambdas } from '../sandbox/src/lambda-in-process';
 import { LocalSes, LocalSns, Outbox } from '../sandbox/src/messaging';
@@ -59,6 +61,30 @@ test('a queue\'s visibility timeouts are measured on its clock, which a test can
   expect(q.receive(1)).toEqual([]);
   now += 1_000;
   expect(q.receive(1).map((x) => x.body)).toEqual(['hello']);
+});
+
+test('SendMessage with DelaySeconds: delayed on the queue\'s clock, counted as delayed; out of range refused', async () => {
+  let now = 1_000_000;
+  const queues = new LocalQueues(() => now);
+  const api = new LocalAwsApi();
+  queues.register(api);
+  const endpoint = await api.listen(0);
+  const client = new SQSClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' }, maxAttempts: 1 });
+  try {
+    const QueueUrl = `${endpoint}/123456789012/d`;
+    queues.add({ name: 'd', arn: 'arn:aws:sqs:us-east-1:123456789012:d', url: QueueUrl, visibilityTimeoutSeconds: 30 });
+    await client.send(new SendMessageCommand({ QueueUrl, MessageBody: 'later', DelaySeconds: 30 }));
+    const attributes = async () => (await client.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['All'] }))).Attributes!;
+    expect(await attributes()).toMatchObject({ ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesNotVisible: '0', ApproximateNumberOfMessagesDelayed: '1' });
+    expect((await client.send(new ReceiveMessageCommand({ QueueUrl }))).Messages ?? []).toEqual([]);
+    now += 30_000;
+    expect(await attributes()).toMatchObject({ ApproximateNumberOfMessages: '1', ApproximateNumberOfMessagesDelayed: '0' });
+    expect((await client.send(new ReceiveMessageCommand({ QueueUrl }))).Messages?.map((m) => m.Body)).toEqual(['later']);
+    await expect(client.send(new SendMessageCommand({ QueueUrl, MessageBody: 'x', DelaySeconds: 901 }))).rejects.toThrow(/DelaySeconds is invalid/);
+  } finally {
+    client.destroy();
+    await api.close();
+  }
 });
 
 describe('Step Functions in-process', () => {

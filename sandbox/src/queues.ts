@@ -85,9 +85,11 @@ export class LocalQueue {
 
   constructor(readonly spec: QueueSpec, private readonly queues: LocalQueues) {}
 
-  send(body: string, origin?: string, attributes: Record<string, unknown> = {}): string {
+  /** Adds a message, receivable at once or `delaySeconds` later (SendMessage's DelaySeconds). */
+  send(body: string, origin?: string, attributes: Record<string, unknown> = {}, delaySeconds = 0): string {
     const id = randomUUID();
-    this.messages.push({ id, body, sent: this.queues.now(), receiveCount: 0, visibleAt: 0, attributes, origin });
+    const now = this.queues.now();
+    this.messages.push({ id, body, sent: now, receiveCount: 0, visibleAt: delaySeconds > 0 ? now + delaySeconds * 1000 : 0, attributes, origin });
     this.wake();
     return id;
   }
@@ -147,23 +149,24 @@ export class LocalQueue {
     return this.messages.length;
   }
 
-  /** ApproximateNumberOfMessages (visible) and …NotVisible (in flight), as GetQueueAttributes counts them. */
-  counts(): { visible: number; inFlight: number } {
+  /** ApproximateNumberOfMessages (visible), …NotVisible (in flight) and …Delayed (sent with a delay not yet over), as GetQueueAttributes counts them. */
+  counts(): { visible: number; inFlight: number; delayed: number } {
     const now = this.queues.now();
-    const inFlight = this.messages.filter((m) => m.visibleAt > now).length;
-    return { visible: this.messages.length - inFlight, inFlight };
+    const hidden = this.messages.filter((m) => m.visibleAt > now);
+    const delayed = hidden.filter((m) => m.receiveCount === 0).length;
+    return { visible: this.messages.length - hidden.length, inFlight: hidden.length - delayed, delayed };
   }
 
   /** GetQueueAttributes. */
   attributes(): Record<string, string> {
-    const { visible, inFlight } = this.counts();
+    const { visible, inFlight, delayed } = this.counts();
     const created = String(Math.floor((this.spec.createdAt ?? this.queues.now()) / 1000));
     const dlq = this.spec.deadLetter;
     return {
       QueueArn: this.spec.arn,
       ApproximateNumberOfMessages: String(visible),
       ApproximateNumberOfMessagesNotVisible: String(inFlight),
-      ApproximateNumberOfMessagesDelayed: '0',
+      ApproximateNumberOfMessagesDelayed: String(delayed),
       VisibilityTimeout: String(this.spec.visibilityTimeoutSeconds),
       CreatedTimestamp: created,
       LastModifiedTimestamp: created,
@@ -320,8 +323,12 @@ export class LocalQueues {
         return { Attributes: names.length === 0 || names.includes('All') ? all : Object.fromEntries(names.filter((n) => n in all).map((n) => [n, all[n]])) };
       },
       ListDeadLetterSourceQueues: ({ QueueUrl }) => ({ queueUrls: this.sourcesOf(this.queue(QueueUrl).spec.arn).map((q) => q.spec.url) }),
-      SendMessage: ({ QueueUrl, MessageBody, MessageAttributes }) => {
-        const id = this.queue(QueueUrl).send(String(MessageBody), undefined, MessageAttributes ?? {});
+      SendMessage: ({ QueueUrl, MessageBody, MessageAttributes, DelaySeconds }) => {
+        const delay = Number(DelaySeconds ?? 0);
+        if (!Number.isInteger(delay) || delay < 0 || delay > 900) {
+          throw new AwsError('InvalidParameterValue', `Value ${DelaySeconds} for parameter DelaySeconds is invalid. Reason: Must be >= 0 and <= 900.`);
+        }
+        const id = this.queue(QueueUrl).send(String(MessageBody), undefined, MessageAttributes ?? {}, delay);
         return { MessageId: id, MD5OfMessageBody: createHash('md5').update(String(MessageBody)).digest('hex') };
       },
       ReceiveMessage: ({ QueueUrl, MaxNumberOfMessages, VisibilityTimeout }) => {
