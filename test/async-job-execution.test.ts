@@ -48,12 +48,12 @@ afterEach(async () => {
 });
 
 function statesEntered(jobId: string): string[] {
-  const execution = j.sfn.executionsOf(j.ids.stateMachine).find((e) => e.name === jobId)!;
-  return execution.events.filter((e) => e.type === 'StateEntered').map((e) => e.state.name);
+  const execution = j.executionsOf(j.ids.stateMachine).find((e) => e.name === jobId)!;
+  return execution.history.filter((e) => e.type === 'StateEntered').map((e) => e.details!.name);
 }
 function retriesOf(jobId: string, state: string): number {
-  const execution = j.sfn.executionsOf(j.ids.stateMachine).find((e) => e.name === jobId)!;
-  return execution.events.filter((e) => e.type === 'StateRetried' && e.state.name === state).length;
+  const execution = j.executionsOf(j.ids.stateMachine).find((e) => e.name === jobId)!;
+  return execution.history.filter((e) => e.type === 'StateRetried' && e.details?.name === state).length;
 }
 
 describe('the workflow', () => {
@@ -74,7 +74,7 @@ describe('the workflow', () => {
     expect(job.rowCount).toBe(sync.json.meta.rowCount);
 
     expect(statesEntered(jobId)).toEqual(['MarkRunning', 'RunQuery', 'MarkSucceeded', 'NotifySucceeded', 'JobSucceeded']);
-    expect(j.sfn.executionsOf(j.ids.stateMachine).find((e) => e.name === jobId)!.status).toBe('SUCCEEDED');
+    expect(j.executionsOf(j.ids.stateMachine).find((e) => e.name === jobId)!.status).toBe('SUCCEEDED');
     expect(j.sns.messagesTo(j.topicArn)).toEqual([expect.objectContaining({ jobId, status: 'SUCCEEDED', operation: 'customer_analysis', resultKind: 'INLINE', rowCount: String(job.rowCount) })]);
     expect(j.sns.published[0].messageAttributes).toEqual({ status: { dataType: 'String', value: 'SUCCEEDED' }, operation: { dataType: 'String', value: 'customer_analysis' } });
     expect(j.opsTopicArn && j.sns.messagesTo(j.opsTopicArn)).toEqual([]);
@@ -123,9 +123,9 @@ describe('the workflow', () => {
     expect(retriesOf(jobId, 'RunQuery')).toBe(1);
     expect(invocations).toBe(2);
     expect(j.proxy.connections).toBeGreaterThan(before);
-    const execution = j.sfn.executionsOf(j.ids.stateMachine).find((e) => e.name === jobId)!;
-    const failures = execution.events.filter((e) => e.type === 'StateFailed' && e.state.name === 'RunQuery');
-    expect(failures.map((e) => e.Error ?? e.error?.name)).toContain('TransientDatabaseError');
+    const execution = j.executionsOf(j.ids.stateMachine).find((e) => e.name === jobId)!;
+    const failures = execution.history.filter((e) => e.type === 'StateFailed' && e.details?.name === 'RunQuery');
+    expect(failures.map((e) => e.details?.error)).toContain('TransientDatabaseError');
     expect(j.sns.messagesTo(j.topicArn)).toEqual([expect.objectContaining({ jobId, status: 'SUCCEEDED' })]);
   });
 
@@ -137,16 +137,16 @@ describe('the workflow', () => {
     expect(job.result).toBeUndefined();
     expect(retriesOf(jobId, 'RunQuery')).toBe(0);
     expect(statesEntered(jobId)).toEqual(['MarkRunning', 'RunQuery', 'MarkFailed', 'NotifyFailed', 'NotifyOpsFailed', 'JobFailed']);
-    const execution = j.sfn.executionsOf(j.ids.stateMachine).find((e) => e.name === jobId)!;
+    const execution = j.executionsOf(j.ids.stateMachine).find((e) => e.name === jobId)!;
     expect(execution).toMatchObject({ status: 'FAILED', error: 'QueryRejectedError' });
     expect(j.sns.messagesTo(j.topicArn)).toEqual([{ jobId, status: 'FAILED', operation: 'missing_table', submittedAt: job.submittedAt, error: 'QueryRejectedError' }]);
     const ops = j.sns.messagesTo(j.opsTopicArn!);
     expect(ops).toEqual([expect.objectContaining({ jobId, status: 'FAILED', error: 'QueryRejectedError', executionArn: execution.executionArn })]);
     expect(JSON.parse(ops[0].cause)).toMatchObject({ errorType: 'QueryRejectedError' });
     // The FAILED execution reached the marker through the rule; the job was FAILED already: nothing more.
-    const markers = j.sfn.executionsOf(j.ids.marker).filter((e) => (e.input as any).detail.name === jobId);
+    const markers = j.executionsOf(j.ids.marker).filter((e) => JSON.parse(e.input).detail.name === jobId);
     expect(markers).toHaveLength(1);
-    expect(markers[0].events.filter((e) => e.type === 'StateEntered').map((e) => e.state.name)).toEqual(['MarkUnfinishedJobFailed', 'AlreadyFinished']);
+    expect(markers[0].history.filter((e) => e.type === 'StateEntered').map((e) => e.details!.name)).toEqual(['MarkUnfinishedJobFailed', 'AlreadyFinished']);
   });
 });
 
@@ -195,9 +195,9 @@ describe('the workflow: other paths', () => {
     expect(status.json.data.status).toBe('SUCCEEDED');
     expect(retriesOf(jobId, 'NotifySucceeded')).toBe(3);
     expect(statesEntered(jobId)).toEqual(['MarkRunning', 'RunQuery', 'MarkSucceeded', 'NotifySucceeded', 'NotificationFailed']);
-    expect(j.sfn.executionsOf(j.ids.stateMachine).find((e) => e.name === jobId)).toMatchObject({ status: 'FAILED', error: 'NotificationFailed' });
-    const marker = j.sfn.executionsOf(j.ids.marker).find((e) => (e.input as any).detail.name === jobId)!;
-    expect(marker.events.filter((e) => e.type === 'StateEntered').map((e) => e.state.name)).toEqual(['MarkUnfinishedJobFailed', 'AlreadyFinished']);
+    expect(j.executionsOf(j.ids.stateMachine).find((e) => e.name === jobId)).toMatchObject({ status: 'FAILED', error: 'NotificationFailed' });
+    const marker = j.executionsOf(j.ids.marker).find((e) => JSON.parse(e.input).detail.name === jobId)!;
+    expect(marker.history.filter((e) => e.type === 'StateEntered').map((e) => e.details!.name)).toEqual(['MarkUnfinishedJobFailed', 'AlreadyFinished']);
     expect((await j.status(jobId)).json.data.status).toBe('SUCCEEDED');
   });
 
@@ -205,9 +205,9 @@ describe('the workflow: other paths', () => {
     j.beforeRunnerInvoke = () => j.hang(); // the query never returns
     const { jobId } = await j.submit({ operation: 'simple_demo', parameters: { limit: 3 } });
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const execution = j.sfn.executionsOf(j.ids.stateMachine).find((e) => e.name === jobId)!;
+    const execution = j.executionsOf(j.ids.stateMachine).find((e) => e.name === jobId)!;
     expect((await j.status(jobId)).json.data.status).toBe('RUNNING');
-    execution.abort();
+    execution.abort!();
     await j.sfn.waitForIdle();
     expect(execution.status).toBe('ABORTED');
     const job = (await j.status(jobId)).json.data;
@@ -219,11 +219,11 @@ describe('the workflow: other paths', () => {
 
   test('an execution for a job with no record (started by hand): every step fails safely, notified, nothing written', async () => {
     const jobId = '00000000-0000-4000-8000-00000000abcd';
-    const execution = j.sfn.startExecution(j.names.arn(j.ids.stateMachine), jobId, {
+    const execution = j.sfn.start(String(j.model.ref(j.ids.stateMachine)), JSON.stringify({
       jobId, operation: 'simple_demo', parameters: {}, useCache: true, submittedAt: new Date().toISOString(),
-    });
+    }), jobId);
     await j.sfn.waitForIdle();
-    expect(execution.events.filter((e) => e.type === 'StateEntered').map((e) => e.state.name))
+    expect(execution.history.filter((e) => e.type === 'StateEntered').map((e) => e.details!.name))
       .toEqual(['MarkRunning', 'MarkFailed', 'NotifyFailed', 'NotifyOpsFailed', 'JobFailed']);
     expect(execution).toMatchObject({ status: 'FAILED', error: 'DynamoDB.ConditionalCheckFailedException' });
     expect(await j.rawJob(jobId)).toBeUndefined();
@@ -266,7 +266,7 @@ describe('the workflow: other paths', () => {
 });
 
 describe('the job routes with bad input', () => {
-  const executions = () => j.sfn.executionsOf(j.ids.stateMachine).length;
+  const executions = () => j.executionsOf(j.ids.stateMachine).length;
   const submit = (body: unknown, extra: { base64?: boolean } = {}) => j.call({ method: 'POST', path: '/analytics/jobs', body: body as any, ...extra });
 
   test.each([

@@ -2,10 +2,11 @@
  * The async job workflow, locally, as deployed: the analytics handler harness (real PostgreSQL,
  * local Secrets Manager, dynalite, s3rver, real API Gateway events) plus
  *
- *   - the job state machine and the unfinished-job marker from a synthesized stack, run by the local
- *     Step Functions (test/support/local-stepfunctions.ts), RunQuery bound to the real `jobRunner`;
- *   - the job table in dynalite (named by its logical id), the topics in the recording SNS stand-in;
- *   - the API function's StartExecution / DescribeExecution answered by the local Step Functions;
+ *   - the job state machine and the unfinished-job marker from a synthesized stack, run by the
+ *     sandbox's Step Functions in-process (test/support/local-stepfunctions.ts), RunQuery bound to
+ *     the real `jobRunner`;
+ *   - the job table in dynalite (named as the sandbox names it), the topics in the sandbox's SNS;
+ *   - the API function's StartExecution / DescribeExecution answered by the sandbox's Step Functions;
  *   - a TCP proxy in front of PostgreSQL that can reset or black-hole connections (transient failures,
  *     hanging queries), the job runner and the API function both connecting through it.
  */
@@ -13,8 +14,10 @@ import * as net from 'net';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { callWithEvent, EventInit, Harness, HarnessOptions, Response, startHarness } from './fixtures/analytics/harness';
 import { LocalSns, startLocalSns } from './support/local-sns';
-import { CfnTemplate, LocalFunction, LocalResourceNames, LocalStepFunctions } from './support/local-stepfunctions';
+import { CfnTemplate, LocalFunction, localModel, LocalWorkflow, startLocalStepFunctions } from './support/local-stepfunctions';
 import { adminUrl } from './support/test-database';
+import type { StackModel } from '../sandbox/src/resolver';
+import type { Execution, LocalStepFunctions } from '../sandbox/src/step-functions';
 
 /** Logical ids of the workflow's resources in the synthesized template. */
 export interface WorkflowIds {
@@ -109,7 +112,8 @@ export interface JobsHarness {
   readonly sns: LocalSns;
   readonly proxy: FaultyProxy;
   readonly ids: WorkflowIds;
-  readonly names: LocalResourceNames;
+  /** The template as the sandbox resolves it: `model.ref(id)` is a table's name, a topic's or state machine's ARN. */
+  readonly model: StackModel;
   readonly topicArn: string;
   readonly opsTopicArn?: string;
   /** Per-test fault injection before each job-runner invocation (reset by `resetFaults`). */
@@ -122,6 +126,8 @@ export interface JobsHarness {
    */
   hang(): Promise<void>;
   releaseHangs(): void;
+  /** Executions of a state machine of the template, by its logical id. */
+  executionsOf(logicalId: string): Execution[];
   /** The job item as stored (raw DynamoDB attribute values). */
   rawJob(jobId: string): Promise<Record<string, any> | undefined>;
   /** POST /analytics/jobs (202 expected), without waiting for the workflow. */
@@ -134,8 +140,6 @@ export interface JobsHarness {
 
 export interface JobsHarnessOptions extends HarnessOptions {
   readonly workflow: SynthesizedWorkflow;
-  /** See LocalStepFunctionsOptions.executionTimeoutOverrides (logical id → seconds). */
-  readonly executionTimeoutOverrides?: Record<string, number>;
 }
 
 export async function startJobsHarness(options: JobsHarnessOptions): Promise<JobsHarness> {
@@ -143,14 +147,15 @@ export async function startJobsHarness(options: JobsHarnessOptions): Promise<Job
   const admin = new URL(adminUrl());
   const proxy = await FaultyProxy.start(admin.hostname, Number(admin.port || 5432));
   const sns = await startLocalSns();
-  const names = new LocalResourceNames(template);
-  const topicArn = names.arn(ids.topic);
-  const opsTopicArn = ids.opsTopic ? names.arn(ids.opsTopic) : undefined;
+  const model = localModel(template);
+  const tableName = String(model.ref(ids.jobTable));
+  const topicArn = String(model.ref(ids.topic));
+  const opsTopicArn = ids.opsTopic ? String(model.ref(ids.opsTopic)) : undefined;
   sns.addTopic(topicArn);
   if (opsTopicArn) sns.addTopic(opsTopicArn);
 
-  // Created once the analytics harness has loaded the handlers (the job runner is one of them).
-  let sfn!: LocalStepFunctions;
+  // Started once the analytics harness has loaded the handlers (the job runner is one of them).
+  let workflow!: LocalWorkflow;
   const hangs: Array<() => void> = [];
 
   const h = await startHarness({
@@ -158,13 +163,13 @@ export async function startJobsHarness(options: JobsHarnessOptions): Promise<Job
     env: {
       DB_HOST: '127.0.0.1',
       DB_PORT: String(proxy.port),
-      JOB_TABLE_NAME: names.ref(ids.jobTable),
-      JOB_STATE_MACHINE_ARN: names.arn(ids.stateMachine),
+      JOB_TABLE_NAME: tableName,
+      JOB_STATE_MACHINE_ARN: String(model.ref(ids.stateMachine)),
       AWS_ENDPOINT_URL_SNS: sns.endpoint,
       ...options.env,
     },
   });
-  await h.ddb.createTable(names.ref(ids.jobTable), 'jobId');
+  await h.ddb.createTable(tableName, 'jobId');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const jobs = require('../lambda/async-job-workflow/index') as typeof import('../lambda/async-job-workflow/index');
 
@@ -175,12 +180,13 @@ export async function startJobsHarness(options: JobsHarnessOptions): Promise<Job
     sns,
     proxy,
     ids,
-    names,
+    model,
     topicArn,
     opsTopicArn,
     get sfn() {
-      return sfn;
+      return workflow.sfn;
     },
+    executionsOf: (logicalId) => workflow.sfn.executionsOf(String(model.ref(logicalId))),
     hang() {
       return new Promise<void>((_, reject) => hangs.push(() => reject(new Error('released at the end of the test'))));
     },
@@ -189,7 +195,7 @@ export async function startJobsHarness(options: JobsHarnessOptions): Promise<Job
     },
     async rawJob(jobId) {
       const key = { jobId: { S: jobId } };
-      const { Item } = await h.ddb.client.send(new GetItemCommand({ TableName: names.ref(ids.jobTable), Key: key, ConsistentRead: true }));
+      const { Item } = await h.ddb.client.send(new GetItemCommand({ TableName: tableName, Key: key, ConsistentRead: true }));
       return Item;
     },
     async status(jobId) {
@@ -202,13 +208,12 @@ export async function startJobsHarness(options: JobsHarnessOptions): Promise<Job
     },
     async submitAndWait(body) {
       const { submit, jobId } = await harness.submit(body);
-      await sfn.waitForIdle();
+      await workflow.sfn.waitForIdle();
       return { submit, status: await harness.status(jobId), jobId };
     },
     async close() {
       harness.releaseHangs();
-      await sfn.close();
-      await sfn.settleBackgroundHandlers();
+      await workflow.close();
       proxy.blackhole(false);
       await h.close();
       await Promise.all([sns.close(), proxy.close()]);
@@ -219,15 +224,8 @@ export async function startJobsHarness(options: JobsHarnessOptions): Promise<Job
     handler: (event, context) => jobs.jobRunner(event, context),
     beforeInvoke: (n) => harness.beforeRunnerInvoke?.(n),
   };
-  sfn = new LocalStepFunctions({
-    template,
-    names,
-    dynamodb: h.ddb.client,
-    sns: sns.client,
-    functions: { [ids.jobRunner]: runner },
-    executionTimeoutOverrides: options.executionTimeoutOverrides,
-  });
+  workflow = await startLocalStepFunctions({ model, functions: { [ids.jobRunner]: runner }, dynamodbEndpoint: h.ddb.endpoint, sns: sns.service });
   // The SDK reads AWS_ENDPOINT_URL_SFN at a client's first request: the API function's client is created on its first job.
-  process.env.AWS_ENDPOINT_URL_SFN = await sfn.listen();
+  process.env.AWS_ENDPOINT_URL_SFN = workflow.endpoint;
   return harness;
 }

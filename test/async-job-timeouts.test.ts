@@ -35,22 +35,22 @@ afterEach(async () => {
   j.beforeRunnerInvoke = undefined;
   j.releaseHangs();
   j.proxy.blackhole(false);
-  j.sfn.setExecutionTimeout(j.ids.stateMachine, undefined);
+  j.sfn.setExecutionTimeout(String(j.model.ref(j.ids.stateMachine)), undefined);
   await j.sfn.waitForIdle();
   j.sns.clear();
 });
 
 function executionOf(jobId: string) {
-  return j.sfn.executionsOf(j.ids.stateMachine).find((e) => e.name === jobId)!;
+  return j.executionsOf(j.ids.stateMachine).find((e) => e.name === jobId)!;
 }
 function states(jobId: string): string[] {
-  return executionOf(jobId).events.filter((e) => e.type === 'StateEntered').map((e) => e.state.name);
+  return executionOf(jobId).history.filter((e) => e.type === 'StateEntered').map((e) => e.details!.name);
 }
 
 test('the synthesized timeouts: function 3 s, RunQuery task 18 s', () => {
   const fn = workflow.template.Resources[workflow.ids.jobRunner].Properties;
   expect(fn.Timeout).toBe(3);
-  const definition = JSON.parse(j.names.resolve(workflow.template.Resources[workflow.ids.stateMachine].Properties.DefinitionString));
+  const definition = JSON.parse(j.model.resolve(workflow.template.Resources[workflow.ids.stateMachine].Properties.DefinitionString));
   expect(definition.States.RunQuery.TimeoutSeconds).toBe(18);
 });
 
@@ -58,7 +58,7 @@ test('a query longer than the job budget is cancelled by its statement timeout: 
   const { status, jobId } = await j.submitAndWait({ operation: 'slow_count', parameters: { n: 1_000_000 } });
   const job = status.json.data;
   expect(job).toMatchObject({ status: 'FAILED', error: { code: 'QUERY_TIMEOUT', type: 'QueryTimeoutError' } });
-  expect(executionOf(jobId).events.filter((e) => e.type === 'StateRetried')).toHaveLength(0);
+  expect(executionOf(jobId).history.filter((e) => e.type === 'StateRetried')).toHaveLength(0);
   expect(states(jobId)).toEqual(['MarkRunning', 'RunQuery', 'MarkFailed', 'NotifyFailed', 'NotifyOpsFailed', 'JobFailed']);
   expect(Date.parse(job.finishedAt) - Date.parse(job.startedAt)).toBeLessThan(3000);
   expect(j.sns.messagesTo(j.topicArn)).toEqual([expect.objectContaining({ jobId, status: 'FAILED', error: 'QueryTimeoutError' })]);
@@ -88,15 +88,15 @@ test('an invocation that never answers hits the task timeout (States.Timeout), c
 }, 60_000);
 
 test('an execution that times out runs no Catch: the rule and the marker mark the job FAILED and notify', async () => {
-  j.sfn.setExecutionTimeout(j.ids.stateMachine, 1);
+  j.sfn.setExecutionTimeout(String(j.model.ref(j.ids.stateMachine)), 1);
   j.beforeRunnerInvoke = () => j.hang();
   const { status, jobId } = await j.submitAndWait({ operation: 'simple_demo', parameters: { limit: 3 } });
   expect(executionOf(jobId).status).toBe('TIMED_OUT');
   expect(states(jobId)).toEqual(['MarkRunning', 'RunQuery']);
   const job = status.json.data;
   expect(job).toMatchObject({ status: 'FAILED', error: { code: 'JOB_TIMEOUT', type: 'Execution.TIMED_OUT' } });
-  const marker = j.sfn.executionsOf(j.ids.marker).find((e) => (e.input as any).detail.name === jobId)!;
-  expect(marker.events.filter((e) => e.type === 'StateEntered').map((e) => e.state.name))
+  const marker = j.executionsOf(j.ids.marker).find((e) => JSON.parse(e.input).detail.name === jobId)!;
+  expect(marker.history.filter((e) => e.type === 'StateEntered').map((e) => e.details!.name))
     .toEqual(['MarkUnfinishedJobFailed', 'NotifyUnfinishedJobFailed', 'NotifyOpsUnfinishedJobFailed', 'MarkerDone']);
   expect(j.sns.messagesTo(j.topicArn)).toEqual([{ jobId, status: 'FAILED', operation: 'simple_demo', submittedAt: job.submittedAt, error: 'Execution.TIMED_OUT' }]);
   const raw = await j.rawJob(jobId);

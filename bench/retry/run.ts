@@ -9,11 +9,11 @@
  * the `Ingestion Failed` event with `final: true`, and the message's move to the dead-letter queue.
  * Prints the measured delays next to the documented ones (lambda/ingestion-pipeline/retry.ts).
  *
- * The dead-letter move comes when the queue's visibility timeout ends after the last attempt
- * (six times the function timeout: 90 minutes in the example app). The example app has no
- * setting for it, so `--function-timeout` / `--max-receive-count` run an app of the same
- * constructs (CanonicalStore + IngestionPipeline with the CRM source) with those settings instead,
- * where the whole path to the dead-letter queue can be watched. `--dlq-wait` bounds the wait for
+ * The last attempt makes the message visible at once, so the dead-letter move comes with the
+ * queue's next receive (if the function could not change the visibility, it comes when the
+ * visibility timeout ends: six times the function timeout, 90 minutes in the example app).
+ * `--function-timeout` / `--max-receive-count` run an app of the same constructs
+ * (CanonicalStore + IngestionPipeline with the CRM source) with those settings instead. `--dlq-wait` bounds the wait for
  * the move (default: the visibility timeout + 30 s when that is at most 20 minutes, else no wait).
  * BENCH_SKIP_BUNDLE=1 skips `npx projen bundle`.
  */

@@ -9,7 +9,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { announceFinalFailure, failureCode, newTrace } from './failure';
-import { backOff, receiveCountOf } from './retry';
+import { backOff, receiveCountOf, releaseToDeadLetterQueue } from './retry';
 import { ingestObject } from './run';
 import { objectsIn } from './s3-event';
 
@@ -44,8 +44,11 @@ async function processMessage(record: SQSRecord, context?: Context): Promise<voi
       }
     }
   } catch (error) {
-    if (!finalAttempt) {
-      const delay = await backOff(record, (e) => logger.warn('Could not delay the retry; the queue visibility timeout applies', { error: e as Error }));
+    const unset = (e: unknown) => logger.warn('Could not change the message\'s visibility; the queue visibility timeout applies', { error: e as Error });
+    if (finalAttempt) {
+      if (await releaseToDeadLetterQueue(record, unset) !== undefined) logger.info('Released to the dead-letter queue', { messageId: record.messageId, receiveCount });
+    } else {
+      const delay = await backOff(record, unset);
       if (delay !== undefined) logger.info('Retry scheduled', { messageId: record.messageId, receiveCount, retryInSeconds: delay });
     }
     throw error;

@@ -33,12 +33,24 @@ export function receiveCountOf(record: SQSRecord): number {
  * when the queue's visibility timeout ends. Never throws: the attempt's own error is what matters.
  */
 export async function backOff(record: SQSRecord, onError: (error: unknown) => void): Promise<number | undefined> {
+  return makeVisibleIn(record, retryDelaySeconds(receiveCountOf(record)), onError);
+}
+
+/**
+ * After the last attempt: makes the message visible at once, so the queue's next receive moves it
+ * to the dead-letter queue (and its alarm fires) now, not when the visibility timeout ends (six
+ * times the function timeout). Returns 0, or undefined when it could not be set. Never throws.
+ */
+export async function releaseToDeadLetterQueue(record: SQSRecord, onError: (error: unknown) => void): Promise<number | undefined> {
+  return makeVisibleIn(record, 0, onError);
+}
+
+async function makeVisibleIn(record: SQSRecord, seconds: number, onError: (error: unknown) => void): Promise<number | undefined> {
   const queueUrl = process.env.QUEUE_URL;
   if (!queueUrl || !record.receiptHandle) return undefined;
-  const delay = retryDelaySeconds(receiveCountOf(record));
   try {
-    await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: record.receiptHandle, VisibilityTimeout: delay }));
-    return delay;
+    await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: record.receiptHandle, VisibilityTimeout: seconds }));
+    return seconds;
   } catch (error) {
     onError(error);
     return undefined;

@@ -4,7 +4,8 @@
  * values per field, the field statistics — as a structured analysis (insights,
  * recommendations, executive summary, risk level), every text marked as written by the local
  * stand-in, not a model. With `real: true` it forwards each Converse call to real Bedrock with
- * the credentials of the sandbox's own environment instead.
+ * the credentials of the sandbox's own environment instead; with `answer` (the tests) each reply
+ * is scripted: a model answer or a service error.
  */
 import * as http2 from 'http2';
 import type { AddressInfo } from 'net';
@@ -12,6 +13,34 @@ import { LOCAL_STAND_IN_LABEL } from '../../lambda/shared/analysis-contract';
 
 /** The label the analyzer and the report recognise (no cost, "not a model"): defined once, in the analysis contract. */
 export const STAND_IN_LABEL = LOCAL_STAND_IN_LABEL;
+
+/** A Converse request as received. */
+export interface ConverseRequest {
+  readonly modelId: string;
+  readonly path: string;
+  /** The request body as sent (JSON text). */
+  readonly raw: string;
+  readonly body: {
+    readonly system?: Array<{ text?: string }>;
+    readonly messages: Array<{ role: string; content: Array<{ text?: string }> }>;
+    readonly inferenceConfig?: { maxTokens?: number; temperature?: number; topP?: number };
+  };
+}
+
+/** A reply: a model answer (tokens counted from the texts unless given), or an error the service returns. */
+export type ConverseReply =
+  | { readonly kind: 'answer'; readonly text: string; readonly stopReason?: string; readonly inputTokens?: number; readonly outputTokens?: number }
+  | { readonly kind: 'error'; readonly status: number; readonly type: string; readonly message: string };
+
+export interface LocalBedrockOptions {
+  readonly port?: number;
+  readonly host?: string;
+  /** Forward each call to real Bedrock (the sandbox's own credentials). */
+  readonly real?: boolean;
+  readonly region?: string;
+  /** Scripts the reply to a request (tests); undefined: the stand-in's analysis. */
+  readonly answer?: (request: ConverseRequest) => ConverseReply | undefined;
+}
 
 export interface LocalBedrock {
   readonly endpoint: string;
@@ -68,7 +97,7 @@ export function standInAnalysis(promptText: string): { insights: string[]; recom
   return { insights, recommendations, executiveSummary, riskLevel };
 }
 
-export async function startLocalBedrock(options: { port?: number; host?: string; real?: boolean; region?: string } = {}): Promise<LocalBedrock> {
+export async function startLocalBedrock(options: LocalBedrockOptions = {}): Promise<LocalBedrock> {
   const calls: LocalBedrock['calls'] = [];
   const sessions = new Set<http2.Http2Session>();
   const server = http2.createServer();
@@ -118,12 +147,15 @@ export async function startLocalBedrock(options: { port?: number; host?: string;
         return;
       }
       const prompt = (body.messages ?? []).flatMap((msg: any) => (msg.content ?? []).map((c: any) => c.text ?? '')).join('\n');
-      const text = JSON.stringify(standInAnalysis(prompt));
-      const inputTokens = Math.ceil(raw.length / 4);
-      const outputTokens = Math.ceil(text.length / 4);
+      const reply = options.answer?.({ modelId, path, raw, body }) ?? { kind: 'answer', text: JSON.stringify(standInAnalysis(prompt)) };
+      if (reply.kind === 'error') {
+        return send(reply.status, { message: reply.message }, { 'x-amzn-errortype': `${reply.type}:http://internal.amazon.com/coral/com.amazon.bedrock/` });
+      }
+      const inputTokens = reply.inputTokens ?? Math.ceil(raw.length / 4);
+      const outputTokens = reply.outputTokens ?? Math.ceil(reply.text.length / 4);
       return send(200, {
-        output: { message: { role: 'assistant', content: [{ text }] } },
-        stopReason: 'end_turn',
+        output: { message: { role: 'assistant', content: reply.text ? [{ text: reply.text }] : [] } },
+        stopReason: reply.stopReason ?? 'end_turn',
         usage: { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens },
         metrics: { latencyMs: 1 },
       });

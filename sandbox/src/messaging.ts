@@ -151,29 +151,35 @@ function tryJson(s: string): unknown {
 export class LocalSes {
   constructor(private readonly outbox: Outbox) {}
 
+  /** SendEmail (its JSON input); returns the message id. */
+  send(input: any): string {
+    const d = input.Destination ?? {};
+    const to: string[] = [...(d.ToAddresses ?? []), ...(d.CcAddresses ?? []), ...(d.BccAddresses ?? [])];
+    if (!input.Content) throw new AwsErrorRest('BadRequestException', 'Content is required');
+    const messageId = `${randomUUID()}-000000`;
+    if (input.Content.Raw) {
+      const raw = Buffer.from(input.Content.Raw.Data, 'base64');
+      const subject = /^Subject: (.*)$/m.exec(raw.toString('utf8'))?.[1] ?? '(raw message)';
+      this.outbox.write('email', subject, to, { '.eml': raw });
+      return messageId;
+    }
+    const simple = input.Content.Simple;
+    if (simple && (!simple.Subject?.Data || !simple.Body)) throw new AwsErrorRest('BadRequestException', 'A simple message needs a Subject and a Body');
+    if (!input.FromEmailAddress) throw new AwsErrorRest('BadRequestException', 'FromEmailAddress is required unless the raw message has a From header');
+    const subject: string = simple?.Subject?.Data ?? `(template ${input.Content.Template?.TemplateName ?? ''})`;
+    const template = input.Content.Template ? JSON.stringify(input.Content.Template, null, 2) : undefined;
+    const text: string | undefined = simple?.Body?.Text?.Data ?? template;
+    const html: string | undefined = simple?.Body?.Html?.Data;
+    const files: Record<string, string> = { '.eml': mime(input.FromEmailAddress, to, subject, text, html, messageId, input.ReplyToAddresses) };
+    if (html) files['.html'] = html;
+    if (text) files['.txt'] = text;
+    this.outbox.write('email', subject, to, files);
+    return messageId;
+  }
+
   register(api: LocalAwsApi): void {
     api.route('POST', /^\/v2\/email\/outbound-emails$/, (request) => {
-      const input = JSON.parse(request.body.toString('utf8') || '{}');
-      const d = input.Destination ?? {};
-      const to: string[] = [...(d.ToAddresses ?? []), ...(d.CcAddresses ?? []), ...(d.BccAddresses ?? [])];
-      const from: string = input.FromEmailAddress ?? 'sandbox@localhost';
-      if (!input.Content) throw new AwsErrorRest('BadRequestException', 'Content is required');
-      const messageId = `${randomUUID()}-000000`;
-      if (input.Content.Raw) {
-        const raw = Buffer.from(input.Content.Raw.Data, 'base64');
-        const subject = /^Subject: (.*)$/m.exec(raw.toString('utf8'))?.[1] ?? '(raw message)';
-        this.outbox.write('email', subject, to, { '.eml': raw });
-      } else {
-        const simple = input.Content.Simple ?? {};
-        const subject: string = simple.Subject?.Data ?? (input.Content.Template ? `(template ${input.Content.Template.TemplateName ?? ''})` : '(no subject)');
-        const template = input.Content.Template ? JSON.stringify(input.Content.Template, null, 2) : undefined;
-        const text: string | undefined = simple.Body?.Text?.Data ?? template;
-        const html: string | undefined = simple.Body?.Html?.Data;
-        const files: Record<string, string> = { '.eml': mime(from, to, subject, text, html, messageId, input.ReplyToAddresses) };
-        if (html) files['.html'] = html;
-        if (text) files['.txt'] = text;
-        this.outbox.write('email', subject, to, files);
-      }
+      const messageId = this.send(JSON.parse(request.body.toString('utf8') || '{}'));
       return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ MessageId: messageId }) };
     });
     // Identities and configuration sets exist locally whatever they are.

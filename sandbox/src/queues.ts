@@ -80,12 +80,16 @@ export class LocalQueue {
   private readonly waiters: Array<() => void> = [];
   /** Messages moved to the dead-letter queue from this one. */
   redriven = 0;
+  /** Every ChangeMessageVisibility accepted: the timeout asked for, at which time of the queues' clock. */
+  readonly visibilityChanges: Array<{ messageId: string; seconds: number; at: number }> = [];
 
   constructor(readonly spec: QueueSpec, private readonly queues: LocalQueues) {}
 
-  send(body: string, origin?: string, attributes: Record<string, unknown> = {}): string {
+  /** Adds a message, receivable at once or `delaySeconds` later (SendMessage's DelaySeconds). */
+  send(body: string, origin?: string, attributes: Record<string, unknown> = {}, delaySeconds = 0): string {
     const id = randomUUID();
-    this.messages.push({ id, body, sent: Date.now(), receiveCount: 0, visibleAt: 0, attributes, origin });
+    const now = this.queues.now();
+    this.messages.push({ id, body, sent: now, receiveCount: 0, visibleAt: delaySeconds > 0 ? now + delaySeconds * 1000 : 0, attributes, origin });
     this.wake();
     return id;
   }
@@ -107,7 +111,7 @@ export class LocalQueue {
 
   /** Receives up to n visible messages, redriving those past maxReceiveCount first. */
   receive(n: number, visibilityTimeoutSeconds = this.spec.visibilityTimeoutSeconds): Message[] {
-    const now = Date.now();
+    const now = this.queues.now();
     const out: Message[] = [];
     for (const m of [...this.messages]) {
       if (out.length >= n) break;
@@ -136,7 +140,7 @@ export class LocalQueue {
 
   /** When the next invisible message becomes visible (ms from now), if any. */
   nextVisibleIn(): number | undefined {
-    const now = Date.now();
+    const now = this.queues.now();
     const times = this.messages.map((m) => m.visibleAt - now).filter((t) => t > 0);
     return times.length ? Math.min(...times) : undefined;
   }
@@ -145,23 +149,24 @@ export class LocalQueue {
     return this.messages.length;
   }
 
-  /** ApproximateNumberOfMessages (visible) and …NotVisible (in flight), as GetQueueAttributes counts them. */
-  counts(): { visible: number; inFlight: number } {
-    const now = Date.now();
-    const inFlight = this.messages.filter((m) => m.visibleAt > now).length;
-    return { visible: this.messages.length - inFlight, inFlight };
+  /** ApproximateNumberOfMessages (visible), …NotVisible (in flight) and …Delayed (sent with a delay not yet over), as GetQueueAttributes counts them. */
+  counts(): { visible: number; inFlight: number; delayed: number } {
+    const now = this.queues.now();
+    const hidden = this.messages.filter((m) => m.visibleAt > now);
+    const delayed = hidden.filter((m) => m.receiveCount === 0).length;
+    return { visible: this.messages.length - hidden.length, inFlight: hidden.length - delayed, delayed };
   }
 
   /** GetQueueAttributes. */
   attributes(): Record<string, string> {
-    const { visible, inFlight } = this.counts();
-    const created = String(Math.floor((this.spec.createdAt ?? Date.now()) / 1000));
+    const { visible, inFlight, delayed } = this.counts();
+    const created = String(Math.floor((this.spec.createdAt ?? this.queues.now()) / 1000));
     const dlq = this.spec.deadLetter;
     return {
       QueueArn: this.spec.arn,
       ApproximateNumberOfMessages: String(visible),
       ApproximateNumberOfMessagesNotVisible: String(inFlight),
-      ApproximateNumberOfMessagesDelayed: '0',
+      ApproximateNumberOfMessagesDelayed: String(delayed),
       VisibilityTimeout: String(this.spec.visibilityTimeoutSeconds),
       CreatedTimestamp: created,
       LastModifiedTimestamp: created,
@@ -188,7 +193,8 @@ export class LocalQueue {
   changeVisibility(receipt: string, seconds: number): boolean {
     const m = this.messages.find((x) => x.receipt === receipt);
     if (m) {
-      m.visibleAt = Date.now() + seconds * 1000;
+      m.visibleAt = this.queues.now() + seconds * 1000;
+      this.visibilityChanges.push({ messageId: m.id, seconds, at: this.queues.now() });
       this.wake();
     }
     return Boolean(m);
@@ -207,7 +213,7 @@ export class LocalQueue {
         ApproximateReceiveCount: String(m.receiveCount),
         SentTimestamp: String(m.sent),
         SenderId: 'AIDAIENQZJOLO23YVJ4VO',
-        ApproximateFirstReceiveTimestamp: String(m.firstReceive ?? Date.now()),
+        ApproximateFirstReceiveTimestamp: String(m.firstReceive ?? this.queues.now()),
       },
       messageAttributes: {},
       md5OfBody: createHash('md5').update(m.body).digest('hex'),
@@ -225,6 +231,13 @@ export class LocalQueues {
   private readonly deadLetterListeners: Array<(m: DeadLetterMove) => void> = [];
   private readonly moveTasks: MoveTask[] = [];
   private stopped = false;
+
+  /**
+   * @param now the queues' clock (ms): visibility timeouts and delays are measured on it. The
+   *   sandbox uses the wall clock; a test can pass one it moves forward, to see when a message
+   *   comes back after minutes without waiting for them.
+   */
+  constructor(readonly now: () => number = Date.now) {}
 
   add(spec: QueueSpec): LocalQueue {
     const q = new LocalQueue(spec, this);
@@ -310,8 +323,12 @@ export class LocalQueues {
         return { Attributes: names.length === 0 || names.includes('All') ? all : Object.fromEntries(names.filter((n) => n in all).map((n) => [n, all[n]])) };
       },
       ListDeadLetterSourceQueues: ({ QueueUrl }) => ({ queueUrls: this.sourcesOf(this.queue(QueueUrl).spec.arn).map((q) => q.spec.url) }),
-      SendMessage: ({ QueueUrl, MessageBody, MessageAttributes }) => {
-        const id = this.queue(QueueUrl).send(String(MessageBody), undefined, MessageAttributes ?? {});
+      SendMessage: ({ QueueUrl, MessageBody, MessageAttributes, DelaySeconds }) => {
+        const delay = Number(DelaySeconds ?? 0);
+        if (!Number.isInteger(delay) || delay < 0 || delay > 900) {
+          throw new AwsError('InvalidParameterValue', `Value ${DelaySeconds} for parameter DelaySeconds is invalid. Reason: Must be >= 0 and <= 900.`);
+        }
+        const id = this.queue(QueueUrl).send(String(MessageBody), undefined, MessageAttributes ?? {}, delay);
         return { MessageId: id, MD5OfMessageBody: createHash('md5').update(String(MessageBody)).digest('hex') };
       },
       ReceiveMessage: ({ QueueUrl, MaxNumberOfMessages, VisibilityTimeout }) => {

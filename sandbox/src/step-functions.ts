@@ -6,6 +6,8 @@
  * Retry/Catch see the errors the cloud would raise (a function's errorType; `DynamoDB.…`).
  * StartExecution / DescribeExecution / StopExecution / ListExecutions answer the handlers, and
  * each status change is sent to the default event bus as "Step Functions Execution Status Change".
+ * The same class serves the tests in-process (their functions bound by `invokeLambda`, retry waits
+ * shortened with `retryIntervalMs`, an execution timeout replaced with `setExecutionTimeout`).
  */
 import { randomUUID } from 'crypto';
 import { AwsError, LocalAwsApi } from './aws-api';
@@ -34,6 +36,8 @@ export interface StepFunctionsDependencies {
   readonly sns: LocalSns;
   readonly events: LocalEventBridge;
   readonly queues: LocalQueues;
+  /** Wait between retries in ms, replacing IntervalSeconds/BackoffRate/jitter (tests); unset keeps the definition's waits. */
+  readonly retryIntervalMs?: number;
   invokeLambda(nameOrArn: string, payload: unknown): Promise<InvokeResult>;
   /** Endpoint for an SDK service name (dynamodb, s3, sns, …) and whether it needs path-style S3. */
   endpointFor(service: string): string;
@@ -53,7 +57,14 @@ export interface Execution {
   error?: string;
   cause?: string;
   abort?: () => void;
-  readonly history: Array<{ type: string; timestamp: number; details?: unknown }>;
+  /** The interpreter's events: StateEntered, StateRetried, StateFailed… with the state's name (and error). */
+  readonly history: HistoryEvent[];
+}
+
+export interface HistoryEvent {
+  readonly type: string;
+  readonly timestamp: number;
+  readonly details?: { readonly name: string; readonly error?: string };
 }
 
 interface Machine {
@@ -103,6 +114,16 @@ function namedError(name: string, cause: string): Error {
   return e;
 }
 
+/** A local service's error as an optimized integration names it (`SNS.NotFoundException`). */
+function serviceCall<T>(prefix: string, call: () => T): T {
+  try {
+    return call();
+  } catch (error) {
+    const type = error instanceof AwsError ? error.type : (error as Error).name;
+    throw namedError(`${prefix}.${type.endsWith('Exception') ? type : `${type}Exception`}`, (error as Error).message);
+  }
+}
+
 const pascal = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 export class LocalStepFunctions {
@@ -110,8 +131,32 @@ export class LocalStepFunctions {
   readonly executions = new Map<string, Execution>();
   private readonly clients = new Map<string, any>();
   private readonly listeners: Array<(e: Execution) => void> = [];
+  private readonly running = new Set<Promise<void>>();
+  private readonly timeoutOverrides = new Map<string, number>();
 
   constructor(private readonly deps: StepFunctionsDependencies) {}
+
+  /** Replaces the execution timeout of a state machine's next executions (undefined: the definition's). */
+  setExecutionTimeout(stateMachineArn: string, seconds: number | undefined): void {
+    if (seconds === undefined) this.timeoutOverrides.delete(stateMachineArn);
+    else this.timeoutOverrides.set(stateMachineArn, seconds);
+  }
+
+  /** Executions of one state machine, in start order. */
+  executionsOf(stateMachineArn: string): Execution[] {
+    return [...this.executions.values()].filter((e) => e.stateMachineArn === stateMachineArn);
+  }
+
+  /** Waits until no execution runs, including those their status changes started (rules → state machines). */
+  async waitForIdle(): Promise<void> {
+    while (this.running.size > 0) await Promise.all([...this.running]);
+  }
+
+  /** Aborts the running executions and waits for them to end. */
+  async stop(): Promise<void> {
+    for (const e of this.executions.values()) if (e.status === 'RUNNING') e.abort?.();
+    await this.waitForIdle();
+  }
 
   addMachine(arn: string, name: string, definition: any, type = 'STANDARD'): void {
     this.machines.set(arn, { arn, name, definition: withTaskTimeouts(definition), type });
@@ -140,7 +185,9 @@ export class LocalStepFunctions {
     const execution: Execution = { executionArn, stateMachineArn, name: executionName, input: input ?? '{}', startDate: Date.now(), status: 'RUNNING', history: [] };
     this.executions.set(executionArn, execution);
     this.emit(execution);
-    void this.run(machine, execution, parsed);
+    const run = this.run(machine, execution, parsed);
+    this.running.add(run);
+    void run.finally(() => this.running.delete(run));
     return execution;
   }
 
@@ -171,11 +218,17 @@ export class LocalStepFunctions {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { StateMachine, ExecutionError, ExecutionTimeoutError, ExecutionAbortedError } = require('aws-local-stepfunctions');
     const handlers: Record<string, (input: any) => Promise<any>> = {};
-    for (const [stateName, state] of taskStates(machine.definition)) handlers[stateName] = (i) => this.task(state.Resource, i);
+    const tasks = taskStates(machine.definition);
+    for (const [stateName, state] of tasks) handlers[stateName] = (i) => this.task(state.Resource, i);
+    const retryIntervalOverrides = this.deps.retryIntervalMs === undefined ? undefined
+      : Object.fromEntries(tasks.filter(([, state]) => state.Retry).map(([name]) => [name, this.deps.retryIntervalMs]));
+    const timeout = this.timeoutOverrides.get(machine.arn);
+    const definition = timeout === undefined ? machine.definition : { ...machine.definition, TimeoutSeconds: timeout };
+    let logged: Promise<void> | undefined;
     try {
-      const sm = new StateMachine(machine.definition, { validationOptions: { checkArn: false, checkPaths: false } });
+      const sm = new StateMachine(definition, { validationOptions: { checkArn: false, checkPaths: false } });
       const run = sm.run(input, {
-        overrides: { taskResourceLocalHandlers: handlers },
+        overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides },
         context: {
           Execution: { Id: execution.executionArn, Name: execution.name, Input: input, RoleArn: `arn:aws:iam::${this.deps.account}:role/sandbox`, StartTime: new Date(execution.startDate).toISOString() },
           StateMachine: { Id: machine.arn, Name: machine.name },
@@ -183,7 +236,7 @@ export class LocalStepFunctions {
         },
       });
       execution.abort = run.abort;
-      void (async () => {
+      logged = (async () => {
         try {
           for await (const e of run.eventLogs) {
             execution.history.push({ type: e.type, timestamp: e.timestamp, details: 'state' in e ? { name: (e as any).state.name, ...('Error' in e ? { error: (e as any).Error } : {}) } : undefined });
@@ -207,6 +260,7 @@ export class LocalStepFunctions {
         execution.cause = inner?.message ?? String(error);
       }
     }
+    await logged; // the whole history is there when the status changes
     execution.stopDate = Date.now();
     this.emit(execution);
   }
@@ -232,7 +286,7 @@ export class LocalStepFunctions {
       switch (`${service}:${action}`) {
         case 'sns:publish': {
           const message = typeof input.Message === 'string' ? input.Message : JSON.stringify(input.Message);
-          const id = this.deps.sns.publish(input.TopicArn ?? input.TargetArn, message, input.Subject, input.MessageAttributes);
+          const id = serviceCall('SNS', () => this.deps.sns.publish(input.TopicArn ?? input.TargetArn, message, input.Subject, input.MessageAttributes));
           return { MessageId: id, SdkHttpMetadata: { HttpStatusCode: 200 }, SdkResponseMetadata: { RequestId: randomUUID() } };
         }
         case 'events:putEvents': {

@@ -1,9 +1,10 @@
 /**
- * A local DynamoDB (dynalite, in memory) that the real AWS SDK talks to over HTTP.
- * Point clients at it with AWS_ENDPOINT_URL_DYNAMODB. No TTL, transactions or PartiQL (dynalite has none).
+ * The tests' DynamoDB: the sandbox's own (sandbox/src/dynamodb.ts: dynalite, in memory, the real
+ * DynamoDB JSON protocol), with a client and a shortcut for tables keyed by strings. Point
+ * handlers at it with AWS_ENDPOINT_URL_DYNAMODB. No TTL, transactions or PartiQL (dynalite has none).
  */
-import type { AddressInfo } from 'net';
-import { CreateTableCommand, DynamoDBClient, KeySchemaElement, AttributeDefinition } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { startLocalDynamoDb as startSandboxDynamoDb } from '../../sandbox/src/dynamodb';
 
 export interface LocalDynamoDb {
   readonly endpoint: string;
@@ -15,27 +16,21 @@ export interface LocalDynamoDb {
 }
 
 export async function startLocalDynamoDb(): Promise<LocalDynamoDb> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const dynalite = require('dynalite') as (options: Record<string, unknown>) => import('http').Server;
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  const server = await startSandboxDynamoDb();
+  const client = new DynamoDBClient({ endpoint: server.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
   return {
-    endpoint,
+    endpoint: server.endpoint,
     client,
-    async createTable(name, partitionKey, sortKey) {
-      const keys: KeySchemaElement[] = [{ AttributeName: partitionKey, KeyType: 'HASH' }];
-      const attributes: AttributeDefinition[] = [{ AttributeName: partitionKey, AttributeType: 'S' }];
-      if (sortKey) {
-        keys.push({ AttributeName: sortKey, KeyType: 'RANGE' });
-        attributes.push({ AttributeName: sortKey, AttributeType: 'S' });
-      }
-      await client.send(new CreateTableCommand({ TableName: name, KeySchema: keys, AttributeDefinitions: attributes, BillingMode: 'PAY_PER_REQUEST' }));
+    createTable: (name, partitionKey, sortKey) => {
+      const keys = sortKey ? [[partitionKey, 'HASH'], [sortKey, 'RANGE']] : [[partitionKey, 'HASH']];
+      return server.createTable(name, {
+        KeySchema: keys.map(([AttributeName, KeyType]) => ({ AttributeName, KeyType })),
+        AttributeDefinitions: keys.map(([AttributeName]) => ({ AttributeName, AttributeType: 'S' })),
+      });
     },
     async close() {
       client.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await server.stop();
     },
   };
 }

@@ -1,10 +1,11 @@
 /**
- * A local stand-in for EventBridge PutEvents (JSON 1.1 protocol): records the entries, so
+ * The tests' EventBridge: the sandbox's own (sandbox/src/eventbridge.ts: PutEvents behind the
+ * sandbox's local AWS endpoint, JSON 1.1 protocol), recording every event put on a bus, so
  * handlers publish through the real SDK exactly as in the cloud. Point clients at it with
  * AWS_ENDPOINT_URL_EVENTBRIDGE. `failNext` makes the next calls fail (retry tests).
  */
-import * as http from 'http';
-import type { AddressInfo } from 'net';
+import { AwsError, LocalAwsApi } from '../../sandbox/src/aws-api';
+import { LocalEventBridge as SandboxEventBridge } from '../../sandbox/src/eventbridge';
 
 export interface RecordedEvent {
   readonly source: string;
@@ -17,54 +18,43 @@ export interface RecordedEvent {
 export interface LocalEventBridge {
   readonly endpoint: string;
   readonly events: RecordedEvent[];
-  /** Fails the next n PutEvents calls with an InternalException. */
+  /** Fails the next n PutEvents calls with an InternalException (HTTP 500, which the SDK retries). */
   failNext(n: number): void;
   clear(): void;
   close(): Promise<void>;
 }
 
+/** The sandbox's EventBridge, failing on demand. */
+class FailingEventBridge extends SandboxEventBridge {
+  injectedFailures = 0;
+
+  put(bus: string, entry: Parameters<SandboxEventBridge['put']>[1]): ReturnType<SandboxEventBridge['put']> {
+    if (this.injectedFailures > 0) {
+      this.injectedFailures--;
+      throw new AwsError('InternalException', 'injected failure', 500);
+    }
+    return super.put(bus, entry);
+  }
+}
+
 export async function startLocalEventBridge(): Promise<LocalEventBridge> {
+  const bridge = new FailingEventBridge('us-east-1', '123456789012', async () => undefined);
   const events: RecordedEvent[] = [];
-  let failures = 0;
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      const reply = (status: number, payload: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
-        res.end(JSON.stringify(payload));
-      };
-      const target = String(req.headers['x-amz-target'] ?? '');
-      if (!target.endsWith('.PutEvents')) return reply(400, { __type: 'ValidationException', message: `Unsupported operation ${target}` });
-      if (failures > 0) {
-        failures--;
-        return reply(500, { __type: 'InternalException', message: 'injected failure' });
-      }
-      const { Entries } = JSON.parse(body || '{}');
-      const results = (Entries ?? []).map((e: any, i: number) => {
-        events.push({
-          source: e.Source,
-          detailType: e.DetailType,
-          eventBusName: e.EventBusName ?? 'default',
-          resources: e.Resources ?? [],
-          detail: JSON.parse(e.Detail),
-        });
-        return { EventId: `event-${events.length}-${i}` };
-      });
-      return reply(200, { FailedEntryCount: 0, Entries: results });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  bridge.onEvent(({ bus, event }) => events.push({
+    source: event.source, detailType: event['detail-type'], eventBusName: bus, resources: event.resources, detail: event.detail,
+  }));
+  const api = new LocalAwsApi();
+  bridge.register(api);
+  const endpoint = await api.listen(0);
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     events,
     failNext: (n) => {
-      failures = n;
+      bridge.injectedFailures = n;
     },
     clear: () => {
       events.length = 0;
     },
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () => api.close(),
   };
 }

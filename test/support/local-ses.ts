@@ -1,12 +1,18 @@
 /**
- * A local stand-in for SES API v2 SendEmail (REST-JSON, POST /v2/email/outbound-emails): records
- * each message as the real SDK serialized it and answers with a MessageId. Point clients at it
- * with AWS_ENDPOINT_URL_SESV2. `failNext` makes the next calls fail (retry tests).
+ * The tests' SES: the sandbox's own (sandbox/src/messaging.ts: SES API v2 SendEmail behind the
+ * sandbox's local AWS endpoint, REST-JSON, each message written to an outbox), recording each
+ * message as the real SDK serialized it. Point clients at it with AWS_ENDPOINT_URL_SESV2.
+ * `failNext` makes the next calls fail (retry tests).
  */
-import * as http from 'http';
-import type { AddressInfo } from 'net';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { AwsError, LocalAwsApi } from '../../sandbox/src/aws-api';
+import { LocalSes as SandboxSes, Outbox } from '../../sandbox/src/messaging';
 
 export interface RecordedEmail {
+  /** The MessageId SES answered. */
+  readonly messageId: string;
   readonly from: string;
   readonly to: string[];
   readonly cc: string[];
@@ -16,7 +22,7 @@ export interface RecordedEmail {
   readonly html: string | undefined;
   readonly configurationSetName: string | undefined;
   readonly tags: Array<{ Name: string; Value: string }>;
-  /** The request body as sent. */
+  /** The request as the SDK serialized it (JSON). */
   readonly raw: string;
 }
 
@@ -29,55 +35,55 @@ export interface LocalSes {
   close(): Promise<void>;
 }
 
-export async function startLocalSes(): Promise<LocalSes> {
-  const emails: RecordedEmail[] = [];
-  let failures = 0;
-  let failure = { status: 429, type: 'TooManyRequestsException', message: 'Too many requests' };
-  const server = http.createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c) => (raw += c));
-    req.on('end', () => {
-      const reply = (status: number, payload: unknown, type?: string) => {
-        res.writeHead(status, { 'content-type': 'application/json', ...(type ? { 'x-amzn-errortype': type } : {}) });
-        res.end(JSON.stringify(payload));
-      };
-      if (req.method !== 'POST' || req.url !== '/v2/email/outbound-emails') {
-        return reply(404, { message: `Unsupported operation ${req.method} ${req.url}` }, 'NotFoundException');
-      }
-      if (failures > 0) {
-        failures--;
-        return reply(failure.status, { message: failure.message }, failure.type);
-      }
-      const body = JSON.parse(raw || '{}');
-      const simple = body.Content?.Simple;
-      if (!body.FromEmailAddress || !simple?.Subject?.Data) return reply(400, { message: 'FromEmailAddress and a simple message are required' }, 'BadRequestException');
-      emails.push({
-        from: body.FromEmailAddress,
-        to: body.Destination?.ToAddresses ?? [],
-        cc: body.Destination?.CcAddresses ?? [],
-        bcc: body.Destination?.BccAddresses ?? [],
-        subject: simple.Subject.Data,
-        text: simple.Body?.Text?.Data,
-        html: simple.Body?.Html?.Data,
-        configurationSetName: body.ConfigurationSetName,
-        tags: body.EmailTags ?? [],
-        raw,
-      });
-      return reply(200, { MessageId: `local-${emails.length}-${Date.now()}` });
+/** The sandbox's SES, recording each accepted message and failing on demand. */
+class RecordingSes extends SandboxSes {
+  readonly emails: RecordedEmail[] = [];
+  failures = 0;
+  failure = { status: 429, type: 'TooManyRequestsException', message: 'Too many requests' };
+
+  send(input: any): string {
+    if (this.failures > 0) {
+      this.failures--;
+      throw new AwsError(this.failure.type, this.failure.message, this.failure.status);
+    }
+    const messageId = super.send(input);
+    const simple = input.Content?.Simple;
+    this.emails.push({
+      messageId,
+      from: input.FromEmailAddress,
+      to: input.Destination?.ToAddresses ?? [],
+      cc: input.Destination?.CcAddresses ?? [],
+      bcc: input.Destination?.BccAddresses ?? [],
+      subject: simple?.Subject?.Data,
+      text: simple?.Body?.Text?.Data,
+      html: simple?.Body?.Html?.Data,
+      configurationSetName: input.ConfigurationSetName,
+      tags: input.EmailTags ?? [],
+      raw: JSON.stringify(input),
     });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+    return messageId;
+  }
+}
+
+export async function startLocalSes(): Promise<LocalSes> {
+  const outboxDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-ses-'));
+  const ses = new RecordingSes(new Outbox(outboxDir));
+  const api = new LocalAwsApi();
+  ses.register(api);
+  const endpoint = await api.listen(0);
   return {
-    endpoint: `http://127.0.0.1:${port}`,
-    emails,
+    endpoint,
+    emails: ses.emails,
     failNext: (n, error) => {
-      failures = n;
-      if (error) failure = error;
+      ses.failures = n;
+      if (error) ses.failure = error;
     },
     clear: () => {
-      emails.length = 0;
+      ses.emails.length = 0;
     },
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    async close() {
+      await api.close();
+      fs.rmSync(outboxDir, { recursive: true, force: true });
+    },
   };
 }

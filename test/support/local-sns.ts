@@ -21,6 +21,8 @@ export interface PublishedMessage {
 
 export interface LocalSns {
   readonly endpoint: string;
+  /** The sandbox's SNS itself (for the sandbox's other services, e.g. Step Functions' sns:publish). */
+  readonly service: SandboxSns;
   readonly client: SNSClient;
   readonly published: PublishedMessage[];
   /** Messages published to one topic, their JSON bodies parsed. */
@@ -59,6 +61,7 @@ export async function startLocalSns(region = 'us-east-1'): Promise<LocalSns> {
   const client = new SNSClient({ endpoint, region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 1 });
   return {
     endpoint,
+    service: sns,
     client,
     published: sns.published,
     messagesTo: (topicArn) => sns.published.filter((m) => m.topicArn === topicArn).map((m) => JSON.parse(m.message)),

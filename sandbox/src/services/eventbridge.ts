@@ -6,9 +6,25 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AwsError } from '../aws-api';
-import { LocalEventBridge, RuleTarget } from '../eventbridge';
+import { LocalEventBridge, LocalRule, RuleTarget } from '../eventbridge';
+import type { StackModel } from '../resolver';
 import { resourcesOfType, SandboxService, ServiceContext } from './service';
 import type { Targets } from './targets';
+
+/** An AWS::Events::Rule of the template, its pattern and targets resolved. */
+export function ruleOf(model: StackModel, logicalId: string): LocalRule {
+  const p = model.properties(logicalId);
+  const bus = String(p.EventBusName ?? 'default');
+  return {
+    id: `${model.stackName}/${logicalId}`,
+    name: String(model.ref(logicalId)).split('|').pop()!,
+    bus: bus.startsWith('arn:') ? bus.split('/').pop()! : bus,
+    pattern: typeof p.EventPattern === 'string' ? JSON.parse(p.EventPattern) : p.EventPattern,
+    schedule: p.ScheduleExpression,
+    enabled: (p.State ?? 'ENABLED') === 'ENABLED',
+    targets: (p.Targets ?? []) as RuleTarget[],
+  };
+}
 
 export class EventBridgeService implements SandboxService {
   readonly name = 'events';
@@ -37,19 +53,7 @@ export class EventBridgeService implements SandboxService {
   }
 
   async provision(): Promise<void> {
-    for (const { model, id } of resourcesOfType(this.ctx.models, 'AWS::Events::Rule')) {
-      const p = model.properties(id);
-      const bus = String(p.EventBusName ?? 'default');
-      this.events.addRule({
-        id: `${model.stackName}/${id}`,
-        name: String(model.ref(id)).split('|').pop()!,
-        bus: bus.startsWith('arn:') ? bus.split('/').pop()! : bus,
-        pattern: typeof p.EventPattern === 'string' ? JSON.parse(p.EventPattern) : p.EventPattern,
-        schedule: p.ScheduleExpression,
-        enabled: (p.State ?? 'ENABLED') === 'ENABLED',
-        targets: (p.Targets ?? []) as RuleTarget[],
-      });
-    }
+    for (const { model, id } of resourcesOfType(this.ctx.models, 'AWS::Events::Rule')) this.events.addRule(ruleOf(model, id));
     for (const { model, id } of resourcesOfType(this.ctx.models, 'AWS::Scheduler::Schedule')) {
       const p = model.properties(id);
       this.events.addRule({

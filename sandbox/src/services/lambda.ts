@@ -6,7 +6,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AwsError } from '../aws-api';
+import type { FunctionSettings } from '../lambda-in-process';
 import { InvokeResult, LambdaRuntime } from '../lambda-runtime';
+import type { StackModel } from '../resolver';
 import type { RdsService } from './rds';
 import { plural, resourcesOfType, SandboxService, ServiceContext, TemplateResource } from './service';
 
@@ -46,6 +48,17 @@ export function localizeEnvironment(
     for (const [k, v] of Object.entries(out)) if (/PORT/i.test(k) && local.declaredDbPorts.has(v)) out[k] = String(local.dbPort);
   }
   return out;
+}
+
+/** A function's name, ARN, timeout and memory, as the template sets them (Lambda's defaults otherwise). */
+export function functionSettings(model: StackModel, logicalId: string): FunctionSettings {
+  const p = model.resources[logicalId].Properties ?? {};
+  return {
+    name: String(model.ref(logicalId)),
+    arn: String(model.getAtt(logicalId, 'Arn')),
+    timeoutSeconds: Number(model.resolve(p.Timeout ?? 3)),
+    memoryMb: Number(model.resolve(p.MemorySize ?? 128)),
+  };
 }
 
 export class LambdaService implements SandboxService {
@@ -122,8 +135,8 @@ export class LambdaService implements SandboxService {
     const { model, id } = resource;
     const p = model.resources[id].Properties ?? {};
     const runtime = String(model.resolve(p.Runtime ?? 'nodejs22.x'));
-    const name = String(model.ref(id));
-    const arn = String(model.getAtt(id, 'Arn'));
+    const settings = functionSettings(model, id);
+    const { name, arn } = settings;
     const codeDirectory = this.codeDirectory(resource, runtime);
     if (!codeDirectory) {
       if (p.Code?.ZipFile === undefined) this.ctx.warnings.push(`${model.stackName}/${id}: no local code for ${name} (container image or missing asset); not runnable`);
@@ -137,13 +150,10 @@ export class LambdaService implements SandboxService {
     if (envTemplate?.USER_ON_EVENT_FUNCTION_ARN) this.providerFunctions.add(arn);
     this.runtime.add({
       id: `${model.stackName}/${id}`,
-      name,
-      arn,
+      ...settings,
       codeDirectory,
       handler: String(model.resolve(p.Handler ?? 'index.handler')),
       runtime,
-      timeoutSeconds: Number(model.resolve(p.Timeout ?? 3)),
-      memoryMb: Number(model.resolve(p.MemorySize ?? 128)),
       maxConcurrency: Math.max(1, Math.min(Number(model.resolve(p.ReservedConcurrentExecutions ?? 4)), 4)),
       environment: () => {
         const pg = this.rds.postgres;

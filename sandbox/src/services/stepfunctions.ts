@@ -3,8 +3,19 @@
  * (../step-functions.ts), its tasks bound to the local services; status changes printed.
  */
 import { seconds } from '../progress';
+import type { StackModel } from '../resolver';
 import { LocalStepFunctions, StepFunctionsDependencies } from '../step-functions';
 import { resourcesOfType, SandboxService, ServiceContext } from './service';
+
+/** Adds a state machine of the template (its ASL with every reference resolved); returns its name. */
+export function addStateMachine(stepFunctions: LocalStepFunctions, model: StackModel, logicalId: string): string {
+  const p = model.properties(logicalId);
+  let text = typeof p.DefinitionString === 'string' ? p.DefinitionString : JSON.stringify(p.Definition ?? {});
+  for (const [k, v] of Object.entries(p.DefinitionSubstitutions ?? {})) text = text.split(`\${${k}}`).join(String(v));
+  const name = String(model.getAtt(logicalId, 'Name'));
+  stepFunctions.addMachine(String(model.ref(logicalId)), name, JSON.parse(text), String(p.StateMachineType ?? 'STANDARD'));
+  return name;
+}
 
 export class StepFunctionsService implements SandboxService {
   readonly name = 'stepfunctions';
@@ -22,12 +33,7 @@ export class StepFunctionsService implements SandboxService {
 
   async provision(): Promise<void> {
     for (const { model, id } of resourcesOfType(this.ctx.models, 'AWS::StepFunctions::StateMachine')) {
-      const p = model.properties(id);
-      let text = typeof p.DefinitionString === 'string' ? p.DefinitionString : JSON.stringify(p.Definition ?? {});
-      for (const [k, v] of Object.entries(p.DefinitionSubstitutions ?? {})) text = text.split(`\${${k}}`).join(String(v));
-      const name = String(model.getAtt(id, 'Name'));
-      this.stepFunctions.addMachine(String(model.ref(id)), name, JSON.parse(text), String(p.StateMachineType ?? 'STANDARD'));
-      this.machines.push(name);
+      this.machines.push(addStateMachine(this.stepFunctions, model, id));
     }
   }
 

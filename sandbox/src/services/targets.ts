@@ -4,13 +4,14 @@
  * log group. One place for that routing, used by every service that sends to a target.
  */
 import type { LocalEventBridge } from '../eventbridge';
-import type { LambdaRuntime } from '../lambda-runtime';
+import type { InvokeResult } from '../lambda-runtime';
 import type { LocalSns } from '../messaging';
 import type { LocalQueues } from '../queues';
 import type { LocalStepFunctions } from '../step-functions';
 
 export interface TargetServices {
-  readonly lambdas: LambdaRuntime;
+  /** The functions: the sandbox's processes (../lambda-runtime.ts) or the tests' in-process ones (../lambda-in-process.ts). */
+  readonly lambdas: { invoke(nameOrArn: string, event: unknown): Promise<InvokeResult> };
   readonly queues: LocalQueues;
   readonly sns: LocalSns;
   readonly stepFunctions: LocalStepFunctions;
