@@ -28,7 +28,7 @@ import { Construct } from 'constructs';
 import { acknowledgeDefaultLogEncryption } from '../common/log-encryption';
 import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
 
-/** Errors of the job runner that mean "try again later" (lambda/analytics-api/jobs/errors.ts: TRANSIENT_JOB_ERRORS). */
+/** Errors of the job runner that mean "try again later" (lambda/async-job-workflow/errors.ts: TRANSIENT_JOB_ERRORS). */
 export const TRANSIENT_RUNNER_ERRORS = ['TransientDatabaseError', 'TransientServiceError'];
 
 /** Lambda service errors worth retrying (the invocation did not run, or its answer was lost). */
