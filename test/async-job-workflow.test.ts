@@ -641,6 +641,11 @@ describe('in a stack of its own, on another stack\'s API or an imported one', ()
     const body = JSON.stringify(template.findResources('AWS::CloudWatch::Dashboard'));
     expect(body).toContain('Async jobs (Step Functions)');
     expect(body).toContain('arn:aws:states:us-east-1:123456789012:stateMachine:jobs');
+    // Its alarms are not known here: monitoring alarms on the jobs API function's errors itself.
+    expect(body).toContain('Jobs API');
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => JSON.stringify(a.Properties));
+    expect(alarms.filter((a) => a.includes('jobs-api') && a.includes('"Errors"'))).toHaveLength(1);
+    expect(jobs.alarms).not.toBe(jobs.alarms); // a new array on each read
     const statement = statementsOf(template, id(stack, role))[0];
     expect(JSON.stringify(statement.Resource)).toContain('a1b2c3d4e5/prod/GET/analytics/jobs/*');
     expect(JSON.stringify(statement.Resource)).toContain('a1b2c3d4e5/prod/GET/download/*');

@@ -139,14 +139,14 @@ test('with the analytics API and async jobs: requests, errors, latency percentil
   const body = dashboardBody(template);
   for (const text of ['Analytics API', 'Requests and errors', 'AWS/ApiGateway', '4XXError', '5XXError', 'Latency', 'CacheHit', 'CacheMiss',
     'OperationDuration', 'QueryTimeout', 'DatabaseUnavailable', 'Async jobs (Step Functions)', 'ExecutionsStarted', 'ExecutionsSucceeded',
-    'ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionTime', 'Job runner']) {
+    'ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionTime', 'Job runner', 'Jobs API']) {
     expect(body).toContain(text);
   }
   const all = JSON.stringify(template.findResources('AWS::CloudWatch::Dashboard'));
   for (const alarm of [api.serverErrorAlarm, api.latencyAlarm, api.functionErrorsAlarm, jobs.executionsTimedOutAlarm, jobs.markerFailedAlarm]) {
     expect(all).toContain(stack.getLogicalId(alarm.node.defaultChild as any));
   }
-  expect(Object.keys(alarmsByDescription(template)).some((d) => /^(Analytics API|Job runner): the function failed/.test(d))).toBe(false);
+  expect(Object.keys(alarmsByDescription(template)).some((d) => /^(Analytics API|Job runner|Jobs API): the function failed/.test(d))).toBe(false);
 });
 
 describe('with the AI analyzer and the report notifier', () => {

@@ -140,8 +140,7 @@ export class AnalyticsApi extends AnalyticsApiBase {
   /** Id of the Cognito user pool authorizer, with `AnalyticsApiAuthorization.COGNITO`. */
   public readonly authorizerId?: string;
 
-  /** The user-defined operations (a copy of the `userOperations` prop). */
-  public readonly userOperations: UserDefinedOperation[];
+  private readonly operations: UserDefinedOperation[];
 
   private readonly methodOptions: apigw.MethodOptions;
   private readonly requestValidator: apigw.RequestValidator;
@@ -171,7 +170,7 @@ export class AnalyticsApi extends AnalyticsApiBase {
     this.serviceName = `analytics-${Names.uniqueResourceName(this, { maxLength: 48 })}`;
     const queryTimeout = props.queryTimeout ?? Duration.seconds(25);
     const store = props.store;
-    this.userOperations = [...(props.userOperations ?? [])];
+    this.operations = [...(props.userOperations ?? [])];
     this.handlerEnvironment = {
       ...store.connectionEnvironment(AccessLevel.ANALYTICS_READER),
       SQL_READER_SECRET_ARN: store.secretFor(AccessLevel.RESTRICTED_READER).secretArn,
@@ -295,6 +294,11 @@ export class AnalyticsApi extends AnalyticsApiBase {
   /** @internal */
   public _operationEnvironment(): { [key: string]: string } {
     return this.handlerEnvironment;
+  }
+
+  /** The user-defined operations (a copy of the `userOperations` prop, new on each read). */
+  public get userOperations(): UserDefinedOperation[] {
+    return [...this.operations];
   }
 
   /** The API's alarms: server errors, p99 latency, function errors. */

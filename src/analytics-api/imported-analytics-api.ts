@@ -16,7 +16,6 @@ export class ImportedAnalyticsApi extends AnalyticsApiBase {
   public readonly serviceName: string;
   public readonly restApiName: string;
   public readonly stageName: string;
-  public readonly alarms: cloudwatch.IAlarm[] = [];
   public readonly restApiId: string;
   public readonly rootResourceId?: string;
   public readonly analyticsResourceId?: string;
@@ -24,7 +23,7 @@ export class ImportedAnalyticsApi extends AnalyticsApiBase {
   public readonly authorizerId?: string;
   public readonly largeResultsBucket?: s3.IBucket;
   public readonly resultCacheTable?: dynamodb.ITable;
-  public readonly userOperations: UserDefinedOperation[];
+  private readonly operations: UserDefinedOperation[];
   private readonly restApi: apigw.IRestApi;
   private readonly attrs: AnalyticsApiAttributes;
 
@@ -51,8 +50,8 @@ export class ImportedAnalyticsApi extends AnalyticsApiBase {
     this.resultCacheTable = attrs.cacheTableName
       ? dynamodb.Table.fromTableAttributes(this, 'CacheTable', { tableName: attrs.cacheTableName, encryptionKey: key })
       : undefined;
-    this.userOperations = [...(attrs.userOperations ?? [])];
-    validateUserOperations(this.userOperations);
+    this.operations = [...(attrs.userOperations ?? [])];
+    validateUserOperations(this.operations);
     checkNumber('largeResultMaxRows', attrs.largeResultMaxRows, 1, 10_000_000);
     checkNumber('largeResultMaxBytes', attrs.largeResultMaxBytes, 1000, 5_000_000);
     checkNumber('customQueryMaxRows', attrs.customQueryMaxRows, 1, 10_000_000);
@@ -78,5 +77,15 @@ export class ImportedAnalyticsApi extends AnalyticsApiBase {
       resultsBucketName: this.attrs.resultsBucketName,
       userOperations: this.userOperations,
     });
+  }
+
+  /** None: an imported construct's alarms are not known here (a new array on each read). */
+  public get alarms(): cloudwatch.IAlarm[] {
+    return [];
+  }
+
+  /** The user-defined operations given in the attributes (a copy on each read). */
+  public get userOperations(): UserDefinedOperation[] {
+    return [...this.operations];
   }
 }

@@ -10,7 +10,6 @@ export class ImportedAsyncJobWorkflow extends AsyncJobWorkflowBase {
   public readonly jobStateMachine: sfn.IStateMachine;
   public readonly jobRunnerFunction: lambda.IFunction;
   public readonly jobsApiFunction: lambda.IFunction;
-  public readonly alarms: cloudwatch.IAlarm[] = [];
   public readonly restApiId: string;
   public readonly stageName: string;
 
@@ -21,5 +20,10 @@ export class ImportedAsyncJobWorkflow extends AsyncJobWorkflowBase {
     this.jobsApiFunction = lambda.Function.fromFunctionArn(this, 'JobsApiFunction', attrs.jobsApiFunctionArn);
     this.restApiId = attrs.restApiId;
     this.stageName = attrs.stageName ?? 'prod';
+  }
+
+  /** None: an imported construct's alarms are not known here (a new array on each read). */
+  public get alarms(): cloudwatch.IAlarm[] {
+    return [];
   }
 }

@@ -197,6 +197,8 @@ export class PipelineMonitoring extends Construct {
     this.constructAlarms.push(...jobs.alarms);
     // A failing job runner fails its job, which the workflow publishes to the operations topic.
     this.functions.push({ label: 'Job runner', fn: jobs.jobRunnerFunction, alarmOnErrors: false });
+    // The job routes' errors are the API's 5XX (alarmed by the API); an imported workflow's alarms are not known here.
+    this.functions.push({ label: 'Jobs API', fn: jobs.jobsApiFunction, alarmOnErrors: jobs.alarms.length === 0 });
     return widgets;
   }
 
