@@ -17,6 +17,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { startSandbox, Sandbox } from '../sandbox/src';
 import { AccessLevel, BuiltInSources, CanonicalStore, IngestionPipeline } from '../src';
 import { sandboxApi } from './support/sandbox-api';
+import { localS3ClientConfig } from '../sandbox/src/s3';
 
 const root = path.join(__dirname, '..');
 const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-sandbox-analytics-'));
@@ -62,13 +63,7 @@ describe('sandbox: the analytics handler behind a REST API', () => {
 
   beforeAll(async () => {
     sandbox = await startSandbox({ cloudAssembly: synthesizeApp(), stateDir, apiPort: 0, s3Port: 0, print: (l) => lines.push(l), tty: false });
-    const client = new S3Client({
-      endpoint: sandbox.info.s3.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-    });
+    const client = new S3Client(localS3ClientConfig(sandbox.info.s3.endpoint));
     const key = 'crm-data/customer-data.json';
     await client.send(new PutObjectCommand({ Bucket: sandbox.rawBucket, Key: key, Body: fs.readFileSync(path.join(root, 'examples', 'sample-data', 'customer-data.json')) }));
     await sandbox.waitForObject(sandbox.rawBucket!, key, 60_000);

@@ -15,6 +15,7 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import { AttemptRecorder, documentedDelay } from './support/sandbox-attempts';
 import { startSandbox, Sandbox } from '../sandbox/src';
 import { stopStaleServer } from '../sandbox/src/local-postgres';
+import { localS3ClientConfig } from '../sandbox/src/s3';
 import { BuiltInSources, CanonicalStore, IngestionPipeline } from '../src';
 
 const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-sandbox-retry-'));
@@ -52,13 +53,7 @@ describe('sandbox: a failed ingestion attempt comes back after the documented de
     expect(stopStaleServer(sandbox.info.database!.dataDir)).toBe(true);
     const key = 'crm-data/refused.ndjson';
     const recorder = new AttemptRecorder(sandbox, sandbox.rawBucket!, key);
-    const s3 = new S3Client({
-      endpoint: sandbox.info.s3.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-    });
+    const s3 = new S3Client(localS3ClientConfig(sandbox.info.s3.endpoint));
     await s3.send(new PutObjectCommand({ Bucket: sandbox.rawBucket, Key: key, Body: '{"customer_id": "R1", "name": "Refused"}\n' }));
 
     // Without the back-off the message would come back after the queue's visibility timeout (6 minutes here).

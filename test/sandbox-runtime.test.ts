@@ -13,6 +13,7 @@ import { PutObjectCommand, S3Client, GetObjectCommand } from '@aws-sdk/client-s3
 import { App, Stack } from 'aws-cdk-lib';
 import { Client } from 'pg';
 import { startSandbox, Sandbox, STAND_IN_LABEL } from '../sandbox/src';
+import { localS3ClientConfig } from '../sandbox/src/s3';
 import { AiAnalyzer, BuiltInSources, CanonicalStore, IngestionPipeline, ReportNotifier } from '../src';
 
 const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-sandbox-runtime-'));
@@ -62,12 +63,8 @@ describe('sandbox runtime (store + ingestion app)', () => {
   });
 
   const s3 = (checksums: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED') => new S3Client({
-    endpoint: sandbox.info.s3.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    ...localS3ClientConfig(sandbox.info.s3.endpoint),
     requestChecksumCalculation: checksums,
-    responseChecksumValidation: 'WHEN_REQUIRED',
   });
 
   test('starts from the template: the raw bucket and its prefixes, the migrations applied by the real handler', async () => {

@@ -34,6 +34,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { startSandbox, Sandbox, STAND_IN_LABEL } from '../sandbox/src';
+import { localS3ClientConfig } from '../sandbox/src/s3';
 
 const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-sandbox-services-'));
 
@@ -355,14 +356,7 @@ describe('sandbox local services (plain CDK app)', () => {
   });
 
   describe('S3', () => {
-    const s3Client = () => new S3Client({
-      endpoint: sandbox.info.s3.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    const s3Client = () => new S3Client(localS3ClientConfig(sandbox.info.s3.endpoint));
 
     test('a listing with a delimiter returns every common prefix, also those holding only deeper keys', async () => {
       const c = s3Client();

@@ -14,6 +14,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import { startSandbox, Sandbox, STAND_IN_LABEL } from '../sandbox/src';
 import { sandboxApi } from './support/sandbox-api';
+import { localS3ClientConfig } from '../sandbox/src/s3';
 
 const root = path.join(__dirname, '..');
 const sampleData = path.join(root, 'examples', 'sample-data');
@@ -128,13 +129,7 @@ describe('README walk-through against the sandbox (example app)', () => {
 
   test('an uploaded health CSV produces an analysis and an e-mail in the outbox', async () => {
     const key = 'health/raw/health-readings.csv';
-    const s3 = new S3Client({
-      endpoint: sandbox.info.s3.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-    });
+    const s3 = new S3Client(localS3ClientConfig(sandbox.info.s3.endpoint));
     await s3.send(new PutObjectCommand({ Bucket: sandbox.rawBucket, Key: key, Body: fs.readFileSync(path.join(sampleData, 'health-readings.csv')) }));
     const emails = () => sandbox.outbox.entries.filter((e) => e.kind === 'email');
     for (let i = 0; i < 300 && emails().length === 0; i++) await new Promise((r) => setTimeout(r, 100));

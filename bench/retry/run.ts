@@ -25,6 +25,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { startSandbox } from '../../sandbox/src';
 import { stopStaleServer } from '../../sandbox/src/local-postgres';
+import { localS3ClientConfig } from '../../sandbox/src/s3';
 import { BuiltInSources, CanonicalStore, IngestionPipeline } from '../../src';
 import { AttemptRecorder, documentedDelay } from '../../test/support/sandbox-attempts';
 
@@ -79,13 +80,7 @@ async function main(): Promise<void> {
     if (!stopStaleServer(sandbox.info.database!.dataDir)) throw new Error('could not stop the sandbox\'s PostgreSQL');
     const key = 'crm-data/retry-bench.ndjson';
     const recorder = new AttemptRecorder(sandbox, sandbox.rawBucket!, key);
-    const s3 = new S3Client({
-      endpoint: sandbox.info.s3.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-    });
+    const s3 = new S3Client(localS3ClientConfig(sandbox.info.s3.endpoint));
     const uploadedAt = Date.now();
     await s3.send(new PutObjectCommand({ Bucket: sandbox.rawBucket, Key: key, Body: '{"customer_id": "R1", "name": "Refused"}\n' }));
     console.log(`PostgreSQL stopped; uploaded s3://${sandbox.rawBucket}/${key} at ${new Date(uploadedAt).toISOString()}`);

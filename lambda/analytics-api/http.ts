@@ -5,6 +5,7 @@
  *   200 { "data": …, "meta": { operation, rowCount, durationMs, cache, dataGeneration, requestId, … } }
  *   4xx/5xx { "error": { "code", "message", "details"? }, "requestId" }
  */
+import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { ApiError, ErrorCode } from './errors';
 
@@ -62,10 +63,26 @@ export function errorResponse(event: APIGatewayProxyEvent, error: ApiError): API
   return jsonResponse(event, error.status, JSON.stringify({ error: body, requestId: requestIdOf(event) }), headers);
 }
 
-/** The route key: API Gateway's resource template (`/download/{key}`), or the path. */
-export function routeOf(event: APIGatewayProxyEvent): string {
-  const resource = event.resource && event.resource !== '/{proxy+}' ? event.resource : event.path;
-  return (resource ?? '/').replace(/\/+$/, '') || '/';
+/**
+ * The resource template of a request: API Gateway's (`event.resource`), or, behind a proxy route
+ * (`/{proxy+}`, the sandbox), the path mapped by `templateOf` (e.g. `/download/abc` →
+ * `/download/{key}`; the path itself when it returns undefined).
+ */
+export function resourceTemplateOf(event: APIGatewayProxyEvent, templateOf: (path: string) => string | undefined): string {
+  if (event.resource && event.resource !== '/{proxy+}') return event.resource;
+  const path = (event.path ?? '/').replace(/\/+$/, '') || '/';
+  return templateOf(path) ?? path;
+}
+
+/**
+ * Logs a request that failed on our side: our own bugs (500) as errors with their stack, an
+ * unavailable database or a timeout (other 5XX) as operational warnings. The caller's mistakes
+ * (4XX) are answered, not logged.
+ */
+export function logServerError(logger: Logger, error: unknown, apiError: ApiError): void {
+  if (apiError.status < 500) return;
+  const log = apiError.status === 500 ? logger.error.bind(logger) : logger.warn.bind(logger);
+  log('Request failed', { code: apiError.code, error: (error as Error)?.message, stack: apiError.status === 500 ? (error as Error)?.stack : undefined });
 }
 
 /**

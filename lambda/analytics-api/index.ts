@@ -15,7 +15,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { withDatabase } from './database';
 import { ApiError, ErrorCode, toApiError } from './errors';
-import { baseUrlOf, callFromBody, callFromQuery, envelope, errorResponse, findRoute, jsonResponse } from './http';
+import { baseUrlOf, callFromBody, callFromQuery, envelope, errorResponse, findRoute, jsonResponse, logServerError, resourceTemplateOf } from './http';
 import { isResultId, presignedDownloadUrl, resultExists } from './large-results';
 import { AccessLevel } from './operations/types';
 import { executeOperation, lookupCache, OperationResult, prepareOperation, PreparedOperation } from './runner';
@@ -138,27 +138,21 @@ registerRoute('GET', '/download/{key}', download);
 // Long-running operations called synchronously become jobs, when the AsyncJobWorkflow wired this function to it.
 if (jobsEnabled()) registerLongRunningDelegate(delegateToJob);
 
-function resourceOf(event: APIGatewayProxyEvent): string {
-  if (event.resource && event.resource !== '/{proxy+}') return event.resource;
-  const path = (event.path ?? '/').replace(/\/+$/, '') || '/';
-  return path.startsWith('/download/') ? '/download/{key}' : path;
-}
+/** `/download/<id>` behind a proxy route is the download route. */
+const downloadTemplateOf = (path: string): string | undefined => (path.startsWith('/download/') ? '/download/{key}' : undefined);
 
 export async function handler(event: APIGatewayProxyEvent, context?: Context): Promise<APIGatewayProxyResult> {
   if (context) logger.addContext(context);
   logger.appendKeys({ requestId: event.requestContext?.requestId });
   try {
     const method = (event.httpMethod ?? 'GET').toUpperCase();
-    const resource = resourceOf(event);
-    const route = findRoute(routes, method, resource);
+    const route = findRoute(routes, method, resourceTemplateOf(event, downloadTemplateOf));
     if (!route) return jsonResponse(event, 204, '');
     return await route(event, context);
   } catch (error) {
     const apiError = toApiError(error);
+    logServerError(logger, error, apiError);
     if (apiError.status >= 500) {
-      // Our own bugs (500) are errors; an unavailable database or a timeout is an operational warning.
-      const log = apiError.status === 500 ? logger.error.bind(logger) : logger.warn.bind(logger);
-      log('Request failed', { code: apiError.code, error: (error as Error)?.message, stack: apiError.status === 500 ? (error as Error)?.stack : undefined });
       metrics.addMetric(apiError.code === ErrorCode.QUERY_TIMEOUT ? M.QUERY_TIMEOUT
         : apiError.code === ErrorCode.DATABASE_UNAVAILABLE ? M.DATABASE_UNAVAILABLE : M.INTERNAL_ERROR, MetricUnit.Count, 1);
     }

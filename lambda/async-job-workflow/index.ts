@@ -15,7 +15,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { jobStatus, submitJob } from './api';
 import { toApiError } from '../analytics-api/errors';
-import { errorResponse, findRoute, jsonResponse } from '../analytics-api/http';
+import { errorResponse, findRoute, jsonResponse, logServerError, resourceTemplateOf } from '../analytics-api/http';
 
 export { jobRunner } from './job-runner';
 export type { JobRunnerEvent, JobRunnerResult } from './job-runner';
@@ -42,28 +42,18 @@ export function jobResourceOf(path: string): string | undefined {
   return /^\/analytics\/jobs\/[^/]+$/.test(path) ? JOB_RESOURCE : undefined;
 }
 
-function resourceOf(event: APIGatewayProxyEvent): string {
-  if (event.resource && event.resource !== '/{proxy+}') return event.resource;
-  const path = (event.path ?? '/').replace(/\/+$/, '') || '/';
-  return jobResourceOf(path) ?? path;
-}
-
 /** The jobs API function (Lambda proxy integration). */
 export async function handler(event: APIGatewayProxyEvent, context?: Context): Promise<APIGatewayProxyResult> {
   if (context) logger.addContext(context);
   logger.appendKeys({ requestId: event.requestContext?.requestId });
   try {
     const method = (event.httpMethod ?? 'GET').toUpperCase();
-    const resource = resourceOf(event);
-    const route = findRoute(ROUTES, method, resource);
+    const route = findRoute(ROUTES, method, resourceTemplateOf(event, jobResourceOf));
     if (!route) return jsonResponse(event, 204, '');
     return await route(event);
   } catch (error) {
     const apiError = toApiError(error);
-    if (apiError.status >= 500) {
-      const log = apiError.status === 500 ? logger.error.bind(logger) : logger.warn.bind(logger);
-      log('Request failed', { code: apiError.code, error: (error as Error)?.message, stack: apiError.status === 500 ? (error as Error)?.stack : undefined });
-    }
+    logServerError(logger, error, apiError);
     return errorResponse(event, apiError);
   } finally {
     logger.removeKeys(['requestId']);

@@ -12,6 +12,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { watchLaunchers } from './processes';
+import { localS3ClientConfig } from './s3';
 import { SandboxInfo, startSandbox } from './sandbox';
 import { describeEmitted } from './uploads';
 
@@ -187,14 +188,7 @@ async function upload(args: Args): Promise<void> {
   const key = prefix.endsWith('/') || prefix === '' ? `${prefix}${path.basename(file)}` : `${prefix}/${path.basename(file)}`;
   const { S3Client } = await import('@aws-sdk/client-s3');
   const { Upload } = await import('@aws-sdk/lib-storage');
-  const client = new S3Client({
-    endpoint: info.s3.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const client = new S3Client(localS3ClientConfig(info.s3.endpoint));
   const t0 = Date.now();
   const size = fs.statSync(file).size;
   await new Upload({ client, params: { Bucket: bucket, Key: key, Body: fs.createReadStream(file) } }).done();

@@ -9,7 +9,26 @@
  */
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
+import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { S3Versioning } from './s3-versions';
+
+/** The sandbox's S3 accepts any access key; these are the ones the docs and `info` show. */
+export const LOCAL_S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+/**
+ * Settings of an SDK v3 S3 client for the sandbox's S3 at `endpoint`: path-style addressing,
+ * checksums only when an operation requires them (s3rver checks none).
+ */
+export function localS3ClientConfig(endpoint: string): S3ClientConfig {
+  return {
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: LOCAL_S3_CREDENTIALS,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  };
+}
 
 export interface S3ObjectEvent {
   /** ObjectCreated:Put | ObjectCreated:Post | ObjectCreated:Copy | ObjectRemoved:Delete */

@@ -15,6 +15,7 @@ import type { LocalEventBridge } from './eventbridge';
 import type { InvokeResult } from './lambda-runtime';
 import type { LocalSns } from './messaging';
 import type { LocalQueues } from './queues';
+import { LOCAL_S3_CREDENTIALS } from './s3';
 
 // aws-local-stepfunctions uses Promise.withResolvers (Node 22+): polyfill for Node 20.
 const P = Promise as any;
@@ -326,7 +327,7 @@ export class LocalStepFunctions {
       client = new mod[clientClass]({
         region: this.deps.region,
         endpoint: this.deps.endpointFor(service),
-        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+        credentials: LOCAL_S3_CREDENTIALS,
         ...(service === 's3' ? { forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' } : {}),
       });
       this.clients.set(service, client);

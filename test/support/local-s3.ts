@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { S3Client } from '@aws-sdk/client-s3';
-import { s3NotificationRecord, startLocalS3 as startSandboxS3 } from '../../sandbox/src/s3';
+import { s3NotificationRecord, startLocalS3 as startSandboxS3, localS3ClientConfig } from '../../sandbox/src/s3';
 
 export interface LocalS3 {
   readonly endpoint: string;
@@ -29,14 +29,7 @@ export async function startLocalS3(buckets: string[], options: { versioned?: str
     endpoint: server.endpoint,
     bucket: buckets[0],
     client: () => {
-      const client = new S3Client({
-        endpoint: server.endpoint,
-        region: 'us-east-1',
-        forcePathStyle: true,
-        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-      });
+      const client = new S3Client(localS3ClientConfig(server.endpoint));
       clients.push(client);
       return client;
     },
