@@ -217,52 +217,10 @@ export class AsyncJobWorkflow extends AsyncJobWorkflowBase {
     acknowledgeNagFinding(this.jobTable, 'HIPAA.Security-DynamoDBInBackupPlan',
       'Job records expire after the job retention (TTL); point-in-time recovery is on, an AWS Backup plan would only add cost');
 
-    if (props.notificationTopic) {
-      this.notificationTopic = props.notificationTopic;
-    } else {
-      const topic = new sns.Topic(this, 'NotificationTopic', {
-        displayName: 'Analytics jobs',
-        masterKey: this.encryptionKey,
-      });
-      // What enforceSSL writes, written here: the supported aws-cdk-lib versions add it only beside another statement.
-      topic.addToResourcePolicy(new iam.PolicyStatement({
-        sid: 'AllowPublishThroughSSLOnly',
-        effect: iam.Effect.DENY,
-        principals: [new iam.AnyPrincipal()],
-        actions: ['sns:Publish'],
-        resources: [topic.topicArn],
-        conditions: { Bool: { 'aws:SecureTransport': 'false' } },
-      }));
-      for (const email of props.notificationEmails ?? []) topic.addSubscription(new subscriptions.EmailSubscription(email));
-      this.notificationTopic = topic;
-    }
+    this.notificationTopic = props.notificationTopic ?? this.createNotificationTopic(props.notificationEmails ?? []);
 
-    // ----- the job runner: handler `index.jobRunner` of the workflow's bundle (with the API's operations) -----
     allowCloudWatchLogsToUseKey(this, props.logEncryptionKey);
-    const built = createPipelineFunction(this, 'JobRunner', {
-      assetName: 'async-job-workflow',
-      code,
-      handler: 'index.jobRunner',
-      description: 'AsyncJobWorkflow: runs one analytics job',
-      serviceName: `${api.serviceName}-jobs`,
-      vpc: store.vpc,
-      vpcSubnets: store.vpcSubnets,
-      defaults: { memorySize: 1024, timeout: this.jobTimeout },
-      tuning: { ...props.lambdaTuning, timeout: this.jobTimeout },
-      tuningProp: 'lambdaTuning',
-      logEncryptionKey: props.logEncryptionKey,
-      environment: {
-        ...operationEnv,
-        ...store.connectionEnvironment(AccessLevel.ANALYTICS_READER),
-        SQL_READER_SECRET_ARN: store.secretFor(AccessLevel.RESTRICTED_READER).secretArn,
-        JOB_INLINE_RESULT_MAX_BYTES: String(props.inlineResultMaxBytes ?? MAX_INLINE_RESULT_BYTES),
-      },
-      callsServices: [PipelineAwsService.SECRETS_MANAGER, PipelineAwsService.S3, PipelineAwsService.DYNAMODB],
-      createVpcEndpoints: props.createVpcEndpoints,
-      logRemovalPolicy: removalPolicy,
-      invokedSynchronouslyBy: 'Step Functions (the RunQuery task retries transient errors and catches the others)',
-    });
-    this.jobRunner = built.fn;
+    this.jobRunner = this.createJobRunner(props, api.serviceName, code, operationEnv);
     store.grantConnect(this.jobRunner, AccessLevel.ANALYTICS_READER);
     store.grantConnect(this.jobRunner, AccessLevel.RESTRICTED_READER);
     this.grantRunnerAccess(resultsBucket, cacheTable);
@@ -292,30 +250,7 @@ export class AsyncJobWorkflow extends AsyncJobWorkflowBase {
     this.executionTimeout = machines.executionTimeout;
 
     // ----- the jobs API function and its routes; the API function, when it may be told -----
-    const jobsEnv: { [key: string]: string } = {
-      JOB_TABLE_NAME: this.jobTable.tableName,
-      JOB_STATE_MACHINE_ARN: this.stateMachine.stateMachineArn,
-      JOB_RETENTION_DAYS: String(retentionDays),
-    };
-    for (const key of JOBS_API_SETTINGS) if (operationEnv[key] !== undefined) jobsEnv[key] = operationEnv[key];
-    this.jobsApiHandler = createPipelineFunction(this, 'JobsApiFunction', {
-      assetName: 'async-job-workflow',
-      code,
-      handler: 'index.handler',
-      description: 'AsyncJobWorkflow: submits jobs and answers their status',
-      serviceName: `${api.serviceName}-jobs-api`,
-      vpc: store.vpc,
-      vpcSubnets: store.vpcSubnets,
-      defaults: { memorySize: 512, timeout: Duration.seconds(29) },
-      tuning: { logRetention: props.lambdaTuning?.logRetention, runtime: props.lambdaTuning?.runtime },
-      tuningProp: 'lambdaTuning',
-      logEncryptionKey: props.logEncryptionKey,
-      environment: jobsEnv,
-      callsServices: [PipelineAwsService.DYNAMODB, PipelineAwsService.STEP_FUNCTIONS],
-      createVpcEndpoints: props.createVpcEndpoints,
-      logRemovalPolicy: removalPolicy,
-      invokedSynchronouslyBy: 'API Gateway (the caller gets the error and retries)',
-    }).fn;
+    this.jobsApiHandler = this.createJobsApiFunction(props, api.serviceName, code, operationEnv, retentionDays);
     this.grantJobAccess(this.jobsApiHandler);
     if (sameStackApi) {
       for (const [path, method] of JOB_ROUTES) sameStackApi.addRoute(path, [method], this.jobsApiHandler);
@@ -350,6 +285,84 @@ export class AsyncJobWorkflow extends AsyncJobWorkflowBase {
   /** The workflow's alarms: executions timed out, the unfinished-job marker failed. */
   public get alarms(): cloudwatch.IAlarm[] {
     return [this.executionsTimedOutAlarm, this.markerFailedAlarm];
+  }
+
+  /** The notification topic the construct creates: encrypted with its key, publishing over TLS only. */
+  private createNotificationTopic(emails: string[]): sns.ITopic {
+    const topic = new sns.Topic(this, 'NotificationTopic', {
+      displayName: 'Analytics jobs',
+      masterKey: this.encryptionKey,
+    });
+    // What enforceSSL writes, written here: the supported aws-cdk-lib versions add it only beside another statement.
+    topic.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'AllowPublishThroughSSLOnly',
+      effect: iam.Effect.DENY,
+      principals: [new iam.AnyPrincipal()],
+      actions: ['sns:Publish'],
+      resources: [topic.topicArn],
+      conditions: { Bool: { 'aws:SecureTransport': 'false' } },
+    }));
+    for (const email of emails) topic.addSubscription(new subscriptions.EmailSubscription(email));
+    return topic;
+  }
+
+  /** The job runner: handler `index.jobRunner` of the workflow's bundle (with the API's operations). */
+  private createJobRunner(
+    props: AsyncJobWorkflowProps, serviceName: string, code: lambda.Code, operationEnv: { [key: string]: string },
+  ): lambda.Function {
+    return createPipelineFunction(this, 'JobRunner', {
+      assetName: 'async-job-workflow',
+      code,
+      handler: 'index.jobRunner',
+      description: 'AsyncJobWorkflow: runs one analytics job',
+      serviceName: `${serviceName}-jobs`,
+      vpc: props.store.vpc,
+      vpcSubnets: props.store.vpcSubnets,
+      defaults: { memorySize: 1024, timeout: this.jobTimeout },
+      tuning: { ...props.lambdaTuning, timeout: this.jobTimeout },
+      tuningProp: 'lambdaTuning',
+      logEncryptionKey: props.logEncryptionKey,
+      environment: {
+        ...operationEnv,
+        ...props.store.connectionEnvironment(AccessLevel.ANALYTICS_READER),
+        SQL_READER_SECRET_ARN: props.store.secretFor(AccessLevel.RESTRICTED_READER).secretArn,
+        JOB_INLINE_RESULT_MAX_BYTES: String(props.inlineResultMaxBytes ?? MAX_INLINE_RESULT_BYTES),
+      },
+      callsServices: [PipelineAwsService.SECRETS_MANAGER, PipelineAwsService.S3, PipelineAwsService.DYNAMODB],
+      createVpcEndpoints: props.createVpcEndpoints,
+      logRemovalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      invokedSynchronouslyBy: 'Step Functions (the RunQuery task retries transient errors and catches the others)',
+    }).fn;
+  }
+
+  /** The jobs API function: submits jobs and answers their status (handler `index.handler`). */
+  private createJobsApiFunction(
+    props: AsyncJobWorkflowProps, serviceName: string, code: lambda.Code, operationEnv: { [key: string]: string }, retentionDays: number,
+  ): lambda.Function {
+    const jobsEnv: { [key: string]: string } = {
+      JOB_TABLE_NAME: this.jobTable.tableName,
+      JOB_STATE_MACHINE_ARN: this.stateMachine.stateMachineArn,
+      JOB_RETENTION_DAYS: String(retentionDays),
+    };
+    for (const key of JOBS_API_SETTINGS) if (operationEnv[key] !== undefined) jobsEnv[key] = operationEnv[key];
+    return createPipelineFunction(this, 'JobsApiFunction', {
+      assetName: 'async-job-workflow',
+      code,
+      handler: 'index.handler',
+      description: 'AsyncJobWorkflow: submits jobs and answers their status',
+      serviceName: `${serviceName}-jobs-api`,
+      vpc: props.store.vpc,
+      vpcSubnets: props.store.vpcSubnets,
+      defaults: { memorySize: 512, timeout: Duration.seconds(29) },
+      tuning: { logRetention: props.lambdaTuning?.logRetention, runtime: props.lambdaTuning?.runtime },
+      tuningProp: 'lambdaTuning',
+      logEncryptionKey: props.logEncryptionKey,
+      environment: jobsEnv,
+      callsServices: [PipelineAwsService.DYNAMODB, PipelineAwsService.STEP_FUNCTIONS],
+      createVpcEndpoints: props.createVpcEndpoints,
+      logRemovalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      invokedSynchronouslyBy: 'API Gateway (the caller gets the error and retries)',
+    }).fn;
   }
 
   /** The cache table (read and write) and the results prefix (write) of the API. */
