@@ -24,6 +24,7 @@ import { createPipelineFunction, DEFAULT_LOG_RETENTION } from '../common/lambda-
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
 import { applyPermissionsBoundary } from '../common/permissions-boundary';
+import { denyPublishWithoutTls } from '../common/topics';
 import { ensureVpcEndpoint, PipelineAwsService } from '../common/vpc-endpoints';
 
 /** Lambda's longest timeout: the longest job attempt the workflow supports. */
@@ -293,15 +294,7 @@ export class AsyncJobWorkflow extends AsyncJobWorkflowBase {
       displayName: 'Analytics jobs',
       masterKey: this.encryptionKey,
     });
-    // What enforceSSL writes, written here: the supported aws-cdk-lib versions add it only beside another statement.
-    topic.addToResourcePolicy(new iam.PolicyStatement({
-      sid: 'AllowPublishThroughSSLOnly',
-      effect: iam.Effect.DENY,
-      principals: [new iam.AnyPrincipal()],
-      actions: ['sns:Publish'],
-      resources: [topic.topicArn],
-      conditions: { Bool: { 'aws:SecureTransport': 'false' } },
-    }));
+    denyPublishWithoutTls(topic);
     for (const email of emails) topic.addSubscription(new subscriptions.EmailSubscription(email));
     return topic;
   }

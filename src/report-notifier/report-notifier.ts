@@ -21,6 +21,7 @@ import { createPipelineFunction } from '../common/lambda-tuning';
 import { allowCloudWatchLogsToUseKey } from '../common/log-encryption';
 import { acknowledgeNagFinding, defaultPolicyOf } from '../common/nag';
 import { applyPermissionsBoundary } from '../common/permissions-boundary';
+import { denyPublishWithoutTls } from '../common/topics';
 import { PipelineAwsService } from '../common/vpc-endpoints';
 
 const DEFAULT_TIMEOUT = Duration.minutes(2);
@@ -108,15 +109,7 @@ export class ReportNotifier extends ReportNotifierBase {
       }
       topicKey = key;
       const topic = new sns.Topic(this, 'AlarmTopic', { displayName: 'Data pipeline operations', masterKey: key });
-      // What `enforceSSL` does (set explicitly: that prop adds its statement only once another one exists).
-      topic.addToResourcePolicy(new iam.PolicyStatement({
-        sid: 'PublishThroughTlsOnly',
-        effect: iam.Effect.DENY,
-        actions: ['sns:Publish'],
-        principals: [new iam.AnyPrincipal()],
-        resources: [topic.topicArn],
-        conditions: { Bool: { 'aws:SecureTransport': 'false' } },
-      }));
+      denyPublishWithoutTls(topic);
       this.alarmTopic = topic;
     }
 
