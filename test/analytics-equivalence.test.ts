@@ -57,7 +57,7 @@ function mutated(name: string, edit: (sql: string) => string): { op: OperationDe
 describe('analytics equivalence with the pre-issue-18 queries', () => {
   let db: CanonicalTestDatabase;
   let analytics: Pool;
-  const sizes: number[] = [];
+  const results: CaseResult[] = [];
 
   beforeAll(async () => {
     db = await createCanonicalDatabase();
@@ -68,8 +68,11 @@ describe('analytics equivalence with the pre-issue-18 queries', () => {
     analytics = db.poolFor(GroupRole.ANALYTICS);
   });
   afterAll(async () => {
+    const firstFound = results.filter((r) => r.cut !== undefined);
     // eslint-disable-next-line no-console
-    console.log(`analytics equivalence: ${sizes.length} comparisons, ${sizes.filter((n) => n > 0).length} with a non-empty reference answer`);
+    console.log(`analytics equivalence: ${results.length} comparisons, ${results.filter((r) => sizeOf(r) > 0).length} with a non-empty reference answer, `
+      + `${results.filter((r) => r.reference.error !== undefined).length} answering an error; ${firstFound.length} with a "first found" list, `
+      + `${firstFound.filter((r) => r.cut).length} of them cut by their limit`);
     await db?.drop();
   });
 
@@ -115,7 +118,7 @@ describe('analytics equivalence with the pre-issue-18 queries', () => {
 
   test.each(CASES.map((c) => [c.label, c] as const))('%s', async (label, c) => {
     const result = await compareOperation(analytics, c.operation, c.parameters);
-    sizes.push(sizeOf(result));
+    results.push(result);
     expectEquivalent(label, result);
   });
 

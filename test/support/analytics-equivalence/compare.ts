@@ -4,7 +4,8 @@
  * - numeric and bigint values arrive from pg as strings and are compared as strings, exactly;
  * - numbers of a tabular result are double precision (or small integers): equal within 1e-9 relative;
  * - numbers inside JSON results (json_build_object of numeric and counts) are compared exactly;
- * - tabular results are compared as row multisets: both sides sorted by all columns.
+ * - tabular results are compared as row multisets (both sides sorted by all columns), columns in order;
+ * - JSON objects by their keys, in any order.
  */
 
 const MAX_REPORTED = 12;
@@ -29,8 +30,8 @@ export function valueDiffs(actual: unknown, expected: unknown, path = '$', appro
     return out;
   }
   if (isObject(actual) && isObject(expected)) {
-    const keys = Object.keys(actual);
-    const expectedKeys = Object.keys(expected);
+    const keys = Object.keys(actual).sort();
+    const expectedKeys = Object.keys(expected).sort();
     if (keys.join(',') !== expectedKeys.join(',')) out.push(`${path}: keys [${keys}] ≠ reference [${expectedKeys}]`);
     for (const key of expectedKeys) if (key in actual) valueDiffs(actual[key], expected[key], `${path}.${key}`, approx, out);
     return out;
@@ -65,9 +66,12 @@ export function sortedRows(rows: readonly Row[]): Row[] {
   });
 }
 
-/** Tabular results: the same columns and the same rows (as multisets). */
+/** Tabular results: the same columns in the same order, and the same rows (as multisets). */
 export function tabularDiffs(actual: readonly Row[], expected: readonly Row[]): string[] {
-  return valueDiffs(sortedRows(actual), sortedRows(expected), 'rows', true);
+  const columns = (rows: readonly Row[]) => (rows.length > 0 ? Object.keys(rows[0]).join(', ') : '');
+  const out = actual.length > 0 && expected.length > 0 && columns(actual) !== columns(expected)
+    ? [`columns (${columns(actual)}) ≠ reference (${columns(expected)})`] : [];
+  return valueDiffs(sortedRows(actual), sortedRows(expected), 'rows', true, out);
 }
 
 /** JSON with object keys sorted: the identity of an element in a set. */
