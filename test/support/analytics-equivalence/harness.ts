@@ -45,9 +45,13 @@ export async function runOperation(
         return (await client.query({ text: rewrite(text), values: values as unknown[], types: TYPES })).rows as R[];
       },
     };
-    const value = op.plan.kind === 'tabular'
-      ? await db.rows(op.plan.query(params).text, op.plan.query(params).values)
-      : await op.plan.run(db, params);
+    let value: unknown;
+    if (op.plan.kind === 'tabular') {
+      const query = op.plan.query(params);
+      value = await db.rows(query.text, query.values);
+    } else {
+      value = await op.plan.run(db, params);
+    }
     return { value };
   } catch (error) {
     if (error instanceof ApiError) return { error: error.code };
