@@ -9,6 +9,7 @@
  */
 import type { Pool } from 'pg';
 import { bumpDataGeneration, CanonicalEntity, EntityRelationship, upsertEntities } from '../../../lambda/shared/canonical-upsert';
+import { refreshTypedStorage } from '../../../lambda/shared/typed-refresh';
 
 /** One ingestion transaction: its entities, and the writer session's time zone when not the server's. */
 export interface WriteBatch {
@@ -263,7 +264,11 @@ export function generateDataSet(seed: number, size: DataSetSize = DEFAULT_SIZE):
   ];
 }
 
-/** Writes batches through the shipped write path, one transaction each, with a data generation bump. */
+/**
+ * Writes batches through the shipped write path, one transaction each, with a data generation bump,
+ * each followed by the typed storage's refresh as the IngestionPipeline runs it after its commit
+ * (when the store has one: a store at an older schema has not).
+ */
 export async function writeBatches(writer: Pool, batches: readonly WriteBatch[]): Promise<void> {
   for (const batch of batches) {
     const client = await writer.connect();
@@ -274,6 +279,8 @@ export async function writeBatches(writer: Pool, batches: readonly WriteBatch[])
       if (result.rejected.length > 0) throw new Error(`${batch.label}: ${result.rejected.length} entities rejected: ${result.rejected[0].reason}`);
       if (result.inserted + result.updated > 0) await bumpDataGeneration(client);
       await client.query('COMMIT');
+      const { rows: [{ typed }] } = await client.query("SELECT to_regprocedure('canonical.refresh_typed_storage()') IS NOT NULL AS typed");
+      if (typed) await refreshTypedStorage(client);
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
