@@ -9,23 +9,23 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { ClientBase } from 'pg';
+import { hooks } from './hooks';
 import { metrics } from './metrics';
 import { INGESTION_METRICS as M } from '../../src/common/contracts';
 import { refreshTypedStorage } from '../shared/typed-refresh';
 
 const logger = new Logger();
 const ATTEMPTS = 3;
+/** Wait before attempt n+1: n × this (1 s, 2 s). */
 const BACKOFF_MS = 1000;
-
-/** Test seam: replaces the refresh (e.g. to make it fail). */
-export const refreshHooks: { refresh: (client: ClientBase) => ReturnType<typeof refreshTypedStorage> } = { refresh: refreshTypedStorage };
 
 /** Refreshes the typed storage; true when it reflects everything committed before the call. */
 export async function refreshAfterCommit(client: ClientBase): Promise<boolean> {
   const started = Date.now();
   for (let attempt = 1; ; attempt++) {
     try {
-      const result = await refreshHooks.refresh(client);
+      await hooks.beforeRefresh?.(attempt, client);
+      const result = await refreshTypedStorage(client);
       metrics.addMetric(M.TYPED_STORAGE_REFRESH_DURATION, MetricUnit.Milliseconds, Date.now() - started);
       metrics.addMetric(M.TYPED_STORAGE_REFRESH_FAILURES, MetricUnit.Count, 0);
       metrics.publishStoredMetrics();
