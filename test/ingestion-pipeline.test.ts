@@ -162,8 +162,11 @@ describe('IngestionPipeline defaults', () => {
     expect(fn[1].DependsOn).toEqual(expect.arrayContaining([expect.stringMatching(/^StoreMigrations/)]));
   });
 
-  test('alarms for the dead-letter queue and for errors, without actions when no topic is given', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 2);
+  test('alarms for the dead-letter queue, for errors and for the typed storage refresh, without actions when no topic is given', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'TypedStorageRefreshFailures', Namespace: 'ServerlessDataPipeline', Statistic: 'Sum', Threshold: 0, AlarmActions: Match.absent(),
+    });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 0 });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { Metrics: Match.arrayWith([Match.objectLike({ Expression: 'errors + fileFailures' })]) });
   });

@@ -404,9 +404,9 @@ describe('an imported ingestion pipeline, AI analyzer and report notifier (liter
     const notifierFunctionId = stack.getLogicalId(n.notifierFunction.node.defaultChild as lambda.CfnFunction);
     expect(stack.resolve(n.metricErrors().dimensions)).toEqual({ FunctionName: { Ref: notifierFunctionId } });
     // The created constructs' alarms, each a new array: changing it changes nothing.
-    expect(i.alarms).toEqual([i.deadLetterQueueAlarm, i.errorsAlarm]);
+    expect(i.alarms).toEqual([i.deadLetterQueueAlarm, i.errorsAlarm, i.typedStorageRefreshAlarm]);
     i.alarms.length = 0;
-    expect(i.alarms).toHaveLength(2);
+    expect(i.alarms).toHaveLength(3);
     expect(a.alarms).toEqual([a.deadLetterQueueAlarm, a.errorsAlarm]);
     expect(n.alarms).toEqual([n.deadLetterQueueAlarm, n.errorsAlarm]);
   });

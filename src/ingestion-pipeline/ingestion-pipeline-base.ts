@@ -48,6 +48,14 @@ export abstract class IngestionPipelineBase extends Construct implements IIngest
     return this.metric(M.FILE_FAILURES, { statistic: 'Sum', ...props });
   }
 
+  /**
+   * Refreshes of the canonical store's typed storage that failed after their retries (sum): until a
+   * later refresh succeeds, analytics answers come from an older data generation and say `stale: true`.
+   */
+  public metricTypedStorageRefreshFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(M.TYPED_STORAGE_REFRESH_FAILURES, { statistic: 'Sum', ...props });
+  }
+
   /** From the S3 event to the end of the file's run, in milliseconds. */
   public metricIngestionLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(M.INGESTION_LATENCY, { statistic: 'p90', ...props });
@@ -58,7 +66,7 @@ export abstract class IngestionPipelineBase extends Construct implements IIngest
     return this.metric(M.PROCESSING_DURATION, { statistic: 'p90', ...props });
   }
 
-  /** A metric the processor emits (RecordsReceived, RecordsLoaded, RecordsChanged, RecordsRejected, RecordsDuplicate, FilesProcessed, FileFailures, ProcessingDuration, IngestionLatency). */
+  /** A metric the processor emits (RecordsReceived, RecordsLoaded, RecordsChanged, RecordsRejected, RecordsDuplicate, FilesProcessed, FileFailures, ProcessingDuration, IngestionLatency, TypedStorageRefreshFailures, TypedStorageRefreshDuration). */
   public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return handlerMetric(this.serviceName, metricName, props);
   }

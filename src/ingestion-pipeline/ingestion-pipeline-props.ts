@@ -151,6 +151,9 @@ export interface IIngestionPipeline extends IConstruct {
   /** Files set aside as unreadable, and last attempts that failed (sum). */
   metricFileFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
 
+  /** Refreshes of the store's typed storage that failed after their retries (sum; analytics answers are labelled stale meanwhile). */
+  metricTypedStorageRefreshFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+
   /** From the S3 event to the end of the file's run (ms, default statistic p90). */
   metricIngestionLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
 

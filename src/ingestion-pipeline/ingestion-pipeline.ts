@@ -40,7 +40,7 @@ const DEFAULT_TIMEOUT = Duration.minutes(15);
  * one full vCPU since the processor is CPU-bound, and 15 minutes); `removalPolicy` covers the
  * buckets the pipeline creates (`DESTROY` empties them) and the processor's log group;
  * `logEncryptionKey` the processor's log group; VPC endpoints: S3 (gateway), Secrets Manager,
- * EventBridge. Alarms: dead-letter queue not empty, processor errors and files set aside.
+ * EventBridge. Alarms: dead-letter queue not empty, processor errors and files set aside, typed storage refresh failures.
  */
 export class IngestionPipeline extends IngestionPipelineBase {
   /** EventBridge `source` of the pipeline's events. */
@@ -80,6 +80,9 @@ export class IngestionPipeline extends IngestionPipelineBase {
 
   /** Alarm: the processor failed (invocation errors or files set aside). */
   public readonly errorsAlarm: cloudwatch.Alarm;
+
+  /** Alarm: the store's typed storage could not be refreshed after a run (analytics answers are stale until it is). */
+  public readonly typedStorageRefreshAlarm: cloudwatch.Alarm;
 
   /** `POWERTOOLS_SERVICE_NAME` of the processor: the `service` dimension of its metrics. */
   public readonly serviceName: string;
@@ -170,14 +173,15 @@ export class IngestionPipeline extends IngestionPipelineBase {
       },
       period: Duration.minutes(5),
     }));
-    for (const alarm of [this.deadLetterQueueAlarm, this.errorsAlarm]) notifyAlarmTopic(alarm, props.alarmTopic);
+    this.typedStorageRefreshAlarm = alarmOnAnything(this, 'TypedStorageRefreshAlarm', 'The typed storage of the canonical store could not be refreshed after an ingestion run: analytics answers say stale: true until a later refresh succeeds (see docs/analytics-api.md, Freshness)', this.metricTypedStorageRefreshFailures({ period: Duration.minutes(5) }));
+    for (const alarm of [this.deadLetterQueueAlarm, this.errorsAlarm, this.typedStorageRefreshAlarm]) notifyAlarmTopic(alarm, props.alarmTopic);
     // Last: also reaches the stack-wide functions aws-cdk-lib created for the construct.
     applyPermissionsBoundary(this, props.permissionsBoundary);
   }
 
-  /** The pipeline's alarms: dead-letter queue, processor errors (a new array on each read). */
+  /** The pipeline's alarms: dead-letter queue, processor errors, typed storage refresh (a new array on each read). */
   public get alarms(): cloudwatch.IAlarm[] {
-    return [this.deadLetterQueueAlarm, this.errorsAlarm];
+    return [this.deadLetterQueueAlarm, this.errorsAlarm, this.typedStorageRefreshAlarm];
   }
 
   /**

@@ -111,9 +111,10 @@ export class PipelineMonitoring extends Construct {
         perSecond(ingestion.metricRecordsLoaded(sum), 'Loaded', 'loaded'),
         perSecond(rejected, 'Rejected', 'rejected'),
       ], THIRD),
-      graph('Rejected records and failed files', [
+      graph('Rejected records, failed files, refresh failures', [
         ingestion.metricRecordsRejected({ ...sum, label: 'Rejected records' }),
         ingestion.metricFileFailures({ ...sum, label: 'Failed files' }),
+        ingestion.metricTypedStorageRefreshFailures({ ...sum, label: 'Typed storage refresh failures' }),
       ], THIRD),
       graph('Latency p90 (ms)', [
         ingestion.metricIngestionLatency({ period: this.period, label: 'Upload to done' }),
