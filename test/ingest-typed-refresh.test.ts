@@ -4,8 +4,8 @@
  * then reported (TypedStorageRefreshFailures metric, error log) without failing the committed run;
  * the next run's refresh derives everything still queued.
  */
-import { BuiltInSources } from '../src/ingestion-pipeline/built-in-sources';
 import { IngestHarness, startIngestHarness } from './support/ingest-harness';
+import { BuiltInSources } from '../src/ingestion-pipeline/built-in-sources';
 
 describe('ingest handler: the typed storage refresh', () => {
   let h: IngestHarness;
