@@ -126,7 +126,9 @@ function spread(prefix: string, n: number, total: number): string[] {
   return Array.from({ length: Math.min(n, total) }, (_, k) => id(prefix, 1 + k * step));
 }
 
-async function stored(admin: Client, entityType: string, sourceSystem: string, ids: string[]): Promise<Array<{ source_id: string; attributes: any }>> {
+type StoredRow = { source_id: string; attributes: any };
+
+async function stored(admin: Client, entityType: string, sourceSystem: string, ids: string[]): Promise<StoredRow[]> {
   const { rows } = await admin.query(
     'SELECT source_id, attributes FROM canonical.entities WHERE entity_type = $1 AND source_system = $2 AND source_id = ANY($3::text[]) ORDER BY source_id',
     [entityType, sourceSystem, ids]);

@@ -100,6 +100,13 @@ interface CaseResult {
   readonly rows: number;
 }
 
+interface IngestionFile {
+  readonly key: string;
+  readonly records: number;
+  readonly ms: number;
+  readonly counts: Record<string, number>;
+}
+
 interface SideResult {
   readonly build: string;
   readonly description: string;
@@ -108,12 +115,12 @@ interface SideResult {
   readonly loadMs: number;
   /** The build's migrations after PRE_TYPED_LAST_MIGRATION (null: none). */
   readonly backfill: { readonly ms: number; readonly migrations: string[] } | null;
-  readonly ingestion: { readonly records: number; readonly ms: number; readonly runs: Array<{ key: string; records: number; ms: number; counts: Record<string, number> }> };
+  readonly ingestion: { readonly records: number; readonly ms: number; readonly runs: IngestionFile[] };
   readonly freshness: { readonly generation: number; readonly waitedMs: number };
   readonly cases: CaseResult[];
 }
 
-async function copyInto(client: Client, table: string, columns: string[], rows: Iterable<string>): Promise<number> {
+async function copyInto(client: Client, target: string, columns: string[], rows: Iterable<string>): Promise<number> {
   let n = 0;
   const counted = (function* () {
     for (const row of rows) {
@@ -121,7 +128,7 @@ async function copyInto(client: Client, table: string, columns: string[], rows: 
       yield row;
     }
   })();
-  await pipeline(Readable.from(counted), client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`)));
+  await pipeline(Readable.from(counted), client.query(copyFrom(`COPY ${target} (${columns.join(', ')}) FROM STDIN`)));
   return n;
 }
 
@@ -345,7 +352,9 @@ async function runBuild(dir: string, referenceDir: string | undefined): Promise<
         if (h.meta.cache !== 'hit') throw new Error(`${c.label}: expected a cache hit, got ${h.meta.cache}`);
         hit.push(h.ms);
       }
-      const result = { label: c.label, rawP50: pct(raw, 50), missP50: pct(miss, 50), missP95: pct(miss, 95), hitP50: pct(hit, 50), hitP95: pct(hit, 95), rows };
+      const result = {
+        label: c.label, rawP50: pct(raw, 50), missP50: pct(miss, 50), missP95: pct(miss, 95), hitP50: pct(hit, 50), hitP95: pct(hit, 95), rows,
+      };
       cases.push(result);
       console.log(`${c.label}: raw ${fmt(result.rawP50)}, miss p50 ${fmt(result.missP50)} p95 ${fmt(result.missP95)}, hit p50 ${fmt(result.hitP50)} p95 ${fmt(result.hitP95)}`);
     }
@@ -354,7 +363,8 @@ async function runBuild(dir: string, referenceDir: string | undefined): Promise<
     console.log(`\n(raw and misses: ${misses * 2} runs, heavy operations ${Math.min(misses, 3)}; hits: ${hits} runs; handler times are wall time of the handler call)`);
     const loadEnd = loadAverage();
     console.log(`load average: ${loadStart} at the start, ${loadEnd} at the end`);
-    return { build: build.dir, description: build.description, loadAverage: { start: loadStart, end: loadEnd }, ...loaded, ingestion, freshness, cases };
+    const loadAverages = { start: loadStart, end: loadEnd };
+    return { build: build.dir, description: build.description, loadAverage: loadAverages, ...loaded, ingestion, freshness, cases };
   } finally {
     await admin.end().catch(() => undefined);
     fs.rmSync(sourcesConfigPath, { force: true });

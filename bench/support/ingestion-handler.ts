@@ -91,10 +91,10 @@ export function invokeIngestion(asset: string, env: Record<string, string>, buck
 }
 
 /** The run's success event (the handler publishes one per file), or a loud failure. */
-export function successEventOf(eventBridge: LocalEventBridge, key: string, invocation: Invocation): { counts: Record<string, number>; dataGeneration: number | null } {
+export function successEventOf(eventBridge: LocalEventBridge, key: string, invocation: Invocation): { counts: Record<string, number> } {
   const event = eventBridge.events.filter((e) => e.detail.objectKey === key).pop();
   if (!event || event.detailType !== 'Ingestion Succeeded') {
     throw new Error(`${key}: no success event (${event?.detailType ?? 'no event'}; handler response ${JSON.stringify(invocation.response)})`);
   }
-  return { counts: event.detail.counts, dataGeneration: event.detail.dataGeneration ?? null };
+  return { counts: event.detail.counts };
 }
