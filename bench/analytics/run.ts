@@ -35,7 +35,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Readable } from 'stream';
 import { pipeline } from 'stream/promises';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { AS_OF, changedCustomers, changedOrders, ENTITY_COPY_COLUMNS, entityRows, id, RELATIONSHIPS_FROM_ATTRIBUTES } from './data';
@@ -44,7 +44,7 @@ import type { Params } from '../../lambda/analytics-api/operations/types';
 import { GroupRole } from '../../lambda/canonical-store/runner';
 import { LOGIN_USERS } from '../../test/support/canonical-db';
 import { startLocalDynamoDb } from '../../test/support/local-dynamodb';
-import { startLocalEventBridge } from '../../test/support/local-eventbridge';
+import { LocalEventBridge, startLocalEventBridge } from '../../test/support/local-eventbridge';
 import { startLocalPostgres } from '../../test/support/local-postgres';
 import { startLocalS3 } from '../../test/support/local-s3';
 import { fakeAwsEnvironment, startLocalSecretsManager } from '../../test/support/local-secrets-manager';
@@ -196,8 +196,8 @@ interface IngestionContext {
   readonly build: Build;
   readonly admin: Client;
   readonly env: Record<string, string>;
-  readonly s3: ReturnType<Awaited<ReturnType<typeof startLocalS3>>['client']>;
-  readonly eventBridge: Awaited<ReturnType<typeof startLocalEventBridge>>;
+  readonly s3: S3Client;
+  readonly eventBridge: LocalEventBridge;
 }
 
 /** Step 3: the changed records through the build's bundled ingestion handler, one file per source. */
