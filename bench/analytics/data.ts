@@ -132,30 +132,30 @@ async function stored(admin: Client, entityType: string, sourceSystem: string, i
   const { rows } = await admin.query(
     'SELECT source_id, attributes FROM canonical.entities WHERE entity_type = $1 AND source_system = $2 AND source_id = ANY($3::text[]) ORDER BY source_id',
     [entityType, sourceSystem, ids]);
-  if (rows.length !== ids.length) throw new Error(`found ${rows.length} of ${ids.length} ${entityType}s to change`);
+  if (rows.length !== ids.length) throw new Error(`found ${rows.length} of ${ids.length} ${entityType}s to re-send`);
   return rows;
 }
 
 /**
- * `n` existing ERP orders as erpOrders input (NDJSON): amount +10% + 1, status moved on (which
- * moves some in or out of revenue), the rest as stored.
+ * `n` existing ERP orders as erpOrders input (NDJSON). Changed: amount +10% + 1, status moved on
+ * (which moves some in or out of revenue), a source timestamp; unchanged: exactly as stored.
  */
-export async function changedOrders(admin: Client, n: number, customers: number): Promise<string> {
+export async function orderRecords(admin: Client, n: number, customers: number, changed: boolean): Promise<string> {
   const rows = await stored(admin, 'order', 'erp', spread('O', n, customers * 3));
   return rows.map(({ source_id: sourceId, attributes: a }) => `${JSON.stringify({
     order_id: sourceId,
     customer_ref: a.customer_id,
     order_date: (a.order_date as string).slice(0, 19).replace('T', ' '),
-    total: { amount: Math.round((a.amount * 1.1 + 1) * 100) / 100, currency: a.currency },
-    status: NEXT_STATUS[a.status],
+    total: { amount: changed ? Math.round((a.amount * 1.1 + 1) * 100) / 100 : a.amount, currency: a.currency },
+    status: changed ? NEXT_STATUS[a.status] : a.status,
     product_ref: a.product_id,
     quantity: a.quantity,
-    modified_at: MODIFIED_AT,
+    ...(changed ? { modified_at: MODIFIED_AT } : {}),
   })}\n`).join('');
 }
 
-/** `n` existing CRM customers as crmCustomers input (NDJSON), each moved to the next segment. */
-export async function changedCustomers(admin: Client, n: number, customers: number): Promise<string> {
+/** `n` existing CRM customers as crmCustomers input (NDJSON); changed: moved to the next segment, with a source timestamp. */
+export async function customerRecords(admin: Client, n: number, customers: number, changed: boolean): Promise<string> {
   const rows = await stored(admin, 'customer', 'crm', spread('C', n, customers));
   return rows.map(({ source_id: sourceId, attributes: a }) => `${JSON.stringify({
     customer_id: sourceId,
@@ -163,10 +163,10 @@ export async function changedCustomers(admin: Client, n: number, customers: numb
     email: a.email,
     industry: a.industry,
     country: a.country,
-    segment: SEGMENTS[(SEGMENTS.indexOf(a.segment) + 1) % SEGMENTS.length],
+    segment: changed ? SEGMENTS[(SEGMENTS.indexOf(a.segment) + 1) % SEGMENTS.length] : a.segment,
     lifetime_value: a.lifetime_value,
     signup_date: a.signup_date,
     ...(a.parent_customer_id ? { parent_customer_id: a.parent_customer_id } : {}),
-    updated_at: MODIFIED_AT,
+    ...(changed ? { updated_at: MODIFIED_AT } : {}),
   })}\n`).join('');
 }

@@ -8,10 +8,11 @@
  *      0003_source_id_normalization), then N customers (default 1,000,000), 3N orders, 1,000 products
  *      and their relationships by COPY, as ingestion wrote them at that layout (bench/analytics/data.ts);
  *   2. the build's remaining migrations with its migration runner (the backfill of a deployed store), timed;
- *   3. an ingestion run through the build's bundled ingestion handler (assets/ingestion-pipeline/index.js,
- *      in a process of its own): 10,000 existing orders with changed amounts and statuses and 2,000
- *      existing customers moved to another segment, as the built-in erpOrders and crmCustomers
- *      sources read them, timed; then the freshness check: the data generation moved, and
+ *   3. through the build's bundled ingestion handler (assets/ingestion-pipeline/index.js, in a process
+ *      of its own): 1,000 orders and 1,000 customers re-sent as stored, which must all be unchanged
+ *      (the bulk load wrote what ingestion writes); then the timed ingestion run of 10,000 existing
+ *      orders with changed amounts and statuses and 2,000 existing customers moved to another
+ *      segment, as the built-in erpOrders and crmCustomers sources read them; then the freshness check: the data generation moved, and
  *      revenue_analysis (month × segment) through the handler, cache=false and then cached, answers
  *      for the new generation with the rows of its own SQL run directly (and of the baseline's
  *      SQL, in an A/B run);
@@ -38,7 +39,7 @@ import { pipeline } from 'stream/promises';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { AS_OF, changedCustomers, changedOrders, ENTITY_COPY_COLUMNS, entityRows, id, RELATIONSHIPS_FROM_ATTRIBUTES } from './data';
+import { AS_OF, customerRecords, ENTITY_COPY_COLUMNS, entityRows, id, orderRecords, RELATIONSHIPS_FROM_ATTRIBUTES } from './data';
 import { psqlMs, psqlRows, rowDifference, statementsOf } from './sql';
 import type { Params } from '../../lambda/analytics-api/operations/types';
 import { GroupRole } from '../../lambda/canonical-store/runner';
@@ -200,22 +201,30 @@ interface IngestionContext {
   readonly eventBridge: LocalEventBridge;
 }
 
-/** Step 3: the changed records through the build's bundled ingestion handler, one file per source. */
+/** One file through the build's bundled ingestion handler; `expect` names the count every record must land in. */
+async function ingestFile(ctx: IngestionContext, key: string, body: string, expect: 'updated' | 'unchanged'): Promise<IngestionFile> {
+  const records = body.split('\n').length - 1;
+  await ctx.s3.send(new PutObjectCommand({ Bucket: RAW_BUCKET, Key: key, Body: body }));
+  const invocation = await invokeIngestion(ctx.build.ingestionBundle, ctx.env, RAW_BUCKET, key);
+  const { counts } = successEventOf(ctx.eventBridge, key, invocation);
+  if (counts[expect] !== records) throw new Error(`${key}: ${counts[expect]} of ${records} records ${expect} (counts ${JSON.stringify(counts)})`);
+  console.log(`  ${key}: ${records} records in ${seconds(invocation.wallMs)}, peak RSS ${invocation.maxRssMb.toFixed(0)} MB, counts ${JSON.stringify(counts)}`);
+  return { key, records, ms: invocation.wallMs, counts };
+}
+
+/** Records re-sent exactly as stored are all unchanged: the bulk load wrote what ingestion writes (attributes, keys, relationships, content hashes). */
+async function checkStoredAsIngested(ctx: IngestionContext, customers: number): Promise<void> {
+  console.log('records re-sent as stored (not timed):');
+  await ingestFile(ctx, 'erp-data/orders/bench-as-stored.ndjson', await orderRecords(ctx.admin, 1000, customers, false), 'unchanged');
+  await ingestFile(ctx, 'crm-data/bench-as-stored.ndjson', await customerRecords(ctx.admin, 1000, customers, false), 'unchanged');
+}
+
+/** Step 3: the timed run of the changed records through the build's bundled ingestion handler, one file per source. */
 async function ingestionRun(ctx: IngestionContext, customers: number): Promise<SideResult['ingestion']> {
-  const files = [
-    { key: 'erp-data/orders/bench-changes.ndjson', body: await changedOrders(ctx.admin, arg('changed-orders', 10_000), customers) },
-    { key: 'crm-data/bench-changes.ndjson', body: await changedCustomers(ctx.admin, arg('changed-customers', 2_000), customers) },
+  const runs = [
+    await ingestFile(ctx, 'erp-data/orders/bench-changes.ndjson', await orderRecords(ctx.admin, arg('changed-orders', 10_000), customers, true), 'updated'),
+    await ingestFile(ctx, 'crm-data/bench-changes.ndjson', await customerRecords(ctx.admin, arg('changed-customers', 2_000), customers, true), 'updated'),
   ];
-  const runs: SideResult['ingestion']['runs'] = [];
-  for (const file of files) {
-    const records = file.body.split('\n').length - 1;
-    await ctx.s3.send(new PutObjectCommand({ Bucket: RAW_BUCKET, Key: file.key, Body: file.body }));
-    const invocation = await invokeIngestion(ctx.build.ingestionBundle, ctx.env, RAW_BUCKET, file.key);
-    const { counts } = successEventOf(ctx.eventBridge, file.key, invocation);
-    if (counts.updated !== records) throw new Error(`${file.key}: ${counts.updated} of ${records} records updated (counts ${JSON.stringify(counts)})`);
-    runs.push({ key: file.key, records, ms: invocation.wallMs, counts });
-    console.log(`  ${file.key}: ${records} changed records in ${seconds(invocation.wallMs)}, peak RSS ${invocation.maxRssMb.toFixed(0)} MB, counts ${JSON.stringify(counts)}`);
-  }
   const records = runs.reduce((a, r) => a + r.records, 0);
   const ms = runs.reduce((a, r) => a + r.ms, 0);
   console.log(`ingestion run: ${records} changed records in ${seconds(ms)}`);
@@ -316,9 +325,11 @@ async function runBuild(dir: string, referenceDir: string | undefined): Promise<
     const b = build.builtInSources;
     fs.writeFileSync(sourcesConfigPath, JSON.stringify(build.renderSourcesConfig([b.crmCustomers(), b.erpOrders(), b.erpProducts()])));
     const env = ingestionEnvironment({ db: adminUrl, writer, s3, secretsManager: sm, eventBridge, sourcesConfigPath });
+    const ingestionContext = { build, admin, env, s3: s3.client(), eventBridge };
+    await checkStoredAsIngested(ingestionContext, customers);
     const generationBefore = await generation(admin);
     console.log(`ingestion run through ${path.relative(build.dir, build.ingestionBundle)} (generation ${generationBefore}):`);
-    const ingestion = await ingestionRun({ build, admin, env, s3: s3.client(), eventBridge }, customers);
+    const ingestion = await ingestionRun(ingestionContext, customers);
     const generationAfter = await generation(admin);
     if (generationAfter <= generationBefore) throw new Error(`freshness: FAILED: the data generation did not move (${generationBefore} → ${generationAfter})`);
     const analyticsUrl = urlFor(analyticsUser);
