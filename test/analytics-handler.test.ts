@@ -378,6 +378,7 @@ describe('cache', () => {
     await h.db.pool.query('DELETE FROM canonical.relationships WHERE from_source_id = \'O-NEW\'');
     await h.db.pool.query('DELETE FROM canonical.entities WHERE source_id = \'O-NEW\'');
     await h.db.pool.query('SELECT canonical.bump_data_generation()');
+    await h.refresh();
   });
 });
 

@@ -4,6 +4,7 @@ import { GroupRole } from '../lambda/canonical-store/runner';
 import {
   bumpDataGeneration, CanonicalEntity, NewKeyConflictError, stageEntity, upsertEntities, UpsertOptions, upsertStaged,
 } from '../lambda/shared/canonical-upsert';
+import { refreshTypedStorage } from '../lambda/shared/typed-refresh';
 
 const customer = (id: string, attributes: Record<string, unknown>, extra: Partial<CanonicalEntity> = {}): CanonicalEntity => ({
   entityType: 'customer', sourceSystem: 'crm', sourceId: id, canonicalKey: `${id}@example.com`, attributes, ...extra,
@@ -276,6 +277,12 @@ describe('canonical upsert path on real PostgreSQL', () => {
   test('typed views cast the canonical attributes and tolerate malformed values', async () => {
     await upsert([customer('v1', { name: 'Typed', lifetime_value: '1234.50', signup_date: '2023-02-01', segment: 'vip' }),
       customer('v2', { name: 'Broken', lifetime_value: 'n/a', signup_date: 'soon' })]);
+    const client = await db.pool.connect();
+    try {
+      await refreshTypedStorage(client);
+    } finally {
+      client.release();
+    }
     const { rows } = await db.pool.query("SELECT source_id, lifetime_value, signup_date::text FROM canonical.customers WHERE source_id IN ('v1', 'v2') ORDER BY source_id");
     expect(rows).toEqual([
       { source_id: 'v1', lifetime_value: '1234.50', signup_date: '2023-02-01' },

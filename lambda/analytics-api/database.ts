@@ -105,8 +105,24 @@ export async function inReadOnlyTransaction<T>(options: TransactionOptions, fn: 
 
 /** The store's data generation (moves whenever an ingestion run changes stored rows). */
 export async function readDataGeneration(): Promise<number> {
+  return (await readGenerations()).latest;
+}
+
+export interface Generations {
+  /** The latest committed data generation. */
+  readonly latest: number;
+  /** The generation the typed storage (fact tables, aggregates, the public views) reflects: `latest` once refreshed. */
+  readonly typed: number;
+}
+
+/** The latest data generation and the one the typed storage reflects, read together. */
+export async function readGenerations(): Promise<Generations> {
   return withDatabase(AccessLevel.ANALYTICS, async (client) => {
-    const { rows } = await client.query({ text: 'SELECT generation FROM canonical.data_generation', types: JSON_TYPES });
-    return Number(rows[0]?.generation ?? 0);
+    const { rows } = await client.query({
+      text: `SELECT d.generation AS latest, least(d.generation, coalesce(t.generation, d.generation)) AS typed
+             FROM canonical.data_generation d LEFT JOIN canonical.typed_storage_state t ON true`,
+      types: JSON_TYPES,
+    });
+    return { latest: Number(rows[0]?.latest ?? 0), typed: Number(rows[0]?.typed ?? 0) };
   });
 }

@@ -58,8 +58,10 @@ export function resultResponse(event: APIGatewayProxyEvent, result: OperationRes
     durationMs: result.durationMs,
     cache: result.cache,
     dataGeneration: result.dataGeneration,
+    stale: result.stale,
     computedAt: new Date(result.computedAt).toISOString(),
   };
+  if (result.stale) meta.latestDataGeneration = result.latestDataGeneration;
   if (result.truncated) meta.truncated = true;
   if (result.columns) meta.columns = result.columns;
   if (result.largeResult) {

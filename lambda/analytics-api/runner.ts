@@ -10,7 +10,7 @@
  */
 import Cursor from 'pg-cursor';
 import { cacheKey, CachedPayload, cacheTableName, getCached, putCached } from './cache';
-import { inReadOnlyTransaction, JSON_TYPES, readDataGeneration } from './database';
+import { Generations, inReadOnlyTransaction, JSON_TYPES, readGenerations } from './database';
 import { ApiError, ErrorCode, toApiError } from './errors';
 import { LargeResultRef, ResultUpload } from './large-results';
 import { getOperation, listOperations, loadUserOperations } from './operations';
@@ -55,7 +55,14 @@ export interface OperationResult {
   readonly truncated: boolean;
   readonly columns?: Column[];
   readonly cache: CacheStatus;
+  /** The data generation the result reflects (the typed storage's, see database.ts readGenerations). */
   readonly dataGeneration: number;
+  /**
+   * True when a later generation is committed but the typed storage does not reflect it yet (its
+   * refresh is pending or failing): the result is that of `dataGeneration`, not of `latestDataGeneration`.
+   */
+  readonly stale: boolean;
+  readonly latestDataGeneration: number;
   /** Handler-side time of this call (ms). */
   readonly durationMs: number;
   /** When the result was computed (epoch ms; earlier than now for a cache hit). */
@@ -94,8 +101,7 @@ export async function prepareOperation(name: unknown, rawParameters: unknown, op
 export async function lookupCache(prepared: PreparedOperation, options: RunOptions = {}): Promise<OperationResult | undefined> {
   if (!cacheable(prepared.operation)) return undefined;
   const started = Date.now();
-  const dataGeneration = await readDataGeneration();
-  return cacheHit(prepared, dataGeneration, started, options);
+  return cacheHit(prepared, await readGenerations(), started, options);
 }
 
 function cacheable(operation: OperationDefinition): boolean {
@@ -103,11 +109,11 @@ function cacheable(operation: OperationDefinition): boolean {
 }
 
 async function cacheHit(
-  prepared: PreparedOperation, dataGeneration: number, started: number, options: RunOptions,
+  prepared: PreparedOperation, generations: Generations, started: number, options: RunOptions,
 ): Promise<OperationResult | undefined> {
   let payload: CachedPayload | undefined;
   try {
-    payload = await getCached(cacheKey(prepared.operation.name, prepared.parameters, dataGeneration));
+    payload = await getCached(cacheKey(prepared.operation.name, prepared.parameters, generations.typed));
   } catch (error) {
     options.log?.('Cache read failed; running the operation', { error: (error as Error).message });
     return undefined;
@@ -122,7 +128,7 @@ async function cacheHit(
     truncated: payload.truncated ?? false,
     columns: payload.columns as Column[] | undefined,
     cache: 'hit',
-    dataGeneration,
+    ...freshness(generations),
     durationMs: Date.now() - started,
     computedAt: payload.createdAt,
   };
@@ -134,11 +140,13 @@ export async function executeOperation(prepared: PreparedOperation, options: Run
   const deadline = started + (options.timeoutMs ?? defaultTimeoutMs());
   const { operation, parameters } = prepared;
   try {
-    // Read the generation before the data: a result is never cached under a generation newer than its data.
-    const dataGeneration = await readDataGeneration();
+    // Read the generations before the data: a result is never labelled or cached under a generation
+    // newer than its data.
+    const generations = await readGenerations();
+    const dataGeneration = generations.typed;
     const useCache = cacheable(operation);
     if (useCache && options.useCache !== false) {
-      const hit = await cacheHit(prepared, dataGeneration, started, options);
+      const hit = await cacheHit(prepared, generations, started, options);
       if (hit) return hit;
     }
     const limits = {
@@ -163,13 +171,17 @@ export async function executeOperation(prepared: PreparedOperation, options: Run
       parameters,
       ...computed,
       cache: useCache && options.useCache !== false ? 'miss' : 'bypass',
-      dataGeneration,
+      ...freshness(generations),
       durationMs: Date.now() - started,
       computedAt,
     };
   } catch (error) {
     throw toApiError(error);
   }
+}
+
+function freshness(generations: Generations): Pick<OperationResult, 'dataGeneration' | 'stale' | 'latestDataGeneration'> {
+  return { dataGeneration: generations.typed, stale: generations.typed < generations.latest, latestDataGeneration: generations.latest };
 }
 
 /** prepareOperation + executeOperation in one call. */

@@ -30,6 +30,9 @@ export const INGESTION_METRICS = {
   FILE_FAILURES: 'FileFailures',
   PROCESSING_DURATION: 'ProcessingDuration',
   INGESTION_LATENCY: 'IngestionLatency',
+  /** Refreshes of the typed storage that failed after their retries (analytics answers are labelled stale meanwhile). */
+  TYPED_STORAGE_REFRESH_FAILURES: 'TypedStorageRefreshFailures',
+  TYPED_STORAGE_REFRESH_DURATION: 'TypedStorageRefreshDuration',
 } as const;
 
 /** Metrics the AI analyzer emits. */

@@ -4,15 +4,16 @@
  * picks one of the fixed SQL fragments below. Values always travel as bind parameters.
  */
 
-/** Orders' statuses that do not count as revenue unless the caller says otherwise. */
-export const DEFAULT_EXCLUDED_STATUSES = ['cancelled', 'canceled', 'refunded', 'failed'];
+import { DEFAULT_EXCLUDED_STATUSES } from '../../shared/typed-storage';
 
-/** Joins each order (alias o) to the customer it was placed by (alias c) through the `placed_by` relationship. */
+export { DEFAULT_EXCLUDED_STATUSES };
+
+/**
+ * Joins each order fact (alias o) to the typed row of the customer it was placed by (alias c): the
+ * `placed_by` relationship resolved to the customer's entity id by the typed storage.
+ */
 export const ORDER_CUSTOMER_JOIN = `
-  LEFT JOIN canonical.relationships r_pb
-    ON r_pb.from_entity_type = 'order' AND r_pb.from_source_system = o.source_system AND r_pb.from_source_id = o.source_id
-   AND r_pb.rel_type = 'placed_by' AND r_pb.to_entity_type = 'customer'
-  LEFT JOIN canonical.customers c ON c.source_system = r_pb.to_source_system AND c.source_id = r_pb.to_source_id`;
+  LEFT JOIN canonical.customer_facts c ON c.entity_id = o.customer_entity_id`;
 
 /** Collects bind parameters while a query is assembled: `bind(value)` returns its placeholder. */
 export class Binder {
@@ -23,9 +24,15 @@ export class Binder {
   }
 }
 
-/** `true` for orders (alias o) whose status is not one of `statuses` (lower-case). */
-export function statusIncluded(b: Binder, statuses: string[]): string {
-  return `NOT (lower(coalesce(o.status, '')) = ANY (${b.bind(statuses, '::text[]')}))`;
+/** `true` for orders (by default alias o) whose status is not one of `statuses` (lower-case). */
+export function statusIncluded(b: Binder, statuses: string[], alias = 'o'): string {
+  return `NOT (lower(coalesce(${alias}.status, '')) = ANY (${b.bind(statuses, '::text[]')}))`;
+}
+
+/** True when `statuses` (lower-case) are the default exclusions, as a set: the per-customer totals of the typed storage apply. */
+export function defaultExclusions(statuses: string[]): boolean {
+  const set = new Set(statuses);
+  return set.size === DEFAULT_EXCLUDED_STATUSES.length && DEFAULT_EXCLUDED_STATUSES.every((s) => set.has(s));
 }
 
 /** Customer dimensions (of the customer joined as c), labelled '(none)' when missing. */
@@ -33,6 +40,16 @@ export const CUSTOMER_DIMENSIONS: Record<string, string> = {
   industry: 'coalesce(c.industry, \'(none)\')',
   country: 'coalesce(c.country, \'(none)\')',
   segment: 'coalesce(c.segment, \'(none)\')',
+};
+
+/** The same dimensions in canonical.order_daily_totals (alias d). */
+export const DAILY_TOTALS_DIMENSIONS: Record<string, string> = {
+  industry: 'coalesce(d.customer_industry, \'(none)\')',
+  country: 'coalesce(d.customer_country, \'(none)\')',
+  segment: 'coalesce(d.customer_segment, \'(none)\')',
+  status: 'coalesce(d.status, \'(none)\')',
+  currency: 'coalesce(d.currency, \'(none)\')',
+  order_source_system: 'd.source_system',
 };
 
 /** Order dimensions (of the order o). */

@@ -3,7 +3,7 @@
  * country, segment or source system) with the customers in it and the metric's total, average,
  * median, minimum, maximum, share of the grand total and rank.
  */
-import { Binder, CUSTOMER_DIMENSIONS, LIMIT_SCHEMA, lowerAll, STATUSES_SCHEMA, statusIncluded } from './common';
+import { Binder, CUSTOMER_DIMENSIONS, defaultExclusions, LIMIT_SCHEMA, lowerAll, STATUSES_SCHEMA, statusIncluded } from './common';
 import { AccessLevel, OperationDefinition, Params, SqlQuery } from './types';
 
 const GROUPS: Record<string, string> = { ...CUSTOMER_DIMENSIONS, source_system: 'c.source_system' };
@@ -16,29 +16,33 @@ const METRICS: Record<string, { expr: string; needsOrders: boolean }> = {
   average_order_value: { expr: 't.revenue / nullif(t.order_count, 0)', needsOrders: true },
 };
 
+/**
+ * The customers (alias c) with their order totals (alias t): kept per customer by the typed storage
+ * for the default excluded statuses, summed from the order facts for any other exclusions.
+ */
+function customersWithTotals(b: Binder, excluded: string[]): string {
+  if (defaultExclusions(excluded)) {
+    return `canonical.customer_facts c
+      CROSS JOIN LATERAL (SELECT c.orders_counted AS order_count, c.revenue_counted AS revenue) t`;
+  }
+  return `canonical.customer_facts c
+      LEFT JOIN (
+        SELECT o.customer_entity_id, count(*) AS order_count, sum(o.amount) AS revenue
+        FROM canonical.order_facts o
+        WHERE o.customer_entity_id IS NOT NULL AND ${statusIncluded(b, excluded)}
+        GROUP BY 1
+      ) t ON t.customer_entity_id = c.entity_id`;
+}
+
 function query(params: Params): SqlQuery {
   const b = new Binder();
   const metric = METRICS[params.metric as string];
   const group = GROUPS[params.group_by as string];
-  const orderTotals = metric.needsOrders
-    ? `order_totals AS (
-        SELECT r.to_source_system AS customer_system, r.to_source_id AS customer_id,
-               count(*) AS order_count, sum(o.amount) AS revenue
-        FROM canonical.orders o
-        JOIN canonical.relationships r
-          ON r.from_entity_type = 'order' AND r.from_source_system = o.source_system AND r.from_source_id = o.source_id
-         AND r.rel_type = 'placed_by' AND r.to_entity_type = 'customer'
-        WHERE ${statusIncluded(b, lowerAll(params.exclude_statuses))}
-        GROUP BY 1, 2
-      ),`
-    : '';
-  const join = metric.needsOrders ? 'LEFT JOIN order_totals t ON t.customer_system = c.source_system AND t.customer_id = c.source_id' : '';
+  const customers = metric.needsOrders ? customersWithTotals(b, lowerAll(params.exclude_statuses)) : 'canonical.customer_facts c';
   const text = `
-    WITH ${orderTotals}
-    per_customer AS (
+    WITH per_customer AS (
       SELECT ${group} AS group_value, (${metric.expr})::numeric AS value
-      FROM canonical.customers c
-      ${join}
+      FROM ${customers}
     ), grand AS (
       SELECT sum(value) AS total FROM per_customer
     )

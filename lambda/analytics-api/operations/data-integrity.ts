@@ -11,70 +11,41 @@
  */
 import { Binder, LIMIT_SCHEMA } from './common';
 import { AccessLevel, OperationDefinition, Params, QueryRunner } from './types';
+import { FUTURE_DATE_RULES, TYPED_ENTITY_TYPES, typedEntityType } from '../../shared/typed-storage';
 
-/** The canonical attributes each entity type is expected to have (optional links left out). */
-export const EXPECTED_ATTRIBUTES: Record<string, readonly string[]> = {
-  customer: ['name', 'email', 'industry', 'country', 'segment', 'lifetime_value', 'signup_date'],
-  order: ['customer_id', 'order_date', 'amount', 'currency', 'status', 'product_id', 'quantity'],
-  product: ['name', 'category', 'price'],
-  health_reading: ['patient_id', 'measured_at', 'heart_rate', 'systolic_bp', 'diastolic_bp', 'temperature_c', 'spo2'],
-};
+const ENTITY_TYPES = TYPED_ENTITY_TYPES.map((t) => t.entityType);
 
-interface Rule {
-  readonly name: string;
-  readonly attribute: string;
-  /** A boolean SQL expression over the attribute's text `v` (checked only when the value is present). */
-  readonly check: string;
-}
-
-const range = (lo: number, hi: number) => `canonical.as_numeric(v) BETWEEN ${lo} AND ${hi}`;
-
-/** Validity rules per entity type (constants: no input reaches this SQL). */
-export const VALIDITY_RULES: Record<string, readonly Rule[]> = {
-  customer: [
-    { name: 'email_format', attribute: 'email', check: 'v ~* \'^[^@[:space:]]+@[^@[:space:]]+\\.[^@[:space:]]+$\'' },
-    { name: 'lifetime_value_non_negative', attribute: 'lifetime_value', check: 'canonical.as_numeric(v) >= 0' },
-    { name: 'signup_date_valid', attribute: 'signup_date', check: 'canonical.as_date(v) <= current_date' },
-    { name: 'country_iso2', attribute: 'country', check: 'v ~ \'^[A-Z]{2}$\'' },
-  ],
-  order: [
-    { name: 'amount_non_negative', attribute: 'amount', check: 'canonical.as_numeric(v) >= 0' },
-    { name: 'order_date_valid', attribute: 'order_date', check: 'canonical.as_timestamptz(v) IS NOT NULL' },
-    { name: 'quantity_positive', attribute: 'quantity', check: 'canonical.as_numeric(v) > 0' },
-    { name: 'currency_iso3', attribute: 'currency', check: 'v ~ \'^[A-Z]{3}$\'' },
-  ],
-  product: [
-    { name: 'price_non_negative', attribute: 'price', check: 'canonical.as_numeric(v) >= 0' },
-  ],
-  health_reading: [
-    { name: 'measured_at_valid', attribute: 'measured_at', check: 'canonical.as_timestamptz(v) IS NOT NULL' },
-    { name: 'heart_rate_plausible', attribute: 'heart_rate', check: range(20, 250) },
-    { name: 'systolic_bp_plausible', attribute: 'systolic_bp', check: range(50, 260) },
-    { name: 'diastolic_bp_plausible', attribute: 'diastolic_bp', check: range(30, 160) },
-    { name: 'temperature_c_plausible', attribute: 'temperature_c', check: range(30, 45) },
-    { name: 'spo2_plausible', attribute: 'spo2', check: range(50, 100) },
-  ],
-};
-
-const present = (attribute: string) => `nullif(btrim(attributes ->> '${attribute}'), '') IS NOT NULL`;
-
+/**
+ * Completeness and validity counts per entity type and source system, from the quality counters of
+ * the typed storage (entities per combination of filled / failed bits).
+ */
 function qualitySql(types: string[]): string {
   const aggregates: string[] = [];
   for (const type of types) {
-    for (const attribute of EXPECTED_ATTRIBUTES[type]) {
-      aggregates.push(`count(*) FILTER (WHERE entity_type = '${type}' AND ${present(attribute)}) AS "filled:${type}:${attribute}"`);
-    }
-    for (const rule of VALIDITY_RULES[type]) {
-      const check = rule.check.replace(/\bv\b/g, `(attributes ->> '${rule.attribute}')`);
-      aggregates.push(`count(*) FILTER (WHERE entity_type = '${type}' AND ${present(rule.attribute)} AND NOT coalesce(${check}, false)) AS "failed:${type}:${rule.name}"`);
-    }
+    const { expected, rules } = typedEntityType(type);
+    const count = (column: string, bit: number) => `coalesce(sum(entities) FILTER (WHERE entity_type = '${type}' AND ${column} & ${2 ** bit} <> 0), 0) AS`;
+    expected.forEach((attribute, i) => aggregates.push(`${count('filled', i)} "filled:${type}:${attribute}"`));
+    rules.forEach((rule, i) => aggregates.push(`${count('failed', i)} "failed:${type}:${rule.name}"`));
   }
-  return `SELECT entity_type, source_system, count(*) AS entities,
+  return `SELECT entity_type, source_system, sum(entities) AS entities,
     ${aggregates.join(',\n    ')}
-    FROM canonical.entities
+    FROM canonical.quality_counts
     WHERE entity_type = ANY ($1::text[])
     GROUP BY entity_type, source_system
     ORDER BY entity_type, source_system`;
+}
+
+/** Present dates after today, per source system, for the rules that fail them (FUTURE_DATE_RULES). */
+async function futureDates(db: QueryRunner, types: string[]): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const type of types) {
+    for (const [rule, column] of Object.entries(FUTURE_DATE_RULES[type] ?? {})) {
+      const rows = await db.rows<{ source_system: string; n: number }>(
+        `SELECT source_system, count(*) AS n FROM canonical.${type}_facts WHERE ${column} > current_date GROUP BY 1`);
+      for (const row of rows) counts.set(`${type}:${row.source_system}:${rule}`, Number(row.n));
+    }
+  }
+  return counts;
 }
 
 function duplicatesSql(b: Binder, params: Params): string {
@@ -93,11 +64,13 @@ function duplicatesSql(b: Binder, params: Params): string {
     ORDER BY similarity DESC, a_source_system, a_source_id, b_source_system, b_source_id`;
 }
 
+// Only canonical keys that several source systems share can conflict: the typed storage keeps them.
 const CONFLICTS_SQL = `
   WITH keyed AS MATERIALIZED (
-    SELECT id, entity_type, canonical_key, source_system, source_id, attributes
-    FROM canonical.entities
-    WHERE canonical_key IS NOT NULL AND entity_type = ANY ($1::text[])
+    SELECT e.id, e.entity_type, e.canonical_key, e.source_system, e.source_id, e.attributes
+    FROM canonical.shared_canonical_keys s
+    JOIN canonical.entities e ON e.entity_type = s.entity_type AND e.canonical_key = s.canonical_key
+    WHERE s.entity_type = ANY ($1::text[])
   ), shared AS (
     SELECT entity_type, canonical_key FROM keyed GROUP BY 1, 2 HAVING count(DISTINCT source_system) > 1
   ), pairs AS MATERIALIZED (
@@ -114,7 +87,7 @@ const CONFLICTS_SQL = `
     SELECT p.entity_type, p.canonical_key, p.attribute,
            (SELECT jsonb_agg(jsonb_build_object('source_system', k.source_system, 'source_id', k.source_id, 'value', k.attributes -> p.attribute)
                              ORDER BY k.source_system, k.source_id)
-            FROM keyed k WHERE k.entity_type = p.entity_type AND k.canonical_key = p.canonical_key AND k.attributes ? p.attribute) AS "values"
+            FROM canonical.entities k WHERE k.entity_type = p.entity_type AND k.canonical_key = p.canonical_key AND k.attributes ? p.attribute) AS "values"
     FROM (SELECT DISTINCT entity_type, canonical_key, attribute FROM pairs) p
   )
   SELECT json_build_object(
@@ -128,15 +101,13 @@ const CONFLICTS_SQL = `
 
 const ORPHANS_SQL = `
   WITH orphans AS MATERIALIZED (
-    SELECT o.source_system, o.source_id, o.attributes ->> 'customer_id' AS customer_id,
-           r.to_source_system AS customer_source_system
-    FROM canonical.entities o
+    -- orders whose placed_by customer the typed storage could not resolve
+    SELECT o.source_system, o.source_id, o.customer_id, r.to_source_system AS customer_source_system
+    FROM canonical.order_facts o
     LEFT JOIN canonical.relationships r
       ON r.from_entity_type = 'order' AND r.from_source_system = o.source_system AND r.from_source_id = o.source_id
      AND r.rel_type = 'placed_by' AND r.to_entity_type = 'customer'
-    LEFT JOIN canonical.entities c
-      ON c.entity_type = 'customer' AND c.source_system = r.to_source_system AND c.source_id = r.to_source_id
-    WHERE o.entity_type = 'order' AND c.id IS NULL
+    WHERE o.customer_entity_id IS NULL
   )
   SELECT json_build_object(
     'total', (SELECT count(*) FROM orphans),
@@ -171,18 +142,20 @@ async function run(db: QueryRunner, params: Params): Promise<Record<string, unkn
     ? await db.rows<{ result: OrphanSection }>(ORPHANS_SQL, [params.max_orphans])
     : [{ result: { total: 0, by_source: [], sample: [] } as OrphanSection }];
   const quality = await db.rows<Record<string, unknown>>(qualitySql(types), [types]);
+  const future = await futureDates(db, types);
 
   const sources = quality.map((row) => {
     const type = row.entity_type as string;
     const system = row.source_system as string;
     const entities = Number(row.entities);
+    const { expected, rules } = typedEntityType(type);
     const completeness: Record<string, number> = {};
-    for (const attribute of EXPECTED_ATTRIBUTES[type]) completeness[attribute] = round2((100 * Number(row[`filled:${type}:${attribute}`])) / entities);
+    for (const attribute of expected) completeness[attribute] = round2((100 * Number(row[`filled:${type}:${attribute}`])) / entities);
     const failedChecks: Record<string, number> = {};
     let checked = 0;
     let failed = 0;
-    for (const rule of VALIDITY_RULES[type]) {
-      const n = Number(row[`failed:${type}:${rule.name}`]);
+    for (const rule of rules) {
+      const n = Number(row[`failed:${type}:${rule.name}`]) + (future.get(`${type}:${system}:${rule.name}`) ?? 0);
       failedChecks[rule.name] = n;
       failed += n;
       checked += Number(row[`filled:${type}:${rule.attribute}`] ?? 0);
@@ -194,7 +167,7 @@ async function run(db: QueryRunner, params: Params): Promise<Record<string, unkn
       checked += entities;
     }
     const inConflict = conflicts.by_source.find((c) => c.entity_type === type && c.source_system === system)?.entities_in_conflict ?? 0;
-    const completenessPct = Object.values(completeness).reduce((a, v) => a + v, 0) / EXPECTED_ATTRIBUTES[type].length;
+    const completenessPct = Object.values(completeness).reduce((a, v) => a + v, 0) / expected.length;
     const validityPct = checked === 0 ? 100 : (100 * (checked - failed)) / checked;
     const consistencyPct = (100 * (entities - inConflict)) / entities;
     return {
@@ -238,10 +211,10 @@ export const dataIntegrityAnalysis: OperationDefinition = {
     properties: {
       entity_types: {
         type: 'array',
-        items: { type: 'string', enum: Object.keys(EXPECTED_ATTRIBUTES) },
+        items: { type: 'string', enum: ENTITY_TYPES },
         minItems: 1,
         uniqueItems: true,
-        default: Object.keys(EXPECTED_ATTRIBUTES),
+        default: ENTITY_TYPES,
       },
       duplicate_entity_type: { type: 'string', enum: ['customer', 'product'], default: 'customer' },
       similarity_threshold: { type: 'number', minimum: 0.3, maximum: 1, default: 0.6 },

@@ -41,12 +41,12 @@ async function run(db: QueryRunner, params: Params): Promise<Record<string, unkn
     WITH bounds AS (
       SELECT (${end} + 1)::timestamptz AS end_ts, ((${end} + 1)::timestamp - ${start})::timestamptz AS start_ts
     ), facts AS MATERIALIZED (
-      SELECT o.order_date::date AS day, o.amount, c.id AS customer_key,
+      SELECT o.order_day AS day, o.amount, c.entity_id AS customer_key,
              ${dimColumns}
-      FROM canonical.orders o
+      FROM canonical.order_facts o
       ${ORDER_CUSTOMER_JOIN}
       CROSS JOIN bounds
-      WHERE o.order_date >= bounds.start_ts AND o.order_date < bounds.end_ts AND o.amount IS NOT NULL
+      WHERE o.order_day >= bounds.start_ts::date AND o.order_day < bounds.end_ts::date AND o.amount IS NOT NULL
         AND ${statusIncluded(b, lowerAll(params.exclude_statuses))}
     ), summary AS (
       SELECT ${dimOutputs},

@@ -8,17 +8,20 @@ import { ApiError, ErrorCode } from '../errors';
 import { Binder, LIMIT_SCHEMA } from './common';
 import { AccessLevel, OperationDefinition, Params, QueryRunner } from './types';
 
-const VALUE_ATTRIBUTE: Record<string, string> = { customer: 'lifetime_value', product: 'price' };
+/** Per entity type: its typed table and the typed column whose totals the hierarchies show. */
+const TYPED: Record<string, { table: string; value: string }> = {
+  customer: { table: 'canonical.customer_facts', value: 'lifetime_value' },
+  product: { table: 'canonical.product_facts', value: 'price' },
+};
 
 /** Nodes, resolved edges (child → parent entity ids) and dangling parent references of one entity type. */
 function graph(b: Binder, entityType: string): string {
   const type = b.bind(entityType, '::text');
+  const { table, value } = TYPED[entityType];
   return `
     nodes AS MATERIALIZED (
-      SELECT e.id, e.source_system, e.source_id, e.attributes ->> 'name' AS name,
-             canonical.as_numeric(e.attributes ->> ${b.bind(VALUE_ATTRIBUTE[entityType], '::text')}) AS value
-      FROM canonical.entities e
-      WHERE e.entity_type = ${type}
+      SELECT f.entity_id AS id, f.source_system, f.source_id, f.name, f.${value} AS value
+      FROM ${table} f
     ), links AS MATERIALIZED (
       SELECT child.id AS child, parent.id AS parent
       FROM canonical.relationships r
@@ -97,7 +100,7 @@ async function subtree(db: QueryRunner, params: Params): Promise<Record<string, 
   const rootFilter = [`n.source_id = ${b.bind(params.root_id, '::text')}`];
   if (params.root_source_system !== undefined) rootFilter.push(`n.source_system = ${b.bind(params.root_source_system, '::text')}`);
   const type = b.bind(params.entity_type, '::text');
-  const valueAttribute = b.bind(VALUE_ATTRIBUTE[params.entity_type as string], '::text');
+  const { table, value } = TYPED[params.entity_type as string];
   // Walks down from the root through the index on the relationships' target (no scan of the whole type).
   const text = `
     WITH RECURSIVE systems AS (
@@ -120,9 +123,8 @@ async function subtree(db: QueryRunner, params: Params): Promise<Record<string, 
       JOIN canonical.entities c ON c.entity_type = ${type} AND c.source_system = rel.from_source_system AND c.source_id = rel.from_source_id
       WHERE t.depth < ${b.bind(params.max_depth, '::int')} AND NOT c.id = ANY (t.path)
     ), nodes AS MATERIALIZED (
-      SELECT e.id, e.source_system, e.source_id, e.attributes ->> 'name' AS name,
-             canonical.as_numeric(e.attributes ->> ${valueAttribute}) AS value
-      FROM canonical.entities e WHERE e.id IN (SELECT node FROM tree)
+      SELECT f.entity_id AS id, f.source_system, f.source_id, f.name, f.${value} AS value
+      FROM ${table} f WHERE f.entity_id IN (SELECT node FROM tree)
     ), subtree_totals AS (
       SELECT ancestor, count(*) - 1 AS descendants, sum(n.value) AS subtree_total
       FROM tree t CROSS JOIN LATERAL unnest(t.path) AS ancestor JOIN nodes n ON n.id = t.node
@@ -155,7 +157,7 @@ export const relationshipAnalysis: OperationDefinition = {
     type: 'object',
     additionalProperties: false,
     properties: {
-      entity_type: { type: 'string', enum: Object.keys(VALUE_ATTRIBUTE), default: 'customer' },
+      entity_type: { type: 'string', enum: Object.keys(TYPED), default: 'customer' },
       root_id: { type: 'string', minLength: 1, maxLength: 256, description: 'Source id of the entity whose subtree to list.' },
       root_source_system: { type: 'string', minLength: 1, maxLength: 128 },
       max_depth: { type: 'integer', minimum: 1, maximum: 100, default: 20 },

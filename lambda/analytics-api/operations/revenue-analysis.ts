@@ -1,33 +1,29 @@
 /**
  * revenue_analysis: revenue by period with window functions: running totals, period-over-period
- * growth, moving averages and the rank of each segment within its period.
+ * growth, moving averages and the rank of each segment within its period. Reads the daily order
+ * totals of the typed storage (orders with a date and an amount per UTC day and dimensions).
  */
-import { Binder, CUSTOMER_DIMENSIONS, LIMIT_SCHEMA, lowerAll, ORDER_CUSTOMER_JOIN, ORDER_DIMENSIONS, STATUSES_SCHEMA, statusIncluded } from './common';
+import { Binder, DAILY_TOTALS_DIMENSIONS, LIMIT_SCHEMA, lowerAll, STATUSES_SCHEMA, statusIncluded } from './common';
 import { AccessLevel, OperationDefinition, Params, SqlQuery } from './types';
 
-const SEGMENTS: Record<string, string> = { none: '\'all\'', ...CUSTOMER_DIMENSIONS, ...ORDER_DIMENSIONS };
+const SEGMENTS: Record<string, string> = { none: '\'all\'', ...DAILY_TOTALS_DIMENSIONS };
 const PERIODS = ['day', 'week', 'month', 'quarter', 'year'];
 
 function query(params: Params): SqlQuery {
   const b = new Binder();
   const segment = params.segment_by as string;
-  const joinCustomers = segment in CUSTOMER_DIMENSIONS;
-  const filters = [
-    'o.order_date IS NOT NULL',
-    'o.amount IS NOT NULL',
-    statusIncluded(b, lowerAll(params.exclude_statuses)),
-  ];
-  if (params.from !== undefined) filters.push(`o.order_date >= ${b.bind(params.from, '::date')}`);
-  if (params.to !== undefined) filters.push(`o.order_date < ${b.bind(params.to, '::date')} + 1`);
-  if (params.currency !== undefined) filters.push(`o.currency = ${b.bind(params.currency)}`);
+  const filters = [statusIncluded(b, lowerAll(params.exclude_statuses), 'd')];
+  if (params.from !== undefined) filters.push(`d.order_day >= ${b.bind(params.from, '::date')}`);
+  if (params.to !== undefined) filters.push(`d.order_day <= ${b.bind(params.to, '::date')}`);
+  if (params.currency !== undefined) filters.push(`d.currency = ${b.bind(params.currency)}`);
+  // Days are UTC days: in the UTC session, a day's midnight truncates like any of its order dates.
   const text = `
     WITH per_period AS (
-      SELECT date_trunc(${b.bind(params.period, '::text')}, o.order_date) AS period,
+      SELECT date_trunc(${b.bind(params.period, '::text')}, d.order_day::timestamptz) AS period,
              ${SEGMENTS[segment]}::text AS segment,
-             count(*) AS orders,
-             sum(o.amount) AS revenue
-      FROM canonical.orders o
-      ${joinCustomers ? ORDER_CUSTOMER_JOIN : ''}
+             sum(d.orders) AS orders,
+             sum(d.revenue) AS revenue
+      FROM canonical.order_daily_totals d
       WHERE ${filters.join(' AND ')}
       GROUP BY 1, 2
     )

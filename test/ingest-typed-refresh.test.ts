@@ -1,0 +1,76 @@
+/**
+ * The typed storage's refresh after an ingestion run (issue 18): run before the run's event, so
+ * what reacts to the event reads typed storage that reflects the run; a failing refresh is retried,
+ * then reported (TypedStorageRefreshFailures metric, error log) without failing the committed run;
+ * the next run's refresh derives everything still queued.
+ */
+import { BuiltInSources } from '../src/ingestion-pipeline/built-in-sources';
+import { IngestHarness, startIngestHarness } from './support/ingest-harness';
+
+describe('ingest handler: the typed storage refresh', () => {
+  let h: IngestHarness;
+  const emf: any[] = [];
+  let restore: () => void;
+
+  beforeAll(async () => {
+    h = await startIngestHarness([BuiltInSources.erpProducts()], {
+      POWERTOOLS_METRICS_DISABLED: 'false', POWERTOOLS_SERVICE_NAME: 'ingestion-test', POWERTOOLS_METRICS_NAMESPACE: 'ServerlessDataPipeline',
+    });
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: any, ...rest: any[]) => {
+      if (String(chunk).includes('"_aws"')) {
+        emf.push(JSON.parse(String(chunk)));
+        return true;
+      }
+      return write(chunk, ...rest);
+    }) as typeof process.stdout.write;
+    restore = () => {
+      process.stdout.write = write;
+    };
+  });
+  afterAll(async () => {
+    restore();
+    await h.close();
+  });
+
+  const generations = async () => (await h.db.pool.query(`
+    SELECT d.generation AS latest, t.generation AS typed FROM canonical.data_generation d, canonical.typed_storage_state t`)).rows[0];
+  const products = async () => (await h.db.pool.query('SELECT source_id, name FROM canonical.products ORDER BY source_id')).rows;
+
+  test('after a run the typed storage reflects it, and the refresh metric says it succeeded', async () => {
+    await h.put('erp-data/products/a.ndjson', '{"sku": "A", "name": "Anvil"}\n');
+    expect((await h.deliver('erp-data/products/a.ndjson')).batchItemFailures).toEqual([]);
+    const g = await generations();
+    expect(g.typed).toBe(g.latest);
+    expect(await products()).toEqual([{ source_id: 'A', name: 'Anvil' }]);
+    expect(emf.find((d) => d.TypedStorageRefreshFailures !== undefined)).toMatchObject({ TypedStorageRefreshFailures: 0, service: 'ingestion-test' });
+  });
+
+  test('a refresh that keeps failing is retried, reported, and leaves the run committed; the next run catches up', async () => {
+    const attempts: number[] = [];
+    h.hooks.beforeRefresh = (attempt) => {
+      attempts.push(attempt);
+      throw new Error('connection reset (injected)');
+    };
+    emf.length = 0;
+    try {
+      await h.put('erp-data/products/b.ndjson', '{"sku": "B", "name": "Bolt"}\n');
+      expect((await h.deliver('erp-data/products/b.ndjson')).batchItemFailures).toEqual([]);
+    } finally {
+      h.hooks.beforeRefresh = undefined;
+    }
+    expect(attempts).toEqual([1, 2, 3]);
+    expect(emf.find((d) => d.TypedStorageRefreshFailures !== undefined)).toMatchObject({ TypedStorageRefreshFailures: 1 });
+    // Committed and announced, but the typed storage is one generation behind: answers say stale.
+    const behind = await generations();
+    expect(Number(behind.typed)).toBe(Number(behind.latest) - 1);
+    expect(h.eventBridge.events.filter((e) => e.detail.objectKey === 'erp-data/products/b.ndjson').map((e) => e.detailType)).toEqual(['Ingestion Succeeded']);
+    expect(await products()).toEqual([{ source_id: 'A', name: 'Anvil' }]);
+
+    await h.put('erp-data/products/c.ndjson', '{"sku": "C", "name": "Chisel"}\n');
+    expect((await h.deliver('erp-data/products/c.ndjson')).batchItemFailures).toEqual([]);
+    const caughtUp = await generations();
+    expect(caughtUp.typed).toBe(caughtUp.latest);
+    expect(await products()).toEqual([{ source_id: 'A', name: 'Anvil' }, { source_id: 'B', name: 'Bolt' }, { source_id: 'C', name: 'Chisel' }]);
+  });
+});

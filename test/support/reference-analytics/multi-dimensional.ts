@@ -1,0 +1,141 @@
+// REFERENCE COPY for issue 18: lambda/analytics-api/operations/multi-dimensional.ts as it was on main at b923fd0,
+// the pre-issue-18 queries, kept as the reference that test/analytics-equivalence.test.ts compares
+// the shipped operation against. Only the imports differ; the SQL is byte-identical: do not edit it.
+/**
+ * multi_dimensional_analytics: business intelligence over several dimensions at once (CUBE, ROLLUP
+ * or GROUPING SETS) over a timeframe, with the daily time series of the same orders: trend (linear
+ * regression), seasonality by weekday and by month, and spikes (z-score against a moving window of
+ * the preceding days). One statement, so the orders are read once.
+ */
+import { Binder, CUSTOMER_DIMENSIONS, LIMIT_SCHEMA, lowerAll, ORDER_CUSTOMER_JOIN, ORDER_DIMENSIONS, STATUSES_SCHEMA, statusIncluded } from './common';
+import { ApiError, ErrorCode } from '../../../lambda/analytics-api/errors';
+import { AccessLevel, OperationDefinition, Params, QueryRunner } from '../../../lambda/analytics-api/operations/types';
+
+const DIMENSIONS: Record<string, string> = { ...CUSTOMER_DIMENSIONS, ...ORDER_DIMENSIONS };
+const TIMEFRAME = /^\s*([1-9][0-9]{0,3})\s+(day|week|month|year)s?\s*$/i;
+const DAYS_PER_UNIT: Record<string, number> = { day: 1, week: 7, month: 31, year: 366 };
+/** Longest timeframe (the daily series has one row per day). */
+export const MAX_TIMEFRAME_DAYS = 3660;
+
+function prepare(params: Params): void {
+  const m = TIMEFRAME.exec(params.timeframe as string)!;
+  if (Number(m[1]) * DAYS_PER_UNIT[m[2].toLowerCase()] > MAX_TIMEFRAME_DAYS) {
+    throw new ApiError(ErrorCode.VALIDATION_FAILED, '\'timeframe\' must be at most 10 years', [{ path: 'parameters.timeframe', message: 'must be at most 10 years' }]);
+  }
+  params.timeframe = `${Number(m[1])} ${m[2].toLowerCase()}s`;
+  // The default end is today (UTC), made explicit so that it is part of the cache key.
+  params.as_of ??= new Date().toISOString().slice(0, 10);
+}
+
+async function run(db: QueryRunner, params: Params): Promise<Record<string, unknown>> {
+  const b = new Binder();
+  const dims = params.dimensions as string[];
+  const end = b.bind(params.as_of, '::date');
+  const start = b.bind(params.timeframe, '::interval');
+  const dimColumns = dims.map((d, i) => `${DIMENSIONS[d]}::text AS d${i}`).join(',\n             ');
+  const dimList = dims.map((_, i) => `d${i}`).join(', ');
+  const grouping = params.grouping === 'rollup' ? `ROLLUP (${dimList})`
+    : params.grouping === 'grouping_sets' ? `GROUPING SETS (${dims.map((_, i) => `(d${i})`).join(', ')}, ())`
+      : `CUBE (${dimList})`;
+  const dimOutputs = dims.map((d, i) => `d${i} AS "${d}"`).join(', ');
+  const groupedNames = `array_remove(ARRAY[${dims.map((d, i) => `CASE WHEN GROUPING(d${i}) = 0 THEN '${d}' END`).join(', ')}]::text[], NULL)`;
+
+  const text = `
+    WITH bounds AS (
+      SELECT (${end} + 1)::timestamptz AS end_ts, ((${end} + 1)::timestamp - ${start})::timestamptz AS start_ts
+    ), facts AS MATERIALIZED (
+      SELECT o.order_date::date AS day, o.amount, c.id AS customer_key,
+             ${dimColumns}
+      FROM canonical.orders o
+      ${ORDER_CUSTOMER_JOIN}
+      CROSS JOIN bounds
+      WHERE o.order_date >= bounds.start_ts AND o.order_date < bounds.end_ts AND o.amount IS NOT NULL
+        AND ${statusIncluded(b, lowerAll(params.exclude_statuses))}
+    ), summary AS (
+      SELECT ${dimOutputs},
+             ${groupedNames} AS dimensions,
+             count(*) AS orders,
+             count(DISTINCT customer_key) AS customers,
+             round(sum(amount), 2) AS revenue,
+             round(avg(amount), 2) AS average_order_value
+      FROM facts
+      GROUP BY ${grouping}
+    ), days AS (
+      SELECT d::date AS day
+      FROM bounds, generate_series(bounds.start_ts::date, bounds.end_ts::date - 1, interval '1 day') AS d
+    ), daily AS (
+      SELECT days.day, count(f.amount) AS orders, coalesce(sum(f.amount), 0) AS revenue
+      FROM days LEFT JOIN facts f ON f.day = days.day
+      GROUP BY days.day
+    ), scored AS (
+      SELECT day, orders, revenue,
+             avg(revenue) OVER w AS baseline,
+             stddev_samp(revenue) OVER w AS sd
+      FROM daily
+      WINDOW w AS (ORDER BY day ROWS BETWEEN ${b.bind(params.moving_window_days, '::int')} PRECEDING AND 1 PRECEDING)
+    ), z AS (
+      SELECT day, orders, revenue, baseline, (revenue - baseline) / nullif(sd, 0) AS z_score FROM scored
+    ), overall AS (
+      SELECT avg(revenue) AS avg_daily FROM daily
+    )
+    SELECT json_build_object(
+      'window', (SELECT json_build_object('from', start_ts::date, 'to', end_ts::date - 1) FROM bounds),
+      'summary', (SELECT coalesce(json_agg(s ORDER BY cardinality(s.dimensions), s.revenue DESC NULLS LAST), '[]')
+                  FROM (SELECT * FROM summary ORDER BY cardinality(dimensions), revenue DESC NULLS LAST LIMIT ${b.bind(params.limit)}) s),
+      'timeSeries', (SELECT coalesce(json_agg(json_build_object(
+                        'day', day, 'orders', orders, 'revenue', round(revenue, 2),
+                        'moving_average', round(baseline, 2), 'z_score', round(z_score, 3)) ORDER BY day), '[]') FROM z),
+      'spikes', (SELECT coalesce(json_agg(json_build_object(
+                    'day', day, 'revenue', round(revenue, 2), 'moving_average', round(baseline, 2), 'z_score', round(z_score, 3)) ORDER BY day), '[]')
+                 FROM z WHERE abs(z_score) >= ${b.bind(params.spike_z_threshold, '::numeric')}),
+      'trend', (SELECT json_build_object(
+                   'days', count(*),
+                   'total_revenue', round(sum(revenue), 2),
+                   'average_daily_revenue', round(avg(revenue), 2),
+                   'slope_per_day', round(regr_slope(revenue, day - DATE '2000-01-01')::numeric, 4),
+                   'r2', round(regr_r2(revenue, day - DATE '2000-01-01')::numeric, 4))
+                FROM daily),
+      'seasonality', json_build_object(
+        'by_weekday', (SELECT coalesce(json_agg(w ORDER BY w.iso_weekday), '[]') FROM (
+            SELECT extract(isodow FROM day)::int AS iso_weekday, count(*) AS days, round(avg(revenue), 2) AS average_revenue,
+                   round(avg(revenue) / nullif((SELECT avg_daily FROM overall), 0), 3) AS index
+            FROM daily GROUP BY 1) w),
+        'by_month', (SELECT coalesce(json_agg(m ORDER BY m.month), '[]') FROM (
+            SELECT extract(month FROM day)::int AS month, count(*) AS days, round(sum(revenue), 2) AS revenue,
+                   round(avg(revenue), 2) AS average_daily_revenue,
+                   round(avg(revenue) / nullif((SELECT avg_daily FROM overall), 0), 3) AS index
+            FROM daily GROUP BY 1) m))
+    ) AS result`;
+  const [row] = await db.rows<{ result: Record<string, unknown> }>(text, b.values);
+  return row.result;
+}
+
+export const multiDimensionalAnalytics: OperationDefinition = {
+  name: 'multi_dimensional_analytics',
+  description: 'Revenue over several dimensions at once (CUBE / ROLLUP / GROUPING SETS) over a timeframe, with trend, seasonality and spikes.',
+  access: AccessLevel.ANALYTICS,
+  longRunning: true,
+  parameterSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      timeframe: { type: 'string', pattern: TIMEFRAME.source, default: '12 months', description: 'e.g. "3 months", "12 months", "2 years"; ends on as_of.' },
+      as_of: { type: 'string', format: 'date', description: 'Last day of the timeframe (default today, UTC).' },
+      dimensions: {
+        type: 'array',
+        items: { type: 'string', enum: Object.keys(DIMENSIONS) },
+        minItems: 1,
+        maxItems: 4,
+        uniqueItems: true,
+        default: ['segment', 'country'],
+      },
+      grouping: { type: 'string', enum: ['cube', 'rollup', 'grouping_sets'], default: 'cube' },
+      moving_window_days: { type: 'integer', minimum: 2, maximum: 90, default: 7 },
+      spike_z_threshold: { type: 'number', minimum: 0.5, maximum: 10, default: 2 },
+      exclude_statuses: STATUSES_SCHEMA,
+      limit: LIMIT_SCHEMA(5000, 500),
+    },
+  },
+  prepare,
+  plan: { kind: 'composite', run },
+};
