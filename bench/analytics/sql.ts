@@ -60,7 +60,11 @@ function psql(url: string, body: string[], flags: string[]): string {
   ].join('\n');
   const file = path.join(os.tmpdir(), `cdp-bench-${process.pid}.sql`);
   fs.writeFileSync(file, script);
-  return execFileSync('psql', ['-X', '-q', ...flags, '-f', file, url], { encoding: 'utf8', maxBuffer: 1024 ** 3 });
+  try {
+    return execFileSync('psql', ['-X', '-q', ...flags, '-f', file, url], { encoding: 'utf8', maxBuffer: 1024 ** 3 });
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
 }
 
 /** Milliseconds psql reports for the statements (output discarded). */
