@@ -1,16 +1,27 @@
 /**
  * Ingestion benchmark (not a test):
- *   npx ts-node --project tsconfig.dev.json bench/ingest/run.ts [--records N] [--batch-size B] [--format ndjson|json]
+ *   npx ts-node --project tsconfig.dev.json bench/ingest/run.ts [--records N] [--batch-size B] [--format ndjson|json] [--baseline <dir>]
  *
  * Generates N synthetic CRM customers (~300 bytes of JSON each) as NDJSON (or, with `--format json`,
  * as one JSON array in a .json file, read by the streaming JSON reader), uploads them to s3rver,
  * and runs the real bundled handler (assets/ingestion-pipeline/index.js, in a child process so its peak RSS is
- * its own) against a durable local PostgreSQL (fsync on) for: the first load, a forced re-ingest
- * of the same content (all unchanged), and a file with 10% of the records changed. Then times a
- * plain COPY of the same rows into empty copies of the same tables with the same indexes (the
- * ceiling) and one-row-at-a-time upserts on a sample (the floor), and prints the ratios.
+ * its own) against a durable local PostgreSQL (fsync on), migrated with the build's own migrations,
+ * for: the first load, a forced re-ingest of the same content (all unchanged), and a file with 10%
+ * of the records changed. Then times a plain COPY of the same rows into empty copies of the tables
+ * of the storage layout from before typed storage (migrations up to 0003_source_id_normalization, in
+ * a database of their own: the same reference for every build), with the same indexes (the
+ * ceiling), and one-row-at-a-time upserts on a sample (the floor), and prints the ratios.
+ *
+ * `--baseline <dir>` (or BENCH_BASELINE=<dir>): before/after in one sitting. <dir> is another
+ * checkout of this library (e.g. a worktree at an earlier commit, with `npm ci` and `npx projen
+ * bundle` run in it): the whole run is made with its migrations and its bundled handler first, then
+ * with this checkout's, each in a process of its own with its own freshly started PostgreSQL, S3,
+ * Secrets Manager and EventBridge; then both side by side with the after/before ratios.
+ * Load averages are printed at the start and end of each side. (`--side <dir>`: one side, internal.)
+ * BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=…" profiles the handler processes; BENCH_SKIP_BUNDLE=1
+ * skips bundling this checkout's handler first.
  */
-import { execFileSync, spawn } from 'child_process';
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -20,8 +31,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { LIBRARY_MIGRATIONS } from '../../lambda/canonical-store/migrations';
-import { GroupRole, migrate } from '../../lambda/canonical-store/runner';
+import { GroupRole } from '../../lambda/canonical-store/runner';
 import { mapRecord } from '../../lambda/ingestion-pipeline/mapping';
 import { contentHash } from '../../lambda/shared/canonical-upsert';
 import { copyRow } from '../../lambda/shared/copy-text';
@@ -30,18 +40,20 @@ import { renderSourcesConfig } from '../../src/ingestion-pipeline/source-config'
 import { LOGIN_USERS } from '../../test/support/canonical-db';
 import { startLocalEventBridge } from '../../test/support/local-eventbridge';
 import { startLocalPostgres } from '../../test/support/local-postgres';
-import { s3Notification, startLocalS3 } from '../../test/support/local-s3';
-import { fakeAwsEnvironment, startLocalSecretsManager } from '../../test/support/local-secrets-manager';
+import { startLocalS3 } from '../../test/support/local-s3';
+import { startLocalSecretsManager } from '../../test/support/local-secrets-manager';
+import { argsWithout, loadAverage, option, ratio, reportSide, runSide, table } from '../support/ab';
+import { loadBuild, PRE_TYPED_LAST_MIGRATION, THIS_BUILD } from '../support/build';
+import { ingestionEnvironment, Invocation, invokeIngestion, successEventOf } from '../support/ingestion-handler';
 
-const ROOT = path.join(__dirname, '..', '..');
 const BUCKET = 'raw-data';
 const SOURCE = BuiltInSources.crmCustomers();
 const INDUSTRIES = ['retail', 'manufacturing', 'software', 'energy', 'logistics', 'finance', 'healthcare', 'media'];
 const COUNTRIES = ['DE', 'FR', 'US', 'GB', 'NL', 'ES', 'IT', 'SE', 'PL', 'JP'];
 
 function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  const value = option(name);
+  return value === undefined ? fallback : Number(value);
 }
 
 /** Customer i as one NDJSON line (~300 bytes); `variant` changes the lifetime value of 10% of them. */
@@ -63,7 +75,7 @@ function customerLine(i: number, variant: number): string {
 }
 
 /** `--format json`: the same records as one JSON array (a `.json` file), else NDJSON. */
-const FORMAT = process.argv.includes('--format') ? process.argv[process.argv.indexOf('--format') + 1] : 'ndjson';
+const FORMAT = option('format') ?? 'ndjson';
 if (FORMAT !== 'ndjson' && FORMAT !== 'json') throw new Error(`--format must be ndjson or json, got ${FORMAT}`);
 
 function* lines(n: number, variant: number): Generator<string> {
@@ -90,51 +102,6 @@ async function upload(s3: S3Client, key: string, n: number, variant: number, met
   const params = { Bucket: BUCKET, Key: key, Body: body, Metadata: metadata };
   await new Upload({ client: s3, params, partSize: 16 * 1024 * 1024, queueSize: 2 }).done();
   return bytes;
-}
-
-interface Invocation {
-  readonly wallMs: number;
-  readonly maxRssMb: number;
-  readonly response: unknown;
-}
-
-// The bundled handler, once, in its own process: wall time of the invocation and the process's peak RSS.
-const CHILD = `
-const [asset, eventJson] = process.argv.slice(1);
-const { handler } = require(asset);
-const event = JSON.parse(eventJson);
-const context = { getRemainingTimeInMillis: () => 900000, functionName: 'bench', awsRequestId: 'bench' };
-const started = process.hrtime.bigint();
-handler(event, context).then((response) => {
-  const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
-  process.stdout.write(JSON.stringify({ wallMs, maxRssMb: process.resourceUsage().maxRSS / 1024, response }) + '\\n');
-  process.exit(0);
-}, (error) => { console.error(error); process.exit(1); });
-`;
-
-function invoke(env: Record<string, string>, key: string, receiveCount = 1): Promise<Invocation> {
-  const event = {
-    Records: [{
-      messageId: `bench-${key}-${Date.now()}`,
-      receiptHandle: 'r',
-      body: JSON.stringify(s3Notification(BUCKET, key)),
-      attributes: { ApproximateReceiveCount: String(receiveCount) },
-      messageAttributes: {},
-      eventSource: 'aws:sqs',
-    }],
-  };
-  return new Promise((resolve, reject) => {
-    // BENCH_NODE_ARGS: extra node flags for the handler process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-    const nodeArgs = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [];
-    // BENCH_HANDLER: another bundle to run instead (e.g. one built from the previous commit, for an A/B comparison).
-    const handler = path.resolve(process.env.BENCH_HANDLER ?? path.join(ROOT, 'assets', 'ingestion-pipeline', 'index.js'));
-    const child = spawn(process.execPath, [...nodeArgs, '-e', CHILD, handler, JSON.stringify(event)], {
-      env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'], cwd: ROOT,
-    });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`handler exited with ${code}`))));
-  });
 }
 
 /** COPY of the same mapped rows into empty copies of entities/relationships with the same indexes. */
@@ -192,14 +159,50 @@ async function rowAtATimeFloor(admin: Client, sample: number): Promise<number> {
 const rate = (n: number, ms: number) => Math.round(n / (ms / 1000));
 const fmt = (n: number) => n.toLocaleString('en-US');
 
-async function main(): Promise<void> {
+interface Run {
+  readonly name: string;
+  readonly recordsPerSecond: number;
+  readonly wallMs: number;
+  readonly maxRssMb: number;
+  readonly counts: Record<string, number>;
+}
+
+interface SideResult {
+  readonly build: string;
+  readonly description: string;
+  readonly records: number;
+  readonly loadAverage: { readonly start: string; readonly end: string };
+  readonly runs: Run[];
+  readonly copyMs: number;
+  readonly floorMs: number;
+  readonly floorSample: number;
+  /** First load records/s over COPY rows/s. */
+  readonly firstOverCopy: number;
+  readonly postgres: string;
+}
+
+/** A database of the cluster, created and connected. */
+async function createDatabase(adminUrl: string, name: string): Promise<{ url: URL; client: Client }> {
+  const admin = new Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const client = new Client({ connectionString: url.toString() });
+  await client.connect();
+  return { url, client };
+}
+
+/** The benchmark for one build, on its own freshly started services. */
+async function runBuild(dir: string): Promise<SideResult> {
   const n = arg('records', 1_000_000);
   const sample = Math.min(n, arg('floor-sample', 5_000));
   const batchSize = arg('batch-size', 2000);
-  console.log(`Ingestion benchmark: ${fmt(n)} customers (${FORMAT}), batch size ${batchSize}; ${os.cpus().length} CPUs, Node ${process.version}`);
-  console.log('Bundling the handler (npx projen bundle ingestion-pipeline) …');
-  if (!process.env.BENCH_SKIP_BUNDLE) execFileSync('npx', ['projen', 'bundle', 'ingestion-pipeline'], { cwd: ROOT, stdio: 'ignore' });
-
+  const loadStart = loadAverage();
+  const build = loadBuild(dir);
+  console.log(`\n== ${build.dir} (${build.description}): ${fmt(n)} customers (${FORMAT}), batch size ${batchSize}; `
+    + `${os.cpus().length} CPUs, Node ${process.version}; load average ${loadStart}`);
   const pg = await startLocalPostgres({ fast: false });
   const localS3 = await startLocalS3([BUCKET]);
   const sm = await startLocalSecretsManager();
@@ -207,76 +210,107 @@ async function main(): Promise<void> {
   const configDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-bench-'));
   try {
     console.log(`PostgreSQL: ${pg.description} (fsync on)`);
-    const admin = new Client({ connectionString: pg.adminUrl });
-    await admin.connect();
-    const version = (await admin.query('SHOW server_version')).rows[0].server_version;
-    const fsync = (await admin.query('SHOW fsync')).rows[0].fsync;
-    await admin.query('CREATE DATABASE bench');
-    await admin.end();
-    const dbUrl = new URL(pg.adminUrl);
-    dbUrl.pathname = '/bench';
-    const db = new Client({ connectionString: dbUrl.toString() });
-    await db.connect();
-    await migrate(db, { sets: [{ namespace: 'library', migrations: LIBRARY_MIGRATIONS }], loginUsers: LOGIN_USERS });
-    const writer = LOGIN_USERS.find((u) => u.group === GroupRole.WRITER)!;
+    const { url: dbUrl, client: db } = await createDatabase(pg.adminUrl, 'bench');
+    const version = (await db.query('SHOW server_version')).rows[0].server_version;
+    const fsync = (await db.query('SHOW fsync')).rows[0].fsync;
+    await build.migrate(db, { sets: [{ namespace: 'library', migrations: build.migrations }], loginUsers: LOGIN_USERS });
+    console.log(`migrations: ${build.migrations.map((m) => m.id).join(', ')}`);
     const configPath = path.join(configDir, 'sources.json');
-    fs.writeFileSync(configPath, JSON.stringify(renderSourcesConfig([SOURCE])));
-    const env: Record<string, string> = {
-      ...fakeAwsEnvironment(),
-      ...localS3.environment(),
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.endpoint,
-      AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.endpoint,
-      DB_HOST: dbUrl.hostname,
-      DB_PORT: dbUrl.port,
-      DB_NAME: 'bench',
-      DB_TLS: 'disable',
-      DB_SECRET_ARN: sm.put('writer', { username: writer.username, password: writer.password }),
-      EVENT_BUS_NAME: 'bench',
-      SOURCES_CONFIG_PATH: configPath,
-      POWERTOOLS_METRICS_DISABLED: 'true',
-      POWERTOOLS_LOG_LEVEL: 'WARN',
-      INGEST_BATCH_SIZE: String(batchSize),
-      NODE_OPTIONS: '--enable-source-maps',
-      NODE_NO_WARNINGS: '1',
-    };
+    fs.writeFileSync(configPath, JSON.stringify(build.renderSourcesConfig([build.builtInSources.crmCustomers()])));
+    const env = ingestionEnvironment({
+      db: dbUrl,
+      writer: LOGIN_USERS.find((u) => u.group === GroupRole.WRITER)!,
+      s3: localS3,
+      secretsManager: sm,
+      eventBridge,
+      sourcesConfigPath: configPath,
+      extra: { INGEST_BATCH_SIZE: String(batchSize) },
+    });
     const s3 = localS3.client();
 
-    const results: Array<{ name: string; invocation: Invocation; counts: any }> = [];
+    const runs: Run[] = [];
     const scenario = async (name: string, key: string, variant: number, metadata?: Record<string, string>) => {
       const uploadStarted = Date.now();
       const bytes = await upload(s3, key, n, variant, metadata);
       console.log(`  uploaded ${key}: ${(bytes / 1e6).toFixed(0)} MB in ${((Date.now() - uploadStarted) / 1000).toFixed(1)} s`);
-      const invocation = await invoke(env, key);
-      const event = eventBridge.events.filter((e) => e.detail.objectKey === key).pop();
-      if (!event || event.detailType !== 'Ingestion Succeeded') throw new Error(`${name}: no success event (${JSON.stringify(invocation.response)})`);
-      results.push({ name, invocation, counts: event.detail.counts });
-      console.log(`  ${name}: ${fmt(rate(n, invocation.wallMs))} records/s, ${(invocation.wallMs / 1000).toFixed(1)} s, peak RSS ${invocation.maxRssMb.toFixed(0)} MB, counts ${JSON.stringify(event.detail.counts)}`);
+      const invocation: Invocation = await invokeIngestion(build.ingestionBundle, env, BUCKET, key);
+      const { counts } = successEventOf(eventBridge, key, invocation);
+      runs.push({ name, recordsPerSecond: rate(n, invocation.wallMs), wallMs: invocation.wallMs, maxRssMb: invocation.maxRssMb, counts });
+      console.log(`  ${name}: ${fmt(rate(n, invocation.wallMs))} records/s, ${(invocation.wallMs / 1000).toFixed(1)} s, peak RSS ${invocation.maxRssMb.toFixed(0)} MB, counts ${JSON.stringify(counts)}`);
     };
 
-    console.log('Runs of the real handler:');
+    console.log(`Runs of ${path.relative(build.dir, build.ingestionBundle)}:`);
     await scenario('first load', `crm-data/bench/customers.${FORMAT}`, 0);
     await scenario('forced re-ingest (same content)', `crm-data/bench/customers.${FORMAT}`, 0, { reingest: `bench-${Date.now()}` });
     await scenario('10% of the records changed', `crm-data/bench/customers-changed.${FORMAT}`, 1);
-
-    console.log('Reference points:');
-    const copyMs = await copyCeiling(db, n);
-    console.log(`  COPY into empty copies of the tables (same indexes): ${fmt(rate(n, copyMs))} rows/s, ${(copyMs / 1000).toFixed(1)} s`);
-    const floorMs = await rowAtATimeFloor(db, sample);
-    console.log(`  one row at a time (sample of ${fmt(sample)}): ${fmt(rate(sample, floorMs))} rows/s`);
     await db.end();
 
-    const first = rate(n, results[0].invocation.wallMs);
+    console.log(`Reference points (tables of the layout up to ${PRE_TYPED_LAST_MIGRATION}, in a database of their own):`);
+    const { client: reference } = await createDatabase(pg.adminUrl, 'bench_reference');
+    await build.migrate(reference, { sets: [{ namespace: 'library', migrations: build.migrations.filter((m) => m.id <= PRE_TYPED_LAST_MIGRATION) }], loginUsers: LOGIN_USERS });
+    const copyMs = await copyCeiling(reference, n);
+    console.log(`  COPY into empty copies of the tables (same indexes): ${fmt(rate(n, copyMs))} rows/s, ${(copyMs / 1000).toFixed(1)} s`);
+    const floorMs = await rowAtATimeFloor(reference, sample);
+    console.log(`  one row at a time (sample of ${fmt(sample)}): ${fmt(rate(sample, floorMs))} rows/s`);
+    await reference.end();
+
+    const first = runs[0].recordsPerSecond;
     console.log('\nSummary');
-    console.log('| run | records/s | wall time | peak RSS |\n|---|---|---|---|');
-    for (const r of results) console.log(`| ${r.name} | ${fmt(rate(n, r.invocation.wallMs))} | ${(r.invocation.wallMs / 1000).toFixed(1)} s | ${r.invocation.maxRssMb.toFixed(0)} MB |`);
-    console.log(`| COPY ceiling | ${fmt(rate(n, copyMs))} | ${(copyMs / 1000).toFixed(1)} s | – |`);
-    console.log(`| row-at-a-time floor (${fmt(sample)}) | ${fmt(rate(sample, floorMs))} | ${(floorMs / 1000).toFixed(1)} s | – |`);
+    console.log(table(['run', 'records/s', 'wall time', 'peak RSS'], [
+      ...runs.map((r) => [r.name, fmt(r.recordsPerSecond), `${(r.wallMs / 1000).toFixed(1)} s`, `${r.maxRssMb.toFixed(0)} MB`]),
+      ['COPY ceiling', fmt(rate(n, copyMs)), `${(copyMs / 1000).toFixed(1)} s`, '–'],
+      [`row-at-a-time floor (${fmt(sample)})`, fmt(rate(sample, floorMs)), `${(floorMs / 1000).toFixed(1)} s`, '–'],
+    ]));
     console.log(`first load / COPY = ${(first / rate(n, copyMs)).toFixed(2)} (goal ≥ 0.60); first load / row-at-a-time = ${(first / rate(sample, floorMs)).toFixed(1)}x`);
-    console.log(`PostgreSQL ${version}, fsync ${fsync}; records ${fmt(n)}`);
+    const postgres = `PostgreSQL ${version}, fsync ${fsync}`;
+    const loadEnd = loadAverage();
+    console.log(`${postgres}; records ${fmt(n)}; load average ${loadStart} at the start, ${loadEnd} at the end`);
+    const loadAverages = { start: loadStart, end: loadEnd };
+    const firstOverCopy = first / rate(n, copyMs);
+    const figures = { copyMs, floorMs, floorSample: sample, firstOverCopy };
+    return { build: build.dir, description: build.description, records: n, loadAverage: loadAverages, runs, ...figures, postgres };
   } finally {
     await Promise.all([localS3.close(), sm.close(), eventBridge.close()]);
     await pg.stop();
     fs.rmSync(configDir, { recursive: true, force: true });
+  }
+}
+
+/** Both sides side by side. */
+function compare(before: SideResult, after: SideResult): void {
+  console.log(`\n== A/B: before = ${before.build} (${before.description}), after = ${after.build} (${after.description}); `
+    + `${fmt(after.records)} records, ${after.postgres}\n`);
+  const rows: string[][] = [];
+  for (const a of after.runs) {
+    const b = before.runs.find((r) => r.name === a.name)!;
+    rows.push([`${a.name}: records/s`, fmt(b.recordsPerSecond), fmt(a.recordsPerSecond), ratio(a.recordsPerSecond, b.recordsPerSecond)]);
+    rows.push([`${a.name}: peak RSS`, `${b.maxRssMb.toFixed(0)} MB`, `${a.maxRssMb.toFixed(0)} MB`, ratio(a.maxRssMb, b.maxRssMb)]);
+  }
+  rows.push(['COPY ceiling: rows/s', fmt(rate(before.records, before.copyMs)), fmt(rate(after.records, after.copyMs)), ratio(before.copyMs, after.copyMs)]);
+  rows.push(['first load / COPY', before.firstOverCopy.toFixed(2), after.firstOverCopy.toFixed(2), ratio(after.firstOverCopy, before.firstOverCopy)]);
+  rows.push([`row-at-a-time floor (${fmt(after.floorSample)}): rows/s`, fmt(rate(before.floorSample, before.floorMs)), fmt(rate(after.floorSample, after.floorMs)), ratio(before.floorMs, after.floorMs)]);
+  rows.push(['load average (1/5/15 min) start → end', `${before.loadAverage.start} → ${before.loadAverage.end}`, `${after.loadAverage.start} → ${after.loadAverage.end}`, '']);
+  console.log(table(['', 'before', 'after', 'after/before'], rows));
+  const kept = after.firstOverCopy / before.firstOverCopy;
+  console.log(`\nfirst load / COPY, after/before = ${kept.toFixed(2)} (goal: not more than 10% below before, ≥ 0.90): ${kept >= 0.9 ? 'met' : 'NOT met'}`);
+}
+
+async function main(): Promise<void> {
+  const side = option('side');
+  if (side) {
+    reportSide(await runBuild(side));
+  } else {
+    console.log('Bundling the handler (npx projen bundle ingestion-pipeline) …');
+    if (!process.env.BENCH_SKIP_BUNDLE) execFileSync('npx', ['projen', 'bundle', 'ingestion-pipeline'], { cwd: THIS_BUILD, stdio: 'ignore' });
+    const baseline = option('baseline') ?? process.env.BENCH_BASELINE;
+    if (!baseline) {
+      await runBuild(THIS_BUILD);
+    } else {
+      const args = argsWithout('baseline');
+      const before = await runSide<SideResult>(__filename, path.resolve(baseline), args);
+      const after = await runSide<SideResult>(__filename, THIS_BUILD, args);
+      compare(before, after);
+    }
   }
 }
 
