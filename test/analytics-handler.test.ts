@@ -23,6 +23,8 @@ const USER_OPERATIONS = [
     },
   },
   { name: 'broken_op', sql: 'DELETE FROM canonical.entities', parameterSchema: { type: 'object' } },
+  // Seconds of CPU whatever the data: past a short synchronous attempt.
+  { name: 'slow_count', sql: 'SELECT count(*) AS n FROM generate_series(1, 20000000) g', parameterSchema: { type: 'object' }, longRunning: true },
 ];
 
 let h: Harness;
@@ -448,24 +450,43 @@ describe('large results', () => {
 describe('long-running operations with the job workflow', () => {
   afterEach(() => h.analytics.registerLongRunningDelegate(undefined));
 
-  test('are handed to the delegate (202) on a cache miss, and served from the cache on a hit', async () => {
+  test('answer 200 when the synchronous attempt completes within its budget: no job', async () => {
+    const calls: string[] = [];
+    h.analytics.registerLongRunningDelegate(async (prepared) => {
+      calls.push(prepared.operation.name);
+      return { statusCode: 202, body: '{}' };
+    });
+    const fast = await run('relationship_analysis', { entity_type: 'product' }, true);
+    expect(fast.statusCode).toBe(200);
+    expect(fast.json.meta.cache).toBe('miss');
+    expect(calls).toEqual([]);
+  });
+
+  test('past the budget, the query is cancelled and handed to the delegate (202); the job fills the cache, served on a hit', async () => {
     const calls: string[] = [];
     h.analytics.registerLongRunningDelegate(async (prepared, event) => {
       calls.push(prepared.operation.name);
+      // The attempt's statement is no longer running when the job is started.
+      const { rows } = await h.db.pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%generate_series(1, 20000000)%' AND state = 'active' AND pid <> pg_backend_pid()");
+      expect(rows[0].n).toBe(0);
       return { statusCode: 202, body: JSON.stringify({ data: { jobId: 'j1', status: 'SUBMITTED' }, meta: { requestId: event.requestContext.requestId } }) };
     });
-    const params = { entity_type: 'product' };
-    const accepted = await run('relationship_analysis', params, true);
-    expect(accepted.statusCode).toBe(202);
-    expect(calls).toEqual(['relationship_analysis']);
+    process.env.SYNC_ATTEMPT_MS = '200';
+    try {
+      const started = Date.now();
+      const accepted = await run('slow_count', {}, true);
+      expect(accepted.statusCode).toBe(202);
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(calls).toEqual(['slow_count']);
+    } finally {
+      delete process.env.SYNC_ATTEMPT_MS;
+    }
     // the job runner computes it (same runner, no delegate involved) and fills the cache
-    const prepared = await h.analytics.prepareOperation('relationship_analysis', params);
-    await h.analytics.executeOperation(prepared, { timeoutMs: 60_000 });
-    const hit = await run('relationship_analysis', params, true);
+    const prepared = await h.analytics.prepareOperation('slow_count', {});
+    await h.analytics.executeOperation(prepared, { timeoutMs: 120_000 });
+    const hit = await run('slow_count', {}, true);
     expect(hit.statusCode).toBe(200);
     expect(hit.json.meta.cache).toBe('hit');
     expect(calls).toHaveLength(1);
-    const short = await run('simple_demo', {}, true);
-    expect(short.statusCode).toBe(200);
-  });
+  }, 180_000);
 });

@@ -18,7 +18,7 @@ import { ApiError, ErrorCode, toApiError } from './errors';
 import { baseUrlOf, callFromBody, callFromQuery, envelope, errorResponse, findRoute, jsonResponse, logServerError, resourceTemplateOf } from './http';
 import { isResultId, presignedDownloadUrl, resultExists } from './large-results';
 import { AccessLevel } from './operations/types';
-import { executeOperation, lookupCache, OperationResult, prepareOperation, PreparedOperation } from './runner';
+import { defaultTimeoutMs, executeOperation, OperationResult, prepareOperation, PreparedOperation } from './runner';
 import { ANALYTICS_METRICS as M, METRICS_NAMESPACE } from '../../src/common/contracts';
 import { delegateToJob } from '../async-job-workflow/api';
 import { jobsEnabled } from '../async-job-workflow/config';
@@ -82,16 +82,37 @@ export function resultResponse(event: APIGatewayProxyEvent, result: OperationRes
   return envelope(event, 200, result.dataJson ?? 'null', meta);
 }
 
+/**
+ * How long a long-running operation may run synchronously before it is handed to a job: the
+ * synchronous budget less a margin to start the job (SYNC_ATTEMPT_MS overrides it).
+ */
+function syncAttemptMs(): number {
+  const configured = Number(process.env.SYNC_ATTEMPT_MS);
+  return Number.isFinite(configured) && configured > 0 ? configured : Math.max(1000, defaultTimeoutMs() - HANDOVER_MARGIN_MS);
+}
+const HANDOVER_MARGIN_MS = 3000;
+
 async function analytics(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
   const call = event.httpMethod === 'GET' ? callFromQuery(event) : callFromBody(event);
   const prepared = await prepareOperation(call.operation, call.parameters, { coerce: call.coerce });
   const log = (message: string, details: Record<string, unknown>) => logger.warn(message, details);
   if (prepared.operation.longRunning && longRunningDelegate) {
-    const hit = call.useCache ? await lookupCache(prepared, { log }).catch((e) => { throw toApiError(e); }) : undefined;
-    if (hit) return resultResponse(event, hit);
-    return longRunningDelegate(prepared, event);
+    // Synchronous when fast: a bounded attempt answers 200 when it completes within the budget;
+    // past it, PostgreSQL cancels the statement (statement_timeout) before the job runs it, so the
+    // query never runs twice at once. Then 202 and the job.
+    try {
+      return completed(event, await executeOperation(prepared, { useCache: call.useCache, log, timeoutMs: syncAttemptMs() }));
+    } catch (error) {
+      if (toApiError(error).code !== ErrorCode.QUERY_TIMEOUT) throw error;
+      metrics.addMetric(M.HANDED_TO_JOB, MetricUnit.Count, 1);
+      logger.info('Synchronous attempt past its budget: handed to a job', { operation: prepared.operation.name, budgetMs: syncAttemptMs() });
+      return longRunningDelegate(prepared, event);
+    }
   }
-  const result = await executeOperation(prepared, { useCache: call.useCache, log });
+  return completed(event, await executeOperation(prepared, { useCache: call.useCache, log }));
+}
+
+function completed(event: APIGatewayProxyEvent, result: OperationResult): APIGatewayProxyResult {
   metrics.addMetric(result.cache === 'hit' ? M.CACHE_HIT : M.CACHE_MISS, MetricUnit.Count, 1);
   metrics.addMetric(M.OPERATION_DURATION, MetricUnit.Milliseconds, result.durationMs);
   if (result.largeResult) metrics.addMetric(M.LARGE_RESULT, MetricUnit.Count, 1);

@@ -97,13 +97,6 @@ export async function prepareOperation(name: unknown, rawParameters: unknown, op
   return { operation, parameters };
 }
 
-/** The cached result of a prepared call, if there is a fresh one (used before handing a long operation to a job). */
-export async function lookupCache(prepared: PreparedOperation, options: RunOptions = {}): Promise<OperationResult | undefined> {
-  if (!cacheable(prepared.operation)) return undefined;
-  const started = Date.now();
-  return cacheHit(prepared, await readGenerations(), started, options);
-}
-
 function cacheable(operation: OperationDefinition): boolean {
   return operation.cacheable !== false && cacheTableName() !== undefined;
 }

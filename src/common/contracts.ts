@@ -60,4 +60,6 @@ export const ANALYTICS_METRICS = {
   QUERY_TIMEOUT: 'QueryTimeout',
   DATABASE_UNAVAILABLE: 'DatabaseUnavailable',
   INTERNAL_ERROR: 'InternalError',
+  /** Long-running operations whose synchronous attempt passed its budget and became a job (202). */
+  HANDED_TO_JOB: 'HandedToJob',
 } as const;
