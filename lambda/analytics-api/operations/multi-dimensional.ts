@@ -35,6 +35,9 @@ async function run(db: QueryRunner, params: Params): Promise<Record<string, unkn
     : params.grouping === 'grouping_sets' ? `GROUPING SETS (${dims.map((_, i) => `(d${i})`).join(', ')}, ())`
       : `CUBE (${dimList})`;
   const dimOutputs = dims.map((d, i) => `d${i} AS "${d}"`).join(', ');
+  // Orders are summed per customer and dimensions first. When every dimension is the customer's, each
+  // customer is one such row, so counting rows counts distinct customers and the grouping sets hash.
+  const customers = dims.every((d) => d in CUSTOMER_DIMENSIONS) ? 'count(customer_key)' : 'count(DISTINCT customer_key)';
   const groupedNames = `array_remove(ARRAY[${dims.map((d, i) => `CASE WHEN GROUPING(d${i}) = 0 THEN '${d}' END`).join(', ')}]::text[], NULL)`;
 
   const text = `
@@ -48,14 +51,18 @@ async function run(db: QueryRunner, params: Params): Promise<Record<string, unkn
       CROSS JOIN bounds
       WHERE o.order_day >= bounds.start_ts::date AND o.order_day < bounds.end_ts::date AND o.amount IS NOT NULL
         AND ${statusIncluded(b, lowerAll(params.exclude_statuses))}
+    ), per_customer AS (
+      SELECT customer_key, ${dimList}, count(*) AS orders, sum(amount) AS revenue
+      FROM facts
+      GROUP BY customer_key, ${dimList}
     ), summary AS (
       SELECT ${dimOutputs},
              ${groupedNames} AS dimensions,
-             count(*) AS orders,
-             count(DISTINCT customer_key) AS customers,
-             round(sum(amount), 2) AS revenue,
-             round(avg(amount), 2) AS average_order_value
-      FROM facts
+             sum(orders) AS orders,
+             ${customers} AS customers,
+             round(sum(revenue), 2) AS revenue,
+             round(sum(revenue) / sum(orders), 2) AS average_order_value
+      FROM per_customer
       GROUP BY ${grouping}
     ), days AS (
       SELECT d::date AS day
