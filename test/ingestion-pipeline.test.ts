@@ -167,6 +167,16 @@ describe('IngestionPipeline defaults', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'TypedStorageRefreshFailures', Namespace: 'ServerlessDataPipeline', Statistic: 'Sum', Threshold: 0, AlarmActions: Match.absent(),
     });
+  });
+
+  test('a rule on the bus invokes the processor with the Ingestion Succeeded events of runs that loaded the store (the typed storage refresh)', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { 'source': ['cdk-serverless-data-pipeline.ingestion'], 'detail-type': ['Ingestion Succeeded'], 'detail': { loadToStore: [true] } },
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('Processor'), 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 4, MaximumEventAgeInSeconds: 3600 } })],
+    });
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction', Principal: 'events.amazonaws.com', SourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('TypedStorageRefreshRule'), 'Arn'] },
+    });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 0 });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { Metrics: Match.arrayWith([Match.objectLike({ Expression: 'errors + fileFailures' })]) });
   });

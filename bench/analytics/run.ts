@@ -51,7 +51,7 @@ import { startLocalS3 } from '../../test/support/local-s3';
 import { fakeAwsEnvironment, startLocalSecretsManager } from '../../test/support/local-secrets-manager';
 import { argsWithout, loadAverage, option, ratio, reportSide, runSide, table } from '../support/ab';
 import { Build, loadBuild, PRE_TYPED_LAST_MIGRATION, THIS_BUILD } from '../support/build';
-import { ingestionEnvironment, invokeIngestion, successEventOf } from '../support/ingestion-handler';
+import { hasTypedStorage, ingestionEnvironment, invokeIngestion, invokeTypedRefresh, successEventOf } from '../support/ingestion-handler';
 
 const RAW_BUCKET = 'raw-data';
 const RESULTS_BUCKET = 'results-bucket';
@@ -209,7 +209,13 @@ async function ingestFile(ctx: IngestionContext, key: string, body: string, expe
   const { counts } = successEventOf(ctx.eventBridge, key, invocation);
   if (counts[expect] !== records) throw new Error(`${key}: ${counts[expect]} of ${records} records ${expect} (counts ${JSON.stringify(counts)})`);
   console.log(`  ${key}: ${records} records in ${seconds(invocation.wallMs)}, peak RSS ${invocation.maxRssMb.toFixed(0)} MB, counts ${JSON.stringify(counts)}`);
-  return { key, records, ms: invocation.wallMs, counts };
+  // The typed storage's refresh, as the pipeline's rule invokes it after the run (off the run's own path).
+  let refreshMs = 0;
+  if (await hasTypedStorage(ctx.admin)) {
+    refreshMs = (await invokeTypedRefresh(ctx.build.ingestionBundle, ctx.env)).wallMs;
+    console.log(`  typed storage refresh after it: ${seconds(refreshMs)}`);
+  }
+  return { key, records, ms: invocation.wallMs + refreshMs, counts };
 }
 
 /** Records re-sent exactly as stored are all unchanged: the bulk load wrote what ingestion writes (attributes, keys, relationships, content hashes). */
@@ -227,7 +233,7 @@ async function ingestionRun(ctx: IngestionContext, customers: number): Promise<S
   ];
   const records = runs.reduce((a, r) => a + r.records, 0);
   const ms = runs.reduce((a, r) => a + r.ms, 0);
-  console.log(`ingestion run: ${records} changed records in ${seconds(ms)}`);
+  console.log(`ingestion run: ${records} changed records in ${seconds(ms)} (with the typed storage refresh after each file, when the build has one)`);
   return { records, ms, runs };
 }
 

@@ -78,6 +78,24 @@ export function invokeIngestion(asset: string, env: Record<string, string>, buck
       eventSource: 'aws:sqs',
     }],
   };
+  return runChild(asset, env, event);
+}
+
+/**
+ * The typed storage's refresh, as the pipeline's rule invokes it after a run that loaded the store
+ * (builds with typed storage: see hasTypedStorage).
+ */
+export function invokeTypedRefresh(asset: string, env: Record<string, string>): Promise<Invocation> {
+  return runChild(asset, env, { 'version': '0', 'id': 'bench', 'source': 'cdk-serverless-data-pipeline.ingestion', 'detail-type': 'Ingestion Succeeded', 'detail': { loadToStore: true } });
+}
+
+/** True when the store has typed storage to refresh (migration 0004 and later). */
+export async function hasTypedStorage(db: { query(text: string): Promise<{ rows: any[] }> }): Promise<boolean> {
+  const { rows } = await db.query("SELECT to_regprocedure('canonical.refresh_typed_storage()') IS NOT NULL AS typed");
+  return rows[0].typed === true;
+}
+
+function runChild(asset: string, env: Record<string, string>, event: unknown): Promise<Invocation> {
   return new Promise((resolve, reject) => {
     const nodeArgs = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [];
     const child = spawn(process.execPath, [...nodeArgs, '-e', CHILD, asset, JSON.stringify(event)], {

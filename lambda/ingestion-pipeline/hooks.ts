@@ -9,7 +9,7 @@ export interface IngestHooks {
   afterBatch?: (batchNumber: number, client: ClientBase) => void | Promise<void>;
   /** Called with the object key after the run row is completed, just before its transaction commits. */
   beforeCommit?: (objectKey: string, client: ClientBase) => void | Promise<void>;
-  /** Called before each attempt at the typed storage's refresh after a commit (throw to fail it). */
+  /** Called before each attempt at the typed storage's refresh (throw to fail it). */
   beforeRefresh?: (attempt: number, client: ClientBase) => void | Promise<void>;
 }
 

@@ -1,5 +1,7 @@
 /**
- * IngestionPipeline processor: SQS (S3 event notifications) → one ingestion run per object.
+ * IngestionPipeline processor: SQS (S3 event notifications) → one ingestion run per object; and,
+ * invoked by the pipeline's rule with an `Ingestion Succeeded` event of a run that loaded the store,
+ * the refresh of the store's typed storage (typed-refresh.ts), off the ingestion's own path.
  * Partial batch responses: a failed message returns to the queue alone, after a growing delay
  * (retry.ts), and after MAX_RECEIVE_COUNT attempts goes to the dead-letter queue, its last
  * attempt announced by an `Ingestion Failed` event (failure.ts); records are processed one after
@@ -7,11 +9,12 @@
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Context, EventBridgeEvent, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { announceFinalFailure, failureCode, newTrace } from './failure';
 import { backOff, receiveCountOf, releaseToDeadLetterQueue } from './retry';
 import { ingestObject } from './run';
 import { objectsIn } from './s3-event';
+import { refreshTypedStorageOnce } from './typed-refresh';
 
 export { hooks } from './hooks';
 
@@ -55,8 +58,13 @@ async function processMessage(record: SQSRecord, context?: Context): Promise<voi
   }
 }
 
-export async function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+export async function handler(event: SQSEvent | EventBridgeEvent<string, unknown>, context: Context): Promise<SQSBatchResponse | void> {
   logger.addContext(context);
+  if ('detail-type' in event) {
+    // Throws when the refresh keeps failing: Lambda retries the asynchronous invocation.
+    await refreshTypedStorageOnce();
+    return;
+  }
   return processPartialResponse(event, (record: SQSRecord) => processMessage(record, context), processor, {
     context,
     processInParallel: false,

@@ -29,7 +29,6 @@ import { recordRunMetrics } from './metrics';
 import { Compression, NdjsonUpload, promoteOutputs } from './outputs';
 import { decodeText, DecodeLimits, DecodeProgress, DEFAULT_DECODE_LIMITS, FileReadError, ORIGINAL_LIMIT, readRecords, SourceRecord } from './readers';
 import { runIdFor } from './run-id';
-import { refreshAfterCommit } from './typed-refresh';
 import { validatorFor } from './validation';
 import {
   bumpDataGeneration, CanonicalEntity, NewKeyConflictError, stageEntity, StagedEntity, UpsertOptions, upsertStaged,
@@ -603,8 +602,6 @@ class Run {
    * before notified_at, the redelivery sends them.
    */
   private async publish(client: ClientBase, outcome: Pick<RunOutcome, 'manifest' | 'manifestKey'>, metricsToo = true): Promise<void> {
-    // Before the event: whoever reacts to it reads typed storage that reflects the run.
-    if (outcome.manifest.status === 'succeeded' && outcome.manifest.source.loadToStore) await refreshAfterCommit(client);
     await inTransaction(client, async () => {
       if (await lockUnnotified(client, outcome.manifest.runId)) await this.sendNotifications(client, outcome, metricsToo);
     });

@@ -1,6 +1,7 @@
 import { CfnResource, Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -83,6 +84,13 @@ export class IngestionPipeline extends IngestionPipelineBase {
 
   /** Alarm: the store's typed storage could not be refreshed after a run (analytics answers are stale until it is). */
   public readonly typedStorageRefreshAlarm: cloudwatch.Alarm;
+
+  /**
+   * The rule that refreshes the store's typed storage after each run that loaded it: the processor
+   * again, invoked asynchronously with the `Ingestion Succeeded` event (Lambda retries a failed
+   * refresh twice; the next run's refresh derives whatever is still queued).
+   */
+  public readonly typedStorageRefreshRule: events.Rule;
 
   /** `POWERTOOLS_SERVICE_NAME` of the processor: the `service` dimension of its metrics. */
   public readonly serviceName: string;
@@ -175,6 +183,11 @@ export class IngestionPipeline extends IngestionPipelineBase {
     }));
     this.typedStorageRefreshAlarm = alarmOnAnything(this, 'TypedStorageRefreshAlarm', 'The typed storage of the canonical store could not be refreshed after an ingestion run: analytics answers say stale: true until a later refresh succeeds (see docs/analytics-api.md, Freshness)', this.metricTypedStorageRefreshFailures({ period: Duration.minutes(5) }));
     for (const alarm of [this.deadLetterQueueAlarm, this.errorsAlarm, this.typedStorageRefreshAlarm]) notifyAlarmTopic(alarm, props.alarmTopic);
+    this.typedStorageRefreshRule = this.onIngestionSucceeded('TypedStorageRefreshRule', undefined, {
+      description: 'Refreshes the canonical store\'s typed storage after each ingestion run that loaded it',
+      eventPattern: { detail: { loadToStore: [true] } },
+      target: new targets.LambdaFunction(this.processor, { retryAttempts: 4, maxEventAge: Duration.hours(1) }),
+    });
     // Last: also reaches the stack-wide functions aws-cdk-lib created for the construct.
     applyPermissionsBoundary(this, props.permissionsBoundary);
   }

@@ -44,8 +44,14 @@ export interface IngestHarness {
   readonly handler: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
   readonly hooks: typeof import('../../lambda/ingestion-pipeline/hooks').hooks;
   put(key: string, body: string | Buffer, metadata?: Record<string, string>): Promise<void>;
-  /** Delivers the S3 notification of the key through an SQS event; returns the batch response. */
-  deliver(key: string, options?: { receiveCount?: number; messageId?: string; eventTime?: string }): Promise<SQSBatchResponse>;
+  /**
+   * Delivers the S3 notification of the key through an SQS event; returns the batch response. Then,
+   * as the pipeline's rule does, invokes the handler with each `Ingestion Succeeded` event of a run
+   * that loaded the store (the typed storage's refresh), unless `refresh: false`.
+   */
+  deliver(key: string, options?: { receiveCount?: number; messageId?: string; eventTime?: string; refresh?: boolean }): Promise<SQSBatchResponse>;
+  /** Invokes the handler as the typed storage refresh rule does. */
+  refresh(): Promise<void>;
   getText(key: string): Promise<string>;
   getJsonLines(key: string): Promise<any[]>;
   list(prefix: string): Promise<string[]>;
@@ -122,6 +128,10 @@ export async function startIngestHarness(sources: SourceDefinition[], extraEnv: 
   /* eslint-enable @typescript-eslint/no-require-imports */
   const s3 = localS3.client();
 
+  const refreshWith = async (detail: unknown) => {
+    await (handler as unknown as (event: unknown, context: Context) => Promise<void>)(
+      { 'version': '0', 'id': 'refresh', 'source': 'cdk-serverless-data-pipeline.ingestion', 'detail-type': 'Ingestion Succeeded', detail }, lambdaContext());
+  };
   const getText = async (key: string) => {
     const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
     return out.Body!.transformToString('utf8');
@@ -139,8 +149,13 @@ export async function startIngestHarness(sources: SourceDefinition[], extraEnv: 
     async deliver(key, options = {}) {
       const body = s3Notification(BUCKET, key, { eventTime: options.eventTime });
       const event = sqsEvent([{ body, receiveCount: options.receiveCount, messageId: options.messageId }]);
-      return handler(event, lambdaContext());
+      const sent = eventBridge.events.length;
+      const response = await handler(event, lambdaContext());
+      const loaded = eventBridge.events.slice(sent).filter((e) => e.detailType === 'Ingestion Succeeded' && e.detail.loadToStore);
+      if (options.refresh !== false) for (const e of loaded) await refreshWith(e.detail);
+      return response;
     },
+    refresh: () => refreshWith({}),
     getText,
     async getJsonLines(key) {
       return (await getText(key)).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
