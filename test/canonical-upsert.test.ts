@@ -274,6 +274,26 @@ describe('canonical upsert path on real PostgreSQL', () => {
     });
   });
 
+  test('two writers at once: the typed storage queue takes both, neither waits for the other', async () => {
+    const [a, b] = [await db.pool.connect(), await db.pool.connect()];
+    try {
+      await a.query('BEGIN');
+      await upsertEntities(a, [customer('w1', { name: 'First writer' })]);
+      // Would fail on its lock timeout if the queue (or anything the triggers write) serialized writers.
+      await b.query('BEGIN');
+      await b.query("SET LOCAL lock_timeout = '2s'");
+      await upsertEntities(b, [customer('w2', { name: 'Second writer' })]);
+      await b.query('COMMIT');
+      await a.query('COMMIT');
+    } finally {
+      a.release();
+      b.release();
+    }
+    const { rows } = await db.pool.query(`SELECT e.source_id FROM canonical.typed_refresh_queue q JOIN canonical.entities e ON e.id = q.entity_id
+      WHERE e.source_id IN ('w1', 'w2') ORDER BY 1`);
+    expect(rows.map((r) => r.source_id)).toEqual(['w1', 'w2']);
+  });
+
   test('typed views cast the canonical attributes and tolerate malformed values', async () => {
     await upsert([customer('v1', { name: 'Typed', lifetime_value: '1234.50', signup_date: '2023-02-01', segment: 'vip' }),
       customer('v2', { name: 'Broken', lifetime_value: 'n/a', signup_date: 'soon' })]);

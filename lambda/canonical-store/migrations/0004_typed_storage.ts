@@ -112,11 +112,13 @@ function newRowsSql(t: TypedEntityType): string {
 }
 
 function upsertSql(t: TypedEntityType): string {
+  // Orders in date order: a backfill stores them by day, so a date range reads neighbouring pages.
+  const order = t.entityType === 'order' ? 'order_date, entity_id' : 'entity_id';
   const columns = ['source_system', 'source_id', 'canonical_key', ...t.attributes.map((a) => a.name), 'filled', 'failed',
     ...(t.entityType === 'order' ? ['customer_entity_id'] : [])];
   return `
   INSERT INTO canonical.${t.entityType}_facts AS f (entity_id, ${columns.join(', ')})
-  SELECT entity_id, ${columns.join(', ')} FROM cdp_new_${t.entityType} ORDER BY entity_id
+  SELECT entity_id, ${columns.join(', ')} FROM cdp_new_${t.entityType} ORDER BY ${order}
   ON CONFLICT (entity_id) DO UPDATE SET ${columns.map((c) => `${c} = EXCLUDED.${c}`).join(', ')};`;
 }
 
