@@ -28,7 +28,9 @@ const USER_OPERATIONS = [
     longRunning: true,
     sql: 'SELECT source_id, name FROM canonical.customers WHERE country = :country ORDER BY source_id',
     parameterSchema: { type: 'object', required: ['country'], additionalProperties: false, properties: { country: { type: 'string', pattern: '^[A-Z]{2}$' } } },
-  },
+  },  // Seconds of CPU whatever the data: past a short synchronous attempt.
+  { name: 'slow_count', longRunning: true, sql: 'SELECT count(*) AS n FROM generate_series(1, 20000000) g', parameterSchema: { type: 'object' } },
+
 ];
 
 let j: JobsHarness;
@@ -174,20 +176,33 @@ describe('the workflow: other paths', () => {
     expect((await j.status(jobId)).json.data.status).toBe('SUCCEEDED');
   });
 
-  test('a long-running operation called synchronously answers 202 with a job; once its result is cached, 200', async () => {
+  test('a long-running operation called synchronously answers 200 when its bounded attempt completes: no job', async () => {
+    const jobsBefore = j.executionsOf(j.ids.stateMachine).length;
     const sync = await j.h.call({ method: 'POST', path: '/analytics', body: { operation: 'customers_in_country', parameters: { country: 'DE' } } });
+    expect(sync.statusCode).toBe(200);
+    expect(sync.json.data.length).toBe(CUSTOMERS.filter((c) => c.country === 'DE').length);
+    expect(j.executionsOf(j.ids.stateMachine)).toHaveLength(jobsBefore);
+  });
+
+  test('past its synchronous attempt, a long-running operation answers 202 with a job; once its result is cached, 200', async () => {
+    process.env.SYNC_ATTEMPT_MS = '200';
+    let sync: Awaited<ReturnType<typeof j.h.call>>;
+    try {
+      sync = await j.h.call({ method: 'POST', path: '/analytics', body: { operation: 'slow_count', parameters: {} } });
+    } finally {
+      delete process.env.SYNC_ATTEMPT_MS;
+    }
     expect(sync.statusCode).toBe(202);
-    expect(sync.json.data).toMatchObject({ status: 'SUBMITTED', operation: 'customers_in_country', statusUrl: expect.stringContaining('/analytics/jobs/') });
+    expect(sync.json.data).toMatchObject({ status: 'SUBMITTED', operation: 'slow_count', statusUrl: expect.stringContaining('/analytics/jobs/') });
     await j.sfn.waitForIdle();
     const job = (await j.status(sync.json.data.jobId)).json.data;
     expect(job).toMatchObject({ status: 'SUCCEEDED', largeResult: false });
-    const want = CUSTOMERS.filter((c) => c.country === 'DE').length;
-    expect(job.result.length).toBe(want);
-    const again = await j.h.call({ method: 'POST', path: '/analytics', body: { operation: 'customers_in_country', parameters: { country: 'DE' } } });
+    expect(job.result).toEqual([{ n: 20000000 }]);
+    const again = await j.h.call({ method: 'POST', path: '/analytics', body: { operation: 'slow_count', parameters: {} } });
     expect(again.statusCode).toBe(200);
     expect(again.json.meta.cache).toBe('hit');
     expect(again.json.data).toEqual(job.result);
-  });
+  }, 120_000);
 
   test('a notification that cannot be published fails the execution (alarm), the job stays SUCCEEDED', async () => {
     j.sns.failNext(4); // the first attempt and its 3 retries
