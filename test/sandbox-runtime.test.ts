@@ -86,6 +86,15 @@ describe('sandbox runtime (store + ingestion app)', () => {
     // What the app emitted about the object (its Ingestion Succeeded event), every count of it.
     expect(result.event).toMatchObject({ detailType: 'Ingestion Succeeded', detail: { counts: { received: 25, inserted: 25, rejected: 0, duplicates: 0, stale: 0 } } });
     expect(result.ms).toBeGreaterThan(0);
+    // The typed storage the views read is refreshed by the pipeline's rule, which invokes the
+    // processor asynchronously with that event: wait for it to reflect the run's generation.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const { rows: [g] } = await db.query('SELECT d.generation = t.generation AS current FROM canonical.data_generation d, canonical.typed_storage_state t');
+      if (g.current) break;
+      if (Date.now() > deadline) throw new Error('the typed storage was not refreshed within 30 s of the run');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
     const { rows } = await db.query("SELECT count(*)::int AS n, min(email) AS email, min(country) AS country FROM canonical.customers WHERE source_system = 'crm'");
     expect(rows[0]).toEqual({ n: 25, email: 'customer10@example.com', country: 'DE' });
     expect(lines.find((l) => l.includes(`s3://${sandbox.rawBucket}/${key}`) && l.includes('upload → result')))
