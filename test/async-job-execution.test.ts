@@ -28,7 +28,8 @@ const USER_OPERATIONS = [
     longRunning: true,
     sql: 'SELECT source_id, name FROM canonical.customers WHERE country = :country ORDER BY source_id',
     parameterSchema: { type: 'object', required: ['country'], additionalProperties: false, properties: { country: { type: 'string', pattern: '^[A-Z]{2}$' } } },
-  },  // Seconds of CPU whatever the data: past a short synchronous attempt.
+  },
+  // Seconds of CPU whatever the data: past a short synchronous attempt.
   { name: 'slow_count', longRunning: true, sql: 'SELECT count(*) AS n FROM generate_series(1, 20000000) g', parameterSchema: { type: 'object' } },
 
 ];

@@ -9,11 +9,11 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { hooks } from './hooks';
+import { metrics } from './metrics';
 import { INGESTION_METRICS as M } from '../../src/common/contracts';
 import { checkoutClient } from '../shared/pool-registry';
 import { refreshTypedStorage } from '../shared/typed-refresh';
-import { hooks } from './hooks';
-import { metrics } from './metrics';
 
 const logger = new Logger();
 const ATTEMPTS = 3;
