@@ -5,37 +5,27 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { BuiltInSources, CanonicalStore, IngestionPipeline } from '../src';
 import { IngestHarness, startIngestHarness } from './support/ingest-harness';
+import { captureEmf } from './support/log-capture';
 
 describe('ingest handler: embedded metrics', () => {
   let h: IngestHarness;
-  const lines: string[] = [];
-  let restore: () => void;
+  let capture: ReturnType<typeof captureEmf>;
 
   beforeAll(async () => {
     h = await startIngestHarness([BuiltInSources.erpProducts()], {
       POWERTOOLS_METRICS_DISABLED: 'false', POWERTOOLS_SERVICE_NAME: 'ingestion-test', POWERTOOLS_METRICS_NAMESPACE: 'ServerlessDataPipeline',
     });
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: any, ...rest: any[]) => {
-      if (String(chunk).includes('"_aws"')) {
-        lines.push(String(chunk));
-        return true;
-      }
-      return write(chunk, ...rest);
-    }) as typeof process.stdout.write;
-    restore = () => {
-      process.stdout.write = write;
-    };
+    capture = captureEmf();
   });
   afterAll(async () => {
-    restore();
+    capture.restore();
     await h.close();
   });
 
   test('one EMF document per file with the counts, per pipeline and per source', async () => {
     await h.put('erp-data/products/p.ndjson', '{"sku": "A", "name": "A"}\n{"sku": "B"}\n{"sku": "A", "name": "again"}\n');
     expect((await h.deliver('erp-data/products/p.ndjson')).batchItemFailures).toEqual([]);
-    const emf = lines.map((l) => JSON.parse(l)).find((d) => d.RecordsReceived !== undefined);
+    const emf = capture.documents.find((d) => d.RecordsReceived !== undefined)!;
     expect(emf).toBeDefined();
     const [directive] = emf._aws.CloudWatchMetrics;
     expect(directive.Namespace).toBe('ServerlessDataPipeline');

@@ -6,33 +6,24 @@
  * derives everything still queued.
  */
 import { IngestHarness, startIngestHarness } from './support/ingest-harness';
+import { captureEmf } from './support/log-capture';
 import { BuiltInSources } from '../src/ingestion-pipeline/built-in-sources';
 
 describe('ingest handler: the typed storage refresh', () => {
   let h: IngestHarness;
-  const emf: any[] = [];
-  let restore: () => void;
+  let capture: ReturnType<typeof captureEmf>;
 
   beforeAll(async () => {
     h = await startIngestHarness([BuiltInSources.erpProducts()], {
       POWERTOOLS_METRICS_DISABLED: 'false', POWERTOOLS_SERVICE_NAME: 'ingestion-test', POWERTOOLS_METRICS_NAMESPACE: 'ServerlessDataPipeline',
     });
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: any, ...rest: any[]) => {
-      if (String(chunk).includes('"_aws"')) {
-        emf.push(JSON.parse(String(chunk)));
-        return true;
-      }
-      return write(chunk, ...rest);
-    }) as typeof process.stdout.write;
-    restore = () => {
-      process.stdout.write = write;
-    };
+    capture = captureEmf();
   });
   afterAll(async () => {
-    restore();
+    capture.restore();
     await h.close();
   });
+  const emf = () => capture.documents;
 
   const generations = async () => (await h.db.pool.query(`
     SELECT d.generation AS latest, t.generation AS typed FROM canonical.data_generation d, canonical.typed_storage_state t`)).rows[0];
@@ -44,7 +35,7 @@ describe('ingest handler: the typed storage refresh', () => {
     const g = await generations();
     expect(g.typed).toBe(g.latest);
     expect(await products()).toEqual([{ source_id: 'A', name: 'Anvil' }]);
-    expect(emf.find((d) => d.TypedStorageRefreshFailures !== undefined)).toMatchObject({ TypedStorageRefreshFailures: 0, service: 'ingestion-test' });
+    expect(emf().find((d) => d.TypedStorageRefreshFailures !== undefined)).toMatchObject({ TypedStorageRefreshFailures: 0, service: 'ingestion-test' });
   });
 
   test('a run is committed and announced before its refresh, which the analytics can tell (generation behind)', async () => {
@@ -64,7 +55,7 @@ describe('ingest handler: the typed storage refresh', () => {
       attempts.push(attempt);
       throw new Error('connection reset (injected)');
     };
-    emf.length = 0;
+    capture.documents.length = 0;
     try {
       await h.put('erp-data/products/b.ndjson', '{"sku": "B", "name": "Bolt"}\n');
       expect((await h.deliver('erp-data/products/b.ndjson', { refresh: false })).batchItemFailures).toEqual([]);
@@ -73,7 +64,7 @@ describe('ingest handler: the typed storage refresh', () => {
       h.hooks.beforeRefresh = undefined;
     }
     expect(attempts).toEqual([1, 2, 3]);
-    expect(emf.find((d) => d.TypedStorageRefreshFailures !== undefined)).toMatchObject({ TypedStorageRefreshFailures: 1 });
+    expect(emf().find((d) => d.TypedStorageRefreshFailures !== undefined)).toMatchObject({ TypedStorageRefreshFailures: 1 });
     // Committed and announced, but the typed storage is one generation behind: answers say stale.
     const behind = await generations();
     expect(Number(behind.typed)).toBe(Number(behind.latest) - 1);

@@ -36,3 +36,20 @@ export function expectLambdaContext(line: Record<string, any> | undefined, reque
   expect(line).toMatchObject({ function_request_id: requestId, function_name: expect.any(String) });
   expect(typeof line!.cold_start).toBe('boolean');
 }
+
+/**
+ * Captures the embedded-metrics (EMF) documents written to stdout from now on, parsed, and lets
+ * every other line through; `restore()` puts stdout back.
+ */
+export function captureEmf(): { documents: Array<Record<string, any>>; restore: () => void } {
+  const documents: Array<Record<string, any>> = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: any, ...rest: any[]) => {
+    if (String(chunk).includes('"_aws"')) {
+      documents.push(JSON.parse(String(chunk)));
+      return true;
+    }
+    return write(chunk, ...rest);
+  }) as typeof process.stdout.write;
+  return { documents, restore: () => { process.stdout.write = write; } };
+}
