@@ -11,23 +11,9 @@
 import type { Client } from 'pg';
 import type { CanonicalEntity } from '../../lambda/shared/canonical-upsert';
 import { copyRow } from '../../lambda/shared/copy-text';
+import { prng } from '../../test/support/prng';
 
 export const AS_OF = '2025-12-31';
-
-/* eslint-disable no-bitwise */
-/** mulberry32: a small seeded PRNG, so every run loads the same data. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/* eslint-enable no-bitwise */
 
 const ADJECTIVES = ['Blue', 'Green', 'Rapid', 'Silver', 'Northern', 'Bright', 'Global', 'Prime', 'Urban', 'Pacific', 'Golden', 'Summit',
   'Atlas', 'Nova', 'Vertex', 'Cedar', 'Harbor', 'Iron', 'Lunar', 'Royal', 'Solar', 'Swift', 'True', 'United', 'Vivid'];

@@ -10,6 +10,7 @@
 import type { Pool } from 'pg';
 import { bumpDataGeneration, CanonicalEntity, EntityRelationship, upsertEntities } from '../../../lambda/shared/canonical-upsert';
 import { refreshTypedStorage } from '../../../lambda/shared/typed-refresh';
+import { prng } from '../prng';
 
 /** One ingestion transaction: its entities, and the writer session's time zone when not the server's. */
 export interface WriteBatch {
@@ -31,19 +32,6 @@ export const DEFAULT_SIZE: DataSetSize = { crmCustomers: 1500, erpCustomers: 300
 /** The day the multi-dimensional cases end on (orders lie around it, some after it). */
 export const AS_OF = '2025-06-30';
 
-/* eslint-disable no-bitwise */
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-/* eslint-enable no-bitwise */
 
 const INDUSTRIES = ['retail', 'manufacturing', 'software', 'energy', 'logistics', 'finance'];
 const COUNTRIES = ['DE', 'FR', 'US', 'GB', 'NL', 'SE', 'JP'];
