@@ -103,11 +103,6 @@ export async function inReadOnlyTransaction<T>(options: TransactionOptions, fn: 
   });
 }
 
-/** The store's data generation (moves whenever an ingestion run changes stored rows). */
-export async function readDataGeneration(): Promise<number> {
-  return (await readGenerations()).latest;
-}
-
 export interface Generations {
   /** The latest committed data generation. */
   readonly latest: number;

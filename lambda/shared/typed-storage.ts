@@ -119,7 +119,3 @@ export function typedEntityType(entityType: string): TypedEntityType {
   return found;
 }
 
-/** The fact table of an entity type (schema-qualified). */
-export function factTable(entityType: string): string {
-  return `canonical.${typedEntityType(entityType).entityType}_facts`;
-}
