@@ -6,6 +6,8 @@
  * overlap, and the plan's hash is the single path's.
  */
 import { createHash } from 'crypto';
+import * as v8 from 'v8';
+import * as vm from 'vm';
 import { prng } from './support/prng';
 import { useCommonJsStreamJson } from './support/ingest-harness';
 
@@ -365,4 +367,51 @@ describe('edge cases, each read whole and by parts', () => {
     await expect(planParts(chunks(Buffer.from('{"r":[]}'), prng(1), 4), { format: 'json_object', maxRecordLength: 1, targetBytes: 1 }))
       .rejects.toThrow('json_object sources are not split into parts');
   });
+});
+
+describe('memory', () => {
+  test('planning a ~200 MB NDJSON stream (generated as it is read) keeps the live heap within 32 MB of where it started', async () => {
+    // A garbage collection before each measurement, so the figure is what the planner keeps, not
+    // what V8 has not collected yet.
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const target = 200 * 1024 * 1024;
+    const rng = prng(42);
+    let records = 0;
+    let size = 0;
+    let peak = 0;
+    let peakUncollected = 0;
+    let measured = 0;
+    gc();
+    const base = process.memoryUsage().heapUsed;
+    async function* generated(): AsyncGenerator<Uint8Array> {
+      while (size < target) {
+        const lines: string[] = [];
+        for (let n = 0; n < 300; n++) {
+          records++;
+          lines.push(JSON.stringify({ id: `r-${records}`, name: word(rng), city: 'Zürich 中文 😀', amount: int(rng, 1e6), note: 'n'.repeat(int(rng, 200)) }));
+        }
+        const chunk = Buffer.from(lines.join('\n') + '\n');
+        size += chunk.length;
+        peakUncollected = Math.max(peakUncollected, process.memoryUsage().heapUsed - base);
+        if (size - measured > 8 * 1024 * 1024) {
+          measured = size;
+          gc();
+          peak = Math.max(peak, process.memoryUsage().heapUsed - base);
+        }
+        yield chunk;
+      }
+    }
+    const started = Date.now();
+    const plan = await planParts(generated(), { format: 'ndjson', maxRecordLength: 1 << 20, targetBytes: 16 * 1024 * 1024 });
+    const seconds = (Date.now() - started) / 1000;
+    console.log(`planned ${(size / 1024 ** 2).toFixed(0)} MB, ${records} records, ${plan.parts.length} parts in ${seconds.toFixed(1)} s (generation included); `
+      + `live heap growth at most ${(peak / 1024 ** 2).toFixed(1)} MB (measured after a GC every 8 MB), `
+      + `heap used without forcing GC up to ${(peakUncollected / 1024 ** 2).toFixed(1)} MB over the start`);
+    expect(plan.bytes).toBe(size);
+    expect(plan.records).toBe(records);
+    expect(plan.parts.length).toBeGreaterThanOrEqual(12);
+    expect(plan.parts.every((p) => p.last || p.end - p.start >= 16 * 1024 * 1024)).toBe(true);
+    expect(peak).toBeLessThan(32 * 1024 * 1024);
+  }, 300_000);
 });
