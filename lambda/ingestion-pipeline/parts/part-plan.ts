@@ -105,10 +105,6 @@ export class PartCutter {
     this.total += records;
   }
 
-  get stopped(): boolean {
-    return this.frozen;
-  }
-
   finish(bytes: number): { parts: PlannedPart[]; records: number } {
     if (bytes > this.start) {
       const previous = this.parts[this.parts.length - 1];
@@ -120,9 +116,8 @@ export class PartCutter {
   }
 
   private push(end: number): void {
-    this.parts.push({
-      index: this.parts.length, start: this.start, end, firstRecord: this.total - this.records + 1, records: this.records, firstLine: this.firstLine, last: false,
-    });
+    const firstRecord = this.total - this.records + 1;
+    this.parts.push({ index: this.parts.length, start: this.start, end, firstRecord, records: this.records, firstLine: this.firstLine, last: false });
   }
 }
 

@@ -7,8 +7,8 @@
  * header (the reader throws for the whole file) leaves one part with no records.
  */
 import { CsvError } from 'csv-parse';
-import { checkHeader, CsvRows, rawText } from '../readers/csv';
 import type { PartCutter } from './part-plan';
+import { checkHeader, CsvRows, rawText } from '../readers/csv';
 
 export interface CsvScanOptions {
   /** The byte-order mark's length, known once the first text has come. */

@@ -11,9 +11,9 @@
  * is read as `[{}` + its text (+ `]` unless last): the `{}` element puts the tokenizer in the state
  * it is in after any element, and is dropped.
  */
+import type { PartCutter } from './part-plan';
 import { RecordSplitter } from '../readers/json';
 import { tokenizerFunction } from '../readers/stream-json';
-import type { PartCutter } from './part-plan';
 
 export interface JsonScanOptions {
   /** The byte-order mark's length, known once the first text has come. */

@@ -47,7 +47,11 @@ function partText(bytes: AsyncIterable<Uint8Array>, options: PartReadOptions, de
   const first = part.start === 0;
   switch (options.format) {
     case 'ndjson':
-      return { text: utf8Text(bytes, first, decoded), origin: { records: part.firstRecord - 1, lines: (part.firstLine ?? 1) - 1, bytes: part.start }, lead: 0 };
+      return {
+        text: utf8Text(bytes, first, decoded),
+        origin: { records: part.firstRecord - 1, lines: (part.firstLine ?? 1) - 1, bytes: part.start },
+        lead: 0,
+      };
     case 'csv': {
       if (first) return { text: utf8Text(bytes, true, decoded), origin: { records: 0, lines: 0, bytes: 0 }, lead: 0 };
       const header = options.header;
@@ -90,7 +94,10 @@ export async function* readPart(bytes: AsyncIterable<Uint8Array>, options: PartR
     progress.ended = true;
   }
   let skip = lead;
-  for await (const record of readRecords(tracked(), { format: options.format, csvDelimiter: options.csvDelimiter, maxRecordLength: options.maxRecordLength, progress, origin })) {
+  const records = readRecords(tracked(), {
+    format: options.format, csvDelimiter: options.csvDelimiter, maxRecordLength: options.maxRecordLength, progress, origin,
+  });
+  for await (const record of records) {
     if (skip > 0) {
       skip--;
       if (record.reasons || record.recordNumber !== origin.records + 1) throw new Error(`readPart: the lead element of part ${options.part.index} was not read as expected.`);

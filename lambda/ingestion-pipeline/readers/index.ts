@@ -26,7 +26,9 @@ export function readRecords(text: AsyncIterable<string>, options: ReaderOptions)
     case 'ndjson':
       return readNdjson(text, { maxLineLength: options.maxRecordLength, origin: options.origin });
     case 'csv':
-      return readCsv(text, { delimiter: options.csvDelimiter, maxRecordLength: options.maxRecordLength, progress: options.progress, origin: options.origin });
+      return readCsv(text, {
+        delimiter: options.csvDelimiter, maxRecordLength: options.maxRecordLength, progress: options.progress, origin: options.origin,
+      });
     case 'json_array':
       return readJson(text, { progress: options.progress, origin: options.origin });
     case 'json_object':
