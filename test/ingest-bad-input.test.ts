@@ -215,16 +215,24 @@ describe('ingest handler: the bad-input corpus', () => {
   });
 
   test('CSV byte offsets count the byte-order mark, in every encoding (a damaged file after its BOM)', async () => {
-    const text = corpus('truncated.csv').toString();
-    for (const [name, bytes, unit, bom] of [
-      ['utf8-bom-truncated.csv', Buffer.from(`\ufeff${text}`), 1, 3],
-      ['utf16le-bom-truncated.csv', Buffer.from(`\ufeff${text}`, 'utf16le'), 2, 2],
-      ['utf8-bom-truncated.csv.gz', gzipSync(`\ufeff${text}`), 1, 3],
+    const text = '\ufeffcustomer_id,name,email\r\nK1,Zoë \u{1F600} Ünicode,k1@example.com\r\nK2,"Two is cut\r\n';
+    const utf32be = (t: string) => Buffer.concat([...t].map((c) => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32BE(c.codePointAt(0)!);
+      return b;
+    }));
+    for (const [name, encode, store] of [
+      ['utf8-bom-truncated.csv', (t: string) => Buffer.from(t), (b: Buffer) => b],
+      ['utf16le-bom-truncated.csv', (t: string) => Buffer.from(t, 'utf16le'), (b: Buffer) => b],
+      ['utf32be-bom-truncated.csv', utf32be, (b: Buffer) => b],
+      ['utf8-bom-truncated.csv.gz', (t: string) => Buffer.from(t), (b: Buffer) => gzipSync(b)],
     ] as const) {
-      const o = await ingest('crm-csv/', name, bytes);
+      const o = await ingest('crm-csv/', name, store(encode(text)));
       expect(loadedIds(o)).toEqual(['K1']);
-      // The offset is in the (decompressed) file: K2's first byte.
-      expect(o.rejected).toEqual([expect.objectContaining({ recordNumber: 2, byteOffset: bom + unit * text.indexOf('K2'), reasons: [expect.objectContaining({ code: 'truncated' })] })]);
+      // The offset is in the (decompressed) file, in its own encoding: K2's first byte.
+      const offset = encode(text.slice(0, text.indexOf('K2'))).length;
+      expect(o.rejected).toEqual([expect.objectContaining({ recordNumber: 2, byteOffset: offset, reasons: [expect.objectContaining({ code: 'truncated' })] })]);
+      expect(o.rejected[0].reasons[0].message).toContain(`everything from byte ${offset}, just after the last complete record`);
     }
   });
 
@@ -409,7 +417,7 @@ describe('readers: the hash is of the whole object, whatever the reader does aft
     ['CSV, a record over the limit mid-file', { format: 'csv' }, Buffer.from(`a,b\n1,2\n"${'x'.repeat(300)}",3\n${csvRows}`)],
     ['CSV with a BOM, a quote never closed mid-file', { format: 'csv' }, Buffer.from(`\ufeffa,b\n1,2\n3,"${'never closed, '.repeat(30)}\n${csvRows}`)],
     ['gzipped CSV, a record over the limit mid-file', { format: 'csv' }, gzipSync(`a,b\n1,2\n"${'x'.repeat(300)}",3\n${csvRows}`)],
-    ['UTF-16 CSV, a record over the limit mid-file', { format: 'csv' }, Buffer.from(`\ufeffa,b\n1,2\n"${'x'.repeat(300)}",3\n${csvRows}`, 'utf16le')],
+    ['UTF-16 CSV, a record over the limit mid-file', { format: 'csv' }, Buffer.from(`\ufeffa,b\n1,\u{1F600} ü\n"${'x'.repeat(300)}",3\n${csvRows}`, 'utf16le')],
     ['NDJSON, bad and cut-off lines', { format: 'ndjson' }, Buffer.from(`${jsonRecords.slice(0, 20).join('\n')}\nnot json\n${'y'.repeat(300)}\n${jsonRecords.slice(20).join('\n')}\n{"id": 99, "na`)],
     ['JSON array, invalid mid-file', { format: 'json_array' }, Buffer.from(`[${jsonRecords.slice(0, 10).join(', ')}, {"id": tru}, ${jsonRecords.slice(10).join(', ')}]`)],
     ['JSON array, cut off', { format: 'json_array' }, Buffer.from(`[${jsonRecords.join(', ')}`.slice(0, -10))],
