@@ -1,13 +1,13 @@
 /**
  * CSV with a header row, via csv-parse. Quoted newlines and a BOM are valid input; a row with a
  * different number of columns is rejected on its own. Broken quoting (a file cut inside a quoted
- * field) and oversized records stop the reading: csv-parse cannot find the next record boundary
+ * field) and oversized records stop the parsing: csv-parse cannot find the next record boundary
  * after them. The complete records before are kept and the rest of the file is one rejection with
  * its byte offset in the file: records are taken from csv-parse as it parses them (on_record), so
- * how many are kept does not depend on how the file was chunked. The rest is still read through
- * (not parsed), so the whole object is hashed and decoded as with the other formats. A header that does not parse with the
- * configured delimiter (one column, while another delimiter would split it) stops the file with a
- * reason naming the likely delimiter.
+ * how many are kept does not depend on how the file was chunked. The rest is still read (not
+ * parsed), so the whole object is hashed and decoded, as in the other formats. A header that does
+ * not parse with the configured delimiter (one column, while another delimiter would split it)
+ * stops the file with a reason naming the likely delimiter.
  */
 import { CsvError, Info, parse, Parser } from 'csv-parse';
 import { bomLength, byteLengthIn, DecodeProgress } from './decode';
