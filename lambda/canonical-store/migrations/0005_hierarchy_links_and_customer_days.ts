@@ -23,9 +23,13 @@
  *
  * All are kept by canonical.refresh_typed_storage() (replaced here, with the statements below run
  * once the typed rows and the per-customer totals are written) and backfilled from the typed tables.
+ * The replaced refresh also changes the daily totals and the quality counters by their differences
+ * (what the queued entities contributed before, taken out; what they contribute now, added) instead
+ * of deriving every touched day and (type, source system) again: a refresh after 10,000 changed
+ * orders at 1M customers took 19.6 s with 0004's refresh and 3.4 s with this one.
  */
-import { COUNTED, refreshFunctionSql } from './0004_typed_storage';
-import { HIERARCHY_VALUES } from '../../shared/typed-storage';
+import { COUNTED, refreshFunctionSql, RefreshSteps } from './0004_typed_storage';
+import { HIERARCHY_VALUES, TYPED_ENTITY_TYPES } from '../../shared/typed-storage';
 
 export const id = '0005_hierarchy_links_and_customer_days';
 
@@ -72,15 +76,87 @@ function lastDaysOf(customers: string): string {
     GROUP BY 1, 2, 3, 4`;
 }
 
-/** Orders and revenue per status of the days in `days` (a relation with a column `day`; '' for all). */
-function statusTotalsOf(days: string): string {
-  return `
-  INSERT INTO canonical.order_daily_status_totals (order_day, status, orders, revenue)
-  SELECT o.order_day, o.status, count(*), sum(o.amount)
-  FROM canonical.order_facts o
-  WHERE o.order_day IS NOT NULL AND o.amount IS NOT NULL${days ? ` AND o.order_day IN (SELECT day FROM ${days})` : ''}
-  GROUP BY 1, 2;`;
+
+/** The grouping columns of canonical.order_daily_totals and of canonical.order_daily_status_totals. */
+const DAILY_TOTALS_KEY = ['order_day', 'status', 'currency', 'source_system', 'customer_segment', 'customer_country', 'customer_industry'];
+const STATUS_TOTALS_KEY = ['order_day', 'status'];
+/** Grouping columns that are never NULL (a plain column in the unique key). */
+const NOT_NULL = new Set(['order_day', 'source_system', 'entity_type', 'filled', 'failed']);
+
+/** A unique index's (and ON CONFLICT's) expressions for grouping columns, NULL being a value of its own. */
+function uniqueKey(columns: string[]): string {
+  return columns.map((c) => (NOT_NULL.has(c) ? c : `(coalesce(${c}, '')), (${c} IS NULL)`)).join(', ');
 }
+
+/** The same key of aliases a and b, equal (NULL equal to NULL), as the unique index reads it. */
+function sameKey(columns: string[], a: string, b: string): string {
+  return columns.map((c) => (NOT_NULL.has(c) ? `${a}.${c} = ${b}.${c}`
+    : `coalesce(${a}.${c}, '') = coalesce(${b}.${c}, '') AND (${a}.${c} IS NULL) = (${b}.${c} IS NULL)`)).join(' AND ');
+}
+
+/** The daily totals' contribution of the orders in cdp_delta_orders as they are now, `sign` '-' to take it out. */
+function dailyContribution(sign: '' | '-'): string {
+  return `
+  SELECT o.order_day, o.status, o.currency, o.source_system, c.segment AS customer_segment, c.country AS customer_country,
+         c.industry AS customer_industry, ${sign}count(*) AS orders, ${sign}sum(o.amount) AS revenue
+  FROM cdp_delta_orders x JOIN canonical.order_facts o ON o.entity_id = x.entity_id
+  LEFT JOIN canonical.customer_facts c ON c.entity_id = o.customer_entity_id
+  WHERE o.order_day IS NOT NULL AND o.amount IS NOT NULL
+  GROUP BY 1, 2, 3, 4, 5, 6, 7`;
+}
+
+/** The quality counters' contribution of the queued entities as they are now, `sign` '-' to take it out. */
+function qualityContribution(sign: '' | '-'): string {
+  return TYPED_ENTITY_TYPES.map((t) => `
+  SELECT '${t.entityType}'::text AS entity_type, f.source_system, f.filled, f.failed, ${sign}count(*) AS entities
+  FROM cdp_pending p JOIN canonical.${t.entityType}_facts f ON f.entity_id = p.id
+  GROUP BY 2, 3, 4`).join('\n  UNION ALL');
+}
+
+/** Adds the differences in `delta` (grouped by `key`, columns `measures`) to `table`, and drops the rows that reach zero. */
+function applyDelta(table: string, delta: string, key: string[], measures: string[], zero: string): string {
+  return `
+  INSERT INTO ${table} AS t (${key.join(', ')}, ${measures.join(', ')})
+  SELECT ${key.join(', ')}, ${measures.map((m) => `sum(${m})`).join(', ')} FROM ${delta}
+  GROUP BY ${key.join(', ')} HAVING ${measures.map((m) => `sum(${m}) <> 0`).join(' OR ')}
+  ON CONFLICT (${uniqueKey(key)}) DO UPDATE SET ${measures.map((m) => `${m} = t.${m} + EXCLUDED.${m}`).join(', ')};
+  DELETE FROM ${table} t USING (SELECT DISTINCT ${key.join(', ')} FROM ${delta}) x WHERE ${sameKey(key, 't', 'x')} AND t.${zero} = 0;`;
+}
+
+/**
+ * The aggregates are changed by differences: what the queued entities (and the orders of customers
+ * whose dimensions change) contributed before they are written is taken out, what they contribute
+ * after is added; a refresh reads the changed rows only, not every order of every touched day.
+ */
+const DIFFERENCES: Omit<RefreshSteps, 'verb' | 'settings' | 'afterCustomerTotals'> = {
+  captureOld: `
+  CREATE TEMP TABLE cdp_delta_orders ON COMMIT DROP AS
+  SELECT p.id AS entity_id FROM cdp_pending p WHERE p.entity_type = 'order'
+  UNION SELECT f.entity_id FROM canonical.order_facts f
+    JOIN cdp_new_customer n ON f.customer_entity_id = n.entity_id
+    JOIN canonical.customer_facts c ON c.entity_id = n.entity_id
+    WHERE (c.segment, c.country, c.industry) IS DISTINCT FROM (n.segment, n.country, n.industry);
+  ANALYZE cdp_delta_orders;
+  CREATE TEMP TABLE cdp_daily_delta ON COMMIT DROP AS${dailyContribution('-')};
+  CREATE TEMP TABLE cdp_quality_delta ON COMMIT DROP AS${qualityContribution('-')};
+`,
+  captureGroups: '',
+  captureNew: `  INSERT INTO cdp_daily_delta${dailyContribution('')};
+  INSERT INTO cdp_quality_delta${qualityContribution('')};
+
+`,
+  aggregates: `${applyDelta('canonical.order_daily_totals', 'cdp_daily_delta', DAILY_TOTALS_KEY, ['orders', 'revenue'], 'orders')}
+${applyDelta('canonical.order_daily_status_totals', 'cdp_daily_delta', STATUS_TOTALS_KEY, ['orders', 'revenue'], 'orders')}
+${applyDelta('canonical.quality_counts', 'cdp_quality_delta', ['entity_type', 'source_system', 'filled', 'failed'], ['entities'], 'entities')}
+`,
+};
+
+/**
+ * A refresh reads the few rows its queue names out of large tables, through their indexes: with the
+ * default random_page_cost (4, for spinning disks) the planner reads whole tables instead (a 10,000
+ * order refresh at 1M customers: 5.5 s against 3.4 s). RDS and Aurora storage is SSD.
+ */
+const INDEX_READS = ' SET random_page_cost = 1.1';
 
 const MAINTAIN = `
 
@@ -107,10 +183,7 @@ ${HIERARCHY_TYPES.map((type) => `  UNION SELECT ce.id FROM cdp_new_${type} n
   DELETE FROM canonical.customer_order_days d USING cdp_day_customers x WHERE d.customer_entity_id = x.customer;${orderDaysOf('cdp_day_customers')}
   INSERT INTO canonical.customer_last_days AS h ${lastDaysOf('cdp_day_customers')}
   ON CONFLICT (customer_segment, customer_country, customer_industry, last_day) DO UPDATE SET customers = h.customers + EXCLUDED.customers;
-  DELETE FROM canonical.customer_last_days WHERE customers = 0;
-
-  -- Daily orders and revenue per status again for the days whose totals change.
-  DELETE FROM canonical.order_daily_status_totals d USING (SELECT DISTINCT day FROM cdp_days) x WHERE d.order_day = x.day;${statusTotalsOf('cdp_days')}`;
+  DELETE FROM canonical.customer_last_days WHERE customers = 0;`;
 
 export const sql = /* sql */ `
 CREATE TABLE canonical.parent_links (
@@ -155,15 +228,19 @@ CREATE TABLE canonical.order_daily_status_totals (
   orders    bigint NOT NULL,
   revenue   numeric NOT NULL
 );
-CREATE INDEX order_daily_status_totals_day_idx ON canonical.order_daily_status_totals (order_day);
+CREATE UNIQUE INDEX order_daily_status_totals_key ON canonical.order_daily_status_totals (${uniqueKey(STATUS_TOTALS_KEY)});
+
+-- The daily totals are changed by their differences from now on: one row per key, NULL a value of its own.
+CREATE UNIQUE INDEX order_daily_totals_key ON canonical.order_daily_totals (${uniqueKey(DAILY_TOTALS_KEY)});
 COMMENT ON TABLE canonical.order_daily_status_totals IS
   'Orders with an order date and an amount per UTC day and status. Derived by canonical.refresh_typed_storage().';
 
-${refreshFunctionSql('CREATE OR REPLACE', MAINTAIN)}
+${refreshFunctionSql({ ...DIFFERENCES, verb: 'CREATE OR REPLACE', settings: INDEX_READS, afterCustomerTotals: MAINTAIN })}
 -- Backfill from the typed tables.
 ${linksOf('')}
 ${orderDaysOf('')}
 INSERT INTO canonical.customer_last_days ${lastDaysOf('')};
-${statusTotalsOf('')}
+INSERT INTO canonical.order_daily_status_totals (order_day, status, orders, revenue)
+SELECT order_day, status, sum(orders), sum(revenue) FROM canonical.order_daily_totals GROUP BY 1, 2;
 ANALYZE canonical.parent_links, canonical.customer_order_days, canonical.customer_last_days, canonical.order_daily_status_totals;
 `;
