@@ -447,7 +447,9 @@ describe('a changed idNormalization is refused at synth while the stored ids wer
   const PARAMETER = '/cdk-serverless-data-pipeline/Prod/Data.Ingestion/id-normalization/crm/customer';
   /** The context key of the CDK's SSM lookup (aws-cdk-lib ContextProvider.getKey: provider, then the props sorted, colons quoted). */
   const CONTEXT_KEY = `ssm:account=123456789012:parameterName=${PARAMETER}:region=eu-west-1`;
-  const customers = (idNormalization?: IdNormalization, rekeyIdsFrom?: IdNormalization): SourceDefinition => ({ ...BuiltInSources.crmCustomers(), idNormalization, rekeyIdsFrom });
+  const customers = (idNormalization?: IdNormalization, rekeyIdsFrom?: IdNormalization): SourceDefinition => ({
+    ...BuiltInSources.crmCustomers(), idNormalization, rekeyIdsFrom,
+  });
 
   const ssmLookups = (app: App) => (app.synth().manifest.missing ?? []).filter((m) => m.provider === 'ssm');
   /** An app as the CDK CLI runs it after the lookup: the looked-up value in the context (cdk.context.json). */

@@ -9,8 +9,8 @@
  */
 import { createHash } from 'crypto';
 import { Annotations, ContextProvider, Stack, Token } from 'aws-cdk-lib';
-import * as cxschema from 'aws-cdk-lib/cloud-assembly-schema';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
+import * as cxschema from 'aws-cdk-lib/cloud-assembly-schema';
 import { Construct } from 'constructs';
 import { IdNormalization, SourceDefinition } from './source-definition';
 import { ID_NORMALIZATION_PARAMETER_ROOT, NO_STORED_RUNS } from '../common/contracts';

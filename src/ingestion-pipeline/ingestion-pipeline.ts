@@ -161,7 +161,9 @@ export class IngestionPipeline extends IngestionPipelineBase {
         QUEUE_URL: this.queue.queueUrl,
         OUTPUT_COMPRESSION: props.compressOutputs ? 'gzip' : 'none',
       },
-      callsServices: [PipelineAwsService.S3, PipelineAwsService.SECRETS_MANAGER, PipelineAwsService.EVENTBRIDGE, PipelineAwsService.SQS, PipelineAwsService.SSM],
+      callsServices: [
+        PipelineAwsService.S3, PipelineAwsService.SECRETS_MANAGER, PipelineAwsService.EVENTBRIDGE, PipelineAwsService.SQS, PipelineAwsService.SSM,
+      ],
       createVpcEndpoints: props.createVpcEndpoints,
       invokedSynchronouslyBy: 'the SQS event source mapping (failed files return to the queue, then its dead-letter queue)',
     });
