@@ -78,9 +78,13 @@ export class IdNormalizationParameters extends Construct {
         // The processor overwrites this value (ssm:PutParameter) once a run of the identity space
         // commits. CloudFormation updates a resource only when its template properties change, so
         // later deployments leave the written value alone as long as none of these properties
-        // changes: keep them constant (no source names, settings or versions in them).
+        // changes: keep them constant (no source names, settings or versions in them). Only a deploy
+        // that reverts drift (a drift-aware change set, `cdk deploy --revert-drift`) resets it, which
+        // leaves the synth check without a stored value until a new processor environment rewrites it.
         stringValue: NO_STORED_RUNS,
-        description: `cdk-serverless-data-pipeline: the id normalization that keyed the stored ${s.entityType} entities of ${s.sourceSystem} (written by the ingestion processor)`,
+        // (SSM allows 1024 characters: entity types and source systems have no length limit.)
+        description: `cdk-serverless-data-pipeline: the id normalization that keyed the stored ${s.entityType} entities of ${s.sourceSystem} (written by the ingestion processor)`
+          .slice(0, 1024),
       });
       this.names.set(key, parameterName);
       this.parameters.push(parameter);
