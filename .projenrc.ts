@@ -44,6 +44,7 @@ const HANDLER_DEPS = [
   '@aws-sdk/lib-storage@^3.1000.0',
   '@aws-sdk/s3-request-presigner@^3.1000.0',
   '@aws-sdk/client-sfn@^3.1000.0',
+  '@aws-sdk/client-ssm@^3.1000.0',
   '@aws-lambda-powertools/batch@^2.35.0',
   '@aws-lambda-powertools/idempotency@^2.35.0',
   'csv-parse@^7.0.0',

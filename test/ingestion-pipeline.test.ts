@@ -5,12 +5,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
 import { BuiltInSources, CanonicalStore, IdNormalization, IngestionPipeline, IngestionPipelineProps, InputFormat, SourceDefinition, TransformType } from '../src';
 import { createTestApp, createTestStack, removeTestAppDirs } from './construct-support/app';
 import { snapshotTest } from './construct-support/floor';
@@ -132,13 +133,39 @@ describe('IngestionPipeline defaults', () => {
     expect(JSON.stringify(secrets[0].Resource)).toContain(Stack.of(store).resolve((store.writerSecret.node.defaultChild as any).logicalId));
   });
 
-  test('the VPC endpoints the processor calls exist: S3 gateway, Secrets Manager, EventBridge and SQS (the retry back-off)', () => {
+  test('the VPC endpoints the processor calls exist: S3 gateway, Secrets Manager, EventBridge, SQS (the retry back-off) and SSM (the id normalization parameters)', () => {
     expect(missingVpcEndpoints(stack)).toEqual([]);
     const names = JSON.stringify(Object.values(template.findResources('AWS::EC2::VPCEndpoint')).map((e) => e.Properties.ServiceName));
     expect(names).toContain('.s3');
     expect(names).toContain('.events');
     expect(names).toContain('.secretsmanager');
     expect(names).toContain('.sqs');
+    expect(names).toContain('.ssm');
+  });
+
+  test('one SSM parameter per source system and entity type, named by stack and construct, deployed as no-stored-runs', () => {
+    const parameters = Object.values(template.findResources('AWS::SSM::Parameter')).map((p) => p.Properties);
+    expect(parameters.map((p) => [p.Name, p.Type, p.Value])).toEqual(SOURCES.map((s) => [
+      `/cdk-serverless-data-pipeline/TestStack/Ingestion/id-normalization/${s.sourceSystem}/${s.entityType}`, 'String', 'no-stored-runs',
+    ]));
+    expect(pipeline.idNormalizationParameters).toHaveLength(SOURCES.length);
+  });
+
+  test('least privilege: the processor may read and write the pipeline\'s id normalization parameters only', () => {
+    const statements = processorStatements(template).filter((s) => JSON.stringify(s.Action).includes('ssm:'));
+    expect(statements).toHaveLength(1);
+    expect(statements[0]).toMatchObject({ Sid: 'PublishIdNormalization', Effect: 'Allow', Action: ['ssm:GetParameter', 'ssm:PutParameter'] });
+    const arns = [].concat(statements[0].Resource).map((r: any) => stack.resolve(r)['Fn::Join'][1]);
+    const logicalIds = Object.keys(template.findResources('AWS::SSM::Parameter'));
+    expect(arns).toEqual(logicalIds.map((id) => ['arn:', { Ref: 'AWS::Partition' }, ':ssm:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':parameter', { Ref: id }]));
+  });
+
+  test('the processor is given each source\'s parameter in sources.json (the src/lambda contract)', () => {
+    const fn = Object.values(template.findResources('AWS::Lambda::Function')).find((f) => f.Properties.Description?.startsWith('IngestionPipeline'))!;
+    const dir = path.join((stack.node.root as App).outdir, `asset.${String(fn.Properties.Code.S3Key).replace(/\.zip$/, '')}`);
+    const rendered = JSON.parse(fs.readFileSync(path.join(dir, 'sources.json'), 'utf8'));
+    expect(rendered.sources.map((s: any) => s.idNormalizationParameter)).toEqual(
+      SOURCES.map((s) => `/cdk-serverless-data-pipeline/TestStack/Ingestion/id-normalization/${s.sourceSystem}/${s.entityType}`));
   });
 
   test('a failed attempt can delay its retry: QUEUE_URL and sqs:ChangeMessageVisibility on the pipeline queue only', () => {
@@ -153,7 +180,8 @@ describe('IngestionPipeline defaults', () => {
     const fn = Object.values(template.findResources('AWS::Lambda::Function')).find((f) => f.Properties.Description?.startsWith('IngestionPipeline'))!;
     const hash = String(fn.Properties.Code.S3Key).replace(/\.zip$/, '');
     const dir = path.join((stack.node.root as App).outdir, `asset.${hash}`);
-    expect(JSON.parse(fs.readFileSync(path.join(dir, 'sources.json'), 'utf8'))).toEqual(JSON.parse(JSON.stringify(renderSourcesConfig(SOURCES))));
+    const parameterOf = (s: SourceDefinition) => `/cdk-serverless-data-pipeline/TestStack/Ingestion/id-normalization/${s.sourceSystem}/${s.entityType}`;
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'sources.json'), 'utf8'))).toEqual(JSON.parse(JSON.stringify(renderSourcesConfig(SOURCES, parameterOf))));
     expect(fs.existsSync(path.join(dir, 'index.js'))).toBe(true);
   });
 
@@ -411,5 +439,86 @@ describe('logEncryptionKey', () => {
   testLogEncryptionKey('the processor\'s log group', 1, (withKey) => {
     const { stack, pipeline } = pipelineStack({}, logKeyProps(withKey));
     return { stack, construct: pipeline };
+  });
+});
+
+describe('a changed idNormalization is refused at synth while the stored ids were keyed otherwise', () => {
+  const ENV = { account: '123456789012', region: 'eu-west-1' };
+  const PARAMETER = '/cdk-serverless-data-pipeline/Prod/Data.Ingestion/id-normalization/crm/customer';
+  /** The context key of the CDK's SSM lookup (aws-cdk-lib ContextProvider.getKey: provider, then the props sorted, colons quoted). */
+  const CONTEXT_KEY = `ssm:account=123456789012:parameterName=${PARAMETER}:region=eu-west-1`;
+  const customers = (idNormalization?: IdNormalization, rekeyIdsFrom?: IdNormalization): SourceDefinition => ({
+    ...BuiltInSources.crmCustomers(), idNormalization, rekeyIdsFrom,
+  });
+
+  const ssmLookups = (app: App) => (app.synth().manifest.missing ?? []).filter((m) => m.provider === 'ssm');
+  /** An app as the CDK CLI runs it after the lookup: the looked-up value in the context (cdk.context.json). */
+  function synth(sources: SourceDefinition[], stored?: string, props: Partial<IngestionPipelineProps> = {}, envAgnostic = false) {
+    const app = createTestApp(stored === undefined ? {} : { context: { [CONTEXT_KEY]: stored } });
+    const stack = new Stack(app, 'Prod', { env: envAgnostic ? undefined : ENV });
+    const store = new CanonicalStore(stack, 'Store');
+    const data = new Construct(stack, 'Data');
+    const pipeline = new IngestionPipeline(data, 'Ingestion', { store, sources, ...props });
+    return { app, stack, pipeline };
+  }
+
+  test('the lookup asks for the parameter of each identity space, under the documented context key; the default answer is no-stored-runs', () => {
+    const { app } = synth([customers(), BuiltInSources.erpOrders()]);
+    const missing = ssmLookups(app);
+    expect(missing.map((m) => m.key)).toEqual([CONTEXT_KEY, CONTEXT_KEY.replace('/crm/customer', '/erp/order')]);
+    expect(missing[0]).toMatchObject({ provider: 'ssm', props: { parameterName: PARAMETER, dummyValue: 'no-stored-runs', ignoreErrorOnMissingContext: true } });
+  });
+
+  test('refused: stored TRIM, configured TRIM_AND_LOWERCASE, no rekeyIdsFrom (the message names the source, both normalizations and what to set)', () => {
+    expect(() => synth([BuiltInSources.erpOrders(), customers(IdNormalization.TRIM_AND_LOWERCASE)], 'trim')).toThrow(
+      'sources[1].idNormalization (source "crm-customers") is IdNormalization.TRIM_AND_LOWERCASE, has no rekeyIdsFrom, and the stored customer entities of crm '
+      + `were keyed with IdNormalization.TRIM (SSM parameter ${PARAMETER}): set rekeyIdsFrom: IdNormalization.TRIM to re-key them on the next run, `
+      + 'or idNormalization back to IdNormalization.TRIM. The stored value was looked up at synth and is cached in cdk.context.json '
+      + `as "${CONTEXT_KEY}"; if the ids were re-keyed since, refresh it with: cdk context --reset "${CONTEXT_KEY}" (docs/ingestion.md, "Source ids")`);
+  });
+
+  test('refused: a rekeyIdsFrom that is not the stored normalization', () => {
+    expect(() => synth([customers(IdNormalization.TRIM_AND_UPPERCASE, IdNormalization.TRIM_AND_LOWERCASE)], 'trim')).toThrow(
+      /is IdNormalization.TRIM_AND_UPPERCASE, declares rekeyIdsFrom IdNormalization.TRIM_AND_LOWERCASE, but the stored customer entities of crm were keyed with IdNormalization.TRIM/);
+  });
+
+  test('refused: stored NONE (an id normalization, not "no stored runs")', () => {
+    expect(() => synth([customers()], 'none')).toThrow(/is IdNormalization.TRIM, has no rekeyIdsFrom, and the stored customer entities of crm were keyed with IdNormalization.NONE/);
+  });
+
+  test.each([
+    ['the re-key declared (rekeyIdsFrom: the stored one)', customers(IdNormalization.TRIM_AND_LOWERCASE, IdNormalization.TRIM), 'trim'],
+    ['equal', customers(IdNormalization.TRIM_AND_LOWERCASE), 'trim_and_lowercase'],
+    ['equal, the default', customers(), 'trim'],
+    ['rekeyIdsFrom left in place after the re-key ran', customers(IdNormalization.TRIM_AND_LOWERCASE, IdNormalization.TRIM), 'trim_and_lowercase'],
+    ['no stored runs (the value the construct deploys)', customers(IdNormalization.TRIM_AND_LOWERCASE), 'no-stored-runs'],
+    ['the lookup\'s dummy value', customers(IdNormalization.TRIM_AND_LOWERCASE), `dummy-value-for-${PARAMETER}`],
+  ])('accepted: %s', (_what, source, stored) => {
+    const { stack } = synth([source], stored);
+    expect(Annotations.fromStack(stack).findWarning('*', Match.anyValue())).toEqual([]);
+  });
+
+  test('a value that is no normalization: a warning, the check left to run time', () => {
+    const { stack } = synth([customers()], 'garbage');
+    Annotations.fromStack(stack).hasWarning('/Prod/Data/Ingestion', Match.stringLikeRegexp(`SSM parameter ${PARAMETER} holds "garbage", which is no id normalization`));
+  });
+
+  test('idNormalizationSynthCheck: false looks nothing up and refuses nothing', () => {
+    const { app } = synth([customers(IdNormalization.TRIM_AND_LOWERCASE)], 'trim', { idNormalizationSynthCheck: false });
+    expect(ssmLookups(app)).toEqual([]);
+    const { app: withoutContext } = synth([customers(IdNormalization.TRIM_AND_LOWERCASE)], undefined, { idNormalizationSynthCheck: false });
+    expect(ssmLookups(withoutContext)).toEqual([]);
+  });
+
+  test('an environment-agnostic stack: no lookup, an info saying the check happens at run time only and how to get it at synth', () => {
+    const { app, stack } = synth([customers(IdNormalization.TRIM_AND_LOWERCASE)], 'trim', {}, true);
+    expect(ssmLookups(app)).toEqual([]);
+    Annotations.fromStack(stack).hasInfo('/Prod/Data/Ingestion', Match.stringLikeRegexp('checked against the stored ids at run time only.*Give the stack an env \\(account and region\\)'));
+  });
+
+  test('parameter names: characters SSM refuses are replaced and the level suffixed with a hash of the original', () => {
+    const { stack } = synth([{ ...customers(), sourceSystem: 'my crm', entityType: 'kunde/ä' }]);
+    const names = Object.values(Template.fromStack(stack).findResources('AWS::SSM::Parameter')).map((p) => p.Properties.Name);
+    expect(names).toEqual([expect.stringMatching(/^\/cdk-serverless-data-pipeline\/Prod\/Data\.Ingestion\/id-normalization\/my_crm-[0-9a-f]{8}\/kunde__-[0-9a-f]{8}$/)]);
   });
 });

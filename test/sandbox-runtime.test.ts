@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { PutObjectCommand, S3Client, GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { App, Stack } from 'aws-cdk-lib';
 import { Client } from 'pg';
 import { startSandbox, Sandbox, STAND_IN_LABEL } from '../sandbox/src';
@@ -103,6 +104,15 @@ describe('sandbox runtime (store + ingestion app)', () => {
     expect(succeeded?.event.detail).toMatchObject({ objectKey: key });
     // The raw bucket is versioned in the template: the run is keyed by the object's version, as in the cloud.
     expect((succeeded?.event.detail as { objectVersionId?: string }).objectVersionId).toMatch(/^[A-Za-z0-9_-]{32}$/);
+  });
+
+  test('the committed run published what keyed the stored customer ids to the pipeline\'s SSM parameter (the synth-time check reads it)', async () => {
+    const ssm = new SSMClient({ endpoint: sandbox.info.services, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    const value = async (entity: string) => (await ssm.send(new GetParameterCommand({
+      Name: `/cdk-serverless-data-pipeline/SandboxRuntime/Ingestion/id-normalization/${entity}`,
+    }))).Parameter?.Value;
+    expect(await value('crm/customer')).toBe('trim');
+    expect(await value('health/health_reading')).toBe('no-stored-runs');
   });
 
   test('an S3 client with default checksums (aws-chunked bodies) stores the bytes, not the framing', async () => {

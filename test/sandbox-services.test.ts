@@ -20,6 +20,7 @@ import {
   ChangeMessageVisibilityCommand, GetQueueAttributesCommand, GetQueueUrlCommand, ListMessageMoveTasksCommand, ListQueuesCommand,
   ReceiveMessageCommand, SendMessageCommand, SQSClient, StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
+import { GetParameterCommand, ParameterAlreadyExists, ParameterNotFound, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -31,6 +32,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { startSandbox, Sandbox, STAND_IN_LABEL } from '../sandbox/src';
@@ -148,6 +150,7 @@ function synthesizeApp(): string {
   fn('Failing', 'exports.handler = async () => { throw new Error("cannot process this"); };', {}, 1).addEventSource(new SqsEventSource(work));
 
   new s3.Bucket(stack, 'Data', { bucketName: 'data-bucket', versioned: true });
+  new ssm.StringParameter(stack, 'Setting', { parameterName: '/sandbox/setting', stringValue: 'initial' });
   app.synth();
   return outdir;
 }
@@ -177,6 +180,19 @@ describe('sandbox local services (plain CDK app)', () => {
   afterAll(async () => {
     await sandbox?.stop();
     fs.rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  describe('Systems Manager Parameter Store', () => {
+    test('the template\'s parameter with its value; PutParameter overwrites only when asked, GetParameter reads it back', async () => {
+      const ssmClient = client(SSMClient);
+      const read = async () => (await ssmClient.send(new GetParameterCommand({ Name: '/sandbox/setting' }))).Parameter;
+      expect(await read()).toMatchObject({ Name: '/sandbox/setting', Type: 'String', Value: 'initial', Version: 1 });
+      await expect(ssmClient.send(new PutParameterCommand({ Name: '/sandbox/setting', Value: 'other', Type: 'String' }))).rejects.toThrow(ParameterAlreadyExists);
+      expect(await ssmClient.send(new PutParameterCommand({ Name: '/sandbox/setting', Value: 'written', Overwrite: true }))).toMatchObject({ Version: 2 });
+      expect(await read()).toMatchObject({ Value: 'written', Version: 2 });
+      await expect(ssmClient.send(new GetParameterCommand({ Name: '/sandbox/missing' }))).rejects.toThrow(ParameterNotFound);
+      expect(sandbox.info.skipped).not.toHaveProperty(['AWS::SSM::Parameter']);
+    });
   });
 
   describe('API Gateway', () => {

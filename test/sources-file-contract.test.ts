@@ -45,7 +45,7 @@ function keysOf(value: object): string[] {
 }
 
 describe('sources.json contract', () => {
-  const rendered = renderSourcesConfig([EVERY_OPTION]);
+  const rendered = renderSourcesConfig([EVERY_OPTION], (s) => `/cdk-serverless-data-pipeline/Stack/Pipeline/id-normalization/${s.sourceSystem}/${s.entityType}`);
   const source = rendered.sources[0];
 
   test('a source with every option renders exactly the contract keys, at every level', () => {

@@ -19,6 +19,7 @@ import { publishFailed, publishSucceeded } from './events';
 import { AttemptTrace, newTrace } from './failure';
 import { hooks } from './hooks';
 import { checkIdNormalization } from './id-keys';
+import { publishIdNormalization } from './id-normalization-parameter';
 import {
   claimRun, CONTENT_ONCE_INDEX, currentGeneration, findContentDuplicate, findRun, finishRun, firstSightings, firstSightingsInStore, lockUnnotified,
   markNotified,
@@ -296,6 +297,8 @@ class Run {
         const other = await findContentDuplicate(client, this.id, this.sha256!);
         return await this.skip(client, other ?? null);
       }
+      // The store now holds this source's normalisation: the synth-time check reads it from there.
+      await publishIdNormalization(this.source);
       await this.publish(client, outcome);
       return { outcome: 'succeeded', runId: this.id.runId, manifestKey: this.manifestKey };
     } catch (error) {

@@ -28,6 +28,7 @@ import { SecretsManagerService } from './services/secretsmanager';
 import { plural, SandboxService, ServiceContext } from './services/service';
 import { SnsService } from './services/sns';
 import { SqsService } from './services/sqs';
+import { SsmService } from './services/ssm';
 import { StepFunctionsService } from './services/stepfunctions';
 import { Targets } from './services/targets';
 import type { LocalStepFunctions } from './step-functions';
@@ -139,6 +140,7 @@ const NOT_NEEDED_LOCALLY = /^AWS::(IAM|KMS|EC2|Logs|CloudWatch|CDK|ApplicationAu
 /** The services, in the order they are provisioned (stopped in reverse). */
 interface Services {
   readonly secrets: SecretsManagerService;
+  readonly ssm: SsmService;
   readonly rds: RdsService;
   readonly s3: S3Service;
   readonly dynamodb: DynamoDbService;
@@ -156,6 +158,7 @@ interface Services {
 function createServices(ctx: ServiceContext, options: SandboxOptions, uploads: UploadTracker): Services {
   const targets = new Targets();
   const secrets = new SecretsManagerService(ctx);
+  const ssm = new SsmService(ctx);
   const rds = new RdsService(ctx, secrets, options.databaseTls ?? 'auto');
   const s3 = new S3Service(ctx, options.s3Port ?? 4569, uploads);
   const dynamodb = new DynamoDbService(ctx);
@@ -187,7 +190,7 @@ function createServices(ctx: ServiceContext, options: SandboxOptions, uploads: U
   s3.bindTargets({ queues: sqs.queues, lambdas: lambda.runtime, sns: sns.sns, events: events.events });
   sqs.bindFunctions(lambda.runtime);
   events.events.onEvent((e) => uploads.onBusEvent(e));
-  return { secrets, rds, s3, dynamodb, bedrock, sqs, sns, events, lambda, stepFunctions, cloudFormation, apiGateway };
+  return { secrets, ssm, rds, s3, dynamodb, bedrock, sqs, sns, events, lambda, stepFunctions, cloudFormation, apiGateway };
 }
 
 /** Resources of the selected stacks that no service runs, by type: [skipped, not needed locally]. */

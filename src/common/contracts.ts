@@ -11,6 +11,18 @@ export const INGESTION_EVENT_SOURCE = 'cdk-serverless-data-pipeline.ingestion';
 export const INGESTION_SUCCEEDED = 'Ingestion Succeeded';
 export const INGESTION_FAILED = 'Ingestion Failed';
 
+/**
+ * Root of the SSM parameters that publish which id normalization keyed the stored ids of each
+ * (source system, entity type): `<root>/<stack>/<construct path>/id-normalization/<source system>/<entity type>`
+ * (src/ingestion-pipeline/id-normalization-parameters.ts names them; sources.json gives each source's).
+ */
+export const ID_NORMALIZATION_PARAMETER_ROOT = '/cdk-serverless-data-pipeline';
+/**
+ * The parameter's value while no run of its identity space has committed (the value the construct
+ * deploys). Not `none`: that is an id normalization (IdNormalization.NONE).
+ */
+export const NO_STORED_RUNS = 'no-stored-runs';
+
 /** EventBridge `source` of the AI analyzer's events. */
 export const ANALYSIS_EVENT_SOURCE = 'cdk-serverless-data-pipeline.ai-analyzer';
 export const ANALYSIS_COMPLETE = 'Analysis Complete';
@@ -33,6 +45,8 @@ export const INGESTION_METRICS = {
   /** Refreshes of the typed storage that failed after their retries (analytics answers are labelled stale meanwhile). */
   TYPED_STORAGE_REFRESH_FAILURES: 'TypedStorageRefreshFailures',
   TYPED_STORAGE_REFRESH_DURATION: 'TypedStorageRefreshDuration',
+  /** Writes of a stored id normalization to its SSM parameter that failed (best effort: the run is not affected; synth checks miss the change). */
+  ID_NORMALIZATION_PUBLISH_FAILURES: 'IdNormalizationPublishFailures',
 } as const;
 
 /** Metrics the AI analyzer emits. */

@@ -24,6 +24,8 @@ export enum PipelineAwsService {
   SQS = 'SQS',
   /** Amazon Bedrock Runtime (interface endpoint). */
   BEDROCK_RUNTIME = 'BEDROCK_RUNTIME',
+  /** AWS Systems Manager, e.g. Parameter Store (interface endpoint). */
+  SSM = 'SSM',
   /** Amazon SES API, e.g. SESv2 SendEmail (interface endpoint). */
   SES = 'SES',
   /** Amazon S3 (gateway endpoint: no hourly charge). */
@@ -44,6 +46,7 @@ const INTERFACE_SERVICES: { [service: string]: ec2.InterfaceVpcEndpointAwsServic
   [PipelineAwsService.SNS]: ec2.InterfaceVpcEndpointAwsService.SNS,
   [PipelineAwsService.SQS]: ec2.InterfaceVpcEndpointAwsService.SQS,
   [PipelineAwsService.BEDROCK_RUNTIME]: ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME,
+  [PipelineAwsService.SSM]: ec2.InterfaceVpcEndpointAwsService.SSM,
   // The SES API (com.amazonaws.<region>.email); CDK's SES constant is the SMTP interface (email-smtp).
   [PipelineAwsService.SES]: new ec2.InterfaceVpcEndpointAwsService('email'),
 };

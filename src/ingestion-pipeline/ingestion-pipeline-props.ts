@@ -99,6 +99,18 @@ export interface IngestionPipelineProps extends AlarmedPipelineConstructProps {
    * @default false
    */
   readonly compressOutputs?: boolean;
+
+  /**
+   * Whether synth looks up which id normalization keyed the stored ids of each source (the SSM
+   * parameters `idNormalizationParameters`, through the CDK CLI's context lookups, cached in
+   * cdk.context.json) and refuses a changed `idNormalization` that declares no `rekeyIdsFrom`.
+   * Applies to stacks with a concrete account and region (elsewhere the change is refused at run
+   * time only). Turn it off to synthesize without AWS credentials and without the lookups in
+   * cdk.context.json; the run-time check stays (docs/ingestion.md, "Source ids").
+   *
+   * @default true
+   */
+  readonly idNormalizationSynthCheck?: boolean;
 }
 
 /**

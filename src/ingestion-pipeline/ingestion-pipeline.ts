@@ -8,8 +8,10 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct, IConstruct } from 'constructs';
 import { claimBucketSources } from './bucket-sources';
+import { IdNormalizationParameters } from './id-normalization-parameters';
 import { ImportedIngestionPipeline } from './imported-ingestion-pipeline';
 import { IngestionPipelineBase } from './ingestion-pipeline-base';
 import { IIngestionPipeline, IngestionPipelineAttributes, IngestionPipelineProps } from './ingestion-pipeline-props';
@@ -95,12 +97,23 @@ export class IngestionPipeline extends IngestionPipelineBase {
   /** `POWERTOOLS_SERVICE_NAME` of the processor: the `service` dimension of its metrics. */
   public readonly serviceName: string;
 
+  /**
+   * One SSM parameter (String) per source system and entity type of the sources: the id
+   * normalization that keyed the stored entities, `no-stored-runs` until a run commits. The
+   * processor writes it; synth reads it (`idNormalizationSynthCheck`). Named
+   * `/cdk-serverless-data-pipeline/<stack name>/<construct path>/id-normalization/<source system>/<entity type>`.
+   */
+  public readonly idNormalizationParameters: ssm.IStringParameter[];
+
   private readonly prefixes: string[];
 
   constructor(scope: Construct, id: string, props: IngestionPipelineProps) {
     super(scope, id);
     deliverAccessLogsThroughBucketPolicy(this);
     validateProps(props);
+    const idParameters = new IdNormalizationParameters(this, 'IdNormalization', props.sources);
+    if (props.idNormalizationSynthCheck !== false) idParameters.checkAtSynth('sources');
+    this.idNormalizationParameters = [...idParameters.parameters];
 
     this.bucket = props.bucket ?? this.createBucket(props);
     claimBucketSources(this, this.bucket, props.sources);
@@ -129,7 +142,7 @@ export class IngestionPipeline extends IngestionPipelineBase {
     allowCloudWatchLogsToUseKey(this, props.logEncryptionKey);
     const built = createPipelineFunction(this, 'Processor', {
       assetName: 'ingestion-pipeline',
-      code: assetWithConfig('ingestion-pipeline', SOURCES_FILE_NAME, renderSourcesConfig(props.sources)),
+      code: assetWithConfig('ingestion-pipeline', SOURCES_FILE_NAME, renderSourcesConfig(props.sources, (s) => idParameters.nameFor(s))),
       description: 'IngestionPipeline processor: S3 files to the canonical store, exactly once',
       serviceName: this.serviceName,
       vpc: store.vpc,
@@ -148,7 +161,9 @@ export class IngestionPipeline extends IngestionPipelineBase {
         QUEUE_URL: this.queue.queueUrl,
         OUTPUT_COMPRESSION: props.compressOutputs ? 'gzip' : 'none',
       },
-      callsServices: [PipelineAwsService.S3, PipelineAwsService.SECRETS_MANAGER, PipelineAwsService.EVENTBRIDGE, PipelineAwsService.SQS],
+      callsServices: [
+        PipelineAwsService.S3, PipelineAwsService.SECRETS_MANAGER, PipelineAwsService.EVENTBRIDGE, PipelineAwsService.SQS, PipelineAwsService.SSM,
+      ],
       createVpcEndpoints: props.createVpcEndpoints,
       invokedSynchronouslyBy: 'the SQS event source mapping (failed files return to the queue, then its dead-letter queue)',
     });
@@ -160,6 +175,12 @@ export class IngestionPipeline extends IngestionPipelineBase {
     }
 
     this.grantProcessorAccess(props);
+    // Reads (once per cold start) and writes the stored id normalization of its identity spaces only.
+    this.processor.addToRolePolicy(new iam.PolicyStatement({
+      sid: 'PublishIdNormalization',
+      actions: ['ssm:GetParameter', 'ssm:PutParameter'],
+      resources: idParameters.parameters.map((p) => p.parameterArn),
+    }));
     this.eventBus.grantPutEventsTo(this.processor);
     // The event source grants the queue's consume actions, sqs:ChangeMessageVisibility among them (the retry back-off).
     this.processor.addEventSource(new SqsEventSource(this.queue, {

@@ -143,8 +143,12 @@ function idNormalizationOf(s: SourceDefinition): IdNormalizationValue {
   return s.idNormalization ?? IdNormalization.TRIM;
 }
 
-/** The processor's sources.json content. */
-export function renderSourcesConfig(sources: SourceDefinition[]): SourcesFile {
+/**
+ * The processor's sources.json content.
+ *
+ * @param idNormalizationParameter the SSM parameter of a source's identity space (IdNormalizationParameters.nameFor); none: not published
+ */
+export function renderSourcesConfig(sources: SourceDefinition[], idNormalizationParameter?: (s: SourceDefinition) => string): SourcesFile {
   /** Relationship targets loaded by this pipeline are keyed with their source's normalisation. */
   const targetNormalization = (entityType: string, sourceSystem: string): IdNormalizationValue => {
     const target = sources.find((t) => t.entityType === entityType && t.sourceSystem === sourceSystem);
@@ -161,6 +165,7 @@ export function renderSourcesConfig(sources: SourceDefinition[]): SourcesFile {
       sourceIdField: s.sourceIdField,
       idNormalization: idNormalizationOf(s),
       rekeyIdsFrom: s.rekeyIdsFrom,
+      idNormalizationParameter: idNormalizationParameter?.(s),
       canonicalKeyField: s.canonicalKeyField,
       sourceTimestampField: s.sourceTimestampField,
       fields: s.fields.map((f) => ({

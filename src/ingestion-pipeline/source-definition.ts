@@ -135,7 +135,9 @@ export interface SourceDefinition {
    * normalisation for their target ids. Sources that share `sourceSystem` and `entityType` share
    * the ids, so they must agree. The store records the normalisation that keyed its entities: after
    * a change, files of the source are refused (`Ingestion Failed`, `id_normalization_changed`)
-   * until `rekeyIdsFrom` declares the re-key (docs/ingestion.md, "Source ids").
+   * until `rekeyIdsFrom` declares the re-key. The processor also publishes it to an SSM parameter
+   * that synth looks up in stacks with an account and region, where such a change is a synth error
+   * (`idNormalizationSynthCheck`; docs/ingestion.md, "Source ids").
    *
    * @default IdNormalization.TRIM
    */

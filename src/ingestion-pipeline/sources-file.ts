@@ -57,6 +57,11 @@ export interface SourceConfig {
   readonly idNormalization: IdNormalizationValue;
   /** A declared re-key: the normalisation the stored ids were keyed with (re-keyed by the next run). */
   readonly rekeyIdsFrom?: IdNormalizationValue;
+  /**
+   * SSM parameter (String) the handler writes the stored normalisation to after a committed run,
+   * for the synth-time check (src/ingestion-pipeline/id-normalization-parameters.ts). Omitted: not published.
+   */
+  readonly idNormalizationParameter?: string;
   /** Canonical attribute whose value is the canonical key (e.g. `email`). */
   readonly canonicalKeyField?: string;
   /** Dot path of the source's last-modified timestamp in the source record. */
@@ -103,6 +108,7 @@ export const CONTRACT_KEYS: {
     sourceIdField: true,
     idNormalization: true,
     rekeyIdsFrom: true,
+    idNormalizationParameter: true,
     canonicalKeyField: true,
     sourceTimestampField: true,
     fields: true,

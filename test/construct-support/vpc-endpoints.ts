@@ -16,6 +16,7 @@ export const ENDPOINT_SERVICE_SUFFIX: { [service in PipelineAwsService]: string 
   [PipelineAwsService.SNS]: 'sns',
   [PipelineAwsService.SQS]: 'sqs',
   [PipelineAwsService.BEDROCK_RUNTIME]: 'bedrock-runtime',
+  [PipelineAwsService.SSM]: 'ssm',
   [PipelineAwsService.SES]: 'email',
   [PipelineAwsService.S3]: 's3',
   [PipelineAwsService.DYNAMODB]: 'dynamodb',
