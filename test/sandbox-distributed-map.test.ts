@@ -17,14 +17,12 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { startLocalS3, LocalS3 } from './support/local-s3';
-import { localModel } from './support/local-stepfunctions';
+import { localModel, startLocalStepFunctions } from './support/local-stepfunctions';
 import { LocalAwsApi } from '../sandbox/src/aws-api';
 import { LocalEventBridge } from '../sandbox/src/eventbridge';
 import { InProcessLambdas } from '../sandbox/src/lambda-in-process';
 import { LocalSns, Outbox } from '../sandbox/src/messaging';
 import { LocalQueues } from '../sandbox/src/queues';
-import { functionSettings } from '../sandbox/src/services/lambda';
-import { addStateMachine } from '../sandbox/src/services/stepfunctions';
 import { Execution, LocalStepFunctions } from '../sandbox/src/step-functions';
 
 const BUCKET = 'dmap-data';
@@ -40,7 +38,7 @@ const outbox = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-dmap-'));
 const lambdas = new InProcessLambdas();
 let stepFunctions: LocalStepFunctions;
 
-function newStepFunctions(s3Endpoint: string, invoke = lambdas): LocalStepFunctions {
+function newStepFunctions(s3Endpoint: string): LocalStepFunctions {
   const events = new LocalEventBridge('us-east-1', ACCOUNT, async () => undefined);
   return new LocalStepFunctions({
     region: 'us-east-1',
@@ -48,7 +46,7 @@ function newStepFunctions(s3Endpoint: string, invoke = lambdas): LocalStepFuncti
     sns: new LocalSns(new Outbox(outbox), async () => undefined, 'us-east-1'),
     events,
     queues: new LocalQueues(),
-    invokeLambda: (f, p) => invoke.invoke(f, p),
+    invokeLambda: (f, p) => lambdas.invoke(f, p),
     endpointFor: (service) => (service === 's3' ? s3Endpoint : endpoint),
     retryIntervalMs: 0,
   });
@@ -454,6 +452,7 @@ describe('nesting and the rewrite', () => {
     [{ ItemReader: { Resource: 'arn:aws:states:::s3:getObject', ReaderConfig: { InputType: 'JSON', ItemsPointer: '/items' }, Parameters: { Bucket: 'b', Key: 'k' } } }, 'Map: ItemReader.ReaderConfig.ItemsPointer is not supported'],
     [{ ItemReader: { Resource: 'arn:aws:states:::dynamodb:scan', Parameters: {} } }, 'Map: ItemReader.Resource arn:aws:states:::dynamodb:scan is not supported'],
     [{ Assign: { x: 1 } }, 'Map: Assign is not supported'],
+    [{ ItemsPath: '$.x', ItemReader: { Resource: 'arn:aws:states:::s3:listObjectsV2', Parameters: { Bucket: 'b' } } }, 'Map: ItemsPath with an ItemReader is not supported'],
     [{ QueryLanguage: 'JSONata' }, 'Map: QueryLanguage JSONata is not supported'],
     [{ Frobnicate: true }, 'Map: Frobnicate is not supported by the sandbox\'s Distributed Map layer'],
     [{ ItemSelector: { 'started.$': '$$.Execution.StartTime' } }, 'Map: ItemSelector with $$.Execution.StartTime is not supported'],
@@ -491,17 +490,20 @@ test('a Distributed Map as CDK synthesizes it (S3CsvItemReader, ItemBatcher, Res
   expect(JSON.stringify(machineState.DefinitionString)).toContain('\\"Mode\\":\\"DISTRIBUTED\\"');
 
   const own = await startLocalS3([bucketName]);
-  const functions = new InProcessLambdas();
   const batches: any[] = [];
-  functions.add({ ...functionSettings(model, ids('AWS::Lambda::Function')[0]), handler: (event: any) => (batches.push(event), { rows: event.Items.length }) });
-  const local = newStepFunctions(own.endpoint, functions);
+  const loaderId = ids('AWS::Lambda::Function')[0];
+  const workflow = await startLocalStepFunctions({
+    model,
+    functions: { [loaderId]: { handler: (event: any) => (batches.push(event), { rows: event.Items.length }) } },
+    dynamodbEndpoint: 'http://127.0.0.1:9',
+    s3Endpoint: own.endpoint,
+    sns: new LocalSns(new Outbox(outbox), async () => undefined, 'us-east-1'),
+  });
   try {
     const s3Client = own.client();
     await s3Client.send(new PutObjectCommand({ Bucket: bucketName, Key: 'in/parts.csv', Body: 'id,name\n1,a\n2,b\n3,c\n' }));
-    const name = addStateMachine(local, model, ids('AWS::StepFunctions::StateMachine')[0]);
-    const arn = [...local.machines.values()].find((m) => m.name === name)!.arn;
-    const e = local.start(arn, JSON.stringify({ key: 'in/parts.csv', run: 'r7' }));
-    await local.waitForIdle();
+    const e = workflow.sfn.start(String(model.ref(ids('AWS::StepFunctions::StateMachine')[0])), JSON.stringify({ key: 'in/parts.csv', run: 'r7' }));
+    await workflow.sfn.waitForIdle();
     expect(e.status).toBe('SUCCEEDED');
     expect(batches.sort((a, b) => a.Items[0].index - b.Items[0].index)).toEqual([
       { BatchInput: { source: 'cdk' }, Items: [{ row: { id: '1', name: 'a' }, index: 0, run: 'r7' }, { row: { id: '2', name: 'b' }, index: 1, run: 'r7' }] },
@@ -514,8 +516,7 @@ test('a Distributed Map as CDK synthesizes it (S3CsvItemReader, ItemBatcher, Res
     expect(succeeded.map((r: any) => JSON.parse(r.Output))).toEqual(expect.arrayContaining([{ rows: 2 }, { rows: 1 }]));
     expect(e.mapRuns[0]).toMatchObject({ status: 'SUCCEEDED', maxConcurrency: 2, itemCounts: { total: 3, succeeded: 3 }, executionCounts: { total: 2, succeeded: 2 } });
   } finally {
-    await local.stop();
-    await functions.settle();
+    await workflow.close();
     await own.close();
   }
 }, 60_000);

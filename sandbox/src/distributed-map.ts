@@ -23,7 +23,7 @@
  *   (`CSVHeaderLocation` `FIRST_ROW` or `GIVEN` + `CSVHeaders`, `CSVDelimiter`), `s3:listObjectsV2`
  *   (without `Transformation`/`InputType`); `MaxItems`/`MaxItemsPath`; `Parameters` (`Bucket`, `Key`,
  *   `VersionId` / `Bucket`, `Prefix`, static or `.$`). No `MANIFEST`/`PARQUET`, no `ItemsPointer`;
- * - without `ItemReader`, the items at `ItemsPath` (default `$`);
+ * - without `ItemReader`, the items at `ItemsPath` (default `$`); `ItemsPath` with an `ItemReader` is refused;
  * - `ItemSelector` (or its older name `Parameters`) with `$`, `$$` (`$$.Map.Item.Value`/`Index`) and
  *   intrinsic functions, except `$$.Execution.StartTime` (the interpreter would give the evaluation time);
  * - `ItemBatcher`: `MaxItemsPerBatch(Path)`, `MaxInputBytesPerBatch(Path)`, `BatchInput`;
@@ -135,6 +135,7 @@ function specOf(name: string, state: any, maps: Map<string, DistributedMapSpec>)
   for (const field of Object.keys(state)) if (!MAP_FIELDS.has(field)) throw unsupported(field);
   if (state.QueryLanguage !== undefined && state.QueryLanguage !== 'JSONPath') throw unsupported(`QueryLanguage ${state.QueryLanguage}`);
   if (state.ItemSelector !== undefined && state.Parameters !== undefined) throw new Error(`${name}: ItemSelector and Parameters are the same field; give one`);
+  if (state.ItemReader !== undefined && state.ItemsPath !== undefined) throw unsupported('ItemsPath with an ItemReader');
   const itemSelector = state.ItemSelector ?? state.Parameters;
   checkTemplate(name, 'ItemSelector', itemSelector);
   const processor = processorOf(name, state.ItemProcessor, maps);
