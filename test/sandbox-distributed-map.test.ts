@@ -187,8 +187,9 @@ describe('items, ItemSelector and ItemBatcher (AWS documentation examples)', () 
     expect(batches.map((b) => b.Items.map((x) => x.i))).toEqual([[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]);
     for (const b of batches) expect(Buffer.byteLength(JSON.stringify(b))).toBeLessThanOrEqual(limit);
 
-    const byCount = await execute(distributed({ ItemBatcher: { MaxItemsPerBatchPath: '$.perBatch' }, ItemsPath: '$.records' }), { records, perBatch: 4 });
+    const byCount = await execute(distributed({ ItemBatcher: { MaxItemsPerBatchPath: '$.perBatch', BatchInput: { 'size.$': '$.perBatch' } }, ItemsPath: '$.records' }), { records, perBatch: 4 });
     expect((output(byCount) as any[]).map((b) => b.Items.length)).toEqual([4, 4, 2]);
+    expect(output(byCount)[0].BatchInput).toEqual({ size: 4 });
   });
 });
 
@@ -397,6 +398,25 @@ describe('concurrency, abort, visibility', () => {
     await lambdas.settle();
   });
 
+  test('the parent\'s timeout aborts the Map Run\'s children too', async () => {
+    let started = 0;
+    fn('slowerPart', () => {
+      started++;
+      return new Promise((r) => setTimeout(() => r('late'), 2000));
+    });
+    const name = `timeout${++machines}`;
+    const arn = `arn:aws:states:us-east-1:${ACCOUNT}:stateMachine:${name}`;
+    stepFunctions.addMachine(arn, name, distributed({ MaxConcurrency: 1 }, invokeTask('slowerPart')));
+    stepFunctions.setExecutionTimeout(arn, 1);
+    const e = stepFunctions.start(arn, JSON.stringify(items(1, 2, 3)));
+    await stepFunctions.waitForIdle();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(e.status).toBe('TIMED_OUT');
+    expect(started).toBe(1);
+    expect(e.mapRuns[0]).toMatchObject({ status: 'ABORTED', executionCounts: { aborted: 1, pending: 2, running: 0 } });
+    await lambdas.settle();
+  });
+
   test('DescribeMapRun, ListMapRuns and ListExecutions(mapRunArn) on the local API', async () => {
     const e = await execute(distributed({ ToleratedFailurePercentage: 50, Label: 'Parts' }, invokeTask('oddFails')), items(2, 3));
     const { mapRuns } = await sfnApi.send(new ListMapRunsCommand({ executionArn: e.executionArn }));
@@ -458,6 +478,12 @@ describe('nesting and the rewrite', () => {
     [{ ItemSelector: { 'started.$': '$$.Execution.StartTime' } }, 'Map: ItemSelector with $$.Execution.StartTime is not supported'],
   ])('refused when the definition is added: %j', (fields, message) => {
     expect(() => stepFunctions.addMachine(`arn:aws:states:us-east-1:${ACCOUNT}:stateMachine:refused`, 'refused', distributed(fields))).toThrow(message);
+  });
+
+  test('an ItemProcessor the interpreter finds invalid is refused when the definition is added', () => {
+    const definition = distributed({}, { StartAt: 'Missing', States: { Echo: { Type: 'Pass', End: true } } });
+    expect(() => stepFunctions.addMachine(`arn:aws:states:us-east-1:${ACCOUNT}:stateMachine:invalid`, 'invalid', definition))
+      .toThrow(/^invalid: the ItemProcessor of Map: State machine definition is invalid/);
   });
 
   test('refused inside a Parallel branch too, naming the state', () => {

@@ -130,7 +130,7 @@ function namedError(name: string, cause: string): Error {
   return e;
 }
 
-/** The interpreter (required lazily: it is ESM-first and large). */
+/** The interpreter, required when first used (after the Promise.withResolvers polyfill above). */
 function interpreter(): any {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('aws-local-stepfunctions');
@@ -301,7 +301,9 @@ export class LocalStepFunctions {
   }
 
   /** Runs a definition with the local task binding: Tasks by their Resource, Distributed Maps as Map Runs. */
-  private interpret(definition: any, input: unknown, context: Record<string, unknown>, maps: Map<string, DistributedMapSpec>, host: MapRunHost) {
+  private interpret(
+    definition: any, input: unknown, context: Record<string, unknown>, maps: Map<string, DistributedMapSpec>, host: MapRunHost, validated = false,
+  ) {
     const handlers: Record<string, (input: any) => Promise<any>> = {};
     const tasks = taskStates(definition);
     for (const [stateName, state] of tasks) {
@@ -311,7 +313,7 @@ export class LocalStepFunctions {
     }
     const retryIntervalOverrides = this.deps.retryIntervalMs === undefined ? undefined
       : Object.fromEntries(tasks.filter(([, state]) => state.Retry).map(([name]) => [name, this.deps.retryIntervalMs]));
-    const sm = new (interpreter().StateMachine)(definition, VALIDATION);
+    const sm = new (interpreter().StateMachine)(definition, validated ? { validationOptions: { noValidate: true } } : VALIDATION);
     return sm.run(input, { overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides }, context }) as {
       abort: () => void; eventLogs: AsyncIterable<any>; result: Promise<unknown>;
     };
@@ -333,7 +335,8 @@ export class LocalStepFunctions {
           State: liveStateContext(),
         };
         const grandchildren = new AbortController();
-        const run = this.interpret(definition, input, context, maps, { ...host, signal: AbortSignal.any([childSignal, grandchildren.signal]) });
+        // validated once, when the machine was added (asl-validator takes ~0.1 s a definition)
+        const run = this.interpret(definition, input, context, maps, { ...host, signal: AbortSignal.any([childSignal, grandchildren.signal]) }, true);
         const onAbort = () => run.abort();
         childSignal.addEventListener('abort', onAbort, { once: true });
         try {
