@@ -2,9 +2,26 @@ import { Client } from 'pg';
 import { LOGIN_USERS } from './support/canonical-db';
 import { createTestDatabase, TestDatabase } from './support/test-database';
 import { LIBRARY_MIGRATIONS } from '../lambda/canonical-store/migrations';
-import { migrate, MigrationError, MigrationSet } from '../lambda/canonical-store/runner';
+import { checksum, migrate, MigrationError, MigrationSet } from '../lambda/canonical-store/runner';
 
 const library: MigrationSet = { namespace: 'library', migrations: LIBRARY_MIGRATIONS };
+
+/**
+ * The checksums of the migrations a store may have applied: the runner refuses a store whose applied
+ * migration changed, so their text never changes (a fix is a new migration). A migration is added
+ * here once it is on main.
+ */
+const APPLIED_CHECKSUMS: Record<string, string> = {
+  '0001_canonical_schema': 'b6d5b215dbf7403340585062ba5c107e5d8ac6460e87f5a815e812ab7204d2a5',
+  '0002_ingestion_runs_idempotency': 'a9b580b11d01c499877d48a8c5051c240705e235558f816323259168184729a6',
+  '0003_source_id_normalization': 'fd6d56970eeb617b5c98546c727c3d6a8a890b32006f089058e46815af422f22',
+  '0004_typed_storage': '4f4ead13a30be976ec0ed8c6bc215b590210cec56ec486170a408013bcc3e005',
+};
+
+test('the migrations a store may have applied keep their text (checksum)', () => {
+  const current = Object.fromEntries(LIBRARY_MIGRATIONS.map((m) => [m.id, checksum(m.sql)]));
+  for (const [id, sum] of Object.entries(APPLIED_CHECKSUMS)) expect({ id, checksum: current[id] }).toEqual({ id, checksum: sum });
+});
 
 describe('migration runner on real PostgreSQL', () => {
   let db: TestDatabase;

@@ -119,3 +119,9 @@ export function typedEntityType(entityType: string): TypedEntityType {
   return found;
 }
 
+
+/**
+ * The entity types whose `parent` relationships form hierarchies (canonical.parent_links), with the
+ * typed attribute that relationship_analysis totals over a hierarchy.
+ */
+export const HIERARCHY_VALUES: Readonly<Record<string, string>> = { customer: 'lifetime_value', product: 'price' };

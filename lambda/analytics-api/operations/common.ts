@@ -52,6 +52,13 @@ export const DAILY_TOTALS_DIMENSIONS: Record<string, string> = {
   order_source_system: 'd.source_system',
 };
 
+/** The customer dimensions in canonical.customer_order_days (alias cd). */
+export const ORDER_DAY_DIMENSIONS: Record<string, string> = {
+  industry: 'coalesce(cd.customer_industry, \'(none)\')',
+  country: 'coalesce(cd.customer_country, \'(none)\')',
+  segment: 'coalesce(cd.customer_segment, \'(none)\')',
+};
+
 /** Order dimensions (of the order o). */
 export const ORDER_DIMENSIONS: Record<string, string> = {
   status: 'coalesce(o.status, \'(none)\')',

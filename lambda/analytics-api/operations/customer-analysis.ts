@@ -39,26 +39,33 @@ function query(params: Params): SqlQuery {
   const metric = METRICS[params.metric as string];
   const group = GROUPS[params.group_by as string];
   const customers = metric.needsOrders ? customersWithTotals(b, lowerAll(params.exclude_statuses)) : 'canonical.customer_facts c';
+  // One pass over the customers: the groups' aggregates, with the grand total as a window over them
+  // (before the HAVING filter, as a share of every customer's value); rank after it.
   const text = `
-    WITH per_customer AS (
-      SELECT ${group} AS group_value, (${metric.expr})::numeric AS value
+    WITH groups AS (
+      SELECT ${group} AS group_value,
+             count(*) AS customers,
+             count(v.value) AS customers_with_value,
+             sum(v.value) AS total,
+             avg(v.value) AS average,
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY v.value) AS median,
+             min(v.value) AS minimum,
+             max(v.value) AS maximum,
+             sum(sum(v.value)) OVER () AS grand_total
       FROM ${customers}
-    ), grand AS (
-      SELECT sum(value) AS total FROM per_customer
+      CROSS JOIN LATERAL (SELECT (${metric.expr})::numeric AS value) v
+      GROUP BY 1
     )
-    SELECT group_value,
-           count(*) AS customers,
-           count(value) AS customers_with_value,
-           round(sum(value), 2) AS total,
-           round(avg(value), 2) AS average,
-           round(percentile_cont(0.5) WITHIN GROUP (ORDER BY value)::numeric, 2) AS median,
-           min(value) AS minimum,
-           max(value) AS maximum,
-           round(100 * sum(value) / nullif((SELECT total FROM grand), 0), 2) AS share_pct,
-           rank() OVER (ORDER BY sum(value) DESC NULLS LAST) AS rank
-    FROM per_customer
-    GROUP BY group_value
-    HAVING count(*) >= ${b.bind(params.min_group_size)}
+    SELECT group_value, customers, customers_with_value,
+           round(total, 2) AS total,
+           round(average, 2) AS average,
+           round(median::numeric, 2) AS median,
+           minimum,
+           maximum,
+           round(100 * total / nullif(grand_total, 0), 2) AS share_pct,
+           rank() OVER (ORDER BY total DESC NULLS LAST) AS rank
+    FROM groups
+    WHERE customers >= ${b.bind(params.min_group_size)}
     ORDER BY rank, group_value
     LIMIT ${b.bind(params.limit)}`;
   return { text, values: b.values };

@@ -5,7 +5,7 @@
  * the preceding days). One statement, so the orders are read once.
  */
 import { ApiError, ErrorCode } from '../errors';
-import { Binder, CUSTOMER_DIMENSIONS, LIMIT_SCHEMA, lowerAll, ORDER_CUSTOMER_JOIN, ORDER_DIMENSIONS, STATUSES_SCHEMA, statusIncluded } from './common';
+import { Binder, CUSTOMER_DIMENSIONS, DAILY_TOTALS_DIMENSIONS, defaultExclusions, LIMIT_SCHEMA, lowerAll, ORDER_CUSTOMER_JOIN, ORDER_DAY_DIMENSIONS, ORDER_DIMENSIONS, STATUSES_SCHEMA, statusIncluded } from './common';
 import { AccessLevel, OperationDefinition, Params, QueryRunner } from './types';
 
 const DIMENSIONS: Record<string, string> = { ...CUSTOMER_DIMENSIONS, ...ORDER_DIMENSIONS };
@@ -24,52 +24,109 @@ function prepare(params: Params): void {
   params.as_of ??= new Date().toISOString().slice(0, 10);
 }
 
-async function run(db: QueryRunner, params: Params): Promise<Record<string, unknown>> {
-  const b = new Binder();
-  const dims = params.dimensions as string[];
-  const end = b.bind(params.as_of, '::date');
-  const start = b.bind(params.timeframe, '::interval');
-  const dimColumns = dims.map((d, i) => `${DIMENSIONS[d]}::text AS d${i}`).join(',\n             ');
+/**
+ * Orders, revenue and distinct customers per cell of the chosen dimensions, as `summary`.
+ *
+ * When every dimension is the customer's and the exclusions are the defaults, from the typed
+ * storage's aggregates: orders and revenue from the daily totals, customers from the customers'
+ * counted order days (migration 0005: the rows of the period whose previous day is before it, one per
+ * customer; or the customers whose last day is in or after the period, less those whose first row
+ * from the period's start lies after it). Each customer is in one cell, so the counts add up under
+ * CUBE, ROLLUP and GROUPING SETS.
+ * Otherwise from the period's order facts, summed per customer and cell first.
+ */
+function summarySql(b: Binder, dims: string[], excluded: string[], grouping: string): string {
   const dimList = dims.map((_, i) => `d${i}`).join(', ');
-  const grouping = params.grouping === 'rollup' ? `ROLLUP (${dimList})`
-    : params.grouping === 'grouping_sets' ? `GROUPING SETS (${dims.map((_, i) => `(d${i})`).join(', ')}, ())`
-      : `CUBE (${dimList})`;
-  const dimOutputs = dims.map((d, i) => `d${i} AS "${d}"`).join(', ');
-  // Orders are summed per customer and dimensions first. When every dimension is the customer's, each
-  // customer is one such row, so counting rows counts distinct customers and the grouping sets hash.
+  const outputs = `${dims.map((d, i) => `d${i} AS "${d}"`).join(', ')},
+             array_remove(ARRAY[${dims.map((d, i) => `CASE WHEN GROUPING(d${i}) = 0 THEN '${d}' END`).join(', ')}]::text[], NULL) AS dimensions`;
+  if (dims.every((d) => d in CUSTOMER_DIMENSIONS) && defaultExclusions(excluded)) {
+    return `
+    cells AS (
+      SELECT ${dims.map((d, i) => `${DAILY_TOTALS_DIMENSIONS[d]} AS d${i}`).join(', ')}, sum(d.orders) AS orders, sum(d.revenue) AS revenue
+      FROM canonical.order_daily_totals d CROSS JOIN bounds
+      WHERE d.order_day >= bounds.start_ts::date AND d.order_day < bounds.end_ts::date AND ${statusIncluded(b, excluded, 'd')}
+      GROUP BY ${dimList}
+    ), reading AS (
+      -- the customers' rows in the period, or the histogram and the rows after it: whichever is fewer
+      SELECT (SELECT coalesce(sum(orders), 0) FROM canonical.order_daily_status_totals WHERE order_day >= start_ts::date AND order_day < end_ts::date)
+          <= (SELECT coalesce(sum(orders), 0) FROM canonical.order_daily_status_totals WHERE order_day >= end_ts::date) AS period_rows
+      FROM bounds
+    ), customer_cells AS (
+      SELECT ${dimList}, sum(customers) AS customers FROM (
+        SELECT ${dims.map((d, i) => `${ORDER_DAY_DIMENSIONS[d]} AS d${i}`).join(', ')}, 1 AS customers
+        FROM canonical.customer_order_days cd CROSS JOIN bounds
+        WHERE (SELECT period_rows FROM reading) AND cd.order_day >= bounds.start_ts::date AND cd.order_day < bounds.end_ts::date
+          AND (cd.previous_day IS NULL OR cd.previous_day < bounds.start_ts::date)
+        UNION ALL
+        SELECT ${dims.map((d, i) => `h.customer_${d} AS d${i}`).join(', ')}, h.customers
+        FROM canonical.customer_last_days h CROSS JOIN bounds
+        WHERE NOT (SELECT period_rows FROM reading) AND h.last_day >= bounds.start_ts::date
+        UNION ALL
+        SELECT ${dims.map((d, i) => `${ORDER_DAY_DIMENSIONS[d]} AS d${i}`).join(', ')}, -1
+        FROM canonical.customer_order_days cd CROSS JOIN bounds
+        WHERE NOT (SELECT period_rows FROM reading) AND cd.order_day >= bounds.end_ts::date
+          AND (cd.previous_day IS NULL OR cd.previous_day < bounds.start_ts::date)
+      ) x
+      GROUP BY ${dimList}
+    ), summary AS (
+      SELECT ${outputs},
+             sum(orders) AS orders,
+             sum(coalesce(customers, 0))::bigint AS customers,
+             round(sum(revenue), 2) AS revenue,
+             round(sum(revenue) / sum(orders), 2) AS average_order_value
+      FROM cells LEFT JOIN customer_cells USING (${dimList})
+      GROUP BY ${grouping}
+    )`;
+  }
+  // When every dimension is the customer's, each customer is one per_customer row, so counting rows
+  // counts distinct customers and the grouping sets hash.
   const customers = dims.every((d) => d in CUSTOMER_DIMENSIONS) ? 'count(customer_key)' : 'count(DISTINCT customer_key)';
-  const groupedNames = `array_remove(ARRAY[${dims.map((d, i) => `CASE WHEN GROUPING(d${i}) = 0 THEN '${d}' END`).join(', ')}]::text[], NULL)`;
-
-  const text = `
-    WITH bounds AS (
-      SELECT (${end} + 1)::timestamptz AS end_ts, ((${end} + 1)::timestamp - ${start})::timestamptz AS start_ts
-    ), facts AS MATERIALIZED (
-      SELECT o.order_day AS day, o.amount, c.entity_id AS customer_key,
-             ${dimColumns}
+  return `
+    facts AS (
+      SELECT o.amount, c.entity_id AS customer_key,
+             ${dims.map((d, i) => `${DIMENSIONS[d]}::text AS d${i}`).join(',\n             ')}
       FROM canonical.order_facts o
       ${ORDER_CUSTOMER_JOIN}
       CROSS JOIN bounds
       WHERE o.order_day >= bounds.start_ts::date AND o.order_day < bounds.end_ts::date AND o.amount IS NOT NULL
-        AND ${statusIncluded(b, lowerAll(params.exclude_statuses))}
+        AND ${statusIncluded(b, excluded)}
     ), per_customer AS (
       SELECT customer_key, ${dimList}, count(*) AS orders, sum(amount) AS revenue
       FROM facts
       GROUP BY customer_key, ${dimList}
     ), summary AS (
-      SELECT ${dimOutputs},
-             ${groupedNames} AS dimensions,
+      SELECT ${outputs},
              sum(orders) AS orders,
              ${customers} AS customers,
              round(sum(revenue), 2) AS revenue,
              round(sum(revenue) / sum(orders), 2) AS average_order_value
       FROM per_customer
       GROUP BY ${grouping}
-    ), days AS (
+    )`;
+}
+
+async function run(db: QueryRunner, params: Params): Promise<Record<string, unknown>> {
+  const b = new Binder();
+  const dims = params.dimensions as string[];
+  const excluded = lowerAll(params.exclude_statuses);
+  const end = b.bind(params.as_of, '::date');
+  const start = b.bind(params.timeframe, '::interval');
+  const dimList = dims.map((_, i) => `d${i}`).join(', ');
+  const grouping = params.grouping === 'rollup' ? `ROLLUP (${dimList})`
+    : params.grouping === 'grouping_sets' ? `GROUPING SETS (${dims.map((_, i) => `(d${i})`).join(', ')}, ())`
+      : `CUBE (${dimList})`;
+
+  const text = `
+    WITH bounds AS (
+      SELECT (${end} + 1)::timestamptz AS end_ts, ((${end} + 1)::timestamp - ${start})::timestamptz AS start_ts
+    ), ${summarySql(b, dims, excluded, grouping)},
+    days AS (
       SELECT d::date AS day
       FROM bounds, generate_series(bounds.start_ts::date, bounds.end_ts::date - 1, interval '1 day') AS d
     ), daily AS (
-      SELECT days.day, count(f.amount) AS orders, coalesce(sum(f.amount), 0) AS revenue
-      FROM days LEFT JOIN facts f ON f.day = days.day
+      -- the daily series from the daily totals (orders with a date and an amount)
+      SELECT days.day, coalesce(sum(t.orders), 0) AS orders, coalesce(sum(t.revenue), 0) AS revenue
+      FROM days LEFT JOIN canonical.order_daily_status_totals t ON t.order_day = days.day AND ${statusIncluded(b, excluded, 't')}
       GROUP BY days.day
     ), scored AS (
       SELECT day, orders, revenue,

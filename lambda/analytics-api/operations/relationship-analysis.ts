@@ -4,91 +4,102 @@
  * references that point nowhere, and cycles (found by walking up from the entities no root reaches).
  * With `root_id`, the one tree under that entity, node by node, with each node's subtree totals.
  */
+import { HIERARCHY_VALUES } from '../../shared/typed-storage';
 import { ApiError, ErrorCode } from '../errors';
 import { Binder, LIMIT_SCHEMA } from './common';
 import { AccessLevel, OperationDefinition, Params, QueryRunner } from './types';
 
 /** Per entity type: its typed table and the typed column whose totals the hierarchies show. */
-const TYPED: Record<string, { table: string; value: string }> = {
-  customer: { table: 'canonical.customer_facts', value: 'lifetime_value' },
-  product: { table: 'canonical.product_facts', value: 'price' },
-};
+const TYPED: Record<string, { table: string; value: string }> = Object.fromEntries(
+  Object.entries(HIERARCHY_VALUES).map(([type, value]) => [type, { table: `canonical.${type}_facts`, value }]));
 
-/** Nodes, resolved edges (child → parent entity ids) and dangling parent references of one entity type. */
-function graph(b: Binder, entityType: string): string {
-  const type = b.bind(entityType, '::text');
-  const { table, value } = TYPED[entityType];
+/**
+ * Parent links of one entity type, resolved to entity ids by the typed storage
+ * (canonical.parent_links: the parent NULL when it points nowhere, the child's value to total).
+ */
+function links(type: string): string {
   return `
-    nodes AS MATERIALIZED (
-      SELECT f.entity_id AS id, f.source_system, f.source_id, f.name, f.${value} AS value
-      FROM ${table} f
-    ), links AS MATERIALIZED (
-      SELECT child.id AS child, parent.id AS parent
-      FROM canonical.relationships r
-      JOIN nodes child ON child.source_system = r.from_source_system AND child.source_id = r.from_source_id
-      LEFT JOIN nodes parent ON parent.source_system = r.to_source_system AND parent.source_id = r.to_source_id
-      WHERE r.rel_type = 'parent' AND r.from_entity_type = ${type} AND r.to_entity_type = ${type}
-    ), edges AS MATERIALIZED (
-      SELECT child, parent FROM links WHERE parent IS NOT NULL AND parent <> child
+    edges AS MATERIALIZED (
+      SELECT child, parent, child_value FROM canonical.parent_links
+      WHERE entity_type = ${type} AND parent IS NOT NULL AND parent <> child
+    ), children AS MATERIALIZED (
+      SELECT DISTINCT child AS id FROM edges
     )`;
 }
 
+/**
+ * The whole type's hierarchies. Every entity that is nobody's child is a root (depth 0); the walk
+ * starts at the roots' children, so its cost follows the parent links, not the number of entities:
+ * a standalone root is counted, never walked.
+ */
 async function overview(db: QueryRunner, params: Params): Promise<Record<string, unknown>> {
   const b = new Binder();
+  const { table, value } = TYPED[params.entity_type as string];
+  const type = b.bind(params.entity_type, '::text');
   const maxDepth = b.bind(params.max_depth, '::int');
+  const limit = b.bind(params.limit, '::int');
+  // The type's entities are counted by the quality counters, which the typed storage keeps per row.
   const text = `
-    WITH RECURSIVE ${graph(b, params.entity_type as string)},
-    roots AS (
-      SELECT n.id FROM nodes n WHERE NOT EXISTS (SELECT 1 FROM edges e WHERE e.child = n.id)
+    WITH RECURSIVE ${links(type)},
+    counts AS (
+      SELECT (SELECT coalesce(sum(entities), 0) FROM canonical.quality_counts WHERE entity_type = ${type}) AS entities,
+             (SELECT count(*) FROM children) AS children
     ), tree AS (
-      SELECT r.id AS root, r.id AS node, 0 AS depth FROM roots r
+      -- paths from a root down, depth ≥ 1 (a root's own depth-0 row is implied)
+      SELECT e.parent AS root, e.child AS node, 1 AS depth, e.child_value AS value
+      FROM edges e WHERE NOT EXISTS (SELECT 1 FROM children c WHERE c.id = e.parent)
       UNION ALL
-      SELECT t.root, e.child, t.depth + 1
+      SELECT t.root, e.child, t.depth + 1, e.child_value
       FROM tree t JOIN edges e ON e.parent = t.node
       WHERE t.depth < ${maxDepth}
     ), per_root AS (
-      SELECT t.root, count(*) - 1 AS descendants, max(t.depth) AS depth,
-             sum(n.value) FILTER (WHERE t.depth > 0) AS descendants_total, sum(n.value) AS tree_total
-      FROM tree t JOIN nodes n ON n.id = t.node
+      SELECT t.root, count(*) AS descendants, max(t.depth) AS depth, sum(t.value) AS descendants_total
+      FROM tree t
       GROUP BY t.root
+    ), reached AS MATERIALIZED (
+      SELECT DISTINCT node AS id FROM tree
     ), unreached AS (
-      SELECT n.id FROM nodes n WHERE NOT EXISTS (SELECT 1 FROM tree t WHERE t.node = n.id)
+      SELECT c.id FROM children c WHERE NOT EXISTS (SELECT 1 FROM reached r WHERE r.id = c.id)
     ), walk AS (
       -- Walk up from every entity no root reaches: it is on a cycle or hangs below one.
       SELECT e.child AS start, e.parent AS current, ARRAY[e.child] AS path
       FROM edges e JOIN unreached u ON u.id = e.child
       UNION ALL
       SELECT w.start, e.parent, w.path || w.current
-      FROM walk w JOIN edges e ON e.child = w.current
+      FROM walk w JOIN canonical.parent_links e ON e.child = w.current AND e.entity_type = ${type} AND e.parent <> e.child
       WHERE w.current <> w.start AND NOT w.current = ANY (w.path[2:]) AND cardinality(w.path) < 1000
     ), cycles AS (
       SELECT DISTINCT (SELECT array_agg(x ORDER BY x) FROM unnest(w.path) x) AS members
       FROM walk w WHERE w.current = w.start
     ), cycle_rows AS (
       SELECT c.members, (SELECT json_agg(json_build_object('source_system', n.source_system, 'source_id', n.source_id, 'name', n.name) ORDER BY n.source_system, n.source_id)
-                         FROM nodes n WHERE n.id = ANY (c.members)) AS entities
+                         FROM ${table} n WHERE n.entity_id = ANY (c.members)) AS entities
       FROM cycles c
     )
     SELECT json_build_object(
       'summary', json_build_object(
-        'entities', (SELECT count(*) FROM nodes),
+        'entities', (SELECT entities FROM counts),
         'parent_links', (SELECT count(*) FROM edges),
-        'dangling_parent_references', (SELECT count(*) FROM links WHERE parent IS NULL),
-        'hierarchies', (SELECT count(*) FROM per_root WHERE descendants > 0),
-        'standalone', (SELECT count(*) FROM per_root WHERE descendants = 0),
+        'dangling_parent_references', (SELECT count(*) FROM canonical.parent_links WHERE entity_type = ${type} AND parent IS NULL),
+        'hierarchies', (SELECT count(*) FROM per_root),
+        'standalone', (SELECT entities - children - (SELECT count(*) FROM per_root) FROM counts),
         'max_depth', (SELECT coalesce(max(depth), 0) FROM per_root),
         'cycles', (SELECT count(*) FROM cycles),
         'entities_in_cycles', (SELECT count(DISTINCT m) FROM cycles, unnest(members) m),
         'unreached_from_roots', (SELECT count(*) FROM unreached)),
       'hierarchies', (SELECT coalesce(json_agg(h ORDER BY h.descendants DESC, h.source_system, h.source_id), '[]') FROM (
           SELECT n.source_system, n.source_id, n.name, p.depth, p.descendants,
-                 round(p.descendants_total, 2) AS descendants_total, round(p.tree_total, 2) AS tree_total
-          FROM per_root p JOIN nodes n ON n.id = p.root
-          WHERE p.descendants > 0
+                 round(p.descendants_total, 2) AS descendants_total,
+                 round(CASE WHEN p.descendants_total IS NULL THEN n.${value} ELSE p.descendants_total + coalesce(n.${value}, 0) END, 2) AS tree_total
+          FROM per_root p JOIN ${table} n ON n.entity_id = p.root
+          -- only the roots that can be among the first: at least the limit-th most descendants
+          WHERE p.descendants >= (SELECT min(descendants) FROM (SELECT descendants FROM per_root ORDER BY descendants DESC LIMIT ${limit}) top)
           ORDER BY p.descendants DESC, n.source_system, n.source_id
-          LIMIT ${b.bind(params.limit)}) h),
+          LIMIT ${limit}) h),
       'depth_distribution', (SELECT coalesce(json_agg(d ORDER BY d.depth), '[]') FROM (
-          SELECT depth, count(*) AS entities FROM tree GROUP BY depth) d),
+          SELECT 0 AS depth, entities - children AS entities FROM counts WHERE entities > children
+          UNION ALL
+          SELECT depth, count(*) FROM tree GROUP BY depth) d),
       'cycles', (SELECT coalesce(json_agg(cr.entities ORDER BY cr.members), '[]') FROM (SELECT * FROM cycle_rows ORDER BY members LIMIT 100) cr)
     ) AS result`;
   const [row] = await db.rows<{ result: Record<string, unknown> }>(text, b.values);

@@ -136,9 +136,138 @@ function qualitySql(t: TypedEntityType): string {
   GROUP BY source_system, filled, failed;`;
 }
 
-const COUNTED = `NOT (lower(coalesce(o.status, '')) = ANY (ARRAY[${DEFAULT_EXCLUDED_STATUSES.map((s) => `'${s}'`).join(', ')}]))`;
+export const COUNTED = `NOT (lower(coalesce(o.status, '')) = ANY (ARRAY[${DEFAULT_EXCLUDED_STATUSES.map((s) => `'${s}'`).join(', ')}]))`;
 const TYPES = TYPED_ENTITY_TYPES.map((t) => `'${t.entityType}'`).join(', ');
 const CUSTOMER = TYPED_ENTITY_TYPES.find((t) => t.entityType === 'customer')!;
+
+/**
+ * The variable steps of canonical.refresh_typed_storage(), so a later migration can replace the
+ * function with other maintenance while 0004's text (whose checksum the runner checks) stays as it
+ * is. Each step is SQL inside the function body; the temp tables cdp_pending, cdp_new_<type>,
+ * cdp_totals and cdp_keys are there for the steps after they are created.
+ */
+export interface RefreshSteps {
+  /** CREATE (0004) or CREATE OR REPLACE (a later migration). */
+  readonly verb: 'CREATE' | 'CREATE OR REPLACE';
+  /** More `SET name = value` clauses of the function (0004: none). */
+  readonly settings: string;
+  /** Before the typed rows are written: what the aggregates will have to change (0004: the days). */
+  readonly captureOld: string;
+  /** Before the typed rows are written, after the canonical keys (0004: the quality groups). */
+  readonly captureGroups: string;
+  /** Once the typed rows are written (0004: the new orders' days). */
+  readonly captureNew: string;
+  /** Once the per-customer totals are written. */
+  readonly afterCustomerTotals: string;
+  /** Then the aggregates (0004: the daily totals and quality counters of the captured days and groups, derived again). */
+  readonly aggregates: string;
+}
+
+/** 0004's steps: the daily totals of every touched day and the quality counters of every touched group derived again. */
+export const RECOMPUTED_AGGREGATES: RefreshSteps = {
+  verb: 'CREATE',
+  settings: '',
+  captureOld: `  CREATE TEMP TABLE cdp_days (day date NOT NULL) ON COMMIT DROP;
+  INSERT INTO cdp_days
+  SELECT f.order_day FROM canonical.order_facts f JOIN cdp_pending p ON p.id = f.entity_id WHERE f.order_day IS NOT NULL
+  UNION SELECT f.order_day FROM canonical.order_facts f
+    JOIN cdp_new_customer n ON f.customer_entity_id = n.entity_id
+    JOIN canonical.customer_facts c ON c.entity_id = n.entity_id
+    WHERE f.order_day IS NOT NULL AND (c.segment, c.country, c.industry) IS DISTINCT FROM (n.segment, n.country, n.industry);
+`,
+  captureGroups: `  CREATE TEMP TABLE cdp_groups ON COMMIT DROP AS
+  SELECT e.entity_type, e.source_system FROM cdp_pending p JOIN canonical.entities e ON e.id = p.id
+${TYPED_ENTITY_TYPES.map((t) => `  UNION SELECT '${t.entityType}', f.source_system FROM canonical.${t.entityType}_facts f JOIN cdp_pending p ON p.id = f.entity_id`).join('\n')};
+`,
+  captureNew: `  -- The new rows only have their order day once written (a generated column).
+  INSERT INTO cdp_days SELECT DISTINCT f.order_day FROM canonical.order_facts f JOIN cdp_new_order n USING (entity_id) WHERE f.order_day IS NOT NULL;
+
+`,
+  afterCustomerTotals: '',
+  aggregates: `  DELETE FROM canonical.order_daily_totals d USING (SELECT DISTINCT day FROM cdp_days) x WHERE d.order_day = x.day;
+  INSERT INTO canonical.order_daily_totals
+  SELECT o.order_day, o.status, o.currency, o.source_system, c.segment, c.country, c.industry, count(*), sum(o.amount)
+  FROM canonical.order_facts o
+  LEFT JOIN canonical.customer_facts c ON c.entity_id = o.customer_entity_id
+  WHERE o.order_day IN (SELECT day FROM cdp_days) AND o.amount IS NOT NULL
+  GROUP BY 1, 2, 3, 4, 5, 6, 7;
+
+  DELETE FROM canonical.quality_counts q USING cdp_groups g WHERE q.entity_type = g.entity_type AND q.source_system = g.source_system;
+${TYPED_ENTITY_TYPES.map(qualitySql).join('\n')}
+`,
+};
+
+/** canonical.refresh_typed_storage() with the given steps. */
+export function refreshFunctionSql(v: RefreshSteps): string {
+  return `${v.verb} FUNCTION canonical.refresh_typed_storage() RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = canonical, pg_temp SET TimeZone = 'UTC'${v.settings} AS $$
+DECLARE
+  target bigint;
+  refreshed bigint;
+BEGIN
+  SELECT generation INTO target FROM canonical.data_generation;
+
+  -- The queued entities; deleted ones (an erasure) lose their typed rows.
+  CREATE TEMP TABLE cdp_pending (id bigint PRIMARY KEY, entity_type text NOT NULL, deleted boolean NOT NULL) ON COMMIT DROP;
+  WITH queued AS (DELETE FROM canonical.typed_refresh_queue RETURNING entity_id, entity_type)
+  INSERT INTO cdp_pending
+  SELECT DISTINCT ON (q.entity_id) q.entity_id, q.entity_type, e.id IS NULL
+  FROM queued q LEFT JOIN canonical.entities e ON e.id = q.entity_id;
+  -- The orders of a deleted customer lose their customer.
+  INSERT INTO cdp_pending (id, entity_type, deleted)
+  SELECT o.entity_id, 'order', false FROM cdp_pending p JOIN canonical.order_facts o ON o.customer_entity_id = p.id
+  WHERE p.deleted AND p.entity_type = 'customer'
+  ON CONFLICT DO NOTHING;
+  ANALYZE cdp_pending;
+
+  -- Customers first: a new one resolves the orders that named it before it arrived.
+  ${newRowsSql(CUSTOMER)}
+  INSERT INTO cdp_pending (id, entity_type, deleted)
+  SELECT oe.id, 'order', false FROM cdp_new_customer c
+  JOIN canonical.relationships r ON r.to_entity_type = 'customer' AND r.to_source_system = c.source_system AND r.to_source_id = c.source_id
+   AND r.rel_type = 'placed_by' AND r.from_entity_type = 'order'
+  JOIN canonical.order_facts o ON o.source_system = r.from_source_system AND o.source_id = r.from_source_id AND o.customer_entity_id IS NULL
+  JOIN canonical.entities oe ON oe.id = o.entity_id
+  ON CONFLICT DO NOTHING;
+  ANALYZE cdp_pending;
+${TYPED_ENTITY_TYPES.filter((t) => t !== CUSTOMER).map(newRowsSql).join('\n')}
+
+  -- What the new rows change, read before they are written: days of the daily totals, customers of
+  -- the per-customer totals, canonical keys, (type, source system) groups of the quality counters.
+${v.captureOld}  CREATE TEMP TABLE cdp_totals (customer bigint NOT NULL) ON COMMIT DROP;
+  INSERT INTO cdp_totals
+  SELECT f.customer_entity_id FROM canonical.order_facts f JOIN cdp_pending p ON p.id = f.entity_id WHERE f.customer_entity_id IS NOT NULL
+  UNION SELECT customer_entity_id FROM cdp_new_order WHERE customer_entity_id IS NOT NULL;
+  CREATE TEMP TABLE cdp_keys (entity_type text NOT NULL, canonical_key text NOT NULL) ON COMMIT DROP;
+  INSERT INTO cdp_keys SELECT e.entity_type, e.canonical_key FROM cdp_pending p JOIN canonical.entities e ON e.id = p.id WHERE e.canonical_key IS NOT NULL;
+${TYPED_ENTITY_TYPES.map(oldKeysSql).join('\n')}
+${v.captureGroups}
+${TYPED_ENTITY_TYPES.map((t) => `  DELETE FROM canonical.${t.entityType}_facts f USING cdp_pending p WHERE p.deleted AND f.entity_id = p.id;`).join('\n')}
+${TYPED_ENTITY_TYPES.map(upsertSql).join('\n')}
+
+${v.captureNew}  UPDATE canonical.customer_facts c SET orders_counted = t.orders, revenue_counted = t.revenue
+  FROM (
+    SELECT x.customer, nullif(count(o.entity_id), 0) AS orders, sum(o.amount) AS revenue
+    FROM (SELECT DISTINCT customer FROM cdp_totals) x
+    LEFT JOIN canonical.order_facts o ON o.customer_entity_id = x.customer AND ${COUNTED}
+    GROUP BY x.customer
+  ) t
+  WHERE c.entity_id = t.customer AND (c.orders_counted, c.revenue_counted) IS DISTINCT FROM (t.orders, t.revenue);${v.afterCustomerTotals}
+
+${v.aggregates}
+  DELETE FROM canonical.shared_canonical_keys s USING cdp_keys k WHERE s.entity_type = k.entity_type AND s.canonical_key = k.canonical_key;
+  INSERT INTO canonical.shared_canonical_keys (entity_type, canonical_key)
+  SELECT e.entity_type, e.canonical_key
+  FROM (SELECT DISTINCT entity_type, canonical_key FROM cdp_keys) k
+  JOIN canonical.entities e ON e.entity_type = k.entity_type AND e.canonical_key = k.canonical_key
+  GROUP BY 1, 2 HAVING count(DISTINCT e.source_system) > 1;
+
+  SELECT count(*) INTO refreshed FROM cdp_pending;
+  UPDATE canonical.typed_storage_state SET generation = target, refreshed_at = now();
+  RETURN jsonb_build_object('generation', target, 'entities', refreshed);
+END $$;
+`;
+}
 
 export const sql = /* sql */ `
 -- Casts that yield NULL for any text the plain cast would refuse (the as_* functions of 0001 raise
@@ -225,97 +354,7 @@ CREATE TRIGGER entities_typed_refresh_update AFTER UPDATE ON canonical.entities
 CREATE TRIGGER entities_typed_refresh_delete AFTER DELETE ON canonical.entities
   REFERENCING OLD TABLE AS written FOR EACH STATEMENT EXECUTE FUNCTION canonical.queue_typed_refresh();
 
-CREATE FUNCTION canonical.refresh_typed_storage() RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = canonical, pg_temp SET TimeZone = 'UTC' AS $$
-DECLARE
-  target bigint;
-  refreshed bigint;
-BEGIN
-  SELECT generation INTO target FROM canonical.data_generation;
-
-  -- The queued entities; deleted ones (an erasure) lose their typed rows.
-  CREATE TEMP TABLE cdp_pending (id bigint PRIMARY KEY, entity_type text NOT NULL, deleted boolean NOT NULL) ON COMMIT DROP;
-  WITH queued AS (DELETE FROM canonical.typed_refresh_queue RETURNING entity_id, entity_type)
-  INSERT INTO cdp_pending
-  SELECT DISTINCT ON (q.entity_id) q.entity_id, q.entity_type, e.id IS NULL
-  FROM queued q LEFT JOIN canonical.entities e ON e.id = q.entity_id;
-  -- The orders of a deleted customer lose their customer.
-  INSERT INTO cdp_pending (id, entity_type, deleted)
-  SELECT o.entity_id, 'order', false FROM cdp_pending p JOIN canonical.order_facts o ON o.customer_entity_id = p.id
-  WHERE p.deleted AND p.entity_type = 'customer'
-  ON CONFLICT DO NOTHING;
-  ANALYZE cdp_pending;
-
-  -- Customers first: a new one resolves the orders that named it before it arrived.
-  ${newRowsSql(CUSTOMER)}
-  INSERT INTO cdp_pending (id, entity_type, deleted)
-  SELECT oe.id, 'order', false FROM cdp_new_customer c
-  JOIN canonical.relationships r ON r.to_entity_type = 'customer' AND r.to_source_system = c.source_system AND r.to_source_id = c.source_id
-   AND r.rel_type = 'placed_by' AND r.from_entity_type = 'order'
-  JOIN canonical.order_facts o ON o.source_system = r.from_source_system AND o.source_id = r.from_source_id AND o.customer_entity_id IS NULL
-  JOIN canonical.entities oe ON oe.id = o.entity_id
-  ON CONFLICT DO NOTHING;
-  ANALYZE cdp_pending;
-${TYPED_ENTITY_TYPES.filter((t) => t !== CUSTOMER).map(newRowsSql).join('\n')}
-
-  -- What the new rows change, read before they are written: days of the daily totals, customers of
-  -- the per-customer totals, canonical keys, (type, source system) groups of the quality counters.
-  CREATE TEMP TABLE cdp_days (day date NOT NULL) ON COMMIT DROP;
-  INSERT INTO cdp_days
-  SELECT f.order_day FROM canonical.order_facts f JOIN cdp_pending p ON p.id = f.entity_id WHERE f.order_day IS NOT NULL
-  UNION SELECT f.order_day FROM canonical.order_facts f
-    JOIN cdp_new_customer n ON f.customer_entity_id = n.entity_id
-    JOIN canonical.customer_facts c ON c.entity_id = n.entity_id
-    WHERE f.order_day IS NOT NULL AND (c.segment, c.country, c.industry) IS DISTINCT FROM (n.segment, n.country, n.industry);
-  CREATE TEMP TABLE cdp_totals (customer bigint NOT NULL) ON COMMIT DROP;
-  INSERT INTO cdp_totals
-  SELECT f.customer_entity_id FROM canonical.order_facts f JOIN cdp_pending p ON p.id = f.entity_id WHERE f.customer_entity_id IS NOT NULL
-  UNION SELECT customer_entity_id FROM cdp_new_order WHERE customer_entity_id IS NOT NULL;
-  CREATE TEMP TABLE cdp_keys (entity_type text NOT NULL, canonical_key text NOT NULL) ON COMMIT DROP;
-  INSERT INTO cdp_keys SELECT e.entity_type, e.canonical_key FROM cdp_pending p JOIN canonical.entities e ON e.id = p.id WHERE e.canonical_key IS NOT NULL;
-${TYPED_ENTITY_TYPES.map(oldKeysSql).join('\n')}
-  CREATE TEMP TABLE cdp_groups ON COMMIT DROP AS
-  SELECT e.entity_type, e.source_system FROM cdp_pending p JOIN canonical.entities e ON e.id = p.id
-${TYPED_ENTITY_TYPES.map((t) => `  UNION SELECT '${t.entityType}', f.source_system FROM canonical.${t.entityType}_facts f JOIN cdp_pending p ON p.id = f.entity_id`).join('\n')};
-
-${TYPED_ENTITY_TYPES.map((t) => `  DELETE FROM canonical.${t.entityType}_facts f USING cdp_pending p WHERE p.deleted AND f.entity_id = p.id;`).join('\n')}
-${TYPED_ENTITY_TYPES.map(upsertSql).join('\n')}
-
-  -- The new rows only have their order day once written (a generated column).
-  INSERT INTO cdp_days SELECT DISTINCT f.order_day FROM canonical.order_facts f JOIN cdp_new_order n USING (entity_id) WHERE f.order_day IS NOT NULL;
-
-  UPDATE canonical.customer_facts c SET orders_counted = t.orders, revenue_counted = t.revenue
-  FROM (
-    SELECT x.customer, nullif(count(o.entity_id), 0) AS orders, sum(o.amount) AS revenue
-    FROM (SELECT DISTINCT customer FROM cdp_totals) x
-    LEFT JOIN canonical.order_facts o ON o.customer_entity_id = x.customer AND ${COUNTED}
-    GROUP BY x.customer
-  ) t
-  WHERE c.entity_id = t.customer AND (c.orders_counted, c.revenue_counted) IS DISTINCT FROM (t.orders, t.revenue);
-
-  DELETE FROM canonical.order_daily_totals d USING (SELECT DISTINCT day FROM cdp_days) x WHERE d.order_day = x.day;
-  INSERT INTO canonical.order_daily_totals
-  SELECT o.order_day, o.status, o.currency, o.source_system, c.segment, c.country, c.industry, count(*), sum(o.amount)
-  FROM canonical.order_facts o
-  LEFT JOIN canonical.customer_facts c ON c.entity_id = o.customer_entity_id
-  WHERE o.order_day IN (SELECT day FROM cdp_days) AND o.amount IS NOT NULL
-  GROUP BY 1, 2, 3, 4, 5, 6, 7;
-
-  DELETE FROM canonical.quality_counts q USING cdp_groups g WHERE q.entity_type = g.entity_type AND q.source_system = g.source_system;
-${TYPED_ENTITY_TYPES.map(qualitySql).join('\n')}
-
-  DELETE FROM canonical.shared_canonical_keys s USING cdp_keys k WHERE s.entity_type = k.entity_type AND s.canonical_key = k.canonical_key;
-  INSERT INTO canonical.shared_canonical_keys (entity_type, canonical_key)
-  SELECT e.entity_type, e.canonical_key
-  FROM (SELECT DISTINCT entity_type, canonical_key FROM cdp_keys) k
-  JOIN canonical.entities e ON e.entity_type = k.entity_type AND e.canonical_key = k.canonical_key
-  GROUP BY 1, 2 HAVING count(DISTINCT e.source_system) > 1;
-
-  SELECT count(*) INTO refreshed FROM cdp_pending;
-  UPDATE canonical.typed_storage_state SET generation = target, refreshed_at = now();
-  RETURN jsonb_build_object('generation', target, 'entities', refreshed);
-END $$;
-
+${refreshFunctionSql(RECOMPUTED_AGGREGATES)}
 ${TYPED_ENTITY_TYPES.map(viewSql).join('\n')}
 
 GRANT INSERT ON canonical.typed_refresh_queue TO canonical_writer;

@@ -8,64 +8,100 @@
  * configured delimiter (one column, while another delimiter would split it) stops the file with a
  * reason naming the likely delimiter.
  */
-import { CsvError, Info, parse } from 'csv-parse';
+import { CsvError, Info, parse, Parser } from 'csv-parse';
 import type { DecodeProgress } from './decode';
-import { FileReadError, ORIGINAL_LIMIT, SourceRecord } from './source-record';
+import { FILE_START, FileReadError, ORIGINAL_LIMIT, SourceRecord, TextOrigin } from './source-record';
 
 export interface CsvOptions {
   readonly delimiter?: string;
   readonly maxRecordLength: number;
   readonly progress: DecodeProgress;
+  readonly origin?: TextOrigin;
 }
 
-interface ParsedRow {
+export interface ParsedRow {
   readonly record: string[];
   readonly info: Info & { readonly raw?: string };
 }
 
 const CANDIDATE_DELIMITERS = [',', ';', '\t', '|'];
 
+/**
+ * csv-parse with the reader's options, fed text chunk by chunk; rows are taken as parsed (on_record),
+ * and the first error stops it (kept in `failure`). Shared by the reader and the part planner, so
+ * both split a file into records the same way.
+ */
+export class CsvRows {
+  failure: unknown;
+  private readonly parsed: ParsedRow[] = [];
+  private readonly parser: Parser;
+
+  constructor(options: { readonly delimiter: string; readonly maxRecordLength: number }) {
+    this.parser = parse({
+      bom: true,
+      delimiter: options.delimiter,
+      relax_column_count: true,
+      relax_quotes: true,
+      skip_empty_lines: true,
+      raw: true,
+      max_record_size: options.maxRecordLength,
+      // Taken as parsed (nothing goes through the stream's buffers, where an error would drop them).
+      on_record: (record: string[] | { record: string[]; raw: string }, info: Info) => {
+        // With `raw`, csv-parse hands over { record, raw }.
+        const row = Array.isArray(record) ? { record, raw: undefined } : record;
+        this.parsed.push({ record: row.record, info: { ...info, raw: row.raw ?? (info as ParsedRow['info']).raw } });
+        return null;
+      },
+    });
+    this.parser.on('error', (error) => {
+      this.failure ??= error;
+    });
+    this.parser.resume();
+  }
+
+  write(chunk: string): Promise<void> {
+    return this.settle((done) => this.parser.write(chunk, () => done()));
+  }
+
+  end(): Promise<void> {
+    return this.settle((done) => this.parser.end(() => done()));
+  }
+
+  /** The rows parsed since the last call. */
+  take(): ParsedRow[] {
+    return this.parsed.splice(0);
+  }
+
+  private settle(start: (done: () => void) => void): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const onError = () => resolve();
+      this.parser.once('error', onError);
+      start(() => {
+        this.parser.off('error', onError);
+        resolve();
+      });
+    });
+  }
+}
+
+/** A row's text as in the file, without its line end. */
+export function rawText(row: ParsedRow): string {
+  return (row.info.raw ?? '').replace(/\r?\n$|\r$/, '');
+}
+
 export async function* readCsv(text: AsyncIterable<string>, options: CsvOptions): AsyncGenerator<SourceRecord> {
   const delimiter = options.delimiter ?? ',';
-  const parsed: ParsedRow[] = [];
-  let failure: unknown;
-  const parser = parse({
-    bom: true,
-    delimiter,
-    relax_column_count: true,
-    relax_quotes: true,
-    skip_empty_lines: true,
-    raw: true,
-    max_record_size: options.maxRecordLength,
-    // Taken as parsed (nothing goes through the stream's buffers, where an error would drop them).
-    on_record: (record: string[] | { record: string[]; raw: string }, info: Info) => {
-      // With `raw`, csv-parse hands over { record, raw }.
-      const row = Array.isArray(record) ? { record, raw: undefined } : record;
-      parsed.push({ record: row.record, info: { ...info, raw: row.raw ?? (info as ParsedRow['info']).raw } });
-      return null;
-    },
-  });
-  parser.on('error', (error) => {
-    failure ??= error;
-  });
-  parser.resume();
-  const settle = (start: (done: () => void) => void) => new Promise<void>((resolve) => {
-    const onError = () => resolve();
-    parser.once('error', onError);
-    start(() => {
-      parser.off('error', onError);
-      resolve();
-    });
-  });
+  const origin = options.origin ?? FILE_START;
+  const parser = new CsvRows({ delimiter, maxRecordLength: options.maxRecordLength });
 
   let header: string[] | undefined;
-  let recordNumber = 0;
+  let recordNumber = origin.records;
   let lastBytes = 0;
   const bom = options.progress.bom && options.progress.encoding === 'utf-8' ? 3 : 0;
   function* rows(): Generator<SourceRecord> {
-    for (const row of parsed.splice(0)) {
-      const raw = (row.info.raw ?? '').replace(/\r?\n$|\r$/, '');
-      const line = row.info.lines - (raw.match(/\n/g)?.length ?? 0);
+    for (const row of parser.take()) {
+      const raw = rawText(row);
+      const line = row.info.lines - (raw.match(/\n/g)?.length ?? 0) + origin.lines;
       lastBytes = row.info.bytes;
       if (!header) {
         header = checkHeader(row.record, raw, delimiter);
@@ -89,31 +125,33 @@ export async function* readCsv(text: AsyncIterable<string>, options: CsvOptions)
   }
 
   for await (const chunk of text) {
-    await settle((done) => parser.write(chunk, () => done()));
+    await parser.write(chunk);
     yield* rows();
-    if (failure) break;
+    if (parser.failure) break;
   }
-  if (!failure) await settle((done) => parser.end(() => done()));
+  if (!parser.failure) await parser.end();
   yield* rows();
+  const failure = parser.failure;
   if (failure) {
-    const error = asFileError(failure, options);
+    const error = asFileError(failure, options, origin.lines);
     // Before any record (the header itself): the file cannot be read as CSV at all.
     if (!header || !(failure instanceof CsvError)) throw error;
+    const offset = bom + lastBytes + origin.bytes;
     yield {
       recordNumber: recordNumber + 1,
       line: error.line ?? null,
-      byteOffset: bom + lastBytes,
+      byteOffset: offset,
       original: () => '',
       reasons: [{
         code: error.code === 'truncated' ? 'truncated' : 'csv_malformed',
-        message: `${error.message.replace(/\.$/, '')}: everything from byte ${bom + lastBytes}, just after the last complete record, is set aside `
+        message: `${error.message.replace(/\.$/, '')}: everything from byte ${offset}, just after the last complete record, is set aside `
           + `(${recordNumber} complete record${recordNumber === 1 ? '' : 's'} kept)`,
       }],
     };
   }
 }
 
-function checkHeader(names: string[], raw: string, delimiter: string): string[] {
+export function checkHeader(names: string[], raw: string, delimiter: string): string[] {
   const trimmed = names.map((n) => n.trim());
   if (trimmed.length === 1) {
     const likely = CANDIDATE_DELIMITERS.filter((d) => d !== delimiter && raw.split(d).length > 1)
@@ -130,10 +168,11 @@ function checkHeader(names: string[], raw: string, delimiter: string): string[] 
   return trimmed;
 }
 
-function asFileError(error: unknown, options: CsvOptions): FileReadError {
+function asFileError(error: unknown, options: CsvOptions, lineShift: number): FileReadError {
   if (error instanceof FileReadError) return error;
   if (error instanceof CsvError || (error as { code?: string })?.code?.startsWith('CSV_')) {
-    const e = error as CsvError & { lines?: number };
+    const csvError = error as CsvError & { lines?: number };
+    const e = { code: csvError.code, message: csvError.message, lines: csvError.lines ? csvError.lines + lineShift : csvError.lines };
     const at = e.lines ? ` (line ${e.lines})` : '';
     switch (e.code) {
       case 'CSV_QUOTE_NOT_CLOSED':

@@ -12,13 +12,14 @@
  */
 import { Readable, Transform } from 'stream';
 import type { DecodeProgress } from './decode';
-import { composeStreams, FileReadError, ORIGINAL_LIMIT, SourceRecord } from './source-record';
+import { composeStreams, FILE_START, FileReadError, ORIGINAL_LIMIT, SourceRecord, TextOrigin } from './source-record';
 import { arrayElements, pickPath, tokenizerFunction } from './stream-json';
 
 export interface JsonOptions {
   /** Dot path of the records array inside a top-level object; omitted for a top-level array. */
   readonly recordsPath?: string;
   readonly progress: DecodeProgress;
+  readonly origin?: TextOrigin;
 }
 
 /** Byte length of text in the file's own encoding (before transcoding). */
@@ -44,7 +45,7 @@ function bomLength(progress: DecodeProgress): number {
   return { 'utf-8': 3, 'utf-16le': 2, 'utf-16be': 2, 'utf-32le': 4, 'utf-32be': 4 }[progress.encoding ?? 'utf-8'];
 }
 
-interface RecordText {
+export interface RecordText {
   /** Byte offset in the (decompressed) file just after the record. */
   readonly end: number;
   readonly text: string;
@@ -55,7 +56,7 @@ interface RecordText {
  * Tracks the JSON structure (containers, strings, keys) well enough to know where each element
  * of the records array ends; it does not validate (the tokenizer does).
  */
-class RecordSplitter {
+export class RecordSplitter {
   /** The records array was opened; byte offset just after its `[`. */
   opened = false;
   openedAt = 0;
@@ -191,6 +192,7 @@ interface Damage {
 }
 
 export async function* readJson(text: AsyncIterable<string>, options: JsonOptions): AsyncGenerator<SourceRecord> {
+  const origin = options.origin ?? FILE_START;
   const ends: RecordText[] = [];
   const splitter = new RecordSplitter(options.recordsPath, options.progress, (r) => ends.push(r));
   const tokenizer = tokenizerFunction();
@@ -243,7 +245,7 @@ export async function* readJson(text: AsyncIterable<string>, options: JsonOption
       const raw = ends.shift();
       lastEnd = raw?.end ?? lastEnd;
       const original = raw && !raw.truncated ? raw.text.trim() : undefined;
-      yield { recordNumber: key + 1, line: null, value, original: () => original ?? JSON.stringify(value) };
+      yield { recordNumber: key + 1 + origin.records, line: null, value, original: () => original ?? JSON.stringify(value) };
     }
   } catch (error) {
     if (error instanceof FileReadError) throw error;
@@ -262,7 +264,7 @@ export async function* readJson(text: AsyncIterable<string>, options: JsonOption
   if (damage) {
     // The splitter saw no record end past the last kept record: its unfinished text is the damaged part.
     const partial = ends.length === 0 ? splitter.partial : '';
-    yield damageRecord(damage, count, lastEnd ?? splitter.openedAt, partial);
+    yield damageRecord(damage, count + origin.records, (lastEnd ?? splitter.openedAt) + origin.bytes, partial);
     return;
   }
   if (options.recordsPath && picked === 0 && options.progress.bytes > 0) {

@@ -2,18 +2,20 @@
  * NDJSON / JSON Lines: one record per line. A bad line is rejected on its own; a line longer
  * than the limit is skipped without being held in memory (only an excerpt is kept).
  */
-import { ORIGINAL_LIMIT, SourceRecord } from './source-record';
+import { FILE_START, ORIGINAL_LIMIT, SourceRecord, TextOrigin } from './source-record';
 import type { RejectionReason } from '../../shared/ingestion-contract';
 
 export interface NdjsonOptions {
   readonly maxLineLength: number;
+  readonly origin?: TextOrigin;
 }
 
 export async function* readNdjson(text: AsyncIterable<string>, options: NdjsonOptions): AsyncGenerator<SourceRecord> {
   let parts: string[] = [];
   let length = 0;
-  let lineNumber = 1;
-  let recordNumber = 0;
+  const origin = options.origin ?? FILE_START;
+  let lineNumber = 1 + origin.lines;
+  let recordNumber = origin.records;
   let tooLong = false;
 
   function* emit(line: string): Generator<SourceRecord> {

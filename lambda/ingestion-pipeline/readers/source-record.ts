@@ -18,6 +18,22 @@ export interface SourceRecord {
   readonly byteOffset?: number;
 }
 
+/**
+ * Where the text a reader is given starts within the file, for a reader of one part of it (the
+ * distributed path): numbers in the records it yields and in their reasons are the file's, not
+ * the part's. Omitted: the text is the whole file.
+ */
+export interface TextOrigin {
+  /** Records of the file before the text (added to record numbers and counts of kept records). */
+  readonly records: number;
+  /** Added to line numbers. */
+  readonly lines: number;
+  /** Added to byte offsets. */
+  readonly bytes: number;
+}
+
+export const FILE_START: TextOrigin = { records: 0, lines: 0, bytes: 0 };
+
 /** The file cannot be read on: the run is set aside as a whole. */
 export class FileReadError extends Error {
   constructor(readonly code: FileErrorCode, message: string, readonly line?: number) {

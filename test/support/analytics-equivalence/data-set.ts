@@ -129,8 +129,10 @@ class Generator {
       price: this.messy(this.money(2000), ['abc', '', ' 12.5 ', '1e3', -5, '0']),
       parent_product_id: parent,
     };
-    return this.entity('product', 'erp', `P${i}`, attributes, null, null, parent
-      ? [{ type: 'parent', targetEntityType: 'product', targetSourceSystem: 'erp', targetSourceId: parent }] : []);
+    // Two parents in one tree (P2 → P201 and P2 → P101 → P201): a node reached by two paths.
+    const parents = i > 200 && i <= 205 ? [parent!, `P${100 + (i % 100)}`] : parent ? [parent] : [];
+    return this.entity('product', 'erp', `P${i}`, attributes, null, null,
+      parents.map((p) => ({ type: 'parent', targetEntityType: 'product', targetSourceSystem: 'erp', targetSourceId: p })));
   }
 
   orderDate(): unknown {

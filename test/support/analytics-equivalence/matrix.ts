@@ -60,6 +60,10 @@ function multiDimensionalCases(): EquivalenceCase[] {
     c('multi_dimensional_analytics', { ...base, timeframe: '2 years', dimensions: ['segment'], grouping: 'rollup', moving_window_days: 30 }),
     c('multi_dimensional_analytics', { ...base, timeframe: '1 week', dimensions: ['status', 'currency'] }),
     c('multi_dimensional_analytics', { as_of: '2024-02-29', timeframe: '3 months', dimensions: ['industry'], exclude_statuses: [] }),
+    // customers per customer dimension read both ways: the period's rows (a short early period), and the
+    // last-day histogram with nothing after the period (one that ends after every order)
+    c('multi_dimensional_analytics', { as_of: '2024-03-31', timeframe: '1 month', dimensions: ['segment', 'country'] }),
+    c('multi_dimensional_analytics', { as_of: '2027-12-31', timeframe: '10 years', dimensions: ['industry'], grouping: 'rollup' }),
   ];
 }
 
