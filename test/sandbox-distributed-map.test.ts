@@ -58,14 +58,30 @@ function fn(name: string, handler: (event: any) => unknown, timeoutSeconds = 5):
 }
 
 let machines = 0;
-/** Runs a definition to its end and returns the execution. */
-async function execute(definition: any, input: unknown): Promise<Execution> {
+/** Adds a state machine of a definition and starts it (with an execution timeout, if given). */
+function startMachine(definition: any, input: unknown, timeoutSeconds?: number): Execution {
   const name = `m${++machines}`;
   const arn = `arn:aws:states:us-east-1:${ACCOUNT}:stateMachine:${name}`;
   stepFunctions.addMachine(arn, name, definition);
-  const execution = stepFunctions.start(arn, JSON.stringify(input));
+  stepFunctions.setExecutionTimeout(arn, timeoutSeconds);
+  return stepFunctions.start(arn, JSON.stringify(input));
+}
+
+/** Runs a definition to its end and returns the execution. */
+async function execute(definition: any, input: unknown): Promise<Execution> {
+  const execution = startMachine(definition, input);
   await stepFunctions.waitForIdle();
   return execution;
+}
+
+/** A function whose invocations answer after `ms`; `calls.started` counts them. */
+function slowFunction(name: string, ms: number): { started: number } {
+  const calls = { started: 0 };
+  fn(name, () => {
+    calls.started++;
+    return new Promise((r) => setTimeout(() => r('late'), ms));
+  });
+  return calls;
 }
 
 /** Items as objects: the interpreter's `$` path finds no value in a bare number (AWS's does). */
@@ -135,25 +151,18 @@ describe('items, ItemSelector and ItemBatcher (AWS documentation examples)', () 
   });
 
   test('ItemSelector with an intrinsic function; InputPath, ResultSelector, ResultPath and OutputPath around the Map state', async () => {
-    const e = await execute(distributed({
+    const around = {
       InputPath: '$.in',
       ItemSelector: { 'line.$': "States.Format('{}#{}', $.run, $$.Map.Item.Value)" },
-      ResultSelector: { 'lines.$': '$' },
       ResultPath: '$.out',
       OutputPath: '$.out.lines',
-    }), { in: [1, 2] });
+    };
+    const e = await execute(distributed({ ...around, ResultSelector: { 'lines.$': '$' } }), { in: [1, 2] });
     // ItemsPath defaults to $, the state input after InputPath ($.in): the items are 1 and 2; $.run is absent from it.
     expect(e.status).toBe('FAILED');
     expect(e.error).toBe('States.Runtime');
 
-    const ok = await execute(distributed({
-      InputPath: '$.in',
-      ItemsPath: '$.items',
-      ItemSelector: { 'line.$': "States.Format('{}#{}', $.run, $$.Map.Item.Value)" },
-      ResultSelector: { 'lines.$': '$[*].line' },
-      ResultPath: '$.out',
-      OutputPath: '$.out.lines',
-    }), { in: { run: 'r1', items: [1, 2, 3] } });
+    const ok = await execute(distributed({ ...around, ItemsPath: '$.items', ResultSelector: { 'lines.$': '$[*].line' } }), { in: { run: 'r1', items: [1, 2, 3] } });
     expect(ok.status).toBe('SUCCEEDED');
     expect(output(ok)).toEqual(['r1#1', 'r1#2', 'r1#3']);
   });
@@ -378,41 +387,26 @@ describe('concurrency, abort, visibility', () => {
   });
 
   test('stopping the parent aborts the running children and starts no more', async () => {
-    let started = 0;
-    fn('hangingPart', () => {
-      started++;
-      return new Promise((r) => setTimeout(() => r('late'), 1500));
-    });
-    const name = `abort${++machines}`;
-    const arn = `arn:aws:states:us-east-1:${ACCOUNT}:stateMachine:${name}`;
-    stepFunctions.addMachine(arn, name, distributed({ MaxConcurrency: 2 }, invokeTask('hangingPart')));
-    const e = stepFunctions.start(arn, JSON.stringify(items(1, 2, 3, 4, 5)));
-    while (started < 2) await new Promise((r) => setTimeout(r, 10));
+    const calls = slowFunction('hangingPart', 1500);
+    const e = startMachine(distributed({ MaxConcurrency: 2 }, invokeTask('hangingPart')), items(1, 2, 3, 4, 5));
+    while (calls.started < 2) await new Promise((r) => setTimeout(r, 10));
     e.abort!();
     await stepFunctions.waitForIdle();
     await new Promise((r) => setTimeout(r, 100));
     expect(e.status).toBe('ABORTED');
-    expect(started).toBe(2);
+    expect(calls.started).toBe(2);
     expect(e.mapRuns[0].status).toBe('ABORTED');
     expect(e.mapRuns[0].executionCounts).toMatchObject({ aborted: 2, pending: 3, running: 0 });
     await lambdas.settle();
   });
 
   test('the parent\'s timeout aborts the Map Run\'s children too', async () => {
-    let started = 0;
-    fn('slowerPart', () => {
-      started++;
-      return new Promise((r) => setTimeout(() => r('late'), 2000));
-    });
-    const name = `timeout${++machines}`;
-    const arn = `arn:aws:states:us-east-1:${ACCOUNT}:stateMachine:${name}`;
-    stepFunctions.addMachine(arn, name, distributed({ MaxConcurrency: 1 }, invokeTask('slowerPart')));
-    stepFunctions.setExecutionTimeout(arn, 1);
-    const e = stepFunctions.start(arn, JSON.stringify(items(1, 2, 3)));
+    const calls = slowFunction('slowerPart', 2000);
+    const e = startMachine(distributed({ MaxConcurrency: 1 }, invokeTask('slowerPart')), items(1, 2, 3), 1);
     await stepFunctions.waitForIdle();
     await new Promise((r) => setTimeout(r, 100));
     expect(e.status).toBe('TIMED_OUT');
-    expect(started).toBe(1);
+    expect(calls.started).toBe(1);
     expect(e.mapRuns[0]).toMatchObject({ status: 'ABORTED', executionCounts: { aborted: 1, pending: 2, running: 0 } });
     await lambdas.settle();
   });

@@ -26,6 +26,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { evaluatePath, evaluateTemplate } from './asl-evaluation';
 import type { DistributedMapSpec } from './distributed-map';
 import { readItems, ResultFiles, writeResults } from './map-run-s3';
+import { statesError } from './states-error';
 
 /** At most this many child executions run at once locally (MaxConcurrency 0 or absent, or larger). */
 export const LOCAL_CONCURRENCY_CAP = 40;
@@ -116,12 +117,6 @@ interface Batch {
   readonly itemCount: number;
 }
 
-function namedError(name: string, cause: string): Error {
-  const e = new Error(cause);
-  e.name = name;
-  return e;
-}
-
 /** Runs a Distributed Map state: `task` is what its Task's Parameters gave (the effective input and the Context). */
 export async function runDistributedMap(spec: DistributedMapSpec, task: { Input: unknown; Context: any }, host: MapRunHost): Promise<unknown> {
   const input = task.Input;
@@ -134,9 +129,9 @@ export async function runDistributedMap(spec: DistributedMapSpec, task: { Input:
   await runChildren(spec, run, settings, host);
   run.status = host.signal.aborted ? 'ABORTED' : exceeded(run, settings) ? 'FAILED' : 'SUCCEEDED';
   try {
-    if (run.status === 'ABORTED') throw namedError('States.Runtime', `Map Run ${run.mapRunArn} aborted with its execution`);
+    if (run.status === 'ABORTED') throw statesError('States.Runtime', `Map Run ${run.mapRunArn} aborted with its execution`);
     const result = spec.resultWriter ? await writeRun(spec, run, input, context, host) : run.executions.map(outputOf);
-    if (run.status === 'FAILED') throw namedError('States.ExceedToleratedFailureThreshold', 'The specified tolerated failure threshold was exceeded');
+    if (run.status === 'FAILED') throw statesError('States.ExceedToleratedFailureThreshold', 'The specified tolerated failure threshold was exceeded');
     return result;
   } catch (error) {
     if (run.status === 'SUCCEEDED') run.status = 'FAILED';
@@ -154,13 +149,13 @@ async function numberAt<T extends number | undefined>(
   if (value !== undefined) return value;
   if (path === undefined) return fallback;
   const found = await evaluatePath(path, input, context);
-  if (typeof found !== 'number' || found < 0) throw namedError('States.Runtime', `${path} must select a number ≥ 0 (got ${JSON.stringify(found)})`);
+  if (typeof found !== 'number' || found < 0) throw statesError('States.Runtime', `${path} must select a number ≥ 0 (got ${JSON.stringify(found)})`);
   return found;
 }
 
 async function settingsOf(spec: DistributedMapSpec, input: unknown, context: any): Promise<Settings> {
   const toleratedFailurePercentage = await numberAt(spec.toleratedFailurePercentage, spec.toleratedFailurePercentagePath, input, context, undefined);
-  if (toleratedFailurePercentage !== undefined && toleratedFailurePercentage > 100) throw namedError('States.Runtime', `ToleratedFailurePercentage must be between 0 and 100 (got ${toleratedFailurePercentage})`);
+  if (toleratedFailurePercentage !== undefined && toleratedFailurePercentage > 100) throw statesError('States.Runtime', `ToleratedFailurePercentage must be between 0 and 100 (got ${toleratedFailurePercentage})`);
   return {
     maxConcurrency: await numberAt(spec.maxConcurrency, spec.maxConcurrencyPath, input, context, 0),
     toleratedFailurePercentage,
@@ -171,7 +166,7 @@ async function settingsOf(spec: DistributedMapSpec, input: unknown, context: any
 async function itemsOf(spec: DistributedMapSpec, input: unknown, context: any, host: MapRunHost): Promise<unknown[]> {
   if (!spec.itemReader) {
     const items = await evaluatePath(spec.itemsPath ?? '$', input, context);
-    if (!Array.isArray(items)) throw namedError('States.Runtime', `${spec.stateName}: ItemsPath ${spec.itemsPath ?? '$'} must select an array`);
+    if (!Array.isArray(items)) throw statesError('States.Runtime', `${spec.stateName}: ItemsPath ${spec.itemsPath ?? '$'} must select an array`);
     return items;
   }
   const reader = spec.itemReader;
@@ -180,7 +175,7 @@ async function itemsOf(spec: DistributedMapSpec, input: unknown, context: any, h
   try {
     return await readItems(host.s3(), reader, parameters, limit === 0 ? undefined : limit);
   } catch (error) {
-    throw namedError('States.ItemReaderFailed', `${spec.stateName}: ${(error as Error).name}: ${(error as Error).message}`);
+    throw statesError('States.ItemReaderFailed', `${spec.stateName}: ${(error as Error).name}: ${(error as Error).message}`);
   }
 }
 
@@ -210,7 +205,7 @@ async function batchesOf(spec: DistributedMapSpec, items: unknown[], input: unkn
       current = [];
     }
     current.push(item);
-    if (bytes(current) > maxBytes) throw namedError('States.Runtime', `${spec.stateName}: an item alone exceeds MaxInputBytesPerBatch (${maxBytes} bytes)`);
+    if (bytes(current) > maxBytes) throw statesError('States.Runtime', `${spec.stateName}: an item alone exceeds MaxInputBytesPerBatch (${maxBytes} bytes)`);
   }
   if (current.length > 0) batches.push(current);
   return batches.map((batch) => ({ input: inputOf(batch), itemCount: batch.length }));
@@ -330,7 +325,7 @@ async function writeRun(spec: DistributedMapSpec, run: MapRun, input: unknown, c
     run.executionCounts.resultsWritten = run.executionCounts.total;
     return details;
   } catch (error) {
-    throw namedError('States.ResultWriterFailed', `${spec.stateName}: ${(error as Error).name}: ${(error as Error).message}`);
+    throw statesError('States.ResultWriterFailed', `${spec.stateName}: ${(error as Error).name}: ${(error as Error).message}`);
   }
 }
 

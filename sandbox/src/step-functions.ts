@@ -21,6 +21,7 @@ import { ChildIdentity, ChildOutcome, describeMapRun, MapRun, MapRunHost, mapRun
 import type { LocalSns } from './messaging';
 import type { LocalQueues } from './queues';
 import { LOCAL_S3_CREDENTIALS } from './s3';
+import { statesError } from './states-error';
 
 // aws-local-stepfunctions uses Promise.withResolvers (Node 22+): polyfill for Node 20.
 const P = Promise as any;
@@ -124,12 +125,6 @@ function withTaskTimeouts(definition: any): any {
   return definition;
 }
 
-function namedError(name: string, cause: string): Error {
-  const e = new Error(cause);
-  e.name = name;
-  return e;
-}
-
 /** The interpreter, required when first used (after the Promise.withResolvers polyfill above). */
 function interpreter(): any {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -157,7 +152,7 @@ function serviceCall<T>(prefix: string, call: () => T): T {
     return call();
   } catch (error) {
     const type = error instanceof AwsError ? error.type : (error as Error).name;
-    throw namedError(`${prefix}.${type.endsWith('Exception') ? type : `${type}Exception`}`, (error as Error).message);
+    throw statesError(`${prefix}.${type.endsWith('Exception') ? type : `${type}Exception`}`, (error as Error).message);
   }
 }
 
@@ -360,7 +355,7 @@ export class LocalStepFunctions {
       const result = await this.deps.invokeLambda(fn, payload ?? {});
       if (result.error) {
         const { errorType, errorMessage, trace } = result.error;
-        throw namedError(errorType, JSON.stringify({ errorType, errorMessage, requestId: result.requestId, stackTrace: trace ?? [] }));
+        throw statesError(errorType, JSON.stringify({ errorType, errorMessage, requestId: result.requestId, stackTrace: trace ?? [] }));
       }
       if (lambdaArn) return result.payload;
       return { ExecutedVersion: '$LATEST', Payload: result.payload, SdkHttpMetadata: { HttpStatusCode: 200 }, SdkResponseMetadata: { RequestId: result.requestId }, StatusCode: 200 };
@@ -382,7 +377,7 @@ export class LocalStepFunctions {
         }
         case 'sqs:sendMessage': {
           const q = this.deps.queues.byUrlOrName(input.QueueUrl);
-          if (!q) throw namedError('SQS.QueueDoesNotExistException', `The specified queue does not exist: ${input.QueueUrl}`);
+          if (!q) throw statesError('SQS.QueueDoesNotExistException', `The specified queue does not exist: ${input.QueueUrl}`);
           const id = q.send(typeof input.MessageBody === 'string' ? input.MessageBody : JSON.stringify(input.MessageBody));
           return { MessageId: id };
         }
@@ -392,30 +387,30 @@ export class LocalStepFunctions {
         }
         default:
           if (service === 'dynamodb') return this.sdkCall('dynamodb', action, input, 'DynamoDB');
-          throw namedError('States.Runtime', `The sandbox does not run the ${service}:${action} integration`);
+          throw statesError('States.Runtime', `The sandbox does not run the ${service}:${action} integration`);
       }
     }
     const sdk = /^arn:aws:states:::aws-sdk:([a-z0-9]+):([A-Za-z0-9]+)$/.exec(base);
     if (sdk) return this.sdkCall(sdk[1], sdk[2], input);
-    throw namedError('States.Runtime', `The sandbox cannot run a Task with Resource ${resource}`);
+    throw statesError('States.Runtime', `The sandbox cannot run a Task with Resource ${resource}`);
   }
 
   private async sdkCall(service: string, action: string, input: any, errorPrefix?: string): Promise<any> {
     const spec = SDK_CLIENTS[service];
-    if (!spec) throw namedError('States.Runtime', `The sandbox has no SDK client for aws-sdk:${service}`);
+    if (!spec) throw statesError('States.Runtime', `The sandbox has no SDK client for aws-sdk:${service}`);
     const [pkg, , prefix] = spec;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const mod = require(pkg);
     const client = this.client(service);
     const Command = mod[`${pascal(action)}Command`];
-    if (!Command) throw namedError('States.Runtime', `Unknown action aws-sdk:${service}:${action}`);
+    if (!Command) throw statesError('States.Runtime', `Unknown action aws-sdk:${service}:${action}`);
     try {
       const { $metadata, ...out } = await client.send(new Command(input));
       void $metadata;
       return out;
     } catch (error) {
       const e = error as Error;
-      throw namedError(`${errorPrefix ?? prefix}.${e.name}`, e.message);
+      throw statesError(`${errorPrefix ?? prefix}.${e.name}`, e.message);
     }
   }
 
@@ -442,6 +437,14 @@ export class LocalStepFunctions {
       if (!e) throw new AwsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
       return e;
     };
+    const summary = (e: Execution) => ({
+      executionArn: e.executionArn,
+      stateMachineArn: e.stateMachineArn,
+      name: e.name,
+      status: e.status,
+      startDate: e.startDate / 1000,
+      ...(e.stopDate ? { stopDate: e.stopDate / 1000 } : {}),
+    });
     const mapRuns = () => [...this.executions.values()].flatMap((e) => e.mapRuns);
     const mapRun = (arn: string) => {
       const run = mapRuns().find((r) => r.mapRunArn === arn);
@@ -456,12 +459,7 @@ export class LocalStepFunctions {
       DescribeExecution: ({ executionArn }) => {
         const e = get(executionArn);
         return {
-          executionArn: e.executionArn,
-          stateMachineArn: e.stateMachineArn,
-          name: e.name,
-          status: e.status,
-          startDate: e.startDate / 1000,
-          ...(e.stopDate ? { stopDate: e.stopDate / 1000 } : {}),
+          ...summary(e),
           input: e.input,
           inputDetails: { included: true },
           ...(e.output !== undefined ? { output: e.output, outputDetails: { included: true } } : {}),
@@ -483,14 +481,7 @@ export class LocalStepFunctions {
         : {
           executions: [...this.executions.values()]
             .filter((e) => e.stateMachineArn === stateMachineArn && (!statusFilter || e.status === statusFilter))
-            .map((e) => ({
-              executionArn: e.executionArn,
-              stateMachineArn: e.stateMachineArn,
-              name: e.name,
-              status: e.status,
-              startDate: e.startDate / 1000,
-              ...(e.stopDate ? { stopDate: e.stopDate / 1000 } : {}),
-            })),
+            .map(summary),
         }),
       DescribeMapRun: ({ mapRunArn }) => describeMapRun(mapRun(mapRunArn)),
       ListMapRuns: ({ executionArn }) => ({ mapRuns: mapRuns().filter((r) => r.executionArn === executionArn).map(mapRunListItem) }),
