@@ -3,11 +3,12 @@
  * file the handler neither crashes nor loops, the counts add up, valid records are loaded, and
  * invalid ones are in rejected/ with a reason a person understands.
  */
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { gunzipSync, gzipSync } from 'zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { BUCKET, IngestHarness, startIngestHarness } from './support/ingest-harness';
+import { BUCKET, IngestHarness, startIngestHarness, useCommonJsStreamJson } from './support/ingest-harness';
 import { countsImbalance, IngestionManifest } from '../lambda/shared/ingestion-contract';
 import { BuiltInSources } from '../src/ingestion-pipeline/built-in-sources';
 import { InputFormat } from '../src/ingestion-pipeline/source-definition';
@@ -203,6 +204,62 @@ describe('ingest handler: the bad-input corpus', () => {
     expect(o.rejected).toEqual([expect.objectContaining({ recordNumber: 3, byteOffset: corpus('truncated-records.csv').indexOf('C3'), reasons: [expect.objectContaining({ code: 'truncated' })] })]);
   });
 
+  test('a damaged CSV is hashed whole: a record over the limit stops the parsing, not the reading', async () => {
+    // Cut off inside a quoted field that runs on for 3 MB: csv-parse fails at its 1 MB limit, mid-object.
+    const head = 'customer_id,name,email\r\nK1,One,k1@example.com\r\n';
+    const body = Buffer.from(`${head}K2,"${'never closed '.repeat(250_000)}\r\nK3,Three,k3@example.com\r\n`);
+    const o = await ingest('crm-csv/', 'over-limit.csv', body);
+    expect(loadedIds(o)).toEqual(['K1']);
+    expect(o.rejected).toEqual([expect.objectContaining({ recordNumber: 2, byteOffset: head.length, reasons: [expect.objectContaining({ code: 'csv_malformed' })] })]);
+    expect(o.manifest.object.sha256).toBe(createHash('sha256').update(body).digest('hex'));
+  });
+
+  test('CSV byte offsets count the byte-order mark, in every encoding (a damaged file after its BOM)', async () => {
+    const text = '\ufeffcustomer_id,name,email\r\nK1,Zoë \u{1F600} Ünicode,k1@example.com\r\nK2,"Two is cut\r\n';
+    const utf32be = (t: string) => Buffer.concat([...t].map((c) => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32BE(c.codePointAt(0)!);
+      return b;
+    }));
+    for (const [name, encode, store] of [
+      ['utf8-bom-truncated.csv', (t: string) => Buffer.from(t), (b: Buffer) => b],
+      ['utf16le-bom-truncated.csv', (t: string) => Buffer.from(t, 'utf16le'), (b: Buffer) => b],
+      ['utf32be-bom-truncated.csv', utf32be, (b: Buffer) => b],
+      ['utf8-bom-truncated.csv.gz', (t: string) => Buffer.from(t), (b: Buffer) => gzipSync(b)],
+    ] as const) {
+      const o = await ingest('crm-csv/', name, store(encode(text)));
+      expect(loadedIds(o)).toEqual(['K1']);
+      // The offset is in the (decompressed) file, in its own encoding: K2's first byte.
+      const offset = encode(text.slice(0, text.indexOf('K2'))).length;
+      expect(o.rejected).toEqual([expect.objectContaining({ recordNumber: 2, byteOffset: offset, reasons: [expect.objectContaining({ code: 'truncated' })] })]);
+      expect(o.rejected[0].reasons[0].message).toContain(`everything from byte ${offset}, just after the last complete record`);
+    }
+  });
+
+  test('a JSON object whose records key comes first or later: complete, or cut off in a record', async () => {
+    const records = ['{"customer_id": "J1", "name": "One"}', '{"customer_id": "J2", "name": "Huge", "lifetime_value": 1e400}', '{"customer_id": "J3", "name": "Three"}'];
+    const array = `[${records.join(', ')}]`;
+    const wrappers = [
+      ['{"data": {"customers": ', '}}'],
+      ['{"data": {"customers": ', ', "count": 3}, "meta": {"customers": []}}'],
+      ['{"data": {"count": 3, "customers": ', '}}'],
+      ['{"meta": {"exported": "2024-03-01", "customers": [1]}, "data": {"customers": ', '}}'],
+    ];
+    for (const [i, [before, after]] of wrappers.entries()) {
+      const complete = await ingest('crm-wrapped/', 'wrapped-order.json', `${before}${array}${after}`);
+      expect(loadedIds(complete)).toEqual(['J1', 'J3']);
+      // The splitter found the records: the rejected one keeps its text as sent.
+      expect(complete.rejected).toEqual([expect.objectContaining({ recordNumber: 2, original: records[1], reasons: [expect.objectContaining({ code: 'non_finite_number' })] })]);
+      // (Leading blanks keep the cut files apart: a file with the same bytes as an earlier one is a duplicate delivery.)
+      const cutAt = `${' '.repeat(i)}${before}[${records[0]}, ${records[1]}`;
+      const cut = await ingest('crm-wrapped/', 'wrapped-cut.json', `${cutAt}, ${records[2].slice(0, 20)}`);
+      expect(cut.manifest.error).toBeNull();
+      expect(loadedIds(cut)).toEqual(['J1']);
+      expect(cut.reasons).toEqual(['2: non_finite_number', '3: truncated']);
+      expect(cut.rejected[1]).toMatchObject({ byteOffset: Buffer.byteLength(cutAt), original: records[2].slice(0, 20) });
+    }
+  });
+
   test('a UTF-8 BOM is valid input (JSON and CSV)', async () => {
     expect(loadedIds(await ingest('crm-data/', 'bom.json'))).toEqual(['K1', 'K2']);
     const csv = await ingest('crm-csv/', 'bom.csv');
@@ -343,5 +400,48 @@ describe('ingest handler: the bad-input corpus', () => {
     const array = await ingest('crm-data/', 'deep.json', `[{"customer_id": "OK", "name": "fine"}, ${deep(5_000)}]`);
     expect(loadedIds(array)).toEqual(['OK']);
     expect(array.reasons).toEqual(['2: too_deep']);
+  });
+});
+
+describe('readers: the hash is of the whole object, whatever the reader does after damage', () => {
+  useCommonJsStreamJson();
+
+  /** The bytes in chunks of `size` (the last one shorter). */
+  async function* chunked(bytes: Buffer, size: number): AsyncGenerator<Uint8Array> {
+    for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
+  }
+
+  const csvRows = Array.from({ length: 50 }, (_, i) => `${i},row ${i}\n`).join('');
+  const jsonRecords = Array.from({ length: 50 }, (_, i) => `{"id": ${i}, "name": "row ${i} \u00fc"}`);
+  const cases: Array<[string, Record<string, unknown>, Buffer]> = [
+    ['CSV, a record over the limit mid-file', { format: 'csv' }, Buffer.from(`a,b\n1,2\n"${'x'.repeat(300)}",3\n${csvRows}`)],
+    ['CSV with a BOM, a quote never closed mid-file', { format: 'csv' }, Buffer.from(`\ufeffa,b\n1,2\n3,"${'never closed, '.repeat(30)}\n${csvRows}`)],
+    ['gzipped CSV, a record over the limit mid-file', { format: 'csv' }, gzipSync(`a,b\n1,2\n"${'x'.repeat(300)}",3\n${csvRows}`)],
+    ['UTF-16 CSV, a record over the limit mid-file', { format: 'csv' }, Buffer.from(`\ufeffa,b\n1,\u{1F600} ü\n"${'x'.repeat(300)}",3\n${csvRows}`, 'utf16le')],
+    ['NDJSON, bad and cut-off lines', { format: 'ndjson' }, Buffer.from(`${jsonRecords.slice(0, 20).join('\n')}\nnot json\n${'y'.repeat(300)}\n${jsonRecords.slice(20).join('\n')}\n{"id": 99, "na`)],
+    ['JSON array, invalid mid-file', { format: 'json_array' }, Buffer.from(`[${jsonRecords.slice(0, 10).join(', ')}, {"id": tru}, ${jsonRecords.slice(10).join(', ')}]`)],
+    ['JSON array, cut off', { format: 'json_array' }, Buffer.from(`[${jsonRecords.join(', ')}`.slice(0, -10))],
+    ['JSON object, records key first, cut off', { format: 'json_object', recordsPath: 'records' }, Buffer.from(`{"records": [${jsonRecords.join(', ')}`.slice(0, -10))],
+  ];
+
+  test.each(cases)('%s', async (_label, options, bytes) => {
+    /* eslint-disable-next-line @typescript-eslint/no-require-imports */
+    const { decodeText, readRecords } = require('../lambda/ingestion-pipeline/readers') as typeof import('../lambda/ingestion-pipeline/readers');
+    const whole = createHash('sha256').update(bytes).digest('hex');
+    const seen: string[] = [];
+    for (const size of [1, 2, 7, 64, 1000, bytes.length]) {
+      const hash = createHash('sha256');
+      const progress = { bytes: 0, ended: false };
+      const records: unknown[] = [];
+      // As run.ts reads: every record, then the digest.
+      for await (const r of readRecords(decodeText(chunked(bytes, size), hash, progress), { maxRecordLength: 100, progress, ...options } as any)) {
+        records.push({ n: r.recordNumber, value: r.value, reasons: r.reasons?.map((x) => x.code), byteOffset: r.byteOffset });
+      }
+      expect({ size, bytes: progress.bytes, sha256: hash.digest('hex') }).toEqual({ size, bytes: bytes.length, sha256: whole });
+      expect(records.some((r: any) => r.reasons)).toBe(true);
+      seen.push(JSON.stringify(records));
+    }
+    // What is read does not depend on the chunking either.
+    expect(new Set(seen).size).toBe(1);
   });
 });

@@ -59,8 +59,8 @@ function partText(bytes: AsyncIterable<Uint8Array>, options: PartReadOptions, de
       if (header.bytes.length !== header.range.end - header.range.start) throw new Error('readPart: the header bytes do not match the header range.');
       return {
         text: utf8Text(concat([header.bytes], bytes), true, decoded),
-        // The reader's byte offsets count the header's bytes before the part's (less a BOM, which it
-        // counts or not as the single-file reader does: the difference cancels out).
+        // The reader's byte offsets count the header's bytes (with the file's BOM, as the single-file
+        // reader counts it) before the part's: the header range's end is taken off.
         origin: { records: part.firstRecord - 1, lines: (part.firstLine ?? 1) - header.range.nextLine, bytes: part.start - header.range.end },
         lead: 0,
       };

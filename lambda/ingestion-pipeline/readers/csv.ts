@@ -1,15 +1,16 @@
 /**
  * CSV with a header row, via csv-parse. Quoted newlines and a BOM are valid input; a row with a
  * different number of columns is rejected on its own. Broken quoting (a file cut inside a quoted
- * field) and oversized records stop the reading: csv-parse cannot find the next record boundary
+ * field) and oversized records stop the parsing: csv-parse cannot find the next record boundary
  * after them. The complete records before are kept and the rest of the file is one rejection with
- * its byte offset: records are taken from csv-parse as it parses them (on_record), so how many are
- * kept does not depend on how the file was chunked. A header that does not parse with the
- * configured delimiter (one column, while another delimiter would split it) stops the file with a
- * reason naming the likely delimiter.
+ * its byte offset in the file: records are taken from csv-parse as it parses them (on_record), so
+ * how many are kept does not depend on how the file was chunked. The rest is still read (not
+ * parsed), so the whole object is hashed and decoded, as in the other formats. A header that does
+ * not parse with the configured delimiter (one column, while another delimiter would split it)
+ * stops the file with a reason naming the likely delimiter.
  */
 import { CsvError, Info, parse, Parser } from 'csv-parse';
-import type { DecodeProgress } from './decode';
+import { bomLength, byteLengthIn, DecodeProgress } from './decode';
 import { FILE_START, FileReadError, ORIGINAL_LIMIT, SourceRecord, TextOrigin } from './source-record';
 
 export interface CsvOptions {
@@ -84,6 +85,49 @@ export class CsvRows {
   }
 }
 
+/**
+ * Byte offsets in the file of positions csv-parse gives in UTF-8 bytes of the text it was fed:
+ * the same plus the BOM for a UTF-8 file; for a transcoded one (UTF-16/32) the text fed since the
+ * last position asked for is kept, to measure it in the file's encoding.
+ */
+class FileOffsets {
+  private readonly pending: string[] = [];
+  private utf8 = 0;
+  private file = 0;
+
+  constructor(private readonly progress: DecodeProgress) {}
+
+  fed(chunk: string): void {
+    if (this.transcoded()) this.pending.push(chunk);
+  }
+
+  /** The file offset of the position `utf8` bytes into the text (positions asked for never decrease). */
+  at(utf8: number): number {
+    if (!this.transcoded()) return bomLength(this.progress) + utf8;
+    const byteLength = byteLengthIn(this.progress);
+    while (this.utf8 < utf8 && this.pending.length > 0) {
+      const chunk = this.pending[0];
+      const n = Buffer.byteLength(chunk);
+      if (this.utf8 + n <= utf8) {
+        this.pending.shift();
+        this.utf8 += n;
+        this.file += byteLength(chunk);
+      } else {
+        // csv-parse positions are record ends, so they never fall inside a character.
+        const head = Buffer.from(chunk).subarray(0, utf8 - this.utf8).toString();
+        this.pending[0] = chunk.slice(head.length);
+        this.utf8 = utf8;
+        this.file += byteLength(head);
+      }
+    }
+    return bomLength(this.progress) + this.file;
+  }
+
+  private transcoded(): boolean {
+    return (this.progress.encoding ?? 'utf-8') !== 'utf-8';
+  }
+}
+
 /** A row's text as in the file, without its line end. */
 export function rawText(row: ParsedRow): string {
   return (row.info.raw ?? '').replace(/\r?\n$|\r$/, '');
@@ -96,8 +140,9 @@ export async function* readCsv(text: AsyncIterable<string>, options: CsvOptions)
 
   let header: string[] | undefined;
   let recordNumber = origin.records;
+  // csv-parse's position (UTF-8 bytes of the text) just after the last record.
   let lastBytes = 0;
-  const bom = options.progress.bom && options.progress.encoding === 'utf-8' ? 3 : 0;
+  const offsets = new FileOffsets(options.progress);
   function* rows(): Generator<SourceRecord> {
     for (const row of parser.take()) {
       const raw = rawText(row);
@@ -125,9 +170,12 @@ export async function* readCsv(text: AsyncIterable<string>, options: CsvOptions)
   }
 
   for await (const chunk of text) {
+    // After damage the rest is read but not parsed: the hash (and decoding) cover the whole object.
+    if (parser.failure) continue;
+    offsets.fed(chunk);
     await parser.write(chunk);
     yield* rows();
-    if (parser.failure) break;
+    offsets.at(lastBytes);
   }
   if (!parser.failure) await parser.end();
   yield* rows();
@@ -136,7 +184,7 @@ export async function* readCsv(text: AsyncIterable<string>, options: CsvOptions)
     const error = asFileError(failure, options, origin.lines);
     // Before any record (the header itself): the file cannot be read as CSV at all.
     if (!header || !(failure instanceof CsvError)) throw error;
-    const offset = bom + lastBytes + origin.bytes;
+    const offset = offsets.at(lastBytes) + origin.bytes;
     yield {
       recordNumber: recordNumber + 1,
       line: error.line ?? null,

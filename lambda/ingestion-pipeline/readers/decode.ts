@@ -131,6 +131,30 @@ function sniffBom(head: Buffer): { encoding: TextEncodingName; length: number } 
   return bom && { encoding: bom.encoding, length: bom.bytes.length };
 }
 
+/** Length of the byte-order mark the decoder found (0 without one). */
+export function bomLength(progress: DecodeProgress): number {
+  if (!progress.bom) return 0;
+  return BOMS.find((b) => b.encoding === (progress.encoding ?? 'utf-8'))!.bytes.length;
+}
+
+/** Byte length of text in the file's own encoding (before transcoding). */
+export function byteLengthIn(progress: DecodeProgress): (text: string) => number {
+  switch (progress.encoding) {
+    case 'utf-16le':
+    case 'utf-16be':
+      return (text) => text.length * 2;
+    case 'utf-32le':
+    case 'utf-32be':
+      return (text) => {
+        let n = 0;
+        for (const _ of text) n++;
+        return n * 4;
+      };
+    default:
+      return (text) => Buffer.byteLength(text, 'utf8');
+  }
+}
+
 /** UTF-32 (not in the WHATWG TextDecoder): 4-byte code units, strict. */
 class Utf32Decoder {
   private pending = Buffer.alloc(0);

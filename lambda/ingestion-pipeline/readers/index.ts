@@ -1,4 +1,9 @@
-/** Format readers: text chunks in, SourceRecords out, one record in memory at a time. */
+/**
+ * Format readers: text chunks in, SourceRecords out, one record in memory at a time. A reader reads
+ * its text to the end unless it throws (a FileReadError: the file is set aside), also after damage
+ * it cannot read past: the SHA-256 decodeText computes is then of the whole object, whatever the
+ * chunking (exactly-once by object version and hash relies on it).
+ */
 import type { InputFormat } from '../config';
 import { readCsv } from './csv';
 import type { DecodeProgress } from './decode';

@@ -11,7 +11,7 @@
  * record shows what was sent (`1e400`, not the `null` that JSON.stringify(Infinity) gives).
  */
 import { Readable, Transform } from 'stream';
-import type { DecodeProgress } from './decode';
+import { bomLength, byteLengthIn, DecodeProgress } from './decode';
 import { composeStreams, FILE_START, FileReadError, ORIGINAL_LIMIT, SourceRecord, TextOrigin } from './source-record';
 import { arrayElements, pickPath, tokenizerFunction } from './stream-json';
 
@@ -20,29 +20,6 @@ export interface JsonOptions {
   readonly recordsPath?: string;
   readonly progress: DecodeProgress;
   readonly origin?: TextOrigin;
-}
-
-/** Byte length of text in the file's own encoding (before transcoding). */
-function byteLengthIn(progress: DecodeProgress): (text: string) => number {
-  switch (progress.encoding) {
-    case 'utf-16le':
-    case 'utf-16be':
-      return (text) => text.length * 2;
-    case 'utf-32le':
-    case 'utf-32be':
-      return (text) => {
-        let n = 0;
-        for (const _ of text) n++;
-        return n * 4;
-      };
-    default:
-      return (text) => Buffer.byteLength(text, 'utf8');
-  }
-}
-
-function bomLength(progress: DecodeProgress): number {
-  if (!progress.bom) return 0;
-  return { 'utf-8': 3, 'utf-16le': 2, 'utf-16be': 2, 'utf-32le': 4, 'utf-32be': 4 }[progress.encoding ?? 'utf-8'];
 }
 
 export interface RecordText {
@@ -97,8 +74,9 @@ export class RecordSplitter {
     const records = type === 'a' && keys.length === this.path.length && keys.every((k, i) => k === this.path[i])
       && (this.path.length > 0 ? this.stack[0]?.type === 'o' : this.stack.length === 0);
     this.stack.push({ type, records, key });
-    return records;
+    // An object's first string is a key (later ones follow a comma).
     this.expectKey = type === 'o';
+    return records;
   }
 
   /** Splits a text chunk into pieces that end where records end; calls onRecord for each record. */
