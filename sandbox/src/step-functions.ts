@@ -8,14 +8,20 @@
  * each status change is sent to the default event bus as "Step Functions Execution Status Change".
  * The same class serves the tests in-process (their functions bound by `invokeLambda`, retry waits
  * shortened with `retryIntervalMs`, an execution timeout replaced with `setExecutionTimeout`).
+ * Distributed Map states, which the interpreter does not run, are rewritten when a definition is
+ * added (./distributed-map.ts) and run as Map Runs (./map-run.ts) whose child executions use the
+ * same task binding; DescribeMapRun / ListMapRuns / ListExecutions(mapRunArn) answer about them.
  */
 import { randomUUID } from 'crypto';
 import { AwsError, LocalAwsApi } from './aws-api';
+import { DISTRIBUTED_MAP_RESOURCE, DistributedMapSpec, rewriteDistributedMaps } from './distributed-map';
 import type { LocalEventBridge } from './eventbridge';
 import type { InvokeResult } from './lambda-runtime';
+import { ChildIdentity, ChildOutcome, describeMapRun, MapRun, MapRunHost, mapRunExecutions, mapRunListItem, runDistributedMap } from './map-run';
 import type { LocalSns } from './messaging';
 import type { LocalQueues } from './queues';
 import { LOCAL_S3_CREDENTIALS } from './s3';
+import { statesError } from './states-error';
 
 // aws-local-stepfunctions uses Promise.withResolvers (Node 22+): polyfill for Node 20.
 const P = Promise as any;
@@ -60,6 +66,8 @@ export interface Execution {
   abort?: () => void;
   /** The interpreter's events: StateEntered, StateRetried, StateFailed… with the state's name (and error). */
   readonly history: HistoryEvent[];
+  /** The Map Runs of its Distributed Map states (nested ones included), in start order, with their counts. */
+  readonly mapRuns: MapRun[];
 }
 
 export interface HistoryEvent {
@@ -71,9 +79,17 @@ export interface HistoryEvent {
 interface Machine {
   readonly arn: string;
   readonly name: string;
+  /** As the template gives it. */
+  readonly source: any;
+  /** As the interpreter runs it: Distributed Maps replaced by their Tasks. */
   readonly definition: any;
+  /** The Distributed Map states, by name (nested ones included). */
+  readonly maps: Map<string, DistributedMapSpec>;
   readonly type: string;
 }
+
+/** How a run of the interpreter ended. */
+type Outcome = ChildOutcome;
 
 const SDK_CLIENTS: Record<string, [string, string, string]> = {
   // ARN service name: [package, client class, error prefix]
@@ -109,10 +125,25 @@ function withTaskTimeouts(definition: any): any {
   return definition;
 }
 
-function namedError(name: string, cause: string): Error {
-  const e = new Error(cause);
-  e.name = name;
-  return e;
+/** The interpreter, required when first used (after the Promise.withResolvers polyfill above). */
+function interpreter(): any {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('aws-local-stepfunctions');
+}
+
+const VALIDATION = { validationOptions: { checkArn: false, checkPaths: false } };
+
+/** How a run of the interpreter ended: its output, or the error and cause of its failure. */
+async function settle(result: Promise<unknown>): Promise<Outcome> {
+  const { ExecutionError, ExecutionTimeoutError, ExecutionAbortedError } = interpreter();
+  try {
+    return { status: 'SUCCEEDED', output: await result };
+  } catch (error) {
+    if (error instanceof ExecutionTimeoutError) return { status: 'TIMED_OUT' };
+    if (error instanceof ExecutionAbortedError) return { status: 'ABORTED' };
+    const inner = error instanceof ExecutionError ? (error as Error & { cause?: Error }).cause : error as Error;
+    return { status: 'FAILED', error: inner?.name ?? 'States.Runtime', cause: inner?.message ?? String(error) };
+  }
 }
 
 /** A local service's error as an optimized integration names it (`SNS.NotFoundException`). */
@@ -121,7 +152,7 @@ function serviceCall<T>(prefix: string, call: () => T): T {
     return call();
   } catch (error) {
     const type = error instanceof AwsError ? error.type : (error as Error).name;
-    throw namedError(`${prefix}.${type.endsWith('Exception') ? type : `${type}Exception`}`, (error as Error).message);
+    throw statesError(`${prefix}.${type.endsWith('Exception') ? type : `${type}Exception`}`, (error as Error).message);
   }
 }
 
@@ -159,8 +190,18 @@ export class LocalStepFunctions {
     await this.waitForIdle();
   }
 
+  /** Adds a state machine; throws on a Distributed Map field the sandbox does not run (./distributed-map.ts). */
   addMachine(arn: string, name: string, definition: any, type = 'STANDARD'): void {
-    this.machines.set(arn, { arn, name, definition: withTaskTimeouts(definition), type });
+    const rewritten = rewriteDistributedMaps(definition);
+    for (const spec of rewritten.maps.values()) {
+      withTaskTimeouts(spec.processor);
+      try {
+        new (interpreter().StateMachine)(spec.processor, VALIDATION);
+      } catch (error) {
+        throw new Error(`${name}: the ItemProcessor of ${spec.stateName}: ${(error as Error).message}`);
+      }
+    }
+    this.machines.set(arn, { arn, name, source: definition, definition: withTaskTimeouts(rewritten.definition), maps: rewritten.maps, type });
   }
 
   onStatus(listener: (e: Execution) => void): void {
@@ -183,7 +224,7 @@ export class LocalStepFunctions {
     } catch {
       throw new AwsError('InvalidExecutionInput', 'Invalid State Machine Execution Input: \'Unexpected token\'');
     }
-    const execution: Execution = { executionArn, stateMachineArn, name: executionName, input: input ?? '{}', startDate: Date.now(), status: 'RUNNING', history: [] };
+    const execution: Execution = { executionArn, stateMachineArn, name: executionName, input: input ?? '{}', startDate: Date.now(), status: 'RUNNING', history: [], mapRuns: [] };
     this.executions.set(executionArn, execution);
     this.emit(execution);
     const run = this.run(machine, execution, parsed);
@@ -216,54 +257,92 @@ export class LocalStepFunctions {
   }
 
   private async run(machine: Machine, execution: Execution, input: unknown): Promise<void> {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { StateMachine, ExecutionError, ExecutionTimeoutError, ExecutionAbortedError } = require('aws-local-stepfunctions');
-    const handlers: Record<string, (input: any) => Promise<any>> = {};
-    const tasks = taskStates(machine.definition);
-    for (const [stateName, state] of tasks) handlers[stateName] = (i) => this.task(state.Resource, i);
-    const retryIntervalOverrides = this.deps.retryIntervalMs === undefined ? undefined
-      : Object.fromEntries(tasks.filter(([, state]) => state.Retry).map(([name]) => [name, this.deps.retryIntervalMs]));
     const timeout = this.timeoutOverrides.get(machine.arn);
     const definition = timeout === undefined ? machine.definition : { ...machine.definition, TimeoutSeconds: timeout };
+    const children = new AbortController();
+    const context = {
+      Execution: { Id: execution.executionArn, Name: execution.name, Input: input, RoleArn: `arn:aws:iam::${this.deps.account}:role/sandbox`, StartTime: new Date(execution.startDate).toISOString() },
+      StateMachine: { Id: machine.arn, Name: machine.name },
+      State: liveStateContext(),
+    };
     let logged: Promise<void> | undefined;
+    let outcome: Outcome;
     try {
-      const sm = new StateMachine(definition, { validationOptions: { checkArn: false, checkPaths: false } });
-      const run = sm.run(input, {
-        overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides },
-        context: {
-          Execution: { Id: execution.executionArn, Name: execution.name, Input: input, RoleArn: `arn:aws:iam::${this.deps.account}:role/sandbox`, StartTime: new Date(execution.startDate).toISOString() },
-          StateMachine: { Id: machine.arn, Name: machine.name },
-          State: liveStateContext(),
-        },
-      });
-      execution.abort = run.abort;
-      logged = (async () => {
-        try {
-          for await (const e of run.eventLogs) {
-            execution.history.push({ type: e.type, timestamp: e.timestamp, details: 'state' in e ? { name: (e as any).state.name, ...('Error' in e ? { error: (e as any).Error } : {}) } : undefined });
-          }
-        } catch {
-          // the log ends with the execution
-        }
-      })();
-      const output = await run.result;
-      execution.status = 'SUCCEEDED';
-      execution.output = JSON.stringify(output);
+      const run = this.interpret(definition, input, context, machine.maps, this.mapRunHost(execution, machine.maps, children.signal));
+      execution.abort = () => {
+        children.abort();
+        run.abort();
+      };
+      logged = this.logHistory(run.eventLogs, execution);
+      outcome = await settle(run.result);
     } catch (error) {
-      if (error instanceof ExecutionTimeoutError) {
-        execution.status = 'TIMED_OUT';
-      } else if (error instanceof ExecutionAbortedError) {
-        execution.status = 'ABORTED';
-      } else {
-        execution.status = 'FAILED';
-        const inner = error instanceof ExecutionError ? (error as Error & { cause?: Error }).cause : error as Error;
-        execution.error = inner?.name ?? 'States.Runtime';
-        execution.cause = inner?.message ?? String(error);
-      }
+      outcome = { status: 'FAILED', error: (error as Error).name, cause: (error as Error).message };
     }
+    children.abort(); // a Map Run's children end with their parent, however it ended
     await logged; // the whole history is there when the status changes
+    Object.assign(execution, outcome.status === 'SUCCEEDED' ? { status: 'SUCCEEDED', output: JSON.stringify(outcome.output) } : { status: outcome.status, error: outcome.error ?? execution.error, cause: outcome.cause ?? execution.cause });
     execution.stopDate = Date.now();
     this.emit(execution);
+  }
+
+  private async logHistory(eventLogs: AsyncIterable<any>, execution: Execution): Promise<void> {
+    try {
+      for await (const e of eventLogs) {
+        execution.history.push({ type: e.type, timestamp: e.timestamp, details: 'state' in e ? { name: e.state.name, ...('Error' in e ? { error: e.Error } : {}) } : undefined });
+      }
+    } catch {
+      // the log ends with the execution
+    }
+  }
+
+  /** Runs a definition with the local task binding: Tasks by their Resource, Distributed Maps as Map Runs. */
+  private interpret(
+    definition: any, input: unknown, context: Record<string, unknown>, maps: Map<string, DistributedMapSpec>, host: MapRunHost, validated = false,
+  ) {
+    const handlers: Record<string, (input: any) => Promise<any>> = {};
+    const tasks = taskStates(definition);
+    for (const [stateName, state] of tasks) {
+      handlers[stateName] = state.Resource === DISTRIBUTED_MAP_RESOURCE
+        ? (i) => runDistributedMap(maps.get(stateName)!, i, host)
+        : (i) => this.task(state.Resource, i);
+    }
+    const retryIntervalOverrides = this.deps.retryIntervalMs === undefined ? undefined
+      : Object.fromEntries(tasks.filter(([, state]) => state.Retry).map(([name]) => [name, this.deps.retryIntervalMs]));
+    const sm = new (interpreter().StateMachine)(definition, validated ? { validationOptions: { noValidate: true } } : VALIDATION);
+    return sm.run(input, { overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides }, context }) as {
+      abort: () => void; eventLogs: AsyncIterable<any>; result: Promise<unknown>;
+    };
+  }
+
+  /** What a Map Run of this execution uses: the S3 client, child executions with the same binding, the execution's record. */
+  private mapRunHost(execution: Execution, maps: Map<string, DistributedMapSpec>, signal: AbortSignal): MapRunHost {
+    const host: MapRunHost = {
+      region: this.deps.region,
+      account: this.deps.account,
+      signal,
+      s3: () => this.client('s3'),
+      record: (run) => execution.mapRuns.push(run),
+      runChild: async (definition: any, input: unknown, child: ChildIdentity, childSignal: AbortSignal) => {
+        if (childSignal.aborted) return { status: 'ABORTED' };
+        const context = {
+          Execution: { Id: child.executionArn, Name: child.name, Input: input, RoleArn: `arn:aws:iam::${this.deps.account}:role/sandbox`, StartTime: new Date(child.startDate).toISOString(), RedriveCount: 0 },
+          StateMachine: { Id: child.stateMachineArn, Name: child.stateMachineName },
+          State: liveStateContext(),
+        };
+        const grandchildren = new AbortController();
+        // validated once, when the machine was added (asl-validator takes ~0.1 s a definition)
+        const run = this.interpret(definition, input, context, maps, { ...host, signal: AbortSignal.any([childSignal, grandchildren.signal]) }, true);
+        const onAbort = () => run.abort();
+        childSignal.addEventListener('abort', onAbort, { once: true });
+        try {
+          return await settle(run.result);
+        } finally {
+          childSignal.removeEventListener('abort', onAbort);
+          grandchildren.abort();
+        }
+      },
+    };
+    return host;
   }
 
   /** A Task state's work, by its Resource, against the local services. */
@@ -276,7 +355,7 @@ export class LocalStepFunctions {
       const result = await this.deps.invokeLambda(fn, payload ?? {});
       if (result.error) {
         const { errorType, errorMessage, trace } = result.error;
-        throw namedError(errorType, JSON.stringify({ errorType, errorMessage, requestId: result.requestId, stackTrace: trace ?? [] }));
+        throw statesError(errorType, JSON.stringify({ errorType, errorMessage, requestId: result.requestId, stackTrace: trace ?? [] }));
       }
       if (lambdaArn) return result.payload;
       return { ExecutedVersion: '$LATEST', Payload: result.payload, SdkHttpMetadata: { HttpStatusCode: 200 }, SdkResponseMetadata: { RequestId: result.requestId }, StatusCode: 200 };
@@ -298,7 +377,7 @@ export class LocalStepFunctions {
         }
         case 'sqs:sendMessage': {
           const q = this.deps.queues.byUrlOrName(input.QueueUrl);
-          if (!q) throw namedError('SQS.QueueDoesNotExistException', `The specified queue does not exist: ${input.QueueUrl}`);
+          if (!q) throw statesError('SQS.QueueDoesNotExistException', `The specified queue does not exist: ${input.QueueUrl}`);
           const id = q.send(typeof input.MessageBody === 'string' ? input.MessageBody : JSON.stringify(input.MessageBody));
           return { MessageId: id };
         }
@@ -308,23 +387,40 @@ export class LocalStepFunctions {
         }
         default:
           if (service === 'dynamodb') return this.sdkCall('dynamodb', action, input, 'DynamoDB');
-          throw namedError('States.Runtime', `The sandbox does not run the ${service}:${action} integration`);
+          throw statesError('States.Runtime', `The sandbox does not run the ${service}:${action} integration`);
       }
     }
     const sdk = /^arn:aws:states:::aws-sdk:([a-z0-9]+):([A-Za-z0-9]+)$/.exec(base);
     if (sdk) return this.sdkCall(sdk[1], sdk[2], input);
-    throw namedError('States.Runtime', `The sandbox cannot run a Task with Resource ${resource}`);
+    throw statesError('States.Runtime', `The sandbox cannot run a Task with Resource ${resource}`);
   }
 
   private async sdkCall(service: string, action: string, input: any, errorPrefix?: string): Promise<any> {
     const spec = SDK_CLIENTS[service];
-    if (!spec) throw namedError('States.Runtime', `The sandbox has no SDK client for aws-sdk:${service}`);
-    const [pkg, clientClass, prefix] = spec;
+    if (!spec) throw statesError('States.Runtime', `The sandbox has no SDK client for aws-sdk:${service}`);
+    const [pkg, , prefix] = spec;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const mod = require(pkg);
+    const client = this.client(service);
+    const Command = mod[`${pascal(action)}Command`];
+    if (!Command) throw statesError('States.Runtime', `Unknown action aws-sdk:${service}:${action}`);
+    try {
+      const { $metadata, ...out } = await client.send(new Command(input));
+      void $metadata;
+      return out;
+    } catch (error) {
+      const e = error as Error;
+      throw statesError(`${errorPrefix ?? prefix}.${e.name}`, e.message);
+    }
+  }
+
+  /** The SDK v3 client of a service, pointed at the local endpoint (one per service). */
+  private client(service: string): any {
     let client = this.clients.get(service);
     if (!client) {
-      client = new mod[clientClass]({
+      const [pkg, clientClass] = SDK_CLIENTS[service];
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      client = new (require(pkg))[clientClass]({
         region: this.deps.region,
         endpoint: this.deps.endpointFor(service),
         credentials: LOCAL_S3_CREDENTIALS,
@@ -332,16 +428,7 @@ export class LocalStepFunctions {
       });
       this.clients.set(service, client);
     }
-    const Command = mod[`${pascal(action)}Command`];
-    if (!Command) throw namedError('States.Runtime', `Unknown action aws-sdk:${service}:${action}`);
-    try {
-      const { $metadata, ...out } = await client.send(new Command(input));
-      void $metadata;
-      return out;
-    } catch (error) {
-      const e = error as Error;
-      throw namedError(`${errorPrefix ?? prefix}.${e.name}`, e.message);
-    }
+    return client;
   }
 
   register(api: LocalAwsApi): void {
@@ -349,6 +436,20 @@ export class LocalStepFunctions {
       const e = this.executions.get(arn);
       if (!e) throw new AwsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
       return e;
+    };
+    const summary = (e: Execution) => ({
+      executionArn: e.executionArn,
+      stateMachineArn: e.stateMachineArn,
+      name: e.name,
+      status: e.status,
+      startDate: e.startDate / 1000,
+      ...(e.stopDate ? { stopDate: e.stopDate / 1000 } : {}),
+    });
+    const mapRuns = () => [...this.executions.values()].flatMap((e) => e.mapRuns);
+    const mapRun = (arn: string) => {
+      const run = mapRuns().find((r) => r.mapRunArn === arn);
+      if (!run) throw new AwsError('ResourceNotFound', `Resource not found: '${arn}'`);
+      return run;
     };
     api.jsonService('AWSStepFunctions', '1.0', {
       StartExecution: ({ stateMachineArn, input, name }) => {
@@ -358,12 +459,7 @@ export class LocalStepFunctions {
       DescribeExecution: ({ executionArn }) => {
         const e = get(executionArn);
         return {
-          executionArn: e.executionArn,
-          stateMachineArn: e.stateMachineArn,
-          name: e.name,
-          status: e.status,
-          startDate: e.startDate / 1000,
-          ...(e.stopDate ? { stopDate: e.stopDate / 1000 } : {}),
+          ...summary(e),
           input: e.input,
           inputDetails: { included: true },
           ...(e.output !== undefined ? { output: e.output, outputDetails: { included: true } } : {}),
@@ -380,25 +476,22 @@ export class LocalStepFunctions {
         }
         return { stopDate: Date.now() / 1000 };
       },
-      ListExecutions: ({ stateMachineArn, statusFilter }) => ({
-        executions: [...this.executions.values()]
-          .filter((e) => e.stateMachineArn === stateMachineArn && (!statusFilter || e.status === statusFilter))
-          .map((e) => ({
-            executionArn: e.executionArn,
-            stateMachineArn: e.stateMachineArn,
-            name: e.name,
-            status: e.status,
-            startDate: e.startDate / 1000,
-            ...(e.stopDate ? { stopDate: e.stopDate / 1000 } : {}),
-          })),
-      }),
+      ListExecutions: ({ stateMachineArn, statusFilter, mapRunArn }) => (mapRunArn
+        ? { executions: mapRunExecutions(mapRun(mapRunArn), statusFilter) }
+        : {
+          executions: [...this.executions.values()]
+            .filter((e) => e.stateMachineArn === stateMachineArn && (!statusFilter || e.status === statusFilter))
+            .map(summary),
+        }),
+      DescribeMapRun: ({ mapRunArn }) => describeMapRun(mapRun(mapRunArn)),
+      ListMapRuns: ({ executionArn }) => ({ mapRuns: mapRuns().filter((r) => r.executionArn === executionArn).map(mapRunListItem) }),
       GetExecutionHistory: ({ executionArn }) => ({
         events: get(executionArn).history.map((h, i) => ({ id: i + 1, timestamp: h.timestamp / 1000, type: h.type })),
       }),
       DescribeStateMachine: ({ stateMachineArn }) => {
         const m = this.machines.get(stateMachineArn);
         if (!m) throw new AwsError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${stateMachineArn}'`);
-        return { stateMachineArn: m.arn, name: m.name, status: 'ACTIVE', definition: JSON.stringify(m.definition), roleArn: `arn:aws:iam::${this.deps.account}:role/sandbox`, type: m.type, creationDate: 0 };
+        return { stateMachineArn: m.arn, name: m.name, status: 'ACTIVE', definition: JSON.stringify(m.source), roleArn: `arn:aws:iam::${this.deps.account}:role/sandbox`, type: m.type, creationDate: 0 };
       },
     });
   }

@@ -41,6 +41,8 @@ export interface LocalStepFunctionsOptions {
   readonly functions: Record<string, LocalFunction>;
   /** The endpoint DynamoDB tasks call (the test's dynalite). */
   readonly dynamodbEndpoint: string;
+  /** The S3 that `aws-sdk:s3:*` tasks and Distributed Maps' ItemReader/ResultWriter use (the test's, see ./local-s3.ts). */
+  readonly s3Endpoint?: string;
   /** The SNS that `sns:publish` tasks publish to (the test's, see ./local-sns.ts). */
   readonly sns: LocalSns;
   /** Wait between retries in ms (default 0: no waiting). */
@@ -71,7 +73,7 @@ export async function startLocalStepFunctions(options: LocalStepFunctionsOptions
     events,
     queues,
     invokeLambda: (fn, payload) => lambdas.invoke(fn, payload),
-    endpointFor: (service) => (service === 'dynamodb' ? options.dynamodbEndpoint : api.endpoint),
+    endpointFor: (service) => (service === 'dynamodb' ? options.dynamodbEndpoint : service === 's3' && options.s3Endpoint ? options.s3Endpoint : api.endpoint),
     retryIntervalMs: options.retryIntervalMs ?? 0,
   });
   for (const [id] of model.ofType('AWS::StepFunctions::StateMachine')) addStateMachine(sfn, model, id);
