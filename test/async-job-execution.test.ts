@@ -328,3 +328,27 @@ describe('the job routes with bad input', () => {
     expect(viaProxy.json.data.jobId).toBe(jobId);
   });
 });
+
+describe('freshness of a job\'s result (last: it commits a new data generation)', () => {
+  test('a job run while a later generation awaits its refresh says so (stale, with the latest generation); after the refresh it does not', async () => {
+    const parameters = { metric: 'order_count', group_by: 'segment' };
+    const { status: before } = await j.submitAndWait({ operation: 'customer_analysis', parameters });
+    expect(before.json.data).toMatchObject({ status: 'SUCCEEDED', stale: false });
+    expect(before.json.data.latestDataGeneration).toBeUndefined();
+    const generation = await j.h.ingest([{
+      entityType: 'order',
+      sourceSystem: 'erp',
+      sourceId: 'O-JOB-STALE',
+      attributes: { customer_id: 'C1', order_date: '2024-03-05T10:00:00Z', amount: 5, currency: 'USD', status: 'completed', product_id: 'P1', quantity: 1 },
+      relationships: [{ type: 'placed_by', targetEntityType: 'customer', targetSourceSystem: 'crm', targetSourceId: 'C1' }],
+    }], { refresh: false });
+
+    const { status: pending, jobId } = await j.submitAndWait({ operation: 'customer_analysis', parameters });
+    expect(pending.json.data).toMatchObject({ status: 'SUCCEEDED', stale: true, dataGeneration: generation - 1, latestDataGeneration: generation });
+    expect(await j.rawJob(jobId)).toMatchObject({ dataGeneration: { N: String(generation - 1) }, latestDataGeneration: { N: String(generation) } });
+
+    await j.h.refresh();
+    const { status: fresh } = await j.submitAndWait({ operation: 'customer_analysis', parameters });
+    expect(fresh.json.data).toMatchObject({ status: 'SUCCEEDED', stale: false, dataGeneration: generation });
+  });
+});

@@ -337,6 +337,7 @@ describe('access levels', () => {
     await expect(analytics.query('UPDATE canonical.data_generation SET generation = 0')).rejects.toThrow(denied);
     await expect(analytics.query('BEGIN READ WRITE; INSERT INTO canonical.relationships VALUES (1,2,3,4,5,6,7)')).rejects.toThrow(denied);
     expect((await analytics.query('SHOW statement_timeout')).rows[0].statement_timeout).toBe('25s');
+    expect((await analytics.query('SHOW jit')).rows[0].jit).toBe('off');
   });
 
   test('the restricted reader reads the typed views only, read-only, with a statement timeout', async () => {

@@ -169,7 +169,7 @@ describe('migration runner on real PostgreSQL', () => {
     const { rows } = await db.pool.query(
       "SELECT a.rolpassword LIKE 'SCRAM-SHA-256$%' AS scram, r.rolconfig FROM pg_authid a JOIN pg_roles r USING (oid) WHERE a.rolname = 'pipeline_sql_reader'");
     expect(rows[0].scram).toBe(true);
-    expect(rows[0].rolconfig).toEqual(expect.arrayContaining(['default_transaction_read_only=on', 'statement_timeout=20s']));
+    expect(rows[0].rolconfig).toEqual(expect.arrayContaining(['default_transaction_read_only=on', 'statement_timeout=20s', 'jit=off']));
     const reader = LOGIN_USERS[2];
     const login = new Client({ connectionString: db.urlFor(reader.username, reader.password) });
     await login.connect();

@@ -140,6 +140,9 @@ export function jobView(event: APIGatewayProxyEvent, job: JobRecord): string {
     view.rowCount = job.rowCount;
     view.truncated = job.truncated ?? false;
     view.dataGeneration = job.dataGeneration;
+    // As the synchronous answers' meta: the result reflects dataGeneration; a later one was committed.
+    view.stale = job.dataGeneration !== undefined && job.latestDataGeneration !== undefined && job.dataGeneration < job.latestDataGeneration;
+    if (view.stale) view.latestDataGeneration = job.latestDataGeneration;
     view.durationMs = job.durationMs;
     if (job.resultKind === ResultKind.LARGE && job.resultJson) {
       const pointer = JSON.parse(job.resultJson) as LargeResultRef;

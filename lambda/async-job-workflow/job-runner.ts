@@ -41,6 +41,8 @@ export interface JobRunnerResult {
   readonly resultData: string;
   readonly rowCount: string;
   readonly dataGeneration: string;
+  /** The latest committed data generation when the job ran: above dataGeneration, the result is stale. */
+  readonly latestDataGeneration: string;
   readonly durationMs: string;
   readonly truncated: boolean;
   readonly cacheStatus: string;
@@ -121,6 +123,7 @@ export async function jobRunner(event: JobRunnerEvent, context?: Context): Promi
       resultData,
       rowCount: String(result.rowCount),
       dataGeneration: String(result.dataGeneration),
+      latestDataGeneration: String(result.latestDataGeneration),
       durationMs: String(Date.now() - started),
       truncated: result.truncated,
       cacheStatus: result.cache,

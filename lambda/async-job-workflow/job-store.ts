@@ -7,7 +7,7 @@
  *         source (S: api | long-running), submittedAt, startedAt?, finishedAt?, updatedAt (S, ISO 8601),
  *         expiresAt (N, epoch seconds: the TTL attribute), executionArn (S),
  *         resultKind? (S: INLINE | LARGE), resultData? (B: gzip JSON of the data or of the large-result pointer),
- *         rowCount?, dataGeneration?, durationMs? (N), truncated? (S: 'true' | 'false'), cacheStatus? (S),
+ *         rowCount?, dataGeneration?, latestDataGeneration?, durationMs? (N), truncated? (S: 'true' | 'false'), cacheStatus? (S),
  *         errorName?, errorCause? (S) }
  */
 import { gunzipSync, gzipSync } from 'zlib';
@@ -58,6 +58,8 @@ export interface JobRecord {
   readonly resultJson?: string;
   readonly rowCount?: number;
   readonly dataGeneration?: number;
+  /** The latest committed generation when the job ran (above dataGeneration: a stale result). */
+  readonly latestDataGeneration?: number;
   readonly durationMs?: number;
   readonly truncated?: boolean;
   readonly cacheStatus?: string;
@@ -131,6 +133,7 @@ export function recordFromItem(item: Record<string, AttributeValue>): JobRecord 
     resultJson: decodeResultData(item.resultData?.B),
     rowCount: n(item.rowCount),
     dataGeneration: n(item.dataGeneration),
+    latestDataGeneration: n(item.latestDataGeneration),
     durationMs: n(item.durationMs),
     // Written by the state machine as text ('true' | 'false').
     truncated: item.truncated?.BOOL ?? (item.truncated?.S === undefined ? undefined : item.truncated.S === 'true'),

@@ -21,15 +21,21 @@ export enum GroupRole {
   SQL_READER = 'canonical_sql_reader',
 }
 
-/** Session settings applied to each login user of a group (ALTER ROLE … SET). */
+/**
+ * Session settings applied to each login user of a group (ALTER ROLE … SET). The readers run without
+ * JIT compilation: over the typed storage their queries take well under a second, and the planner's
+ * cost estimates (recursive CTEs above all) start a compilation that costs more than the query
+ * (the hierarchy overview at 1M customers: 0.9 s of compilation in 1.3 s).
+ */
 export const LOGIN_SETTINGS: Record<GroupRole, Record<string, string>> = {
   [GroupRole.WRITER]: { idle_in_transaction_session_timeout: '300s' },
-  [GroupRole.ANALYTICS]: { default_transaction_read_only: 'on', statement_timeout: '25s', idle_in_transaction_session_timeout: '60s' },
+  [GroupRole.ANALYTICS]: { default_transaction_read_only: 'on', statement_timeout: '25s', idle_in_transaction_session_timeout: '60s', jit: 'off' },
   [GroupRole.SQL_READER]: {
     default_transaction_read_only: 'on',
     statement_timeout: '20s',
     idle_in_transaction_session_timeout: '30s',
     search_path: SCHEMA,
+    jit: 'off',
   },
 };
 

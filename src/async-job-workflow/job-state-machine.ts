@@ -201,7 +201,8 @@ export function buildJobStateMachines(scope: Construct, options: JobStateMachine
     table,
     key,
     updateExpression: 'SET #status = :succeeded, finishedAt = :now, updatedAt = :now, resultKind = :kind, resultData = :data, '
-      + 'rowCount = :rows, dataGeneration = :generation, durationMs = :duration, truncated = :truncated, cacheStatus = :cache',
+      + 'rowCount = :rows, dataGeneration = :generation, latestDataGeneration = :latest, durationMs = :duration, truncated = :truncated, '
+      + 'cacheStatus = :cache',
     conditionExpression: '#status = :running',
     expressionAttributeNames: STATUS_NAMES,
     expressionAttributeValues: {
@@ -212,6 +213,7 @@ export function buildJobStateMachines(scope: Construct, options: JobStateMachine
       ':data': tasks.DynamoAttributeValue.fromBinary(at('$.run.resultData')),
       ':rows': tasks.DynamoAttributeValue.numberFromString(at('$.run.rowCount')),
       ':generation': tasks.DynamoAttributeValue.numberFromString(at('$.run.dataGeneration')),
+      ':latest': tasks.DynamoAttributeValue.numberFromString(at('$.run.latestDataGeneration')),
       ':duration': tasks.DynamoAttributeValue.numberFromString(at('$.run.durationMs')),
       // As text: booleanFromJsonPath renders "BOOL" without ".$" in the supported aws-cdk-lib versions (a literal, not the path).
       ':truncated': S(sfn.JsonPath.format('{}', at('$.run.truncated'))),

@@ -39,11 +39,12 @@ function query(params: Params): SqlQuery {
   const metric = METRICS[params.metric as string];
   const group = GROUPS[params.group_by as string];
   const customers = metric.needsOrders ? customersWithTotals(b, lowerAll(params.exclude_statuses)) : 'canonical.customer_facts c';
-  // One pass over the customers: the groups' aggregates, with the grand total as a window over them
-  // (before the HAVING filter, as a share of every customer's value); rank after it.
+  // One pass over the customers, sorted once by group and value (the median's own sort then finds
+  // its input in order): the groups' aggregates, with the grand total as a window over them (before
+  // the HAVING filter, as a share of every customer's value); rank after it.
   const text = `
     WITH groups AS (
-      SELECT ${group} AS group_value,
+      SELECT v.group_value,
              count(*) AS customers,
              count(v.value) AS customers_with_value,
              sum(v.value) AS total,
@@ -52,8 +53,11 @@ function query(params: Params): SqlQuery {
              min(v.value) AS minimum,
              max(v.value) AS maximum,
              sum(sum(v.value)) OVER () AS grand_total
-      FROM ${customers}
-      CROSS JOIN LATERAL (SELECT (${metric.expr})::numeric AS value) v
+      FROM (
+        SELECT ${group} AS group_value, (${metric.expr})::numeric AS value
+        FROM ${customers}
+        ORDER BY 1, 2::float8
+      ) v
       GROUP BY 1
     )
     SELECT group_value, customers, customers_with_value,
