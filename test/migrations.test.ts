@@ -16,6 +16,7 @@ const APPLIED_CHECKSUMS: Record<string, string> = {
   '0002_ingestion_runs_idempotency': 'a9b580b11d01c499877d48a8c5051c240705e235558f816323259168184729a6',
   '0003_source_id_normalization': 'fd6d56970eeb617b5c98546c727c3d6a8a890b32006f089058e46815af422f22',
   '0004_typed_storage': '4f4ead13a30be976ec0ed8c6bc215b590210cec56ec486170a408013bcc3e005',
+  '0005_hierarchy_links_and_customer_days': 'bca09807a7f75b58cf030e857e073b246a04b53cbe1f58ae51683acb9a0acdfd',
 };
 
 test('the migrations a store may have applied keep their text (checksum)', () => {
