@@ -8,6 +8,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { customersSource, ndjson } from './support/id-normalization-sources';
 import { IngestHarness, startIngestHarness } from './support/ingest-harness';
 import { LocalSsm, startLocalSsm } from './support/local-ssm';
 import { captureEmf, captureLogLines } from './support/log-capture';
@@ -19,17 +20,7 @@ const PARAMETER = '/cdk-serverless-data-pipeline/TestStack/Ingestion/id-normaliz
 /** A name SSM refuses (spaces): every write fails. */
 const BROKEN_PARAMETER = '/cdk-serverless-data-pipeline/TestStack/Ingestion/id-normalization/erp/not a name';
 
-const customers = (idNormalization?: IdNormalization, rekeyIdsFrom?: IdNormalization): SourceDefinition => ({
-  name: 'customers',
-  prefix: 'cust/',
-  sourceSystem: 'crm',
-  entityType: 'customer',
-  format: InputFormat.NDJSON,
-  sourceIdField: 'id',
-  idNormalization,
-  rekeyIdsFrom,
-  fields: [{ source: 'name', target: 'name' }],
-});
+const customers = customersSource;
 const orders: SourceDefinition = {
   name: 'orders',
   prefix: 'ord/',
@@ -39,7 +30,6 @@ const orders: SourceDefinition = {
   sourceIdField: 'order_id',
   fields: [{ source: 'total', target: 'total' }],
 };
-const ndjson = (...records: unknown[]) => records.map((r) => JSON.stringify(r)).join('\n') + '\n';
 
 describe('ingest handler: the stored id normalisation is published to the identity space\'s SSM parameter', () => {
   let h: IngestHarness;

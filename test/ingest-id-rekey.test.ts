@@ -9,24 +9,14 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { customersSource, ndjson } from './support/id-normalization-sources';
 import { IngestHarness, startIngestHarness } from './support/ingest-harness';
 import { renderSourcesConfig, validateSources } from '../src/ingestion-pipeline/source-config';
 import { IdNormalization, InputFormat, SourceDefinition } from '../src/ingestion-pipeline/source-definition';
 
-const ndjson = (...records: unknown[]) => records.map((r) => JSON.stringify(r)).join('\n') + '\n';
 
 describe('ingest handler: a changed idNormalization is refused until the re-key is declared', () => {
-  const customers = (idNormalization?: IdNormalization, rekeyIdsFrom?: IdNormalization): SourceDefinition => ({
-    name: 'customers',
-    prefix: 'cust/',
-    sourceSystem: 'crm',
-    entityType: 'customer',
-    format: InputFormat.NDJSON,
-    sourceIdField: 'id',
-    idNormalization,
-    rekeyIdsFrom,
-    fields: [{ source: 'name', target: 'name' }],
-  });
+  const customers = customersSource;
   const orders: SourceDefinition = {
     name: 'orders',
     prefix: 'ord/',
