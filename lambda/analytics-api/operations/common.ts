@@ -42,7 +42,7 @@ export const CUSTOMER_DIMENSIONS: Record<string, string> = {
   segment: 'coalesce(c.segment, \'(none)\')',
 };
 
-/** The same dimensions in canonical.order_daily_totals (alias d). */
+/** The same dimensions in canonical.order_daily_totals (alias d; the customer ones also in canonical.customer_order_days). */
 export const DAILY_TOTALS_DIMENSIONS: Record<string, string> = {
   industry: 'coalesce(d.customer_industry, \'(none)\')',
   country: 'coalesce(d.customer_country, \'(none)\')',
@@ -50,13 +50,6 @@ export const DAILY_TOTALS_DIMENSIONS: Record<string, string> = {
   status: 'coalesce(d.status, \'(none)\')',
   currency: 'coalesce(d.currency, \'(none)\')',
   order_source_system: 'd.source_system',
-};
-
-/** The customer dimensions in canonical.customer_order_days (alias cd). */
-export const ORDER_DAY_DIMENSIONS: Record<string, string> = {
-  industry: 'coalesce(cd.customer_industry, \'(none)\')',
-  country: 'coalesce(cd.customer_country, \'(none)\')',
-  segment: 'coalesce(cd.customer_segment, \'(none)\')',
 };
 
 /** Order dimensions (of the order o). */

@@ -5,7 +5,7 @@
  * the preceding days). One statement, so the orders are read once.
  */
 import { ApiError, ErrorCode } from '../errors';
-import { Binder, CUSTOMER_DIMENSIONS, DAILY_TOTALS_DIMENSIONS, defaultExclusions, LIMIT_SCHEMA, lowerAll, ORDER_CUSTOMER_JOIN, ORDER_DAY_DIMENSIONS, ORDER_DIMENSIONS, STATUSES_SCHEMA, statusIncluded } from './common';
+import { Binder, CUSTOMER_DIMENSIONS, DAILY_TOTALS_DIMENSIONS, defaultExclusions, LIMIT_SCHEMA, lowerAll, ORDER_CUSTOMER_JOIN, ORDER_DIMENSIONS, STATUSES_SCHEMA, statusIncluded } from './common';
 import { AccessLevel, OperationDefinition, Params, QueryRunner } from './types';
 
 const DIMENSIONS: Record<string, string> = { ...CUSTOMER_DIMENSIONS, ...ORDER_DIMENSIONS };
@@ -53,19 +53,19 @@ function summarySql(b: Binder, dims: string[], excluded: string[], grouping: str
       FROM bounds
     ), customer_cells AS (
       SELECT ${dimList}, sum(customers) AS customers FROM (
-        SELECT ${dims.map((d, i) => `${ORDER_DAY_DIMENSIONS[d]} AS d${i}`).join(', ')}, 1 AS customers
-        FROM canonical.customer_order_days cd CROSS JOIN bounds
-        WHERE (SELECT period_rows FROM reading) AND cd.order_day >= bounds.start_ts::date AND cd.order_day < bounds.end_ts::date
-          AND (cd.previous_day IS NULL OR cd.previous_day < bounds.start_ts::date)
+        SELECT ${dims.map((d, i) => `${DAILY_TOTALS_DIMENSIONS[d]} AS d${i}`).join(', ')}, 1 AS customers
+        FROM canonical.customer_order_days d CROSS JOIN bounds
+        WHERE (SELECT period_rows FROM reading) AND d.order_day >= bounds.start_ts::date AND d.order_day < bounds.end_ts::date
+          AND (d.previous_day IS NULL OR d.previous_day < bounds.start_ts::date)
         UNION ALL
         SELECT ${dims.map((d, i) => `h.customer_${d} AS d${i}`).join(', ')}, h.customers
         FROM canonical.customer_last_days h CROSS JOIN bounds
         WHERE NOT (SELECT period_rows FROM reading) AND h.last_day >= bounds.start_ts::date
         UNION ALL
-        SELECT ${dims.map((d, i) => `${ORDER_DAY_DIMENSIONS[d]} AS d${i}`).join(', ')}, -1
-        FROM canonical.customer_order_days cd CROSS JOIN bounds
-        WHERE NOT (SELECT period_rows FROM reading) AND cd.order_day >= bounds.end_ts::date
-          AND (cd.previous_day IS NULL OR cd.previous_day < bounds.start_ts::date)
+        SELECT ${dims.map((d, i) => `${DAILY_TOTALS_DIMENSIONS[d]} AS d${i}`).join(', ')}, -1
+        FROM canonical.customer_order_days d CROSS JOIN bounds
+        WHERE NOT (SELECT period_rows FROM reading) AND d.order_day >= bounds.end_ts::date
+          AND (d.previous_day IS NULL OR d.previous_day < bounds.start_ts::date)
       ) x
       GROUP BY ${dimList}
     ), summary AS (
