@@ -9,16 +9,15 @@
  * counted (IdNormalizationPublishFailures), never fails the run, and the next run tries again.
  * docs/ingestion.md, "Source ids".
  */
-import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { ParameterNotFoundError } from '@aws-lambda-powertools/parameters/errors';
 import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { SourceConfig } from './config';
+import { logger } from './logger';
 import { metrics } from './metrics';
 import { INGESTION_METRICS as M } from '../../src/common/contracts';
 
-const logger = new Logger();
 
 /** Short timeouts and one retry: a best-effort write must not hold up a run that already committed. */
 const provider = new SSMProvider({

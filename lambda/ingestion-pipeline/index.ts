@@ -8,9 +8,9 @@
  * the other so memory stays flat.
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, EventBridgeEvent, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { announceFinalFailure, failureCode, newTrace } from './failure';
+import { logger } from './logger';
 import { backOff, receiveCountOf, releaseToDeadLetterQueue } from './retry';
 import { ingestObject } from './run';
 import { objectsIn } from './s3-event';
@@ -18,7 +18,6 @@ import { refreshTypedStorageOnce } from './typed-refresh';
 
 export { hooks } from './hooks';
 
-const logger = new Logger();
 const processor = new BatchProcessor(EventType.SQS);
 const MAX_RECEIVE_COUNT = Number(process.env.MAX_RECEIVE_COUNT ?? 3);
 

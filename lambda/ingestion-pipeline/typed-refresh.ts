@@ -7,15 +7,14 @@
  * alarm) reports each failed invocation. Meanwhile the analytics label their answers `stale: true`
  * with the generation they reflect.
  */
-import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { hooks } from './hooks';
+import { logger } from './logger';
 import { metrics } from './metrics';
 import { INGESTION_METRICS as M } from '../../src/common/contracts';
 import { checkoutClient } from '../shared/pool-registry';
 import { refreshTypedStorage } from '../shared/typed-refresh';
 
-const logger = new Logger();
 const ATTEMPTS = 3;
 /** Wait before attempt n+1: n × this (1 s, 2 s). */
 const BACKOFF_MS = 1000;
